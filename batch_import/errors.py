@@ -1,0 +1,31 @@
+"""Domain errors of the batch import; the API's exception handler maps them to the envelope."""
+
+from __future__ import annotations
+
+
+class BatchImportError(Exception):
+    code = "invalid_request"
+
+
+class InvalidTransition(BatchImportError):
+    """An item or run was asked to move somewhere the ALLOWED tables do not permit."""
+
+    code = "conflict"
+
+
+class AccessStatusWriteForbidden(InvalidTransition):
+    """Only the validation stage may write ``access_status``."""
+
+
+class InvalidRequest(BatchImportError):
+    """A run request failed validation; ``errors`` maps field paths to messages."""
+
+    code = "invalid_request"
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
+
+
+class Conflict(BatchImportError):
+    code = "conflict"

@@ -1,0 +1,270 @@
+"""Runs, items and events: the single source of truth for API, pages, admin and CLI.
+
+Field names and enum values follow the canonical contract of seed 001 §2 and §6.1.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from hosts.models import Host
+from relay_project.crypto import EncryptedTextField
+from relay_project.ids import new_event_id, new_item_id, new_run_id
+
+
+class ImportRun(models.Model):
+    class State(models.TextChoices):
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        COMPLETED_WITH_WARNINGS = "completed_with_warnings", "completed_with_warnings"
+        FAILED = "failed", "failed"
+        CANCELLED = "cancelled", "cancelled"
+
+    class Mode(models.TextChoices):
+        STRICT = "strict", "strict"
+        PARTIAL = "partial", "partial"
+
+    class AccessMode(models.TextChoices):
+        SUBSCRIPTION = "subscription", "subscription"
+        SELF_SERVICE = "self_service", "self_service"
+
+    TERMINAL_STATES = frozenset(
+        {State.COMPLETED, State.COMPLETED_WITH_WARNINGS, State.FAILED, State.CANCELLED}
+    )
+
+    run_id = models.CharField(primary_key=True, max_length=40, default=new_run_id, editable=False)
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="runs")
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    access_mode = models.CharField(max_length=20, choices=AccessMode.choices)
+    state = models.CharField(max_length=30, choices=State.choices, default=State.RUNNING)
+    subscription_users = models.JSONField(default=list, blank=True)
+    subscription_days = models.PositiveIntegerField(null=True, blank=True)
+    probe_api_key = EncryptedTextField(null=True, blank=True)
+    confirm_wait_timeout_sec = models.PositiveIntegerField(default=0)
+    total_items = models.PositiveIntegerField(default=0)
+    completed_items = models.PositiveIntegerField(default=0)
+    active_items = models.PositiveIntegerField(default=0)
+    degraded_items = models.PositiveIntegerField(default=0)
+    broken_items = models.PositiveIntegerField(default=0)
+    warning_items = models.PositiveIntegerField(default=0)
+    duplicate_entries = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "import_runs"
+        ordering = ["-started_at", "-run_id"]
+        indexes = [
+            # Runs list: newest first, optionally filtered by state.
+            models.Index(fields=["-started_at", "-run_id"], name="run_started_idx"),
+            models.Index(fields=["state", "-started_at"], name="run_state_started_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="run_idempotency_key_uniq",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.run_id
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in self.TERMINAL_STATES
+
+
+class LegacyImportBatch(models.Model):
+    """V1 ``import_batches`` row kept for linkage only; V2 state lives on runs and items."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        COMPLETED = "completed", "completed"
+        FAILED = "failed", "failed"
+
+    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="legacy_batches")
+    run_id = models.CharField(max_length=40, unique=True)
+    mode = models.CharField(max_length=10)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    provider_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "import_batches"
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} (run {self.run_id})"
+
+
+class ImportRunItem(models.Model):
+    class Stage(models.TextChoices):
+        PROBE = "probe", "probe"
+        PROVISION = "provision", "provision"
+        CONFIRM = "confirm", "confirm"
+        VALIDATE = "validate", "validate"
+        DONE = "done", "done"
+
+    class ConfirmationStatus(models.TextChoices):
+        PENDING = "pending", "pending"
+        CONFIRMED = "confirmed", "confirmed"
+        ADVISORY = "advisory", "advisory"
+        FAILED = "failed", "failed"
+
+    class AccessStatus(models.TextChoices):
+        UNKNOWN = "unknown", "unknown"
+        ACTIVE = "active", "active"
+        DEGRADED = "degraded", "degraded"
+        BROKEN = "broken", "broken"
+
+    class MatchedAccountState(models.TextChoices):
+        ACTIVE = "active", "active"
+        DISABLED = "disabled", "disabled"
+        DEPRECATED = "deprecated", "deprecated"
+        BROKEN = "broken", "broken"
+
+    class AccountResolution(models.TextChoices):
+        CREATED = "created", "created"
+        REUSED = "reused", "reused"
+        REACTIVATED = "reactivated", "reactivated"
+        REPLACED = "replaced", "replaced"
+
+    item_id = models.CharField(primary_key=True, max_length=40, default=new_item_id, editable=False)
+    run = models.ForeignKey(
+        ImportRun, on_delete=models.CASCADE, related_name="items", db_column="run_id"
+    )
+    position = models.PositiveIntegerField(default=0)
+    base_url = models.CharField(max_length=500)
+    provider_id = models.CharField(max_length=255)
+    api_key = EncryptedTextField()
+    api_key_fingerprint = models.CharField(max_length=20)
+    api_key_digest = models.CharField(max_length=64)
+    current_stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.PROBE)
+    confirmation_status = models.CharField(
+        max_length=10, choices=ConfirmationStatus.choices, default=ConfirmationStatus.PENDING
+    )
+    access_status = models.CharField(
+        max_length=10, choices=AccessStatus.choices, default=AccessStatus.UNKNOWN
+    )
+    matched_account_state = models.CharField(
+        max_length=12, choices=MatchedAccountState.choices, null=True, blank=True
+    )
+    account_resolution = models.CharField(
+        max_length=12, choices=AccountResolution.choices, null=True, blank=True
+    )
+    requested_models = models.JSONField(default=list, blank=True)
+    raw_models = models.JSONField(default=list, blank=True)
+    normalized_models = models.JSONField(default=list, blank=True)
+    canonical_model_families = models.JSONField(default=list, blank=True)
+    resolved_smoke_model = models.CharField(max_length=255, null=True, blank=True)
+    recommended_models = models.JSONField(default=list, blank=True)
+    capability_profile = models.JSONField(null=True, blank=True)
+    group_id = models.BigIntegerField(null=True, blank=True)
+    channel_id = models.BigIntegerField(null=True, blank=True)
+    account_id = models.BigIntegerField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=1)
+    retry_count = models.PositiveIntegerField(default=0)
+    confirmation_attempts = models.PositiveIntegerField(default=0)
+    last_retry_at = models.DateTimeField(null=True, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=100, null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    advisory_messages = models.JSONField(default=list, blank=True)
+    has_warning = models.BooleanField(default=False)
+    last_error_stage = models.CharField(max_length=10, null=True, blank=True)
+    last_error = models.TextField(null=True, blank=True)
+    legacy_batch = models.ForeignKey(
+        LegacyImportBatch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        db_column="legacy_batch_id",
+    )
+    legacy_provider_id = models.CharField(max_length=255, null=True, blank=True)
+    provision_reused = models.BooleanField(default=False)
+    reused_from_provider_id = models.CharField(max_length=255, null=True, blank=True)
+    reused_from_account_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "import_run_items"
+        ordering = ["run", "position"]
+        indexes = [
+            models.Index(fields=["run", "position"], name="item_run_position_idx"),
+            models.Index(fields=["run", "current_stage"], name="item_run_stage_idx"),
+            models.Index(fields=["run", "access_status"], name="item_run_access_idx"),
+            models.Index(fields=["provider_id", "api_key_digest"], name="item_provider_key_idx"),
+            # The confirm sweep (batch_import.tasks.claimable_items):
+            #   WHERE current_stage IN ('confirm','validate') AND next_retry_at <= now
+            #     AND (lease_until IS NULL OR lease_until < now)
+            # Only items still in flight are indexed, so the index stays small.
+            models.Index(
+                fields=["current_stage", "next_retry_at", "lease_until"],
+                name="item_claimable_idx",
+                condition=Q(current_stage__in=["confirm", "validate"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} ({self.provider_id})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.current_stage == self.Stage.DONE
+
+
+class ImportRunItemEvent(models.Model):
+    class EventType(models.TextChoices):
+        CREATED = "created", "created"
+        STAGE_STARTED = "stage_started", "stage_started"
+        STAGE_COMPLETED = "stage_completed", "stage_completed"
+        RETRY_SCHEDULED = "retry_scheduled", "retry_scheduled"
+        ADVISORY = "advisory", "advisory"
+        ERROR = "error", "error"
+        REUSED = "reused", "reused"
+        REACTIVATED = "reactivated", "reactivated"
+        REPLACED = "replaced", "replaced"
+        PATCHED = "patched", "patched"
+        DUPLICATE = "duplicate", "duplicate"
+        RESOURCE_CREATED = "resource_created", "resource_created"
+        ROLLED_BACK = "rolled_back", "rolled_back"
+        CONFIRMED = "confirmed", "confirmed"
+        VALIDATED = "validated", "validated"
+        CANCELLED = "cancelled", "cancelled"
+        RETRIED = "retried", "retried"
+
+    event_id = models.CharField(
+        primary_key=True, max_length=40, default=new_event_id, editable=False
+    )
+    run = models.ForeignKey(
+        ImportRun, on_delete=models.CASCADE, related_name="events", db_column="run_id"
+    )
+    item = models.ForeignKey(
+        ImportRunItem, on_delete=models.CASCADE, related_name="events", db_column="item_id"
+    )
+    event_type = models.CharField(max_length=30, choices=EventType.choices)
+    stage = models.CharField(max_length=10, choices=ImportRunItem.Stage.choices)
+    attempt = models.PositiveIntegerField(default=1)
+    message = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "import_run_item_events"
+        ordering = ["created_at", "event_id"]
+        indexes = [
+            models.Index(fields=["item", "created_at"], name="event_item_created_idx"),
+            models.Index(fields=["run", "created_at"], name="event_run_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.item_id}"

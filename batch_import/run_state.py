@@ -1,0 +1,100 @@
+"""``derive_run_state``: the one rule that turns item outcomes into a run state and counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from batch_import.models import ImportRun, ImportRunItem
+
+Stage = ImportRunItem.Stage
+Access = ImportRunItem.AccessStatus
+Confirmation = ImportRunItem.ConfirmationStatus
+RunState = ImportRun.State
+
+# Stages whose failure ends an item before validation ever runs.
+PRE_VALIDATION_STAGES = frozenset({Stage.PROBE, Stage.PROVISION})
+
+
+@dataclass(frozen=True)
+class ItemSnapshot:
+    current_stage: str
+    confirmation_status: str = Confirmation.PENDING
+    access_status: str = Access.UNKNOWN
+    has_warning: bool = False
+    last_error_stage: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    state: str
+    total_items: int
+    completed_items: int
+    active_items: int
+    degraded_items: int
+    broken_items: int
+    warning_items: int
+
+
+def item_failed_before_validation(item: ItemSnapshot) -> bool:
+    return (
+        item.current_stage == Stage.DONE
+        and item.access_status == Access.UNKNOWN
+        and item.last_error_stage is not None
+    )
+
+
+def item_is_broken(item: ItemSnapshot) -> bool:
+    return item.access_status == Access.BROKEN or item_failed_before_validation(item)
+
+
+def item_has_warning(
+    *, confirmation_status: str, access_status: str, advisory_messages: Iterable[str]
+) -> bool:
+    """An item works but deserves a look: advisory confirmation, advisories, or degraded."""
+    return (
+        confirmation_status == Confirmation.ADVISORY
+        or access_status == Access.DEGRADED
+        or any(True for _ in advisory_messages)
+    )
+
+
+def derive_run_state(
+    items: Iterable[ItemSnapshot], *, mode: str, cancelled: bool = False
+) -> RunSummary:
+    """Pure: running while any item is not done; then failed, completed_with_warnings or
+    completed (ARCHITECTURE §4). ``cancelled`` is set only by the cancel action and sticks."""
+    items = list(items)
+    done = [i for i in items if i.current_stage == Stage.DONE]
+    broken = [i for i in items if item_is_broken(i)]
+    degraded = [i for i in items if i.access_status == Access.DEGRADED]
+    summary = {
+        "total_items": len(items),
+        "completed_items": len(done),
+        "active_items": sum(1 for i in items if i.access_status == Access.ACTIVE),
+        "degraded_items": len(degraded),
+        "broken_items": len(broken),
+        "warning_items": sum(1 for i in items if i.has_warning),
+    }
+    if cancelled:
+        state = RunState.CANCELLED
+    elif len(done) < len(items):
+        state = RunState.RUNNING
+    elif (items and len(broken) == len(items)) or (
+        mode == ImportRun.Mode.STRICT
+        and any(
+            item_failed_before_validation(i) and i.last_error_stage == Stage.PROVISION
+            for i in items
+        )
+    ):
+        state = RunState.FAILED
+    elif (
+        broken
+        or degraded
+        or summary["warning_items"]
+        or any(i.confirmation_status == Confirmation.ADVISORY for i in items)
+    ):
+        state = RunState.COMPLETED_WITH_WARNINGS
+    else:
+        state = RunState.COMPLETED
+    return RunSummary(state=str(state), **summary)

@@ -1,0 +1,200 @@
+"""Settings for relay-manager: every value comes from the environment (ARCHITECTURE §13)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from django.utils.translation import gettext_lazy as _
+
+from relay_project.env import (
+    ConfigError,
+    env_bool,
+    env_database,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("RELAY_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+TESTING = "pytest" in sys.modules
+
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not (DEBUG or TESTING):
+        raise ConfigError("SECRET_KEY: required when DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+
+# Fernet key for secrets at rest (upstream keys, host credentials, user keys).
+RELAY_ENCRYPTION_KEY = env_str("RELAY_ENCRYPTION_KEY")
+if not RELAY_ENCRYPTION_KEY and not (DEBUG or TESTING):
+    raise ConfigError("RELAY_ENCRYPTION_KEY: required when DEBUG is off (a Fernet key)")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if TESTING:
+    ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver", "localhost", "127.0.0.1"]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Public address of this control plane, used for result-page links printed by the CLI.
+RELAY_PUBLIC_URL = env_str("RELAY_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "django_q",
+    "hosts",
+    "probe",
+    "batch_import",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "relay_project.urls"
+WSGI_APPLICATION = "relay_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'relay.sqlite3'}"
+DATABASES = {"default": env_database("DATABASE_URL", DEFAULT_SQLITE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers work beside one writer; IMMEDIATE takes the write lock at BEGIN, so two
+    # workers queue on the busy timeout instead of failing later with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("RELAY_SQLITE_BUSY_TIMEOUT", 30, minimum=1),
+    }
+    DATABASES["default"]["TEST"] = {"NAME": env_str("RELAY_SQLITE_TEST_NAME") or None}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+# --- i18n ---------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/batch-import/runs"
+
+# --- Pipeline knobs -------------------------------------------------------------------------------
+RELAY_CONCURRENCY = env_int("RELAY_CONCURRENCY", 4, minimum=1)
+RELAY_UPSTREAM_CONCURRENCY = env_int("RELAY_UPSTREAM_CONCURRENCY", 2, minimum=1)
+RELAY_HOST_CONCURRENCY = env_int("RELAY_HOST_CONCURRENCY", 4, minimum=1)
+RELAY_HTTP_TIMEOUT = env_float("RELAY_HTTP_TIMEOUT", 15.0, minimum=0.1)
+RELAY_HTTP_RETRIES = env_int("RELAY_HTTP_RETRIES", 2, minimum=0)
+RELAY_PROBE_MAX_MODELS = env_int("RELAY_PROBE_MAX_MODELS", 4, minimum=1)
+RELAY_CONFIRM_MAX_RETRIES = env_int("RELAY_CONFIRM_MAX_RETRIES", 5, minimum=0)
+RELAY_VALIDATE_MAX_RETRIES = env_int("RELAY_VALIDATE_MAX_RETRIES", 5, minimum=0)
+RELAY_RETRY_BASE_DELAY = env_float("RELAY_RETRY_BASE_DELAY", 2.0, minimum=0)
+RELAY_RETRY_MAX_DELAY = env_float("RELAY_RETRY_MAX_DELAY", 60.0, minimum=0)
+RELAY_LEASE_TTL = env_int("RELAY_LEASE_TTL", 120, minimum=5)
+RELAY_TASK_TIMEOUT = env_int("RELAY_TASK_TIMEOUT", 90, minimum=5)
+RELAY_SWEEP_INTERVAL_MINUTES = env_int("RELAY_SWEEP_INTERVAL_MINUTES", 1, minimum=1)
+RELAY_ALLOW_INSECURE_UPSTREAMS = env_bool("RELAY_ALLOW_INSECURE_UPSTREAMS", False)
+
+if RELAY_TASK_TIMEOUT >= RELAY_LEASE_TTL:
+    raise ConfigError(
+        f"RELAY_TASK_TIMEOUT: must be below RELAY_LEASE_TTL ({RELAY_LEASE_TTL}s), "
+        f"got {RELAY_TASK_TIMEOUT}s"
+    )
+
+# --- django-q2 ------------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+Q_CLUSTER = {
+    "name": "relay-manager",
+    "workers": RELAY_CONCURRENCY,
+    # timeout < retry and timeout < lease TTL: a task is killed before the broker hands it out
+    # again and before another worker may claim the item it holds.
+    "timeout": RELAY_TASK_TIMEOUT,
+    "retry": RELAY_TASK_TIMEOUT + 30,
+    "max_attempts": 1,
+    "queue_limit": RELAY_CONCURRENCY * 4,
+    "catch_up": False,
+    "label": "Task queue",
+    "poll": 0.5,
+    "save_limit": 500,
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if env_bool("RELAY_Q_SYNC", False):
+    Q_CLUSTER["sync"] = True
+
+# --- DRF + OpenAPI --------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "relay-manager API",
+    "DESCRIPTION": "Batch import of OpenAI-compatible upstreams into a sub2api host.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Logging: secrets never reach a log line ---------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "relay_project.logging.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from tests.factories import ImportRunFactory, ImportRunItemFactory
+
+SEED_ENUMS = [
+    (ImportRun.State, ["running", "completed", "completed_with_warnings", "failed", "cancelled"]),
+    (ImportRun.Mode, ["strict", "partial"]),
+    (ImportRun.AccessMode, ["subscription", "self_service"]),
+    (ImportRunItem.Stage, ["probe", "provision", "confirm", "validate", "done"]),
+    (ImportRunItem.ConfirmationStatus, ["pending", "confirmed", "advisory", "failed"]),
+    (ImportRunItem.AccessStatus, ["unknown", "active", "degraded", "broken"]),
+    (ImportRunItem.MatchedAccountState, ["active", "disabled", "deprecated", "broken"]),
+    (ImportRunItem.AccountResolution, ["created", "reused", "reactivated", "replaced"]),
+]
+
+
+@pytest.mark.parametrize(("enum", "values"), SEED_ENUMS, ids=lambda e: getattr(e, "__name__", ""))
+def test_enum_values_equal_the_seed_strings(enum, values):
+    assert list(enum.values) == values
+
+
+def test_tables_carry_the_canonical_names():
+    assert ImportRun._meta.db_table == "import_runs"
+    assert ImportRunItem._meta.db_table == "import_run_items"
+    assert ImportRunItemEvent._meta.db_table == "import_run_item_events"
+
+
+@pytest.mark.django_db
+def test_ids_are_prefixed_sortable_and_unique():
+    runs = [ImportRunFactory() for _ in range(5)]
+    ids = [r.run_id for r in runs]
+    assert all(i.startswith("run_") for i in ids)
+    assert len(set(ids)) == 5
+    assert ids == sorted(ids)
+    assert ImportRunItemFactory(run=runs[0]).item_id.startswith("item_")
+
+
+@pytest.mark.django_db
+def test_item_defaults_match_a_fresh_item():
+    item = ImportRunItemFactory()
+    assert item.current_stage == "probe"
+    assert item.confirmation_status == "pending"
+    assert item.access_status == "unknown"
+    assert item.matched_account_state is None and item.account_resolution is None
+
+
+@pytest.mark.django_db
+def test_upstream_key_is_encrypted_at_rest_and_masked():
+    item = ImportRunItemFactory(key="sk-very-secret-upstream-key")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT api_key FROM import_run_items WHERE item_id = %s", [item.item_id])
+        (raw,) = cursor.fetchone()
+    assert "sk-very-secret-upstream-key" not in raw
+    reloaded = ImportRunItem.objects.get(pk=item.pk)
+    assert reloaded.api_key.reveal() == "sk-very-secret-upstream-key"
+    assert "sk-very" not in repr(reloaded.api_key) + str(reloaded.api_key) + f"{reloaded.api_key}"
+    assert "sk-very" not in repr(reloaded) + str(reloaded)
+    assert reloaded.api_key_fingerprint.startswith("sha256:")
+    assert len(reloaded.api_key_fingerprint) == len("sha256:") + 8

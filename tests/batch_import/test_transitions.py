@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
+from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from batch_import.transitions import (
+    ALLOWED_STAGE_MOVES,
+    OPERATOR_STAGE_MOVES,
+    Writer,
+    transition_item,
+)
+from tests.factories import ImportRunItemFactory
+
+Stage = ImportRunItem.Stage
+STAGES = list(Stage.values)
+LEGAL = {
+    ("probe", "provision"),
+    ("probe", "done"),
+    ("provision", "confirm"),
+    ("provision", "done"),
+    ("confirm", "validate"),
+    ("confirm", "done"),
+    ("validate", "done"),
+}
+PAIRS = [(a, b) for a, b in itertools.product(STAGES, STAGES) if a != b]
+
+pytestmark = pytest.mark.django_db
+
+
+def test_allowed_table_is_exactly_the_pipeline():
+    assert {(str(a), str(b)) for a, b in ALLOWED_STAGE_MOVES} == LEGAL
+    assert {str(b) for a, b in OPERATOR_STAGE_MOVES} == {
+        "probe",
+        "provision",
+        "confirm",
+        "validate",
+    }
+
+
+@pytest.mark.parametrize(("src", "dst"), PAIRS)
+def test_every_stage_move_is_allowed_or_refused_by_the_table(src, dst):
+    item = ImportRunItemFactory(current_stage=src)
+    if (src, dst) in LEGAL:
+        moved = transition_item(item_id=item.pk, stage=dst, event_type="stage_started")
+        assert moved.current_stage == dst
+        assert ImportRunItemEvent.objects.filter(item=item).count() == 1
+    else:
+        with pytest.raises(InvalidTransition):
+            transition_item(item_id=item.pk, stage=dst, event_type="stage_started")
+        item.refresh_from_db()
+        assert item.current_stage == src
+        assert not ImportRunItemEvent.objects.filter(item=item).exists()
+
+
+@pytest.mark.parametrize("dst", ["probe", "provision", "confirm", "validate"])
+def test_only_an_operator_sends_a_finished_item_back(dst):
+    item = ImportRunItemFactory(current_stage="done")
+    with pytest.raises(InvalidTransition):
+        transition_item(item_id=item.pk, stage=dst, event_type="retried")
+    moved = transition_item(
+        item_id=item.pk, stage=dst, event_type="retried", writer=Writer.OPERATOR
+    )
+    assert moved.current_stage == dst
+
+
+@pytest.mark.parametrize(
+    ("src", "dst", "legal"),
+    [
+        ("pending", "confirmed", True),
+        ("pending", "advisory", True),
+        ("pending", "failed", True),
+        ("failed", "pending", True),
+        ("confirmed", "advisory", False),
+        ("advisory", "failed", False),
+        ("failed", "confirmed", False),
+    ],
+)
+def test_confirmation_moves_follow_the_table(src, dst, legal):
+    item = ImportRunItemFactory(confirmation_status=src)
+    if legal:
+        assert (
+            transition_item(
+                item_id=item.pk, confirmation_status=dst, event_type="confirmed"
+            ).confirmation_status
+            == dst
+        )
+    else:
+        with pytest.raises(InvalidTransition):
+            transition_item(item_id=item.pk, confirmation_status=dst, event_type="confirmed")
+
+
+def test_exactly_one_event_per_transition_with_the_change_in_its_payload():
+    item = ImportRunItemFactory(current_stage="confirm")
+    transition_item(
+        item_id=item.pk,
+        stage="validate",
+        confirmation_status="advisory",
+        fields={"advisory_messages": ["first 403"]},
+        event_type="advisory",
+        message="probe race absorbed",
+    )
+    events = list(ImportRunItemEvent.objects.filter(item=item))
+    assert len(events) == 1
+    assert events[0].stage == "confirm"
+    assert events[0].payload == {"current_stage": "validate", "confirmation_status": "advisory"}
+    item.refresh_from_db()
+    assert item.has_warning is True
+
+
+def test_no_change_returns_early_without_an_event():
+    item = ImportRunItemFactory(current_stage="confirm")
+    transition_item(item_id=item.pk, stage="confirm", fields={"retry_count": 0}, event_type="x")
+    assert not ImportRunItemEvent.objects.filter(item=item).exists()
+
+
+@pytest.mark.parametrize("writer", [Writer.PIPELINE, Writer.OPERATOR])
+def test_access_status_is_refused_to_everyone_but_validation(writer):
+    item = ImportRunItemFactory(current_stage="validate")
+    with pytest.raises(AccessStatusWriteForbidden):
+        transition_item(item_id=item.pk, access_status="active", event_type="x", writer=writer)
+    with pytest.raises(AccessStatusWriteForbidden):
+        transition_item(item_id=item.pk, fields={"access_status": "active"}, event_type="x")
+    item.refresh_from_db()
+    assert item.access_status == "unknown"
+
+
+def test_validation_may_write_access_status_but_never_back_to_unknown():
+    item = ImportRunItemFactory(current_stage="validate")
+    transition_item(
+        item_id=item.pk, access_status="active", event_type="validated", writer=Writer.VALIDATION
+    )
+    with pytest.raises(InvalidTransition):
+        transition_item(
+            item_id=item.pk, access_status="unknown", event_type="x", writer=Writer.VALIDATION
+        )
+
+
+def test_only_the_validation_stage_module_claims_the_validation_writer():
+    root = Path(__file__).resolve().parents[2]
+    users = {
+        str(path.relative_to(root))
+        for path in root.glob("batch_import/**/*.py")
+        if "Writer.VALIDATION" in path.read_text()
+    }
+    assert users <= {"batch_import/transitions.py", "batch_import/stages/validate.py"}
+
+
+def test_run_counters_and_state_follow_every_transition():
+    item = ImportRunItemFactory(current_stage="validate", confirmation_status="confirmed")
+    run = item.run
+    transition_item(item_id=item.pk, stage="validate", fields={}, event_type="x")
+    assert ImportRun.objects.get(pk=run.pk).state == "running"
+    transition_item(
+        item_id=item.pk,
+        stage="done",
+        access_status="active",
+        event_type="validated",
+        writer=Writer.VALIDATION,
+    )
+    run.refresh_from_db()
+    assert (run.state, run.total_items, run.completed_items, run.active_items) == (
+        "completed",
+        1,
+        1,
+        1,
+    )
+    assert run.finished_at is not None

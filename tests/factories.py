@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import factory
+
+from batch_import.identity import api_key_digest, api_key_fingerprint
+from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from hosts.models import Host
+
+
+class HostFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Host
+
+    name = factory.Sequence(lambda n: f"host-{n}")
+    base_url = factory.Sequence(lambda n: f"http://127.0.0.1:{9000 + n}")
+    auth_type = Host.AuthType.ADMIN_API_KEY
+    admin_credential = "admin-" + "a" * 64
+    status = Host.Status.SUPPORTED
+    version = "0.1.115.1"
+
+
+class ImportRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ImportRun
+
+    host = factory.SubFactory(HostFactory)
+    mode = ImportRun.Mode.PARTIAL
+    access_mode = ImportRun.AccessMode.SUBSCRIPTION
+    subscription_users = factory.LazyFunction(lambda: ["ops@example.com"])
+    subscription_days = 30
+
+
+class ImportRunItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ImportRunItem
+        exclude = ("key",)
+
+    run = factory.SubFactory(ImportRunFactory)
+    position = factory.Sequence(int)
+    base_url = factory.Sequence(lambda n: f"https://relay{n}.example.com/v1")
+    provider_id = factory.Sequence(lambda n: f"relay{n}-example-0000{n:04d}")
+    key = factory.Sequence(lambda n: f"sk-upstream-{n:06d}")
+    api_key = factory.LazyAttribute(lambda o: o.key)
+    api_key_fingerprint = factory.LazyAttribute(lambda o: api_key_fingerprint(o.key))
+    api_key_digest = factory.LazyAttribute(lambda o: api_key_digest(o.key))
+
+
+class ImportRunItemEventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ImportRunItemEvent
+
+    item = factory.SubFactory(ImportRunItemFactory)
+    run = factory.LazyAttribute(lambda o: o.item.run)
+    event_type = ImportRunItemEvent.EventType.STAGE_STARTED
+    stage = ImportRunItem.Stage.PROBE

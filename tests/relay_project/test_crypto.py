@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.db import connection
+
+from hosts.models import Host
+from relay_project.crypto import Secret, display_fingerprint, matching_digest
+from relay_project.logging import RedactSecretsFilter
+from tests.factories import HostFactory
+
+
+def test_secret_never_shows_its_value():
+    secret = Secret("admin-0123456789abcdef")
+    shown = [str(secret), repr(secret), f"{secret}", " ".join([str(secret)]), f"{secret!r}"]
+    assert all("0123456789" not in text for text in shown)
+    assert secret.reveal() == "admin-0123456789abcdef"
+
+
+def test_exception_message_with_a_secret_stays_masked():
+    secret = Secret("sk-abcdef123456")
+    error = ValueError(f"login failed for {secret}")
+    assert "abcdef" not in str(error)
+
+
+def test_fingerprint_display_is_short_and_digest_is_keyed():
+    assert display_fingerprint("sk-one") == display_fingerprint(Secret("sk-one"))
+    assert display_fingerprint("sk-one") != display_fingerprint("sk-two")
+    assert len(matching_digest("sk-one")) == 64
+    import hashlib
+
+    assert matching_digest("sk-one") != hashlib.sha256(b"sk-one").hexdigest()
+
+
+@pytest.mark.django_db
+def test_host_credential_round_trips_encrypted():
+    host = HostFactory(admin_credential="admin-" + "f" * 64)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT admin_credential FROM hosts_host WHERE id = %s", [host.pk])
+        (raw,) = cursor.fetchone()
+    assert "ffffffff" not in raw
+    assert Host.objects.get(pk=host.pk).admin_credential.reveal() == "admin-" + "f" * 64
+
+
+def test_log_filter_masks_key_shaped_text():
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "key=%s", ("sk-abcdef123456",), None)
+    RedactSecretsFilter().filter(record)
+    assert "abcdef" not in record.getMessage()

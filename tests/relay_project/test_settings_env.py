@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from relay_project.env import ConfigError, env_bool, env_database, env_int
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reader"),
+    [
+        ("RELAY_CONCURRENCY", "abc", lambda: env_int("RELAY_CONCURRENCY", 4)),
+        ("RELAY_CONCURRENCY", "0", lambda: env_int("RELAY_CONCURRENCY", 4, minimum=1)),
+        ("DEBUG", "maybe", lambda: env_bool("DEBUG")),
+        ("DATABASE_URL", "mysql//nope", lambda: env_database("DATABASE_URL", "sqlite:///x")),
+        ("DATABASE_URL", "postgres://u@h:5432/", lambda: env_database("DATABASE_URL", "")),
+    ],
+)
+def test_readers_reject_bad_values_naming_the_variable(monkeypatch, name, value, reader):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        reader()
+
+
+def test_readers_accept_good_values(monkeypatch):
+    monkeypatch.setenv("RELAY_CONCURRENCY", " 8 ")
+    monkeypatch.setenv("DEBUG", "yes")
+    monkeypatch.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/relay")
+    assert env_int("RELAY_CONCURRENCY", 4) == 8
+    assert env_bool("DEBUG") is True
+    assert env_database("DATABASE_URL", "")["NAME"] == "relay"
+
+
+def _manage_check(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "DATABASE"))}
+    clean.pop("PYTEST_CURRENT_TEST", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**clean, "DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"RELAY_CONCURRENCY": "abc"}, "RELAY_CONCURRENCY"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"RELAY_TASK_TIMEOUT": "300", "RELAY_LEASE_TTL": "60"}, "RELAY_TASK_TIMEOUT"),
+        ({"DEBUG": "0", "SECRET_KEY": ""}, "SECRET_KEY"),
+    ],
+)
+def test_start_up_stops_with_one_line_naming_the_variable(env, variable):
+    result = _manage_check(**env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
