@@ -5,6 +5,9 @@ import socket
 
 import pytest
 
+# Simulator fixtures live beside the tests of the app they imitate, shared by the whole suite.
+pytest_plugins = ["tests.fixtures_upstream", "tests.fixtures_host"]
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
