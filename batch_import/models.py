@@ -203,14 +203,14 @@ class ImportRunItem(models.Model):
             models.Index(fields=["run", "current_stage"], name="item_run_stage_idx"),
             models.Index(fields=["run", "access_status"], name="item_run_access_idx"),
             models.Index(fields=["provider_id", "api_key_digest"], name="item_provider_key_idx"),
-            # The confirm sweep (batch_import.tasks.claimable_items):
-            #   WHERE current_stage IN ('confirm','validate') AND next_retry_at <= now
+            # The worker sweep (batch_import.leases.claimable_items):
+            #   WHERE current_stage <> 'done' AND next_retry_at <= now
             #     AND (lease_until IS NULL OR lease_until < now)
-            # Only items still in flight are indexed, so the index stays small.
+            # Only unfinished items are indexed, so the index stays small.
             models.Index(
                 fields=["current_stage", "next_retry_at", "lease_until"],
                 name="item_claimable_idx",
-                condition=Q(current_stage__in=["confirm", "validate"]),
+                condition=~Q(current_stage="done"),
             ),
         ]
 

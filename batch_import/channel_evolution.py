@@ -1,0 +1,65 @@
+"""``model_mapping_delta``: how a provider's channel grows when new aliases are discovered."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+PLATFORM = "openai"
+BILLING_MODEL_SOURCE = "channel_mapped"
+
+
+class AliasLike(Protocol):
+    raw: str
+    canonical: str
+
+
+@dataclass(frozen=True)
+class ChannelPatchContract:
+    """The full channel state to PUT: sub2api replaces mapping and pricing wholesale."""
+
+    model_mapping: dict[str, str]
+    model_pricing: list[dict[str, Any]]
+    restrict_models: bool
+    billing_model_source: str
+    added: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added)
+
+    def host_model_mapping(self) -> dict[str, dict[str, str]]:
+        """Channel mappings are nested by platform on the host."""
+        return {PLATFORM: dict(self.model_mapping)}
+
+
+def model_mapping_delta(
+    existing: Mapping[str, str], alias_table: Mapping[str, AliasLike]
+) -> ChannelPatchContract:
+    """Keep every existing entry, add alias → canonical for each discovered alias, and restrict
+    the channel to the canonical models it prices (billing on the channel-mapped model).
+
+    An existing entry is never overwritten: another item of the same provider may rely on it.
+    """
+    mapping = dict(existing)
+    added: dict[str, str] = {}
+    for alias in alias_table.values():
+        if alias.raw != alias.canonical and alias.raw not in mapping:
+            mapping[alias.raw] = alias.canonical
+            added[alias.raw] = alias.canonical
+    canonical_models = sorted(
+        {alias.canonical for alias in alias_table.values()} | set(mapping.values())
+    )
+    # The host takes at most 100 models per pricing entry.
+    pricing = [
+        {"platform": PLATFORM, "models": canonical_models[i : i + 100], "billing_mode": "token"}
+        for i in range(0, len(canonical_models), 100)
+    ]
+    return ChannelPatchContract(
+        model_mapping=mapping,
+        model_pricing=pricing,
+        restrict_models=bool(canonical_models),
+        billing_model_source=BILLING_MODEL_SOURCE,
+        added=added,
+    )

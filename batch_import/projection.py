@@ -1,0 +1,271 @@
+"""Projection: badges, labels and warning texts for runs and items — the only place they are
+made. API, pages, admin and CLI all read from here, so a label never differs between them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext_lazy
+
+from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+
+
+@dataclass(frozen=True)
+class Badge:
+    kind: str
+    value: str
+    label: str
+    color: str
+
+    @property
+    def css_class(self) -> str:
+        return f"badge badge-{self.color}"
+
+
+# Seed 004 §7: colours and labels. The Chinese labels are the zh-hans translations.
+BADGES: dict[str, dict[Any, tuple[str, Any]]] = {
+    "run_state": {
+        "running": ("blue", pgettext_lazy("run state", "running")),
+        "completed": ("green", pgettext_lazy("run state", "completed")),
+        "completed_with_warnings": ("yellow", pgettext_lazy("run state", "warning")),
+        "failed": ("red", pgettext_lazy("run state", "failed")),
+        "cancelled": ("gray", pgettext_lazy("run state", "cancelled")),
+    },
+    "confirmation": {
+        "pending": ("blue", pgettext_lazy("confirmation", "pending")),
+        "confirmed": ("green", pgettext_lazy("confirmation", "confirmed")),
+        "advisory": ("yellow", pgettext_lazy("confirmation", "advisory")),
+        "failed": ("red", pgettext_lazy("confirmation", "failed")),
+    },
+    "access": {
+        "unknown": ("gray", pgettext_lazy("access", "unknown")),
+        "active": ("green", pgettext_lazy("access", "active")),
+        "degraded": ("yellow", pgettext_lazy("access", "degraded")),
+        "broken": ("red", pgettext_lazy("access", "broken")),
+    },
+    "reuse": {True: ("cyan", pgettext_lazy("reuse", "reused"))},
+    "account_state": {
+        "active": ("green", pgettext_lazy("account state", "enabled")),
+        "disabled": ("gray", pgettext_lazy("account state", "disabled")),
+        "deprecated": ("yellow", pgettext_lazy("account state", "deprecated")),
+        "broken": ("red", pgettext_lazy("account state", "broken")),
+    },
+    "resolution": {
+        "created": ("blue", pgettext_lazy("account resolution", "created")),
+        "reused": ("cyan", pgettext_lazy("account resolution", "reused")),
+        "reactivated": ("green", pgettext_lazy("account resolution", "reactivated")),
+        "replaced": ("red", pgettext_lazy("account resolution", "replaced")),
+    },
+    "stage": {
+        "probe": ("blue", pgettext_lazy("stage", "probe")),
+        "provision": ("blue", pgettext_lazy("stage", "provision")),
+        "confirm": ("blue", pgettext_lazy("stage", "confirm")),
+        "validate": ("blue", pgettext_lazy("stage", "validate")),
+        "done": ("gray", pgettext_lazy("stage", "done")),
+    },
+}
+
+
+def badge(kind: str, value: Any) -> Badge | None:
+    """The badge for a stored value, or None where seed 004 shows none (e.g. not reused)."""
+    entry = BADGES[kind].get(value)
+    if entry is None:
+        return None
+    color, label = entry
+    return Badge(kind=kind, value=str(value), label=str(label), color=color)
+
+
+def run_badges(run: ImportRun) -> dict[str, Badge | None]:
+    return {"state": badge("run_state", run.state)}
+
+
+def item_badges(item: ImportRunItem) -> dict[str, Badge | None]:
+    return {
+        "stage": badge("stage", item.current_stage),
+        "confirmation": badge("confirmation", item.confirmation_status),
+        "access": badge("access", item.access_status),
+        "reuse": badge("reuse", item.provision_reused or None),
+        "account_state": badge("account_state", item.matched_account_state),
+        "resolution": badge("resolution", item.account_resolution),
+    }
+
+
+# Advisory codes stored on items → the text people read.
+ADVISORY_TEXTS: dict[str, Any] = {
+    "responses_unsupported_but_chat_ok": _(
+        "The upstream does not support /v1/responses; the host falls back to /v1/chat/completions."
+    ),
+    "initial_probe_race_expected": _(
+        "The host's first account test may fail with 403 while its own probe runs."
+    ),
+    "probe_race_absorbed": _(
+        "The first account test returned 403 (probe race) while the models were right; "
+        "treated as advisory."
+    ),
+    "validation_routing_ambiguous": _(
+        "Another provider in the same group serves this model family; the gateway check "
+        "cannot tell which account answered, the direct account test is the evidence."
+    ),
+    "channels_unsupported": _(
+        "The host has no channels; model aliases are mapped on the account only."
+    ),
+    "chat_completions_unsupported": _(
+        "The host gateway has no /v1/chat/completions; validation cannot run there."
+    ),
+    "requested_model_not_found": _(
+        "A requested model is not offered by the upstream; see the recommended models."
+    ),
+    "warmup_retried": _("The gateway answered 503 while warming up; it was retried."),
+}
+
+
+def advisory_text(code: str) -> str:
+    text = ADVISORY_TEXTS.get(code)
+    return str(text) if text is not None else code
+
+
+def advisory_texts(codes: Iterable[str]) -> list[str]:
+    return [advisory_text(code) for code in codes]
+
+
+def recent_warnings(run: ImportRun) -> list[str]:
+    """Run-level warning summary (seed 004 §6.3), built from counters and item advisories."""
+    warnings: list[str] = []
+    advisory = run.items.filter(
+        confirmation_status=ImportRunItem.ConfirmationStatus.ADVISORY
+    ).count()
+    if advisory:
+        warnings.append(
+            ngettext(
+                "This run has %(n)d advisory item; check its capability profile and retry trail.",
+                "This run has %(n)d advisory items; check their capability profiles and retry "
+                "trails.",
+                advisory,
+            )
+            % {"n": advisory}
+        )
+    if run.degraded_items:
+        warnings.append(
+            ngettext(
+                "%(n)d item is degraded: the gateway kept failing transiently.",
+                "%(n)d items are degraded: the gateway kept failing transiently.",
+                run.degraded_items,
+            )
+            % {"n": run.degraded_items}
+        )
+    if run.broken_items:
+        warnings.append(
+            ngettext(
+                "%(n)d item is broken; its last error says why.",
+                "%(n)d items are broken; their last errors say why.",
+                run.broken_items,
+            )
+            % {"n": run.broken_items}
+        )
+    if run.duplicate_entries:
+        warnings.append(
+            ngettext(
+                "%(n)d duplicate entry was collapsed into an existing item.",
+                "%(n)d duplicate entries were collapsed into existing items.",
+                run.duplicate_entries,
+            )
+            % {"n": run.duplicate_entries}
+        )
+    return warnings
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def run_projection(run: ImportRun) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "state": run.state,
+        "mode": run.mode,
+        "access_mode": run.access_mode,
+        "host_id": run.host_id,
+        "total_items": run.total_items,
+        "completed_items": run.completed_items,
+        "active_items": run.active_items,
+        "degraded_items": run.degraded_items,
+        "broken_items": run.broken_items,
+        "warning_items": run.warning_items,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+    }
+
+
+def result_page(run_id: str) -> str:
+    return f"/batch-import/runs/{run_id}"
+
+
+def item_projection(item: ImportRunItem) -> dict[str, Any]:
+    """List projection (seed 004 §6.4): no raw JSON blobs, no secrets."""
+    return {
+        "item_id": item.item_id,
+        "run_id": item.run_id,
+        "base_url": item.base_url,
+        "provider_id": item.provider_id,
+        "api_key_fingerprint": item.api_key_fingerprint,
+        "requested_models": list(item.requested_models),
+        "canonical_model_families": list(item.canonical_model_families),
+        "resolved_smoke_model": item.resolved_smoke_model,
+        "current_stage": item.current_stage,
+        "confirmation_status": item.confirmation_status,
+        "access_status": item.access_status,
+        "matched_account_state": item.matched_account_state,
+        "account_resolution": item.account_resolution,
+        "provision_reused": item.provision_reused,
+        "has_warning": item.has_warning,
+        "retry_count": item.retry_count,
+        "last_retry_at": _iso(item.last_retry_at),
+        "advisory_messages": advisory_texts(item.advisory_messages),
+        "last_error_stage": item.last_error_stage,
+        "last_error": item.last_error,
+    }
+
+
+def event_projection(event: ImportRunItemEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "stage": event.stage,
+        "attempt": event.attempt,
+        "message": event.message,
+        "payload_json": json.dumps(event.payload, sort_keys=True, ensure_ascii=False),
+        "created_at": _iso(event.created_at),
+    }
+
+
+def item_detail_projection(
+    item: ImportRunItem, events: Iterable[ImportRunItemEvent]
+) -> dict[str, Any]:
+    """Detail projection (seed 004 §6.5): the list fields plus models, capability, events."""
+    detail = item_projection(item)
+    detail.update(
+        {
+            "raw_models": list(item.raw_models),
+            "normalized_models": list(item.normalized_models),
+            "recommended_models": list(item.recommended_models),
+            "reused_from_provider_id": item.reused_from_provider_id,
+            "reused_from_account_id": item.reused_from_account_id,
+            "channel_id": item.channel_id,
+            "account_id": item.account_id,
+            "group_id": item.group_id,
+            "attempt": item.attempt,
+            "confirmation_attempts": item.confirmation_attempts,
+            "next_retry_at": _iso(item.next_retry_at),
+            "lease_owner": item.lease_owner,
+            "lease_until": _iso(item.lease_until),
+            "legacy_batch_id": item.legacy_batch_id,
+            "legacy_provider_id": item.legacy_provider_id,
+            "capability_profile": item.capability_profile,
+            "events": [event_projection(event) for event in events],
+        }
+    )
+    return detail

@@ -1,0 +1,54 @@
+"""Reads for the API, pages and CLI: a fixed number of queries whatever the number of rows."""
+
+from __future__ import annotations
+
+from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+
+from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+
+Stage = ImportRunItem.Stage
+Access = ImportRunItem.AccessStatus
+
+
+def runs_newest_first() -> QuerySet[ImportRun]:
+    """Runs list (seed 004 §8.1: started_at DESC; run_id breaks ties stably)."""
+    return ImportRun.objects.select_related("host").order_by("-started_at", "-run_id")
+
+
+def run_get(run_id: str) -> ImportRun:
+    return ImportRun.objects.select_related("host").get(pk=run_id)
+
+
+def items_problems_first(run: ImportRun) -> QuerySet[ImportRunItem]:
+    """Items of a run, problems first (seed 004 §8.2): unfinished, then broken/degraded, then
+    the most recently updated."""
+    return (
+        ImportRunItem.objects.filter(run=run)
+        .defer("api_key", "capability_profile", "raw_models", "normalized_models")
+        .annotate(
+            unfinished_rank=Case(
+                When(current_stage=Stage.DONE, then=Value(1)),
+                default=Value(0),
+                output_field=IntegerField(),
+            ),
+            problem_rank=Case(
+                When(access_status__in=[Access.BROKEN, Access.DEGRADED], then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            ),
+        )
+        .order_by("unfinished_rank", "problem_rank", "-updated_at", "item_id")
+    )
+
+
+def item_get_with_events(run_id: str, item_id: str) -> ImportRunItem:
+    """One item with its whole event timeline, oldest first (two queries)."""
+    return (
+        ImportRunItem.objects.select_related("run", "run__host")
+        .prefetch_related(
+            Prefetch(
+                "events", queryset=ImportRunItemEvent.objects.order_by("created_at", "event_id")
+            )
+        )
+        .get(run_id=run_id, pk=item_id)
+    )

@@ -1,0 +1,228 @@
+"""Writes that API, pages and CLI share: start a run, cancel it, retry an item, wait."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from batch_import import dispatch
+from batch_import.errors import Conflict, InvalidTransition
+from batch_import.identity import api_key_digest, api_key_fingerprint, normalize_provider_id
+from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
+from batch_import.requests import RunRequest
+from batch_import.transitions import (
+    EventType,
+    Writer,
+    record_event,
+    refresh_run_state,
+    transition_item,
+)
+
+Stage = ImportRunItem.Stage
+
+
+@dataclass(frozen=True)
+class StartedRun:
+    run: ImportRun
+    created: bool  # False when an Idempotency-Key replay returned an existing run
+
+
+def request_digest(request: RunRequest) -> str:
+    """A digest of what the request asks for; keys enter only as keyed digests."""
+    body = {
+        "host_id": request.host_id,
+        "mode": request.mode,
+        "access_mode": request.access_mode,
+        "subscription_users": list(request.subscription_users),
+        "subscription_days": request.subscription_days,
+        "probe_api_key": api_key_digest(request.probe_api_key) if request.probe_api_key else None,
+        "confirm_wait_timeout_sec": request.confirm_wait_timeout_sec,
+        "entries": [
+            [e.base_url, api_key_digest(e.api_key), list(e.requested_models)]
+            for e in request.entries
+        ],
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def run_start(
+    *, request: RunRequest, created_by: str = "", idempotency_key: str | None = None
+) -> StartedRun:
+    """Create the run and its items and hand the items to the workers; returns at once.
+
+    Duplicate entries (same provider_id and key) collapse into the first item, with an event
+    on it saying so. With an ``idempotency_key``, the same key and body give the same run and
+    the same key with another body is a conflict.
+    """
+    digest = request_digest(request)
+    if idempotency_key:
+        existing = ImportRun.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replay(existing, digest)
+    try:
+        with transaction.atomic():
+            run = _create_run(request, digest, created_by, idempotency_key)
+    except IntegrityError:
+        # A concurrent request with the same Idempotency-Key won the race.
+        existing = ImportRun.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return _replay(existing, digest)
+    return StartedRun(run=run, created=True)
+
+
+def _replay(existing: ImportRun, digest: str) -> StartedRun:
+    if existing.request_digest != digest:
+        raise Conflict("Idempotency-Key was already used with a different request body")
+    return StartedRun(run=existing, created=False)
+
+
+def _create_run(
+    request: RunRequest, digest: str, created_by: str, idempotency_key: str | None
+) -> ImportRun:
+    run = ImportRun.objects.create(
+        host_id=request.host_id,
+        mode=request.mode,
+        access_mode=request.access_mode,
+        subscription_users=list(request.subscription_users),
+        subscription_days=request.subscription_days,
+        probe_api_key=request.probe_api_key,
+        confirm_wait_timeout_sec=request.confirm_wait_timeout_sec,
+        idempotency_key=idempotency_key or None,
+        request_digest=digest,
+        created_by=created_by,
+    )
+    LegacyImportBatch.objects.create(host_id=request.host_id, run_id=run.run_id, mode=run.mode)
+    now = timezone.now()
+    items: dict[tuple[str, str], ImportRunItem] = {}
+    duplicates: list[tuple[ImportRunItem, int]] = []
+    for index, entry in enumerate(request.entries):
+        provider_id = normalize_provider_id(entry.base_url)
+        key_digest = api_key_digest(entry.api_key)
+        first = items.get((provider_id, key_digest))
+        if first is not None:
+            merged = list(dict.fromkeys([*first.requested_models, *entry.requested_models]))
+            first.requested_models = merged
+            duplicates.append((first, index))
+            continue
+        items[(provider_id, key_digest)] = ImportRunItem(
+            run=run,
+            position=index,
+            base_url=entry.base_url,
+            provider_id=provider_id,
+            api_key=entry.api_key,
+            api_key_fingerprint=api_key_fingerprint(entry.api_key),
+            api_key_digest=key_digest,
+            requested_models=list(entry.requested_models),
+            next_retry_at=now,
+        )
+    ImportRunItem.objects.bulk_create(items.values())
+    for item in items.values():
+        record_event(item=item, event_type=EventType.CREATED, message="entry accepted")
+    for item, index in duplicates:
+        record_event(
+            item=item,
+            event_type=EventType.DUPLICATE,
+            message=f"entry {index} repeats this provider and key; it is not provisioned twice",
+            payload={"entry_index": index},
+        )
+    run.duplicate_entries = len(duplicates)
+    run.save(update_fields=["duplicate_entries"])
+    refresh_run_state(run_id=run.run_id)
+    run.refresh_from_db()
+    item_ids = [item.item_id for item in items.values()]
+    transaction.on_commit(lambda: dispatch.enqueue_items(item_ids))
+    return run
+
+
+def run_cancel(*, run_id: str, actor: str = "") -> ImportRun:
+    """Cancel a run: items not yet picked up stop now; items a worker holds finish their
+    current step and then stop (the worker checks the run state between steps)."""
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=run_id)
+        if run.is_terminal:
+            raise InvalidTransition(f"run {run_id} is already {run.state}")
+        run.state = ImportRun.State.CANCELLED
+        run.save(update_fields=["state", "updated_at"])
+        now = timezone.now()
+        idle = run.items.exclude(current_stage=Stage.DONE).exclude(lease_until__gt=now)
+        for item_id in idle.values_list("item_id", flat=True):
+            item_stop_cancelled(item_id=item_id, actor=actor)
+        refresh_run_state(run_id=run_id)
+    run.refresh_from_db()
+    return run
+
+
+def item_stop_cancelled(*, item_id: str, actor: str = "") -> ImportRunItem:
+    return transition_item(
+        item_id=item_id,
+        stage=Stage.DONE,
+        event_type=EventType.CANCELLED,
+        message=f"run cancelled{f' by {actor}' if actor else ''}",
+        fields={"next_retry_at": None, "lease_owner": None, "lease_until": None},
+    )
+
+
+def item_retry(*, run_id: str, item_id: str, actor: str = "") -> ImportRunItem:
+    """Send a finished item back to the stage that failed, as a new attempt."""
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=run_id)
+        item = ImportRunItem.objects.select_for_update().get(run=run, pk=item_id)
+        if item.current_stage != Stage.DONE:
+            raise InvalidTransition(f"item {item_id} is still in stage {item.current_stage}")
+        restart = _retry_stage(item)
+        if run.state == ImportRun.State.CANCELLED:
+            run.state = ImportRun.State.RUNNING
+            run.save(update_fields=["state", "updated_at"])
+        fields = {
+            "attempt": item.attempt + 1,
+            "next_retry_at": timezone.now(),
+            "lease_owner": None,
+            "lease_until": None,
+            "last_error": None,
+            "last_error_stage": None,
+        }
+        if restart in (Stage.CONFIRM, Stage.PROBE, Stage.PROVISION):
+            fields["confirmation_attempts"] = 0
+        item = transition_item(
+            item_id=item_id,
+            stage=restart,
+            confirmation_status=(
+                ImportRunItem.ConfirmationStatus.PENDING if restart != Stage.VALIDATE else None
+            ),
+            event_type=EventType.RETRIED,
+            message=f"retry from {restart}{f' by {actor}' if actor else ''}",
+            fields=fields,
+            payload={"from_stage": restart, "attempt": item.attempt + 1},
+            writer=Writer.OPERATOR,
+        )
+    transaction.on_commit(lambda: dispatch.enqueue_items([item_id]))
+    return item
+
+
+def _retry_stage(item: ImportRunItem) -> str:
+    """The stage to run again: where it failed, else validation for a verdict worth redoing."""
+    if item.last_error_stage in Stage.values and item.last_error_stage != Stage.DONE:
+        return item.last_error_stage
+    if item.raw_models == []:
+        return Stage.PROBE
+    if item.account_id is None:
+        return Stage.PROVISION
+    if item.confirmation_status == ImportRunItem.ConfirmationStatus.FAILED:
+        return Stage.CONFIRM
+    return Stage.VALIDATE
+
+
+def run_wait(*, run_id: str, timeout_sec: float, poll_sec: float = 0.5) -> ImportRun:
+    """Block until the run is terminal or the timeout ends (for callers that want to wait)."""
+    deadline = time.monotonic() + max(timeout_sec, 0)
+    while True:
+        run = ImportRun.objects.get(pk=run_id)
+        if run.is_terminal or time.monotonic() >= deadline:
+            return run
+        time.sleep(min(poll_sec, max(deadline - time.monotonic(), 0.01)))
