@@ -198,3 +198,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+
+# A retry due within this many seconds is waited for by the worker holding the item (warm-up
+# backoffs); later ones are left to the scheduled sweep.
+RELAY_INLINE_RETRY_MAX_DELAY = env_float("RELAY_INLINE_RETRY_MAX_DELAY", 15.0, minimum=0)
+if RELAY_INLINE_RETRY_MAX_DELAY >= RELAY_TASK_TIMEOUT:
+    raise ConfigError("RELAY_INLINE_RETRY_MAX_DELAY: must be below RELAY_TASK_TIMEOUT")

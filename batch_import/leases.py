@@ -1,0 +1,68 @@
+"""Item leases: one worker owns an item at a time; a killed worker's lease simply expires.
+
+The claim is a compare-and-swap UPDATE whose row count says who won, so it is safe on SQLite
+and PostgreSQL alike without holding a row lock while the slow HTTP work runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from batch_import.models import ImportRunItem
+from relay_project.ids import new_id
+
+Stage = ImportRunItem.Stage
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-8:]}"
+
+
+def lease_ttl() -> timedelta:
+    return timedelta(seconds=settings.RELAY_LEASE_TTL)
+
+
+def claimable_items(now: datetime) -> QuerySet[ImportRunItem]:
+    """Unfinished items that are due and not leased (uses index ``item_claimable_idx``)."""
+    return ImportRunItem.objects.filter(
+        ~Q(current_stage=Stage.DONE),
+        Q(next_retry_at__lte=now),
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+    )
+
+
+def claim(item_id: str, *, worker_id: str, now: datetime | None = None) -> bool:
+    """Take the lease if it is free or expired and the item is due; True when we won."""
+    now = now or timezone.now()
+    won = (
+        claimable_items(now)
+        .filter(pk=item_id)
+        .update(lease_owner=worker_id, lease_until=now + lease_ttl())
+    )
+    return won == 1
+
+
+def renew(item_id: str, *, worker_id: str, now: datetime | None = None) -> bool:
+    """Extend our lease; False means another worker took the item over (ours expired)."""
+    now = now or timezone.now()
+    kept = ImportRunItem.objects.filter(pk=item_id, lease_owner=worker_id).update(
+        lease_until=now + lease_ttl()
+    )
+    return kept == 1
+
+
+def release(item_id: str, *, worker_id: str) -> None:
+    ImportRunItem.objects.filter(pk=item_id, lease_owner=worker_id).update(
+        lease_owner=None, lease_until=None
+    )
+
+
+def holds_lease(item: ImportRunItem, *, worker_id: str, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return item.lease_owner == worker_id and item.lease_until is not None and item.lease_until > now

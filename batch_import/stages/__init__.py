@@ -1,0 +1,49 @@
+"""Pipeline stages. Each ``run_*`` step moves one item forward by one stage (or schedules a
+retry) through the transitions service; ``batch_import.tasks`` calls them under a lease."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from batch_import.models import ImportRunItem
+
+
+@dataclass
+class StageContext:
+    """What a step needs besides the item. Transports are injectable for tests; by default
+    the adapters talk real HTTP."""
+
+    worker_id: str
+    upstream_transport: httpx.BaseTransport | None = None
+    host_transport: httpx.BaseTransport | None = None
+
+
+StageStep = Callable[[ImportRunItem, StageContext], None]
+
+
+def _steps() -> dict[str, StageStep]:
+    from batch_import.stages.confirm import run_confirm
+    from batch_import.stages.probe import run_probe
+    from batch_import.stages.provision import run_provision
+    from batch_import.stages.validate import run_validate
+
+    return {
+        ImportRunItem.Stage.PROBE: run_probe,
+        ImportRunItem.Stage.PROVISION: run_provision,
+        ImportRunItem.Stage.CONFIRM: run_confirm,
+        ImportRunItem.Stage.VALIDATE: run_validate,
+    }
+
+
+class _LazySteps(dict):
+    """Stage modules import the adapters; load them on first use, not at app start."""
+
+    def __missing__(self, key: str) -> StageStep:
+        self.update(_steps())
+        return dict.__getitem__(self, key)
+
+
+STAGE_STEPS: dict[str, StageStep] = _LazySteps()

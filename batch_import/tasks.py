@@ -1,0 +1,72 @@
+"""django-q2 entry points: advance one item under a lease, and sweep for due work."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+from django.utils import timezone
+
+from batch_import import dispatch, leases
+from batch_import.models import ImportRun, ImportRunItem
+from batch_import.services import item_stop_cancelled
+from batch_import.stages import STAGE_STEPS, StageContext
+
+logger = logging.getLogger(__name__)
+
+
+def advance_item(item_id: str, worker_id: str | None = None, context: StageContext | None = None):
+    """Run an item's stages one after another while we hold its lease.
+
+    Returns why it stopped: ``not_claimed`` (someone else has it, or it is not due),
+    ``done``, ``cancelled``, ``scheduled`` (a retry later than the inline limit), ``lost``
+    (our lease expired and another worker took over).
+    """
+    worker_id = worker_id or leases.new_worker_id()
+    if not leases.claim(item_id, worker_id=worker_id):
+        return "not_claimed"
+    context = context or StageContext(worker_id=worker_id)
+    try:
+        while True:
+            item = ImportRunItem.objects.select_related("run", "run__host").get(pk=item_id)
+            if item.lease_owner != worker_id:
+                return "lost"
+            if item.is_done:
+                return "done"
+            if item.run.state == ImportRun.State.CANCELLED:
+                item_stop_cancelled(item_id=item_id)
+                return "cancelled"
+            wait = _seconds_until_due(item)
+            if wait > settings.RELAY_INLINE_RETRY_MAX_DELAY:
+                return "scheduled"
+            if wait > 0:
+                time.sleep(wait)
+                if not leases.renew(item_id, worker_id=worker_id):
+                    return "lost"
+                continue
+            STAGE_STEPS[item.current_stage](item, context)
+            if not leases.renew(item_id, worker_id=worker_id):
+                return "lost"
+    finally:
+        leases.release(item_id, worker_id=worker_id)
+
+
+def _seconds_until_due(item: ImportRunItem) -> float:
+    if item.next_retry_at is None:
+        return 0.0
+    return max((item.next_retry_at - timezone.now()).total_seconds(), 0.0)
+
+
+def sweep(limit: int | None = None) -> int:
+    """Scheduled: hand every due, unleased, unfinished item to a worker. Returns the count."""
+    limit = limit or settings.RELAY_CONCURRENCY * 8
+    due = list(
+        leases.claimable_items(timezone.now())
+        .order_by("next_retry_at")
+        .values_list("item_id", flat=True)[:limit]
+    )
+    dispatch.enqueue_items(due)
+    if due:
+        logger.info("sweep handed %d items to workers", len(due))
+    return len(due)

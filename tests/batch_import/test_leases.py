@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from batch_import import leases
+from batch_import.models import ImportRunItem
+from tests.factories import ImportRunItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def due_item(**kwargs):
+    return ImportRunItemFactory(next_retry_at=timezone.now() - timedelta(seconds=1), **kwargs)
+
+
+def test_claim_is_won_once():
+    item = due_item()
+    assert leases.claim(item.pk, worker_id="w1") is True
+    assert leases.claim(item.pk, worker_id="w2") is False
+    item.refresh_from_db()
+    assert item.lease_owner == "w1" and item.lease_until > timezone.now()
+
+
+def test_expired_lease_can_be_taken_over_and_the_old_owner_loses_renewal():
+    item = due_item()
+    now = timezone.now()
+    assert leases.claim(item.pk, worker_id="w1", now=now)
+    later = now + leases.lease_ttl() + timedelta(seconds=1)
+    assert leases.claim(item.pk, worker_id="w2", now=later)
+    assert leases.renew(item.pk, worker_id="w1", now=later) is False
+    assert leases.renew(item.pk, worker_id="w2", now=later) is True
+
+
+def test_items_not_due_or_done_are_not_claimable():
+    future = ImportRunItemFactory(next_retry_at=timezone.now() + timedelta(minutes=5))
+    done = due_item(current_stage="done")
+    never = ImportRunItemFactory(next_retry_at=None)
+    for item in (future, done, never):
+        assert leases.claim(item.pk, worker_id="w") is False
+
+
+def test_release_frees_only_our_own_lease():
+    item = due_item()
+    leases.claim(item.pk, worker_id="w1")
+    leases.release(item.pk, worker_id="w2")
+    assert ImportRunItem.objects.get(pk=item.pk).lease_owner == "w1"
+    leases.release(item.pk, worker_id="w1")
+    item.refresh_from_db()
+    assert (item.lease_owner, item.lease_until) == (None, None)
+
+
+def test_claimable_items_lists_only_due_free_unfinished_items():
+    now = timezone.now()
+    free = due_item()
+    expired = due_item(lease_owner="dead", lease_until=now - timedelta(seconds=5))
+    due_item(lease_owner="alive", lease_until=now + timedelta(seconds=60))
+    due_item(current_stage="done")
+    assert set(leases.claimable_items(now).values_list("pk", flat=True)) == {free.pk, expired.pk}
