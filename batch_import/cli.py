@@ -1,0 +1,107 @@
+"""What the ``batch_import`` and ``run_status`` commands share: durations, batch files, the
+end-of-run report and the documented exit codes."""
+
+from __future__ import annotations
+
+import enum
+import re
+import sys
+from typing import Any, TextIO
+
+from django.conf import settings
+
+from batch_import import projection, selectors
+from batch_import.models import ImportRun, ImportRunItem
+from batch_import.requests import ParsedLines, parse_entry_lines
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of ``manage.py batch_import`` and ``manage.py run_status``."""
+
+    ALL_ACTIVE = 0
+    WARNINGS = 1
+    BROKEN_OR_FAILED = 2
+    INVALID_INPUT = 3
+    STILL_RUNNING = 4
+
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    """``15s``, ``2m``, ``1h``, ``500ms`` or plain seconds."""
+    match = DURATION.match(text or "")
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 15s, 2m, 1h)")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+def read_batch_file(path: str, stdin: TextIO | None = None) -> ParsedLines:
+    """A batch file (``-`` = standard input, so keys need not be on the command line)."""
+    if path == "-":
+        text = (stdin or sys.stdin).read()
+    else:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    return parse_entry_lines(text)
+
+
+def exit_code_for(run: ImportRun) -> ExitCode:
+    if not run.is_terminal:
+        return ExitCode.STILL_RUNNING
+    if run.state in (ImportRun.State.FAILED, ImportRun.State.CANCELLED) or run.broken_items:
+        return ExitCode.BROKEN_OR_FAILED
+    if run.state == ImportRun.State.COMPLETED_WITH_WARNINGS:
+        return ExitCode.WARNINGS
+    return ExitCode.ALL_ACTIVE
+
+
+def result_page_url(run: ImportRun) -> str:
+    return f"{settings.RELAY_PUBLIC_URL}{projection.result_page(run.run_id)}"
+
+
+def run_document(run: ImportRun) -> dict[str, Any]:
+    """The --json document: the API's run detail, result page and item projections."""
+    items = selectors.items_problems_first(run)
+    return {
+        "run": projection.run_projection(run),
+        "recent_warnings": projection.recent_warnings(run),
+        "result_page": projection.result_page(run.run_id),
+        "items": [projection.item_projection(item) for item in items],
+    }
+
+
+def progress_line(run: ImportRun) -> str:
+    return (
+        f"{run.completed_items}/{run.total_items} done · active {run.active_items} · "
+        f"degraded {run.degraded_items} · broken {run.broken_items} · {run.state}"
+    )
+
+
+def report_lines(run: ImportRun) -> list[str]:
+    lines = [
+        f"run_id: {run.run_id}",
+        f"state: {run.state}",
+        f"result page: {result_page_url(run)}",
+        progress_line(run),
+    ]
+    lines += [f"warning: {text}" for text in projection.recent_warnings(run)]
+    for item in selectors.items_problems_first(run):
+        lines.append(_item_line(item))
+    return lines
+
+
+def _item_line(item: ImportRunItem) -> str:
+    parts = [
+        f"- {item.provider_id}",
+        f"smoke={item.resolved_smoke_model or '-'}",
+        f"recommended={','.join(item.recommended_models) or '-'}",
+        f"confirmation={item.confirmation_status}",
+        f"access={item.access_status}",
+        f"reused={'yes' if item.provision_reused else 'no'}",
+        f"resolution={item.account_resolution or '-'}",
+    ]
+    if item.last_error:
+        parts.append(f"error[{item.last_error_stage}]={item.last_error}")
+    return " ".join(parts)

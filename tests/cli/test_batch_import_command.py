@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from batch_import import cli
+from batch_import.models import ImportRun
+from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run_cli(*args, stdin=None, monkeypatch=None):
+    out, err = io.StringIO(), io.StringIO()
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = 0
+    try:
+        call_command("batch_import", *args, stdout=out, stderr=err)
+    except SystemExit as exc:
+        code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def base_args(host):
+    return [
+        "--host-id",
+        str(host.pk),
+        "--subscription-users",
+        "ops@example.com",
+        "--subscription-days",
+        "30",
+        "--confirm-wait-timeout",
+        "0",
+    ]
+
+
+def test_entries_start_a_run_and_print_run_id_and_result_page():
+    host = HostFactory()
+    code, out, _ = run_cli(*base_args(host), "--entry", "https://a.example/v1,sk-a,kimi-k2.6")
+    run = ImportRun.objects.get()
+    assert code == cli.ExitCode.STILL_RUNNING
+    assert f"run_id: {run.run_id}" in out
+    assert f"/batch-import/runs/{run.run_id}" in out
+    assert run.items.get().requested_models == ["kimi-k2.6"]
+    assert "sk-a" not in out
+
+
+def test_batch_file_from_stdin_keeps_keys_off_the_command_line(monkeypatch):
+    host = HostFactory()
+    text = (
+        "\ufeff# list\r\nhttps://a.example,sk-a\r\n\r\n"
+        "https://a.example,sk-a\r\nhttps://b.example,sk-b\r\n"
+    )
+    _, _, err = run_cli(*base_args(host), "--batch-file", "-", stdin=text, monkeypatch=monkeypatch)
+    assert ImportRun.objects.get().total_items == 2
+    assert "duplicate lines skipped: 4" in err
+
+
+def test_batch_file_path(tmp_path):
+    host = HostFactory()
+    path = tmp_path / "entries.txt"
+    path.write_bytes("https://a.example,sk-a,m1|m2\r\n".encode("utf-8-sig"))
+    run_cli(*base_args(host), "--batch-file", str(path))
+    assert ImportRun.objects.get().items.get().requested_models == ["m1", "m2"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        (["--entry", "https://a.example"], "--entry[0]"),
+        (["--entry", "ftp://a,sk"], "entries[0].base_url"),
+        (["--entry", "https://a.example,sk", "--mode", "fast"], "mode"),
+        (
+            ["--entry", "https://a.example,sk", "--confirm-wait-timeout", "soon"],
+            "--confirm-wait-timeout",
+        ),
+        (["--batch-file", "/nonexistent/file"], "--batch-file"),
+        (["--entry", "https://a.example,sk", "--access-mode", "self_service"], "probe_api_key"),
+    ],
+)
+def test_bad_input_is_a_command_error_naming_the_field_and_creates_nothing(extra, field):
+    host = HostFactory()
+    with pytest.raises(CommandError) as caught:
+        call_command("batch_import", *base_args(host), *extra, stdout=io.StringIO())
+    assert field in str(caught.value)
+    assert caught.value.returncode == cli.ExitCode.INVALID_INPUT
+    assert not ImportRun.objects.exists()
+
+
+def test_json_document_equals_the_api_projection():
+    host = HostFactory()
+    _, out, _ = run_cli(*base_args(host), "--json", "--entry", "https://a.example,sk-a")
+    document = json.loads(out)
+    run = ImportRun.objects.get()
+    assert document == cli.run_document(run)
+    assert document["run"]["run_id"] == run.run_id
+    assert "sk-a" not in out
+
+
+@pytest.mark.parametrize(
+    ("state", "broken", "code"),
+    [
+        ("running", 0, 4),
+        ("completed", 0, 0),
+        ("completed_with_warnings", 0, 1),
+        ("completed_with_warnings", 1, 2),
+        ("failed", 2, 2),
+        ("cancelled", 0, 2),
+    ],
+)
+def test_exit_codes(state, broken, code):
+    assert cli.exit_code_for(ImportRunFactory(state=state, broken_items=broken)) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("15s", 15), ("2m", 120), ("1h", 3600), ("90", 90), ("500ms", 0.5)]
+)
+def test_parse_duration(text, seconds):
+    assert cli.parse_duration(text) == seconds
+
+
+def test_run_status_prints_the_same_report():
+    item = ImportRunItemFactory(resolved_smoke_model="kimi-k2.6", current_stage="done")
+    out = io.StringIO()
+    with pytest.raises(SystemExit):
+        call_command("run_status", item.run_id, stdout=out)
+    assert out.getvalue().splitlines() == cli.report_lines(ImportRun.objects.get(pk=item.run_id))
+    assert "smoke=kimi-k2.6" in out.getvalue()
+
+
+def test_run_status_unknown_run_is_a_command_error():
+    with pytest.raises(CommandError, match="run_id"):
+        call_command("run_status", "run_nope")
