@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from batch_import import dispatch, leases
+from batch_import.errors import InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.services import item_stop_cancelled
 from batch_import.stages import STAGE_STEPS, StageContext
@@ -45,7 +46,12 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                 if not leases.renew(item_id, worker_id=worker_id):
                     return "lost"
                 continue
-            STAGE_STEPS[item.current_stage](item, context)
+            try:
+                STAGE_STEPS[item.current_stage](item, context)
+            except InvalidTransition as exc:
+                # Someone moved the item under us (cancel, strict rollback): stop quietly.
+                logger.info("item %s moved while we worked on it: %s", item_id, exc)
+                return "superseded"
             if not leases.renew(item_id, worker_id=worker_id):
                 return "lost"
     finally:

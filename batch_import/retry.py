@@ -1,0 +1,23 @@
+"""Retry policy: exponential backoff with jitter, and the transient/definitive split."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+
+def backoff_delay(attempt: int, *, rng: random.Random | None = None) -> float:
+    """Seconds before retry number ``attempt`` (1-based): base·2^(attempt-1), capped, with
+    "equal jitter" (half fixed, half random) so retries of many items spread out."""
+    base = settings.RELAY_RETRY_BASE_DELAY
+    cap = settings.RELAY_RETRY_MAX_DELAY
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    jitter = (rng or random).random()
+    return ceiling / 2 + ceiling / 2 * jitter
+
+
+def next_retry_at(now: datetime, attempt: int, *, rng: random.Random | None = None):
+    delay = backoff_delay(attempt, rng=rng)
+    return now + timedelta(seconds=delay), delay

@@ -1,0 +1,120 @@
+"""Confirm stage: the host's own view of the account — its models and its SSE test.
+
+Two host quirks are absorbed here (seed 003): the first test of a new account often fails
+with "API returned 403" while the host's own Responses probe is still running, and the gateway
+answers 503 "no available accounts" for a while after an account appears.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils import timezone
+from hosts.sub2api import HostError, client_for_host
+from probe.aliases import canonical_model_id
+
+from batch_import.models import ImportRunItem
+from batch_import.stages import StageContext
+from batch_import.stages.common import add_advisories, schedule_retry
+from batch_import.transitions import EventType, record_event, transition_item
+
+Stage = ImportRunItem.Stage
+Confirmation = ImportRunItem.ConfirmationStatus
+
+WARMUP_MARKERS = ("no available accounts", "service temporarily unavailable")
+
+
+def gateway_model(item: ImportRunItem) -> str:
+    """Clients ask the host for the canonical id; the account maps it to the raw one."""
+    return canonical_model_id(item.resolved_smoke_model or "")
+
+
+def responses_unsupported(item: ImportRunItem) -> bool:
+    transport = (item.capability_profile or {}).get("transport_profile", {})
+    return transport.get("supports_openai_responses") is False
+
+
+def is_warmup(text: str) -> bool:
+    lowered = text.lower()
+    return "503" in lowered or any(marker in lowered for marker in WARMUP_MARKERS)
+
+
+def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
+    attempt = item.confirmation_attempts + 1
+    record_event(
+        item=item,
+        event_type=EventType.STAGE_STARTED,
+        message=f"confirming account {item.account_id} (attempt {attempt})",
+    )
+    model = gateway_model(item)
+    client = client_for_host(item.run.host, transport=ctx.host_transport)
+    try:
+        models = client.accounts.models(item.account_id)
+        if model not in models:
+            finish(item, Confirmation.FAILED, f"account models lack the smoke model {model}")
+            return
+        result = client.accounts.test(item.account_id, model=model)
+    except HostError as exc:
+        if exc.transient and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
+            retry(item, attempt, f"host: {exc}")
+        else:
+            finish(item, Confirmation.FAILED, f"host: {exc}")
+        return
+    finally:
+        client.close()
+
+    if result.success:
+        finish(item, Confirmation.CONFIRMED, "account test passed")
+        return
+    error = result.error or "account test failed"
+    if "403" in error and item.confirmation_attempts == 0:
+        if responses_unsupported(item):
+            # The host's Responses probe races the first test; the models are right and the
+            # upstream is chat-only, so this 403 says nothing about the account.
+            finish(
+                item,
+                Confirmation.ADVISORY,
+                f"first test returned {error!r}: probe race, advisory",
+                advisories=("probe_race_absorbed",),
+                error=error,
+            )
+            return
+        retry(item, attempt, f"first test returned {error!r}; testing again")
+        return
+    if is_warmup(error) and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
+        retry(item, attempt, f"warm-up: {error}")
+        return
+    finish(item, Confirmation.FAILED, f"account test failed: {error}", error=error)
+
+
+def retry(item: ImportRunItem, attempt: int, reason: str) -> None:
+    schedule_retry(item, attempt=attempt, reason=reason, extra_counter="confirmation_attempts")
+
+
+def finish(
+    item: ImportRunItem,
+    status: str,
+    message: str,
+    *,
+    advisories: tuple[str, ...] = (),
+    error: str | None = None,
+) -> None:
+    fields = {
+        "confirmation_attempts": item.confirmation_attempts + 1,
+        "advisory_messages": add_advisories(item, *advisories),
+        "next_retry_at": timezone.now(),
+    }
+    if error:
+        fields.update(last_error=error, last_error_stage=Stage.CONFIRM)
+    event = {
+        Confirmation.CONFIRMED: EventType.CONFIRMED,
+        Confirmation.ADVISORY: EventType.ADVISORY,
+        Confirmation.FAILED: EventType.ERROR,
+    }[status]
+    transition_item(
+        item_id=item.item_id,
+        stage=Stage.VALIDATE,
+        confirmation_status=status,
+        event_type=event,
+        message=message,
+        fields=fields,
+    )
