@@ -155,9 +155,10 @@ def resolve_requested_model(requested: str, raw_models: Sequence[str]) -> str | 
     """The raw upstream id that serves ``requested``, or None.
 
     Tried in order: the exact raw id; the same normalized id; the same canonical id (first in
-    the upstream's order); the same family — unless ``requested`` pins a dated snapshot, which
-    only its own canonical id may serve. Among family matches the undated id wins, then a
-    ``-latest`` pointer, then the newest snapshot.
+    the upstream's order); the same snapshot on another routing tier; the same family — unless
+    ``requested`` pins a dated snapshot, which only that snapshot may serve. Among family
+    matches the same tier wins, then the undated id, then a ``-latest`` pointer, then the
+    newest snapshot.
     """
     if not requested or not requested.strip():
         return None
@@ -171,6 +172,9 @@ def resolve_requested_model(requested: str, raw_models: Sequence[str]) -> str | 
             return raw
     for raw, item in parsed:
         if item.canonical == wanted.canonical:
+            return raw
+    for raw, item in parsed:  # the same snapshot on another routing tier
+        if (item.base, item.stamp) == (wanted.base, wanted.stamp):
             return raw
     if wanted.pins_snapshot:
         return None
@@ -186,8 +190,8 @@ def recommend_models(requested: Sequence[str], raw_models: Sequence[str]) -> lis
 
     Each unresolved name contributes its ``RECOMMENDATIONS_PER_NAME`` closest raw ids scoring
     at least ``RECOMMENDATION_CUTOFF`` (see ``_similarity``); a raw id suggested for several
-    names keeps its best score. Names that
-    resolve contribute nothing, so an empty list means "nothing to correct" or "nothing close".
+    names keeps its best score. Names that resolve contribute nothing, so an empty list means
+    "nothing to correct" or "nothing close enough".
     """
     raws = [raw for raw in dict.fromkeys(raw_models) if raw and raw.strip()]
     if not raws:
@@ -231,7 +235,8 @@ def _preference(
     index: int, item: _Parsed, wanted: _Parsed
 ) -> tuple[int, int, tuple[int, ...], int]:
     stamp_rank = 0 if not item.stamp else 1 if item.stamp == "latest" else 2
-    newest_first = tuple(-part for part in _stamp_date(item.stamp))
+    revision = (int(item.stamp),) if re.fullmatch(r"00\d", item.stamp) else ()
+    newest_first = tuple(-part for part in _stamp_date(item.stamp) or revision)
     return (int(item.tier != wanted.tier), stamp_rank, newest_first, index)
 
 

@@ -6,10 +6,11 @@ Probes are cheap (``max_tokens`` 1–8, except ``/v1/responses``, whose API refu
 run concurrently within ``RELAY_UPSTREAM_CONCURRENCY``. A failed probe never raises: it leaves
 ``unknown`` (or ``no`` when the upstream refused definitively) in the profile.
 
-Transport probes, sent with the first probed model:
+Transport probes (the Responses and Anthropic ones are sent with the first probed model):
 
-* ``POST /v1/chat/completions`` — the first model's non-stream chat probe doubles as it;
-* ``POST /v1/responses`` — 2xx = supported; 403/404/405/501 = unsupported, and when chat works
+* ``POST /v1/chat/completions`` — supported when any probed model's non-stream chat works;
+* ``POST /v1/responses`` — a Responses object = supported; 403/404/405/501 or a 200 that is not
+  a Responses object (an HTML catch-all page) = unsupported, and when chat works
   that is the advisory ``responses_unsupported_but_chat_ok`` (plus
   ``initial_probe_race_expected``: a sub2api host keeps trying Responses until its own probe
   settles, so the first account test may answer 403), not a failure; anything else
@@ -347,10 +348,15 @@ def _probe_responses(client: UpstreamClient, model: str) -> _Outcome:
         "max_output_tokens": RESPONSES_MAX_OUTPUT_TOKENS,
     }
     try:
-        client.post_json(RESPONSES_PATH, payload)
+        response = client.post_json(RESPONSES_PATH, payload)
     except ProbeError as error:
+        if error.kind == ProbeErrorKind.BAD_RESPONSE and error.status == 200:
+            # Relays whose web UI catches unknown paths answer 200 with an HTML page.
+            return _Outcome("responses", model, Support.NO)
         return _failed("responses", model, error, ROUTE_UNSUPPORTED_STATUSES)
-    return _Outcome("responses", model, Support.YES)
+    data = response.data
+    is_response = isinstance(data, dict) and (data.get("object") == "response" or "output" in data)
+    return _Outcome("responses", model, Support.YES if is_response else Support.NO)
 
 
 def _probe_messages(client: UpstreamClient, model: str) -> _Outcome:

@@ -135,9 +135,18 @@ class UpstreamSimulator:
         retry_after: float | None = None,
     ) -> Fault:
         """Make the next ``times`` requests on ``path`` fail (see ``Fault``)."""
-        fault = Fault(
-            path=path, status=status, times=times, mode=mode, model=model, retry_after=retry_after
+        return self.add_fault(
+            Fault(
+                path=path,
+                status=status,
+                times=times,
+                mode=mode,
+                model=model,
+                retry_after=retry_after,
+            )
         )
+
+    def add_fault(self, fault: Fault) -> Fault:
         with self._lock:
             self.config.faults.append(fault)
         return fault
@@ -312,9 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.sim.configure(**(body or {}))
                 self._send_json(200, self.sim.config.to_dict())
             elif path == "/__sim/faults" and method == "POST":
-                fault = Fault.from_dict(body or {})
-                with self.sim._lock:
-                    self.sim.config.faults.append(fault)
+                fault = self.sim.add_fault(Fault.from_dict(body or {}))
                 self._send_json(201, asdict(fault))
             elif path == "/__sim/requests" and method == "GET":
                 self._send_json(200, [asdict(request) for request in self.sim.requests])

@@ -458,6 +458,16 @@ def test_resolve_requested_model_pinned_snapshot_needs_its_own_id() -> None:
     assert resolve_requested_model("openai/gpt-4o-2024-11-20", raw) == "gpt-4o-2024-11-20"
 
 
+def test_resolve_requested_model_pinned_snapshot_on_another_tier() -> None:
+    raw = ["deepseek/deepseek-r1", "deepseek/deepseek-r1-0528:free"]
+    assert resolve_requested_model("deepseek-r1-0528", raw) == "deepseek/deepseek-r1-0528:free"
+
+
+def test_resolve_requested_model_prefers_the_newest_gemini_revision() -> None:
+    raw = ["gemini-1.5-pro-001", "gemini-1.5-pro-002"]
+    assert resolve_requested_model("gemini-1.5-pro", raw) == "gemini-1.5-pro-002"
+
+
 def test_resolve_requested_model_prefers_the_same_routing_tier() -> None:
     raw = ["deepseek/deepseek-r1:free", "deepseek/deepseek-r1"]
     assert resolve_requested_model("deepseek-r1", raw) == "deepseek/deepseek-r1"

@@ -225,6 +225,20 @@ def test_probe_capabilities_refusals_mean_nothing_when_chat_fails() -> None:
     assert responses_supported(profile) is False
 
 
+def test_probe_capabilities_html_catch_all_on_responses_means_unsupported() -> None:
+    """Relays that serve their web UI for unknown paths answer 200 HTML, not 404."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/chat/completions":
+            return httpx.Response(200, json={"choices": [{"message": {"content": "OK"}}]})
+        return httpx.Response(200, text="<!doctype html><div id=app></div>")
+
+    profile = probe_capabilities(mock_client(handler), ["m"])
+    assert responses_supported(profile) is False
+    assert "responses_unsupported_but_chat_ok" in profile.transport_profile.known_advisories
+    assert profile.transport_profile.supports_anthropic_messages is False
+
+
 @pytest.mark.parametrize(
     ("message", "expected"),
     [

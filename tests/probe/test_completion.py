@@ -47,9 +47,8 @@ def test_resolve_smoke_model_without_models() -> None:
     assert resolve_smoke_model(["kimi-k2.6"], [], None) == (None, [])
 
 
-def test_smoke_completion_ok(upstream: UpstreamSimulator) -> None:
-    with client_for(upstream) as client:
-        result = smoke_completion(client, "kimi-k2.6")
+def test_smoke_completion_ok(upstream_client: UpstreamClient) -> None:
+    result = smoke_completion(upstream_client, "kimi-k2.6")
     assert (result.model, result.http_status, result.classification) == ("kimi-k2.6", 200, "ok")
     assert result.ok and not result.transient and result.error == ""
     assert result.latency_ms >= 0

@@ -30,7 +30,8 @@ def refusal(base_url: str, *addresses: str, allow_insecure: bool = False) -> Uns
 
 def test_check_upstream_url_accepts_https_public_hosts() -> None:
     resolver = resolver_for(GLOBAL_V4, GLOBAL_V6)
-    assert check_upstream_url("https://api.deepseek.com/v1", resolver=resolver) is None
+    url = "https://api.deepseek.com/v1"
+    assert check_upstream_url(url, allow_insecure=False, resolver=resolver) is None
     assert check_upstream_url("https://8.8.8.8:8443/v1", allow_insecure=False) is None
 
 
@@ -80,7 +81,7 @@ def test_check_upstream_url_unresolvable_host() -> None:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
     with pytest.raises(UnsafeUpstream) as caught:
-        check_upstream_url("https://no-such-host.example", resolver=failing)
+        check_upstream_url("https://no-such-host.example", allow_insecure=False, resolver=failing)
     assert caught.value.reason == "unresolvable"
     assert refusal("https://empty.example").reason == "unresolvable"
 
