@@ -1,0 +1,268 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from pytest_django import Settings
+
+from probe.client import UpstreamClient, normalize_base_url
+from probe.errors import ProbeError, ProbeErrorKind
+from relay_project.crypto import Secret
+from tests.fixtures_upstream import UpstreamFactory
+
+KEY = "sk-live-0123456789abcdef"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def make_client(handler: Handler, **options: object) -> UpstreamClient:
+    options = {"retries": 0, "backoff": 0.0, "timeout": 1.0, **options}
+    return UpstreamClient(
+        "https://relay.example.com/v1",
+        Secret(KEY),
+        transport=httpx.MockTransport(handler),
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def error_of(client: UpstreamClient, path: str = "/v1/models") -> ProbeError:
+    with pytest.raises(ProbeError) as caught:
+        client.get_json(path)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://x.com",
+        "https://x.com/",
+        "https://x.com/v1",
+        "https://x.com/v1/",
+        " https://x.com/V1 ",
+    ],
+)
+def test_client_base_url_variants_hit_v1_models(base_url: str) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"data": []})
+
+    client = UpstreamClient(base_url, KEY, transport=httpx.MockTransport(handler), retries=0)
+    client.get_json("/v1/models")
+    assert seen == ["https://x.com/v1/models"]
+
+
+def test_normalize_base_url_keeps_a_path_prefix_and_drops_the_query() -> None:
+    assert normalize_base_url("https://x.com/openai/v1/?key=sk-abc") == "https://x.com/openai"
+
+
+def test_normalize_base_url_refuses_non_http_without_echoing_the_url() -> None:
+    with pytest.raises(ValueError, match="http") as caught:
+        normalize_base_url("ftp://x.com/?key=sk-secret-value")
+    assert "sk-secret" not in str(caught.value)
+
+
+def test_client_sends_the_key_as_bearer_token() -> None:
+    headers: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers.append(request.headers["Authorization"])
+        return httpx.Response(200, json={"data": []})
+
+    make_client(handler).get_json("/v1/models")
+    assert headers == [f"Bearer {KEY}"]
+
+
+def test_client_repr_does_not_show_the_key() -> None:
+    client = make_client(lambda request: httpx.Response(200, json={}))
+    assert KEY not in repr(client)
+    assert "relay.example.com" in repr(client)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_client_auth_failure_is_permanent(status: int) -> None:
+    body = {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
+    error = error_of(make_client(lambda request: httpx.Response(status, json=body)))
+    assert (error.kind, error.status, error.permanent) == ("auth_failed", status, True)
+    assert "Incorrect API key provided" in str(error)
+
+
+def test_client_timeout_is_a_transient_timeout() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("read timed out", request=request)
+
+    error = error_of(make_client(handler))
+    assert (error.kind, error.transient, error.status) == ("timeout", True, None)
+
+
+def test_client_connection_refused_is_unreachable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    error = error_of(make_client(handler))
+    assert (error.kind, error.transient) == ("unreachable", True)
+    assert "Connection refused" in str(error)
+
+
+def test_client_rate_limit_is_transient_but_exhausted_quota_is_not() -> None:
+    throttled = error_of(make_client(lambda request: httpx.Response(429, json={"error": {}})))
+    quota = {"error": {"message": "You exceeded your quota", "code": "insufficient_quota"}}
+    exhausted = error_of(make_client(lambda request: httpx.Response(429, json=quota)))
+    assert (throttled.kind, throttled.transient) == ("rate_limited", True)
+    assert (exhausted.kind, exhausted.transient) == ("rate_limited", False)
+
+
+def test_client_server_error_is_a_transient_http_error() -> None:
+    error = error_of(make_client(lambda request: httpx.Response(502, text="bad gateway")))
+    assert (error.kind, error.status, error.transient) == ("http_error", 502, True)
+
+
+def test_client_not_found_keeps_the_upstream_error_code() -> None:
+    body = {"error": {"message": "The model `x` does not exist", "code": "model_not_found"}}
+    error = error_of(make_client(lambda request: httpx.Response(404, json=body)))
+    assert (error.kind, error.code, error.permanent) == ("http_error", "model_not_found", True)
+
+
+def test_client_non_json_success_is_a_bad_response() -> None:
+    page = httpx.Response(200, text="<html>login</html>", headers={"content-type": "text/html"})
+    error = error_of(make_client(lambda request: page))
+    assert (error.kind, error.status) == ("bad_response", 200)
+    assert "text/html" in str(error)
+
+
+def test_client_error_envelope_inside_a_200_is_an_error() -> None:
+    """Some relays answer 200 with an error body; that must not pass for a model list."""
+    body = {"error": {"message": "invalid token", "type": "authentication_error"}}
+    error = error_of(make_client(lambda request: httpx.Response(200, json=body)))
+    assert error.kind == "auth_failed"
+
+
+def test_client_redirect_is_not_followed() -> None:
+    moved = httpx.Response(301, headers={"location": "http://10.0.0.1/v1/models"})
+    error = error_of(make_client(lambda request: moved))
+    assert (error.kind, error.status) == ("http_error", 301)
+    assert "redirect" in str(error)
+
+
+def test_client_retries_transient_errors_then_succeeds() -> None:
+    answers = [httpx.Response(503, json={}), httpx.Response(429, json={})]
+    answers.append(httpx.Response(200, json={"data": ["m"]}))
+    sleeps: list[float] = []
+    client = make_client(lambda request: answers.pop(0), retries=2, sleep=sleeps.append)
+    assert client.get_json("/v1/models").data == {"data": ["m"]}
+    assert len(sleeps) == 2
+
+
+def test_client_retries_are_bounded() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(500, json={"error": {"message": "boom"}})
+
+    error = error_of(make_client(handler, retries=2, sleep=lambda seconds: None))
+    assert error.kind == "http_error"
+    assert len(calls) == 3
+
+
+def test_client_does_not_retry_permanent_errors() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(400, json={"error": {"message": "bad request"}})
+
+    error_of(make_client(handler, retries=3, sleep=lambda seconds: None))
+    assert len(calls) == 1
+
+
+def test_client_honours_a_short_retry_after_and_gives_up_on_a_long_one() -> None:
+    sleeps: list[float] = []
+    short = [httpx.Response(429, headers={"retry-after": "0.25"}), httpx.Response(200, json={})]
+    make_client(lambda request: short.pop(0), retries=1, sleep=sleeps.append).get_json("/v1/m")
+    long = httpx.Response(429, headers={"retry-after": "120"})
+    error = error_of(make_client(lambda request: long, retries=3, sleep=sleeps.append))
+    assert sleeps == [0.25]
+    assert error.retry_after == 120
+
+
+def test_client_error_messages_never_contain_the_key() -> None:
+    """A provider that echoes the key back must not leak it into our messages."""
+    body = {"error": {"message": f"Incorrect API key provided: {KEY}", "code": "invalid_api_key"}}
+    error = error_of(make_client(lambda request: httpx.Response(401, json=body)))
+    assert KEY not in str(error)
+    assert KEY[3:] not in repr(error)
+
+
+def test_client_logs_never_contain_the_key(caplog: pytest.LogCaptureFixture) -> None:
+    answers = [httpx.Response(500, json={}), httpx.Response(200, json={"data": []})]
+    client = make_client(lambda request: answers.pop(0), retries=1, sleep=lambda seconds: None)
+    with caplog.at_level(logging.DEBUG):
+        client.get_json("/v1/models")
+    assert "relay.example.com" in caplog.text
+    assert KEY not in caplog.text
+
+
+def test_client_timeout_defaults_come_from_settings(settings: Settings) -> None:
+    settings.RELAY_HTTP_TIMEOUT = 7.5
+    settings.RELAY_HTTP_RETRIES = 4
+    client = UpstreamClient("https://x.com", KEY)
+    assert (client.timeout, client.retries) == (7.5, 4)
+
+
+def test_client_anthropic_requests_carry_anthropic_headers() -> None:
+    seen: list[httpx.Headers] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json={"type": "message"})
+
+    make_client(handler).post_json("/v1/messages", {"model": "m"}, anthropic=True)
+    assert seen[0]["x-api-key"] == KEY
+    assert seen[0]["anthropic-version"] == "2023-06-01"
+
+
+def sse(*frames: str) -> httpx.Response:
+    body = "".join(f"data: {frame}\n\n" for frame in frames)
+    return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+
+def test_client_stream_reads_sse_events_until_done() -> None:
+    response = sse('{"choices": [{"delta": {"content": "O"}}]}', '{"choices": []}', "[DONE]")
+    result = make_client(lambda request: response).post_stream("/v1/chat/completions", {})
+    assert (result.is_sse, result.done, len(result.events)) == (True, True, 2)
+    assert result.events[0].data["choices"][0]["delta"]["content"] == "O"
+
+
+def test_client_stream_accepts_a_json_answer_to_a_stream_request() -> None:
+    plain = httpx.Response(200, json={"choices": [{"message": {"content": "OK"}}]})
+    result = make_client(lambda request: plain).post_stream("/v1/chat/completions", {})
+    assert (result.is_sse, result.events) == (False, ())
+    assert result.data["choices"][0]["message"]["content"] == "OK"
+
+
+def test_client_stream_error_frame_raises() -> None:
+    frame = '{"error": {"message": "Rate limit", "type": "rate_limit_error"}}'
+    with pytest.raises(ProbeError) as caught:
+        make_client(lambda request: sse(frame)).post_stream("/v1/chat/completions", {})
+    assert caught.value.kind == ProbeErrorKind.RATE_LIMITED
+
+
+def test_client_stream_error_status_is_classified() -> None:
+    answer = httpx.Response(400, json={"error": {"message": "stream unsupported"}})
+    with pytest.raises(ProbeError) as caught:
+        make_client(lambda request: answer).post_stream("/v1/chat/completions", {})
+    assert (caught.value.kind, caught.value.status) == ("http_error", 400)
+
+
+def test_client_bounds_concurrent_calls_across_threads(upstream_factory: UpstreamFactory) -> None:
+    """Four threads share one client; at most ``concurrency`` calls reach the upstream."""
+    upstream = upstream_factory(latency=0.05)
+    client = UpstreamClient(upstream.base_url, upstream.api_key, concurrency=2, retries=0)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: client.get_json("/v1/models"), range(8)))
+    assert len(upstream.requests) == 8
+    assert upstream.max_in_flight == 2
