@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from django.db.models import Q
-from hosts.sub2api import HostError, client_for_host
 
 from batch_import.models import ImportRunItem
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
+from hosts.sub2api import HostError, client_for_host
 
 logger = logging.getLogger(__name__)
 Resource = ManagedResource.ResourceType

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
-from hosts.sub2api import HostError, client_for_host
-from probe.aliases import canonical_model_id
 
 from batch_import.models import ImportRunItem
 from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, schedule_retry
 from batch_import.transitions import EventType, record_event, transition_item
+from hosts.sub2api import HostError, client_for_host
+from probe.aliases import canonical_model_id
 
 Stage = ImportRunItem.Stage
 Confirmation = ImportRunItem.ConfirmationStatus

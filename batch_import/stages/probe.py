@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
+
+from batch_import.models import ImportRunItem
+from batch_import.stages import StageContext
+from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
+from batch_import.transitions import EventType, record_event, transition_item
 from probe.aliases import build_alias_table, resolve_requested_model
 from probe.capability import probe_capabilities
 from probe.client import ProbeError, UpstreamClient
 from probe.completion import resolve_smoke_model
 from probe.discovery import discover_models
 from probe.guard import UnsafeUpstream, check_upstream_url
-
-from batch_import.models import ImportRunItem
-from batch_import.stages import StageContext
-from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
-from batch_import.transitions import EventType, record_event, transition_item
 
 Stage = ImportRunItem.Stage
 
@@ -32,7 +32,14 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         if not discovered.raw_models:
             fail_item(item, error="the upstream lists no models (GET /v1/models is empty)")
             return
-        profile = probe_capabilities(client, discovered.raw_models)
+        preferred = [
+            raw
+            for raw in (
+                resolve_requested_model(m, discovered.raw_models) for m in item.requested_models
+            )
+            if raw
+        ]
+        profile = probe_capabilities(client, discovered.raw_models, preferred=preferred)
     except ProbeError as exc:
         attempt = stage_retries(item) + 1
         if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:

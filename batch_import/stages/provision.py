@@ -13,8 +13,6 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
-from probe.aliases import build_alias_table, canonical_model_id
 
 from batch_import import rollback
 from batch_import.channel_evolution import model_mapping_delta
@@ -24,6 +22,8 @@ from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import Host, ManagedResource
+from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
+from probe.aliases import build_alias_table, canonical_model_id
 from relay_project.crypto import Secret
 
 Stage = ImportRunItem.Stage

@@ -8,7 +8,6 @@ access mode's key: GET /v1/models lists the smoke model AND POST /v1/chat/comple
 from __future__ import annotations
 
 from django.conf import settings
-from hosts.sub2api import HostError, client_for_host
 
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.stages import StageContext
@@ -16,6 +15,7 @@ from batch_import.stages.common import add_advisories, schedule_retry, stage_ret
 from batch_import.stages.confirm import gateway_model
 from batch_import.transitions import EventType, Writer, record_event, transition_item
 from hosts.models import ManagedResource
+from hosts.sub2api import HostError, client_for_host
 from relay_project.crypto import Secret
 
 Stage = ImportRunItem.Stage
