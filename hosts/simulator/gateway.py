@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from hosts.simulator.routes_accounts import model_object
-from hosts.simulator.state import SimAccount, SimGroup, SimKey, SimUser, resolve_mapping
+from hosts.simulator.rows import SimAccount, SimGroup, SimKey, SimUser, resolve_mapping
 from hosts.simulator.upstream import as_sse, forward_chat
 from hosts.simulator.wire import (
     Abort,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from hosts.simulator.state import SENSITIVE_CREDENTIALS, SimAccount, iso, utcnow
+from hosts.simulator.rows import SENSITIVE_CREDENTIALS, SimAccount, iso, utcnow
 from hosts.simulator.upstream import account_test_events, probe_responses
 from hosts.simulator.wire import (
     Ctx,

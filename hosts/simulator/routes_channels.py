@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hosts.simulator.state import SimChannel, iso, utcnow
+from hosts.simulator.rows import SimChannel, iso, utcnow
 from hosts.simulator.wire import Ctx, Response, Router, fail, ok, paginate
 
 router = Router()

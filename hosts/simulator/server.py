@@ -24,8 +24,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from hosts.simulator import gateway, routes_accounts, routes_admin, routes_channels, routes_user
-from hosts.simulator.state import FailRule, Quirks, RecordedRequest, SimState, SimUser
+from hosts.simulator import (
+    gateway,
+    routes_accounts,
+    routes_admin,
+    routes_channels,
+    routes_keys,
+    routes_users,
+)
+from hosts.simulator.rows import RecordedRequest, SimUser
+from hosts.simulator.state import FailRule, Quirks, SimState
 from hosts.simulator.wire import (
     Abort,
     Ctx,
@@ -42,8 +50,9 @@ logger = logging.getLogger(__name__)
 ROUTES = [
     *routes_admin.router.routes,
     *routes_channels.router.routes,
+    *routes_users.router.routes,
     *routes_accounts.router.routes,
-    *routes_user.router.routes,
+    *routes_keys.router.routes,
     *gateway.router.routes,
 ]
 CONTROL_PREFIX = "/__sim/"

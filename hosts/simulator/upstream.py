@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from hosts.simulator.state import SimAccount
+from hosts.simulator.rows import SimAccount
 
 PROBE_TIMEOUT = 5.0
 

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hosts.simulator.rows import SimKey, SimUser
     from hosts.simulator.server import HostSimulator
-    from hosts.simulator.state import SimKey, SimState, SimUser
+from hosts.simulator.state import SimState
 
 
 @dataclass
@@ -135,6 +136,14 @@ def required_tag(struct: str, name: str) -> Abort:
         f"Key: '{struct}.{go_name}' Error:Field validation for '{go_name}' failed on the "
         "'required' tag"
     )
+
+
+def check_choice(value: Any, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise bad_request(
+            f"Key: 'Request.{field}' Error:Field validation for '{field}' failed on the 'oneof' tag"
+        )
+    return value
 
 
 def parse_id(raw: str, label: str) -> int:

@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any
 
-from hosts.simulator.state import SimKey, SimUser, iso, utcnow
+from hosts.simulator.rows import SimKey, SimUser, iso, utcnow
 from hosts.simulator.wire import (
     Abort,
     Ctx,
