@@ -249,10 +249,10 @@ class HostHTTP:
         full = ADMIN_PREFIX + path
         relogged = False
         while True:
+            # Headers first: a login takes a slot of its own, and the semaphore is not reentrant.
+            headers = self._admin_headers()
             with self._slot:
-                request = self._client.build_request(
-                    method, full, headers=self._admin_headers(), json=json
-                )
+                request = self._client.build_request(method, full, headers=headers, json=json)
                 try:
                     response = self._client.send(request, stream=True)
                 except httpx.TransportError as exc:

@@ -266,3 +266,23 @@ def test_host_error_survives_pickling():
         False,
     )
     assert str(copy) == str(error)
+
+
+@pytest.mark.timeout(5)
+def test_client_account_test_logs_in_with_a_single_slot():
+    # With one slot per host, the login inside the streamed call must not wait on itself.
+    def handler(request):
+        if request.url.path == "/api/v1/auth/login":
+            return httpx.Response(200, json={"code": 0, "data": {"access_token": "jwt"}})
+        text = 'data: {"type":"test_complete","success":true}\n\n'
+        return httpx.Response(200, text=text, headers={"content-type": "text/event-stream"})
+
+    client = Sub2ApiClient(
+        "http://single-slot.test",
+        admin_email="a@x.io",
+        admin_password="pw-secret",
+        transport=httpx.MockTransport(handler),
+        timeout=2,
+        max_concurrency=1,
+    )
+    assert client.accounts.test(1).success

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from hosts.sub2api import HostError, OpenAICredentials, Sub2ApiClient
+from hosts.sub2api import HostError, OpenAICredentials, PricingEntry, Sub2ApiClient
 from hosts.sub2api.types import Account, ApiKey, Group
 
 
@@ -156,8 +155,6 @@ def test_simulator_gateway_restrict_models_needs_pricing(host_simulator, fake_up
         name="rm-ch", group_ids=[setup.group.id], restrict_models=True
     )
     blocked = setup.client.gateway.chat_completion(setup.key.key, model="canon")
-    from hosts.sub2api import PricingEntry
-
     setup.client.channels.update(
         channel.id, model_pricing=[PricingEntry(platform="openai", models=("canon",))]
     )
@@ -262,4 +259,29 @@ def test_simulator_account_models_default_without_mapping(host_simulator, sim_cl
     )
     ids = [m.id for m in sim_client.accounts.models(account.id)]
     assert ids == list(host_simulator.quirks.default_models)
-    assert json.dumps(ids)  # plain strings
+
+
+def test_simulator_account_test_streams_chat_when_responses_unsupported(
+    host_simulator, fake_upstream_factory
+):
+    upstream = fake_upstream_factory(responses_supported=False)
+    setup = provision(host_simulator, upstream)
+    result = setup.client.accounts.test(setup.account.id, model="canon")
+    assert (result.success, result.text) == (True, "pong")
+    assert [e.type for e in result.events] == ["test_start", "content", "content", "test_complete"]
+    assert upstream.calls[-1].path == "/v1/chat/completions"
+    assert upstream.calls[-1].body["stream"] is True
+
+
+def test_simulator_warmup_restarts_when_account_is_reactivated(
+    host_simulator_factory, fake_upstream
+):
+    sim = host_simulator_factory(warmup_seconds=60)
+    setup = provision(sim, fake_upstream)
+    sim.state.accounts[setup.account.id].available_since -= 61  # the warm-up has passed
+    warm = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    setup.client.accounts.set_schedulable(setup.account.id, False)
+    setup.client.accounts.set_schedulable(setup.account.id, True)
+    rewarming = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    assert warm.ok
+    assert rewarming.no_available_accounts
