@@ -1,0 +1,217 @@
+"""Host registry services: register a sub2api host and re-probe it.
+
+Both only *read* from the host (version + list endpoints, see ``hosts.sub2api.capabilities``);
+registering never creates anything there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from django.db import transaction
+from django.utils import timezone
+
+from hosts.errors import HostRegistrationError
+from hosts.models import Host, HostCapabilitySnapshot
+from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
+from hosts.sub2api.types import HostCapabilities
+from relay_project.crypto import Secret, reveal
+
+__all__ = ["HostRegistrationError", "register_host", "reprobe_host"]
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Host answers that mean "these admin credentials are not accepted".
+CREDENTIAL_REASONS = frozenset(
+    {
+        "INVALID_ADMIN_KEY",
+        "UNAUTHORIZED",
+        "INVALID_TOKEN",
+        "TOKEN_EXPIRED",
+        "TOKEN_REVOKED",
+        "USER_NOT_FOUND",
+        "USER_INACTIVE",
+        "INVALID_CREDENTIALS",
+    }
+)
+
+
+@dataclass
+class ProbeOutcome:
+    """What one probe learned. ``field_errors`` set: the input is wrong (nothing to save on
+    register); ``status`` unreachable: no usable answer; otherwise ``capabilities``."""
+
+    status: str
+    version: str = ""
+    capabilities: HostCapabilities | None = None
+    error: str = ""
+    field_errors: dict[str, str] = field(default_factory=dict)
+
+
+def normalize_base_url(base_url: str) -> str:
+    return (base_url or "").strip().rstrip("/")
+
+
+def validate_registration(
+    *, name: str, base_url: str, auth_type: str, admin_credential: str, admin_email: str
+) -> dict[str, str]:
+    """Field → message for every problem visible without asking the host."""
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "a name is required"
+    elif len(name) > 100:
+        errors["name"] = "at most 100 characters"
+    elif Host.objects.filter(name=name).exists():
+        errors["name"] = f"a host named {name!r} is already registered"
+    parts = urlsplit(base_url)
+    if not base_url:
+        errors["base_url"] = "a base URL is required"
+    elif parts.scheme not in ("http", "https"):
+        errors["base_url"] = "must start with http:// or https://"
+    elif not parts.hostname:
+        errors["base_url"] = "has no host name"
+    elif parts.username or parts.password:
+        errors["base_url"] = "must not contain credentials; use the admin key fields"
+    elif parts.query or parts.fragment:
+        errors["base_url"] = "must not have a query string or fragment"
+    elif len(base_url) > 500:
+        errors["base_url"] = "at most 500 characters"
+    if auth_type not in Host.AuthType.values:
+        errors["auth_type"] = f"must be one of {', '.join(Host.AuthType.values)}"
+    if not admin_credential:
+        errors["admin_credential"] = (
+            "the admin API key is required"
+            if auth_type == Host.AuthType.ADMIN_API_KEY
+            else "the admin password is required"
+        )
+    elif auth_type == Host.AuthType.ADMIN_API_KEY and (
+        not admin_credential.startswith("admin-") or any(c.isspace() for c in admin_credential)
+    ):
+        errors["admin_credential"] = "a sub2api admin API key looks like admin-<64 hex>"
+    if auth_type == Host.AuthType.PASSWORD and not EMAIL_RE.match(admin_email or ""):
+        errors["admin_email"] = "an admin email address is required for password auth"
+    return errors
+
+
+def _credential_errors(host: Host, error: HostError) -> dict[str, str]:
+    if host.auth_type == Host.AuthType.PASSWORD:
+        if error.reason == "FORBIDDEN":
+            return {"admin_email": "this host user is not an admin"}
+        return {"admin_credential": f"the host rejected this admin email and password ({error})"}
+    return {"admin_credential": f"the host rejected the admin API key ({error})"}
+
+
+def probe_host(host: Host, *, transport: httpx.BaseTransport | None = None) -> ProbeOutcome:
+    """Read the version and the capabilities; classify whatever goes wrong."""
+    client: Sub2ApiClient = client_for_host(host, transport=transport)
+    try:
+        capabilities = client.probe_capabilities()
+    except HostError as exc:
+        if exc.status is None or exc.transient:
+            return ProbeOutcome(status=Host.Status.UNREACHABLE, error=str(exc))
+        if exc.status in (401, 403) or exc.reason in CREDENTIAL_REASONS:
+            return ProbeOutcome(
+                status=Host.Status.UNREACHABLE,
+                error=str(exc),
+                field_errors=_credential_errors(host, exc),
+            )
+        message = f"no sub2api admin API answers at this address ({exc})"
+        return ProbeOutcome(
+            status=Host.Status.UNREACHABLE, error=str(exc), field_errors={"base_url": message}
+        )
+    finally:
+        client.close()
+    status = Host.Status.SUPPORTED if capabilities.supported else Host.Status.UNSUPPORTED
+    error = "" if capabilities.supported else "missing: " + ", ".join(capabilities.missing)
+    return ProbeOutcome(
+        status=status, version=capabilities.version, capabilities=capabilities, error=error
+    )
+
+
+def _apply(host: Host, outcome: ProbeOutcome) -> list[str]:
+    """Copy the outcome onto the row; returns the changed field names."""
+    host.status = outcome.status
+    host.last_error = outcome.error
+    host.last_probed_at = timezone.now()
+    changed = ["status", "last_error", "last_probed_at"]
+    if outcome.capabilities is not None:
+        host.version = outcome.version
+        host.missing_capabilities = outcome.capabilities.missing
+        changed += ["version", "missing_capabilities"]
+    return changed
+
+
+def _snapshot(host: Host, outcome: ProbeOutcome) -> None:
+    if outcome.capabilities is None:
+        return
+    HostCapabilitySnapshot.objects.create(
+        host=host,
+        version=outcome.version,
+        capabilities=dict(outcome.capabilities.capabilities),
+        missing_capabilities=outcome.capabilities.missing,
+        supported=outcome.capabilities.supported,
+    )
+
+
+def register_host(
+    *,
+    name: str,
+    base_url: str,
+    auth_type: str,
+    admin_credential: Secret | str,
+    admin_email: str = "",
+    transport: httpx.BaseTransport | None = None,
+) -> Host:
+    """Validate, probe (read-only) and save a host with its first capability snapshot.
+
+    Raises ``HostRegistrationError`` (nothing saved) for bad input, rejected credentials or an
+    address without a sub2api admin API. A host that cannot be reached is saved as
+    ``unreachable``; one that lacks capabilities as ``unsupported`` with them named.
+    """
+    name = (name or "").strip()
+    base_url = normalize_base_url(base_url)
+    admin_email = (admin_email or "").strip()
+    errors = validate_registration(
+        name=name,
+        base_url=base_url,
+        auth_type=auth_type,
+        admin_credential=reveal(admin_credential).strip(),
+        admin_email=admin_email,
+    )
+    if errors:
+        raise HostRegistrationError(errors)
+    host = Host(
+        name=name,
+        base_url=base_url,
+        auth_type=auth_type,
+        admin_email=admin_email,
+        admin_credential=Secret(reveal(admin_credential).strip()),
+    )
+    outcome = probe_host(host, transport=transport)
+    if outcome.field_errors:
+        raise HostRegistrationError(outcome.field_errors)
+    with transaction.atomic():
+        _apply(host, outcome)
+        host.save()
+        _snapshot(host, outcome)
+    return host
+
+
+def reprobe_host(host: Host, transport: httpx.BaseTransport | None = None) -> Host:
+    """Probe a registered host again and record the result (and a snapshot when it answered).
+
+    Rejected credentials do not raise here: the host is marked ``unreachable`` with the reason
+    in ``last_error``, which is what a scheduled re-probe needs.
+    """
+    outcome = probe_host(host, transport=transport)
+    if outcome.field_errors:
+        outcome.error = "; ".join(f"{k}: {v}" for k, v in outcome.field_errors.items())
+    with transaction.atomic():
+        locked = Host.objects.select_for_update().get(pk=host.pk)
+        changed = _apply(locked, outcome)
+        locked.save(update_fields=[*changed, "updated_at"])
+        _snapshot(locked, outcome)
+    host.refresh_from_db()
+    return host

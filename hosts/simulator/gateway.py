@@ -1,0 +1,238 @@
+"""Gateway of the simulator (§9): API-key middleware, ``GET /v1/models`` and
+``POST /v1/chat/completions`` ([NEW] only) that really forwards to the account's upstream."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from hosts.simulator.routes_accounts import model_object
+from hosts.simulator.rows import SimAccount, SimGroup, SimKey, SimUser, resolve_mapping
+from hosts.simulator.upstream import as_sse, forward_chat
+from hosts.simulator.wire import (
+    Abort,
+    Ctx,
+    Response,
+    Router,
+    anthropic_error,
+    flat,
+    gateway_error,
+    json_response,
+)
+
+router = Router()
+CLAUDE_DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
+# Upstream statuses that make the host try another account of the group (§9.4).
+FAILOVER_STATUSES = frozenset({401, 403, 429, 529})
+
+
+def authenticate(ctx: Ctx) -> tuple[SimKey, SimUser]:
+    """The API-key middleware with its pre-checks, in the host's order (§9.2)."""
+    req, state = ctx.req, ctx.state
+    scheme, _, token = req.header("Authorization").partition(" ")
+    raw = token.strip() if scheme.lower() == "bearer" else ""
+    raw = raw or req.header("x-api-key") or req.header("x-goog-api-key")
+    in_query = req.query.get("key") or req.query.get("api_key")
+    if not raw and in_query:
+        if not ctx.old:
+            raise flat(
+                400,
+                "api_key_in_query_deprecated",
+                "API key in query parameters is no longer supported",
+            )
+        raw = in_query
+    if not raw:
+        raise flat(401, "API_KEY_REQUIRED", "API key is required")
+    with state.lock:
+        key = next((k for k in state.keys.values() if k.key == raw), None)
+        if key is None:
+            raise flat(401, "INVALID_API_KEY", "Invalid API key")
+        if key.status != "active":
+            raise flat(401, "API_KEY_DISABLED", "API key is disabled")
+        user = state.users.get(key.user_id)
+        if user is None:
+            raise flat(401, "USER_NOT_FOUND", "User not found")
+        if user.status != "active":
+            raise flat(401, "USER_INACTIVE", "User is not active")
+        group = state.groups.get(key.group_id) if key.group_id else None
+        if key.group_id and not ctx.old:
+            if group is None:
+                raise flat(403, "GROUP_DELETED", "The group of this API key has been deleted")
+            if group.status != "active":
+                raise flat(403, "GROUP_DISABLED", "The group of this API key is disabled")
+        if key.group_id is None and not ctx.old:
+            # Anthropic error format, even on OpenAI routes (§9.1).
+            raise anthropic_error(
+                403,
+                "permission_error",
+                "API Key is not assigned to any group and cannot be used. Please contact the "
+                "administrator to assign it to a group.",
+            )
+        if group is not None and group.subscription_type == "subscription":
+            sub = state.subscription_for(user.id, group.id)
+            if sub is None:
+                raise flat(
+                    403, "SUBSCRIPTION_NOT_FOUND", "No active subscription found for this group"
+                )
+            if sub.current_status() != "active":
+                raise flat(403, "SUBSCRIPTION_INVALID", "Subscription is not active")
+        elif user.balance <= 0:
+            raise flat(403, "INSUFFICIENT_BALANCE", "Insufficient account balance")
+    return key, user
+
+
+def _group(ctx: Ctx) -> SimGroup | None:
+    assert ctx.api_key is not None
+    return ctx.state.groups.get(ctx.api_key.group_id) if ctx.api_key.group_id else None
+
+
+@router.route("GET", "/v1/models", auth="gateway")
+def models(ctx: Ctx) -> Response:
+    """[OLD] static defaults; [NEW] the union of mapping keys of the group's schedulable
+    accounts, defaults when that is empty (§9.3). Never wrapped in the envelope."""
+    state = ctx.state
+    with state.lock:
+        group = _group(ctx)
+        if group is None or group.platform != "openai":
+            data = [
+                {"id": m, "type": "model", "display_name": m, "created_at": "2024-01-01T00:00:00Z"}
+                for m in CLAUDE_DEFAULT_MODELS
+            ]
+            return json_response({"object": "list", "data": data})
+        names: set[str] = set()
+        if not ctx.old:
+            for account in state.accounts.values():
+                usable = account.status == "active" and account.schedulable
+                if usable and group.id in account.group_ids:
+                    names.update(account.model_mapping)
+        ids = sorted(names) or list(state.quirks.default_models)
+    data = [model_object(m, created=1704067200, owned_by="openai") for m in ids]
+    return json_response({"object": "list", "data": data})
+
+
+def _no_accounts(ctx: Ctx, model: str, *, restricted: bool = False) -> Abort:
+    if ctx.state.quirks.generic_unavailable:
+        return gateway_error(503, "api_error", "Service temporarily unavailable")
+    if restricted:
+        detail = f"no available accounts supporting model: {model} (channel pricing restriction)"
+    else:
+        detail = f"no available OpenAI accounts supporting model: {model}"
+    return gateway_error(503, "api_error", f"No available accounts: {detail}")
+
+
+def _exhausted(last_status: int) -> Abort:
+    """Every candidate failed upstream: report from the last status ([OLD] mapping, §9.5)."""
+    if last_status in (401, 403):
+        return gateway_error(
+            502,
+            "upstream_error",
+            "Upstream authentication failed / access forbidden, please contact administrator",
+        )
+    if last_status == 429:
+        return gateway_error(
+            429, "rate_limit_error", "Upstream rate limit exceeded, please retry later"
+        )
+    if last_status == 529:
+        return gateway_error(
+            503, "upstream_error", "Upstream service overloaded, please retry later"
+        )
+    if last_status in (500, 502, 503, 504):
+        return gateway_error(502, "upstream_error", "Upstream service temporarily unavailable")
+    return gateway_error(502, "upstream_error", "Upstream request failed")
+
+
+def _read_body(ctx: Ctx) -> dict[str, Any]:
+    if not ctx.req.body.strip():
+        raise gateway_error(400, "invalid_request_error", "Request body is empty")
+    try:
+        body = json.loads(ctx.req.body)
+    except ValueError:
+        raise gateway_error(400, "invalid_request_error", "Failed to parse request body") from None
+    if not isinstance(body, dict) or not isinstance(body.get("model"), str) or not body["model"]:
+        raise gateway_error(400, "invalid_request_error", "model is required")
+    return body
+
+
+def _candidates(ctx: Ctx, group: SimGroup, model: str, priced_upstream: Any) -> list[SimAccount]:
+    """Active, schedulable, warmed-up accounts of the group whose mapping serves the model."""
+    quirks, now = ctx.state.quirks, time.monotonic()
+    found = [
+        a
+        for a in ctx.state.accounts.values()
+        if group.id in a.group_ids
+        and a.platform == "openai"
+        and a.status == "active"
+        and a.schedulable
+        and now - a.available_since >= quirks.warmup_seconds
+        and a.supports(model)
+        and (priced_upstream is None or priced_upstream(a.upstream_model(model)))
+    ]
+    found.sort(key=lambda a: (a.priority, a.id))
+    return [replace(a, credentials=dict(a.credentials), extra=dict(a.extra)) for a in found]
+
+
+@router.route("POST", "/v1/chat/completions", auth="gateway", new_only=True)
+def chat_completions(ctx: Ctx) -> Response:
+    body = _read_body(ctx)
+    state, requested = ctx.state, body["model"]
+    with state.lock:
+        group = _group(ctx)
+        if group is None or group.platform != "openai":
+            raise gateway_error(
+                400,
+                "invalid_request_error",
+                "the simulator serves chat completions for openai groups only",
+            )
+        channel = state.channel_for_group(group.id)
+        model = requested
+        if channel is not None:  # channel mapping runs before account selection (§5.4)
+            model = resolve_mapping(channel.model_mapping.get(group.platform, {}), model) or model
+        priced_upstream = None
+        if channel is not None and channel.restrict_models:
+            source = channel.billing_model_source
+            if source == "upstream":
+                platform = group.platform
+                priced_upstream = lambda m: channel.priced(platform, m)  # noqa: E731
+            elif not channel.priced(group.platform, requested if source == "requested" else model):
+                raise _no_accounts(ctx, model, restricted=True)
+        candidates = _candidates(ctx, group, model, priced_upstream)
+    if not candidates:
+        raise _no_accounts(ctx, model, restricted=priced_upstream is not None)
+    last_status = 502
+    for account in candidates:
+        upstream_body = {**body, "model": account.upstream_model(model)}
+        passthrough = account.extra.get("openai_responses_supported") is False or (
+            account.extra.get("openai_responses_mode") == "force_chat_completions"
+        )
+        try:
+            forwarded = forward_chat(
+                ctx.sim.upstream, account, upstream_body, passthrough=passthrough
+            )
+        except (httpx.HTTPError, ValueError):
+            continue  # failover, reported as 502 if nothing else works
+        if forwarded.status == 200:
+            if body.get("stream") and forwarded.stream is None:
+                return Response(content_type="text/event-stream", stream=as_sse(forwarded.body))
+            return Response(
+                body=forwarded.body, content_type=forwarded.content_type, stream=forwarded.stream
+            )
+        if forwarded.status in FAILOVER_STATUSES or forwarded.status >= 500:
+            if forwarded.status == 401:
+                _mark_error(ctx, account.id, "upstream returned 401 during forwarding")
+            last_status = forwarded.status
+            continue
+        return Response(
+            status=forwarded.status, body=forwarded.body, content_type=forwarded.content_type
+        )
+    raise _exhausted(last_status)
+
+
+def _mark_error(ctx: Ctx, account_id: int, message: str) -> None:
+    with ctx.state.lock:
+        account = ctx.state.accounts.get(account_id)
+        if account is not None:
+            account.status, account.error_message = "error", message

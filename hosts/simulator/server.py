@@ -1,0 +1,355 @@
+"""The host simulator's HTTP server: a loopback ``ThreadingHTTPServer`` that behaves like a
+sub2api host (sub2api-host-api.md §11 checklist, gateway of §9).
+
+    with HostSimulator(quirks=Quirks(old=True)) as sim:
+        httpx.get(sim.url + "/api/v1/admin/groups", headers={"x-api-key": sim.admin_key})
+
+State lives in memory (``sim.state``); quirks switch at runtime (``sim.quirks``) or over HTTP
+(``POST /__sim/quirks``, ``/__sim/fail``, ``/__sim/expire-tokens``) for out-of-process use.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from hosts.simulator import (
+    gateway,
+    routes_accounts,
+    routes_admin,
+    routes_channels,
+    routes_keys,
+    routes_users,
+)
+from hosts.simulator.rows import RecordedRequest, SimUser
+from hosts.simulator.state import FailRule, Quirks, SimState
+from hosts.simulator.wire import (
+    Abort,
+    Ctx,
+    Request,
+    Response,
+    flat,
+    json_response,
+    match,
+    not_found_route,
+)
+
+logger = logging.getLogger(__name__)
+
+ROUTES = [
+    *routes_admin.router.routes,
+    *routes_channels.router.routes,
+    *routes_users.router.routes,
+    *routes_accounts.router.routes,
+    *routes_keys.router.routes,
+    *gateway.router.routes,
+]
+CONTROL_PREFIX = "/__sim/"
+
+
+def admin_auth(ctx: Ctx) -> tuple[SimUser, str]:
+    """The admin middleware (§1.2): x-api-key first and alone, else a Bearer admin JWT."""
+    state, req = ctx.state, ctx.req
+    api_key = req.header("x-api-key")
+    if api_key:
+        expected = state.admin_key
+        if not expected or not hmac.compare_digest(api_key.encode(), expected.encode()):
+            raise flat(401, "INVALID_ADMIN_KEY", "Invalid admin API key")
+        admin = min(
+            (u for u in state.users.values() if u.role == "admin"),
+            key=lambda u: u.id,
+            default=None,
+        )
+        if admin is None:
+            raise flat(500, "INTERNAL_ERROR", "No admin user found")
+        return admin, "admin-key"
+    header = req.header("Authorization")
+    scheme, _, token = header.partition(" ")
+    bearer = scheme == "Bearer" if ctx.old else scheme.lower() == "bearer"
+    if not header or not bearer:
+        raise flat(401, "UNAUTHORIZED", "Authorization required")
+    user = token_user(ctx, token.strip())
+    if user.role != "admin":
+        raise flat(403, "FORBIDDEN", "Admin access required")
+    return user, "admin-jwt"
+
+
+def jwt_auth(ctx: Ctx) -> SimUser:
+    """The user JWT middleware (§8.1)."""
+    header = ctx.req.header("Authorization")
+    if not header:
+        raise flat(401, "UNAUTHORIZED", "Authorization header is required")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise flat(401, "INVALID_AUTH_HEADER", "Authorization header format must be Bearer")
+    if not token.strip():
+        raise flat(401, "EMPTY_TOKEN", "Token cannot be empty")
+    return token_user(ctx, token.strip())
+
+
+def token_user(ctx: Ctx, token: str) -> SimUser:
+    state = ctx.state
+    with state.lock:
+        issued = state.tokens.get(token)
+        if issued is None:
+            raise flat(401, "INVALID_TOKEN", "Invalid token")
+        if issued.expires_at <= time.monotonic():
+            raise flat(401, "TOKEN_EXPIRED", "Token has expired")
+        user = state.users.get(issued.user_id)
+    if user is None:
+        raise flat(401, "USER_NOT_FOUND", "User not found")
+    if user.status != "active":
+        raise flat(401, "USER_INACTIVE", "User is not active")
+    return user
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body leave in separate writes; without this, Nagle + delayed ACK add
+        # ~40 ms to every answer.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet; the state keeps a log
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _handle(self) -> None:
+        sim = self.server.sim
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        req = Request(
+            method=self.command,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers=self.headers,  # case-insensitive
+            body=body,
+        )
+        ctx = Ctx(sim=sim, req=req, params={})
+        try:
+            response = sim.dispatch(ctx)
+        except Abort as abort:
+            response = abort.response
+        except Exception:  # a simulator bug: answer like the host would, but say it loudly
+            logger.error(
+                "simulator error on %s %s\n%s", req.method, req.path, traceback.format_exc()
+            )
+            response = json_response({"code": 500, "message": "internal error"}, 500)
+        sim.record(req, response.status, ctx.auth)
+        self._write(response)
+
+    def _write(self, response: Response) -> None:
+        try:
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if response.stream is None:
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+                return
+            # Streams (SSE) are close-delimited: no length known up front.
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            for chunk in response.stream:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    sim: HostSimulator
+
+
+class HostSimulator:
+    """A sub2api host double on loopback. Use as a context manager or ``start()``/``stop()``.
+
+    ``upstream_transport`` replaces the transport of the simulator's own outbound calls (the
+    account test, the Responses probe, gateway forwarding), e.g. an ``httpx.MockTransport``.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        admin_key: str | None = None,
+        admin_email: str = "admin@sub2api.local",
+        admin_password: str = "admin-password",  # noqa: S107 - a loopback test double
+        quirks: Quirks | None = None,
+        upstream_transport: httpx.BaseTransport | None = None,
+        upstream_timeout: float = 10.0,
+    ) -> None:
+        self.admin_key = admin_key or "admin-" + secrets.token_hex(32)
+        self.admin_email = admin_email
+        self.admin_password = admin_password
+        self.state = SimState(
+            admin_key=self.admin_key,
+            admin_email=admin_email,
+            admin_password=admin_password,
+            quirks=quirks or Quirks(),
+        )
+        self.upstream = httpx.Client(
+            transport=upstream_transport, timeout=upstream_timeout, follow_redirects=False
+        )
+        self.stopping = threading.Event()
+        self._bind = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> HostSimulator:
+        self._server = _Server(self._bind, _Handler)
+        self._server.sim = self
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # quick shutdown between tests
+            name="host-simulator",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        self.upstream.close()
+
+    def __enter__(self) -> HostSimulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "simulator not started"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def quirks(self) -> Quirks:
+        return self.state.quirks
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self.state.lock:
+            return list(self.state.requests)
+
+    # --- test helpers --------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        path_prefix: str,
+        *,
+        count: int = 1,
+        status: int | None = 503,
+        delay: float = 0.0,
+    ) -> FailRule:
+        """Fail the next ``count`` requests matching ``method`` ("*" = any) and the path
+        prefix: answer ``status`` (None = answer normally) after waiting ``delay`` seconds."""
+        rule = FailRule(method.upper() if method != "*" else "*", path_prefix, count, status, delay)
+        with self.state.lock:
+            self.state.fail_rules.append(rule)
+        return rule
+
+    def expire_tokens(self) -> None:
+        self.state.expire_tokens()
+
+    def record(self, req: Request, status: int, auth: str) -> None:
+        try:
+            body = json.loads(req.body) if req.body else None
+        except ValueError:
+            body = None
+        with self.state.lock:
+            self.state.requests.append(
+                RecordedRequest(req.method, req.path, dict(req.query), status, body, auth)
+            )
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def dispatch(self, ctx: Ctx) -> Response:
+        req = ctx.req
+        if req.path.startswith(CONTROL_PREFIX):
+            return self._control(ctx)
+        rule = self.state.take_fail_rule(req.method, req.path)
+        if rule is not None:
+            if rule.delay and self.stopping.wait(rule.delay):
+                return not_found_route()
+            if rule.status is not None:
+                return _injected(req.path, rule.status)
+        found = match(ROUTES, req.method, req.path, old=self.state.quirks.old)
+        if found is None:
+            return not_found_route()
+        route, ctx.params = found
+        if route.auth == "admin":
+            ctx.user, ctx.auth = admin_auth(ctx)
+        elif route.auth == "user":
+            ctx.user, ctx.auth = jwt_auth(ctx), "user-jwt"
+        elif route.auth == "gateway":
+            ctx.api_key, ctx.user = gateway.authenticate(ctx)
+            ctx.auth = "api-key"
+        return route.handler(ctx)
+
+    def _control(self, ctx: Ctx) -> Response:
+        req = ctx.req
+        name = req.path[len(CONTROL_PREFIX) :]
+        if req.method == "POST" and name == "quirks":
+            changes = req.json_object()
+            with self.state.lock:
+                for key, value in changes.items():
+                    if not hasattr(self.state.quirks, key):
+                        return json_response({"error": f"unknown quirk {key}"}, 400)
+                    setattr(self.state.quirks, key, value)
+        elif req.method == "POST" and name == "fail":
+            body = req.json_object()
+            self.fail_next(
+                body.get("method", "*"),
+                body.get("path_prefix", "/"),
+                count=int(body.get("count", 1)),
+                status=body.get("status", 503),
+                delay=float(body.get("delay", 0.0)),
+            )
+        elif req.method == "POST" and name == "expire-tokens":
+            self.expire_tokens()
+        elif req.method != "GET" or name != "quirks":
+            return not_found_route()
+        return json_response(vars(self.state.quirks))
+
+
+def _injected(path: str, status: int) -> Response:
+    """An injected failure in the dialect of the route family."""
+    if path.startswith("/v1/"):
+        return json_response(
+            {"error": {"type": "api_error", "message": "injected failure"}}, status
+        )
+    return json_response({"code": status, "message": "injected failure"}, status)

@@ -1,0 +1,247 @@
+"""What the simulated host sends to an account's upstream ``base_url`` (§9.7), over real HTTP
+(``httpx``; the transport is injectable through ``HostSimulator(upstream_transport=...)``).
+
+* the [NEW] Responses probe on account create/update (§4.10),
+* the account test stream (§4.7),
+* gateway forwarding: raw Chat Completions passthrough, or Chat → Responses → Chat (§9.4).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from hosts.simulator.rows import SimAccount
+
+PROBE_TIMEOUT = 5.0
+
+
+def endpoint(base_url: str, suffix: str) -> str:
+    """``{base}/v1{suffix}``; a base already ending in ``/v1`` gets only the suffix ([NEW])."""
+    base = (base_url or "https://api.openai.com").rstrip("/")
+    return base + suffix if base.endswith("/v1") else f"{base}/v1{suffix}"
+
+
+def _headers(account: SimAccount, *, stream: bool = False) -> dict[str, str]:
+    headers = {"Authorization": f"Bearer {account.credentials.get('api_key') or ''}"}
+    if stream:
+        headers["Accept"] = "text/event-stream"
+    return headers
+
+
+def probe_responses(client: httpx.Client, account: SimAccount) -> bool | None:
+    """Non-streaming ``POST /v1/responses``: 404/405/501 → False, 2xx or other → True,
+    network error → None (the key stays unwritten)."""
+    mapped = sorted(v for v in account.model_mapping.values() if isinstance(v, str) and v)
+    body = {
+        "model": mapped[0] if mapped else "gpt-5.4",
+        "input": "hi",
+        "instructions": "Reply briefly.",
+        "stream": False,
+    }
+    try:
+        response = client.post(
+            endpoint(account.credentials.get("base_url", ""), "/responses"),
+            json=body,
+            headers=_headers(account),
+            timeout=PROBE_TIMEOUT,
+        )
+    except httpx.HTTPError:
+        return None
+    return response.status_code not in (404, 405, 501)
+
+
+def _sse_payloads(response: httpx.Response) -> Iterator[Any]:
+    for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            return
+        try:
+            yield json.loads(payload)
+        except ValueError:
+            continue
+
+
+def account_test_events(
+    client: httpx.Client, account: SimAccount, model: str, *, use_chat: bool
+) -> Iterator[dict[str, Any]]:
+    """Events after ``test_start``: content deltas, then ``test_complete`` or ``error``.
+    Also yields ``{"type": "_status", "status": n}`` first so the caller can mark errors."""
+    if use_chat:
+        url = endpoint(account.credentials.get("base_url", ""), "/chat/completions")
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+        }
+    else:
+        url = endpoint(account.credentials.get("base_url", ""), "/responses")
+        body = {
+            "model": model,
+            "input": [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+            "instructions": "You are a connectivity test.",
+            "stream": True,
+        }
+    try:
+        with client.stream(
+            "POST", url, json=body, headers=_headers(account, stream=True)
+        ) as response:
+            yield {"type": "_status", "status": response.status_code}
+            if response.status_code != 200:
+                text = response.read().decode("utf-8", "replace")[:200]
+                yield {"type": "error", "error": f"API returned {response.status_code}: {text}"}
+                return
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                data = json.loads(response.read() or b"{}")
+                text = chat_text(data) if use_chat else responses_text(data)
+                if text:
+                    yield {"type": "content", "text": text}
+                yield {"type": "test_complete", "success": True}
+                return
+            for event in _sse_payloads(response):
+                if not isinstance(event, Mapping):
+                    continue
+                if use_chat:
+                    for choice in event.get("choices") or []:
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            yield {"type": "content", "text": delta}
+                elif event.get("type") == "response.output_text.delta" and event.get("delta"):
+                    yield {"type": "content", "text": event["delta"]}
+                elif event.get("type") == "error" or isinstance(event.get("error"), Mapping):
+                    error = event.get("error") or {}
+                    yield {"type": "error", "error": str(error.get("message") or "stream error")}
+                    return
+                elif event.get("type") == "response.completed":
+                    break
+            yield {"type": "test_complete", "success": True}
+    except (httpx.HTTPError, ValueError) as exc:
+        yield {"type": "error", "error": f"Request failed: {type(exc).__name__}"}
+
+
+def chat_text(data: Any) -> str:
+    try:
+        content = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return ""
+    return content if isinstance(content, str) else ""
+
+
+def responses_text(data: Any) -> str:
+    if not isinstance(data, Mapping):
+        return ""
+    if isinstance(data.get("output_text"), str):
+        return data["output_text"]
+    parts = []
+    for item in data.get("output") or []:
+        for content in (item.get("content") or []) if isinstance(item, Mapping) else []:
+            if isinstance(content, Mapping) and content.get("type") == "output_text":
+                parts.append(str(content.get("text") or ""))
+    return "".join(parts)
+
+
+@dataclass
+class Forwarded:
+    """An upstream answer to relay: status, body and content type (stream when piped)."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    stream: Iterator[bytes] | None = None
+
+
+def _pipe(response: httpx.Response) -> Iterator[bytes]:
+    try:
+        yield from response.iter_raw()
+    finally:
+        response.close()
+
+
+def forward_chat(
+    client: httpx.Client, account: SimAccount, body: dict[str, Any], *, passthrough: bool
+) -> Forwarded:
+    """Send a chat request (model already mapped) to the account's upstream."""
+    if passthrough:
+        url = endpoint(account.credentials.get("base_url", ""), "/chat/completions")
+        request = client.build_request("POST", url, json=body, headers=_headers(account))
+        response = client.send(request, stream=True)
+        ctype = response.headers.get("content-type", "application/json")
+        if response.status_code == 200 and "text/event-stream" in ctype:
+            return Forwarded(200, content_type=ctype, stream=_pipe(response))
+        try:
+            return Forwarded(response.status_code, response.read(), ctype)
+        finally:
+            response.close()
+    return _via_responses(client, account, body)
+
+
+def _via_responses(client: httpx.Client, account: SimAccount, body: dict[str, Any]) -> Forwarded:
+    """Chat Completions → Responses API → Chat Completions (non-streaming upstream call)."""
+    instructions, inputs = [], []
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        text = content if isinstance(content, str) else json.dumps(content)
+        if message.get("role") == "system":
+            instructions.append(text)
+        else:
+            inputs.append({"role": message.get("role", "user"), "content": text})
+    upstream_body: dict[str, Any] = {"model": body["model"], "input": inputs, "stream": False}
+    if instructions:
+        upstream_body["instructions"] = "\n".join(instructions)
+    if body.get("max_tokens"):
+        upstream_body["max_output_tokens"] = body["max_tokens"]
+    url = endpoint(account.credentials.get("base_url", ""), "/responses")
+    response = client.post(url, json=upstream_body, headers=_headers(account))
+    if response.status_code != 200:
+        ctype = response.headers.get("content-type", "application/json")
+        return Forwarded(response.status_code, response.content, ctype)
+    data = response.json()
+    usage = data.get("usage") or {}
+    completion = {
+        "id": "chatcmpl-" + uuid.uuid4().hex[:24],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": data.get("model") or body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": responses_text(data)},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": usage.get("input_tokens", 0),
+            "completion_tokens": usage.get("output_tokens", 0),
+            "total_tokens": usage.get("total_tokens", 0),
+        },
+    }
+    return Forwarded(200, json.dumps(completion).encode())
+
+
+def as_sse(completion: bytes) -> Iterator[bytes]:
+    """Re-emit a complete chat completion as one streamed chunk plus ``[DONE]``."""
+    data = json.loads(completion)
+    choice = data["choices"][0]
+    chunk = {
+        "id": data.get("id"),
+        "object": "chat.completion.chunk",
+        "created": data.get("created"),
+        "model": data.get("model"),
+        "choices": [
+            {
+                "index": 0,
+                "delta": {"role": "assistant", "content": choice["message"]["content"]},
+                "finish_reason": choice.get("finish_reason"),
+            }
+        ],
+    }
+    yield f"data: {json.dumps(chunk)}\n\n".encode()
+    yield b"data: [DONE]\n\n"

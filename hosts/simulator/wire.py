@@ -1,0 +1,223 @@
+"""HTTP plumbing of the simulator: request/response values, the host's error dialects,
+pagination and a tiny router. Route modules build on these; ``server.py`` runs them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hosts.simulator.rows import SimKey, SimUser
+    from hosts.simulator.server import HostSimulator
+from hosts.simulator.state import SimState
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Mapping[str, str]
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return (self.headers.get(name) or "").strip()
+
+    def json(self) -> Any:
+        """The JSON body; a missing or malformed body is a binding failure (400)."""
+        if not self.body.strip():
+            raise bad_request("EOF")
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            raise bad_request("invalid character in JSON body") from None
+
+    def json_object(self, *, optional: bool = False) -> dict[str, Any]:
+        if optional and not self.body.strip():
+            return {}
+        data = self.json()
+        if not isinstance(data, dict):
+            raise bad_request("json: cannot unmarshal into an object")
+        return data
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: Iterator[bytes] | None = None  # streamed bodies are sent close-delimited
+
+
+class Abort(Exception):
+    """Raised anywhere in a handler to answer with ``response`` at once."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@dataclass
+class Ctx:
+    """What a route handler gets: the simulator, the request, who is calling."""
+
+    sim: HostSimulator
+    req: Request
+    params: dict[str, str]
+    user: SimUser | None = None
+    api_key: SimKey | None = None
+    auth: str = ""  # how the caller authenticated, for the request log
+
+    @property
+    def state(self) -> SimState:
+        return self.sim.state
+
+    @property
+    def old(self) -> bool:
+        return self.sim.state.quirks.old
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(status=status, body=json.dumps(payload).encode())
+
+
+def ok(data: Any = None) -> Response:
+    """The handler success envelope; HTTP 200 even for creates (§1.4)."""
+    payload: dict[str, Any] = {"code": 0, "message": "success"}
+    if data is not None:
+        payload["data"] = data
+    return json_response(payload)
+
+
+def fail(status: int, message: str, reason: str | None = None) -> Abort:
+    """Handler error envelope ``{"code": <status>, "message", "reason"?}``."""
+    payload: dict[str, Any] = {"code": status, "message": message}
+    if reason:
+        payload["reason"] = reason
+    return Abort(json_response(payload, status))
+
+
+def internal_error() -> Abort:
+    """What any untyped Go error becomes."""
+    return fail(500, "internal error")
+
+
+def bad_request(detail: str) -> Abort:
+    return fail(400, f"Invalid request: {detail}")
+
+
+def flat(status: int, code: str, message: str) -> Abort:
+    """Auth-middleware shape: the code is a string and there is no data (§1.3)."""
+    return Abort(json_response({"code": code, "message": message}, status))
+
+
+def gateway_error(status: int, error_type: str, message: str) -> Abort:
+    return Abort(json_response({"error": {"type": error_type, "message": message}}, status))
+
+
+def anthropic_error(status: int, error_type: str, message: str) -> Abort:
+    payload = {"type": "error", "error": {"type": error_type, "message": message}}
+    return Abort(json_response(payload, status))
+
+
+def not_found_route() -> Response:
+    """gin's default answer for an unregistered route."""
+    return Response(status=404, body=b"404 page not found", content_type="text/plain")
+
+
+def required_tag(struct: str, name: str) -> Abort:
+    """Mimic the validator text gin produces for a missing required field."""
+    go_name = "".join(part.capitalize() for part in name.split("_"))
+    return bad_request(
+        f"Key: '{struct}.{go_name}' Error:Field validation for '{go_name}' failed on the "
+        "'required' tag"
+    )
+
+
+def check_choice(value: Any, allowed: tuple[str, ...], field: str) -> str:
+    if value not in allowed:
+        raise bad_request(
+            f"Key: 'Request.{field}' Error:Field validation for '{field}' failed on the 'oneof' tag"
+        )
+    return value
+
+
+def parse_id(raw: str, label: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise fail(400, f"Invalid {label} ID") from None
+    if value <= 0:
+        raise fail(400, f"Invalid {label} ID")
+    return value
+
+
+def _positive_int(raw: str | None, default: int) -> int:
+    try:
+        value = int(raw or "")
+    except ValueError:
+        return 0
+    return value if raw else default
+
+
+def paginate(items: Sequence[Any], query: Mapping[str, str], max_size: int) -> dict[str, Any]:
+    """``items/total/page/page_size/pages`` with the host's fallbacks (§1.5): non-numeric or
+    out-of-range values fall back to the defaults (page 1, size 20)."""
+    page = _positive_int(query.get("page"), 1)
+    size = _positive_int(query.get("page_size") or query.get("limit"), 20)
+    page = page if page >= 1 else 1
+    size = size if 1 <= size <= max_size else 20
+    total = len(items)
+    start = (page - 1) * size
+    return {
+        "items": list(items[start : start + size]),
+        "total": total,
+        "page": page,
+        "page_size": size,
+        "pages": max(1, -(-total // size)),
+    }
+
+
+Handler = Callable[[Ctx], Response]
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    handler: Handler
+    auth: str  # none | admin | user | gateway
+    new_only: bool = False  # absent (404) on an [OLD] build
+
+
+class Router:
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def route(
+        self, method: str, path: str, *, auth: str, new_only: bool = False
+    ) -> Callable[[Handler], Handler]:
+        """Register ``path`` (``{name}`` placeholders match one segment)."""
+        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
+
+        def register(handler: Handler) -> Handler:
+            self.routes.append(Route(method, regex, handler, auth, new_only))
+            return handler
+
+        return register
+
+
+def match(
+    routes: Sequence[Route], method: str, path: str, *, old: bool
+) -> tuple[Route, dict[str, str]] | None:
+    for route in routes:
+        if route.method != method or (route.new_only and old):
+            continue
+        found = route.pattern.match(path)
+        if found:
+            return route, found.groupdict()
+    return None

@@ -1,0 +1,287 @@
+"""Host simulator behaviour beyond the shared contract: quirks, forwarding, control surface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from hosts.sub2api import HostError, OpenAICredentials, PricingEntry, Sub2ApiClient
+from hosts.sub2api.types import Account, ApiKey, Group
+
+
+@dataclass
+class Setup:
+    client: Sub2ApiClient
+    group: Group
+    account: Account
+    key: ApiKey
+
+
+def client_for(sim, **options) -> Sub2ApiClient:
+    return Sub2ApiClient(
+        sim.url, admin_api_key=sim.admin_key, timeout=options.pop("timeout", 5), retries=0
+    )
+
+
+def provision(sim, upstream, *, mapping=None, api_key=None, channel_mapping=None) -> Setup:
+    """Group + (optional channel) + account + funded user + key, like the pipeline does."""
+    client = client_for(sim)
+    group = client.groups.create(name="rm-grp")
+    if channel_mapping is not None:
+        client.channels.create(
+            name="rm-ch", group_ids=[group.id], model_mapping={"openai": channel_mapping}
+        )
+    credentials = OpenAICredentials(
+        api_key=api_key or upstream.api_key,
+        base_url=upstream.url,
+        model_mapping=mapping if mapping is not None else {"canon": "raw-model"},
+    )
+    account = client.accounts.create_openai_apikey(
+        name="acc", credentials=credentials, group_ids=[group.id]
+    )
+    user = client.users.create(email="u@example.com", password="secret-1", balance=5)
+    session = client.login(user.email, "secret-1")
+    key = client.keys.create(session, name="k", group_id=group.id)
+    return Setup(client, group, account, key)
+
+
+def test_simulator_probe_403_fails_only_the_first_test(host_simulator_factory, fake_upstream):
+    sim = host_simulator_factory(probe_403=True)
+    setup = provision(sim, fake_upstream)
+    first = setup.client.accounts.test(setup.account.id, model="canon")
+    second = setup.client.accounts.test(setup.account.id, model="canon")
+    assert (first.success, first.error) == (False, "API returned 403: Forbidden")
+    assert (second.success, second.model, second.text) == (True, "raw-model", "pong")
+
+
+def test_simulator_responses_probe_detects_unsupported(host_simulator, fake_upstream_factory):
+    upstream = fake_upstream_factory(responses_supported=False)
+    setup = provision(host_simulator, upstream)
+    assert setup.account.responses_supported is False
+    assert upstream.calls[0].path == "/v1/responses"
+    assert upstream.calls[0].body["model"] == "raw-model"  # first mapped value
+
+
+def test_simulator_responses_probe_detects_supported(host_simulator, fake_upstream):
+    assert provision(host_simulator, fake_upstream).account.responses_supported is True
+
+
+def test_simulator_old_mode_skips_probe_and_shows_credentials(
+    host_simulator_factory, fake_upstream
+):
+    sim = host_simulator_factory(old=True)
+    client = client_for(sim)
+    account = client.accounts.create_openai_apikey(
+        name="a", credentials=OpenAICredentials(fake_upstream.api_key, fake_upstream.url)
+    )
+    assert account.api_key.reveal() == fake_upstream.api_key
+    assert account.responses_supported is None
+    assert fake_upstream.calls == []
+
+
+def test_simulator_gateway_raw_passthrough_applies_both_mappings(
+    host_simulator, fake_upstream_factory
+):
+    upstream = fake_upstream_factory(responses_supported=False)
+    setup = provision(host_simulator, upstream, channel_mapping={"alias": "canon"})
+    result = setup.client.gateway.chat_completion(setup.key.key, model="alias")
+    assert result.ok and result.content == "pong"
+    call = upstream.calls[-1]
+    assert (call.path, call.body["model"]) == ("/v1/chat/completions", "raw-model")
+    assert call.authorization == f"Bearer {upstream.api_key}"
+
+
+def test_simulator_gateway_converts_through_responses(host_simulator, fake_upstream):
+    setup = provision(host_simulator, fake_upstream)
+    result = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    assert result.ok and result.content == "pong"
+    assert fake_upstream.calls[-1].path == "/v1/responses"
+    assert fake_upstream.calls[-1].body["model"] == "raw-model"
+
+
+def test_simulator_gateway_streams_raw_passthrough(host_simulator, fake_upstream_factory):
+    upstream = fake_upstream_factory(responses_supported=False)
+    setup = provision(host_simulator, upstream)
+    body = {"model": "canon", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    headers = {"Authorization": f"Bearer {setup.key.key.reveal()}"}
+    response = httpx.post(
+        host_simulator.url + "/v1/chat/completions", json=body, headers=headers, timeout=5
+    )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.text.count("data: ") == 3 and "[DONE]" in response.text
+
+
+def test_simulator_gateway_warmup_answers_503_until_over(host_simulator_factory, fake_upstream):
+    sim = host_simulator_factory(warmup_seconds=60)
+    setup = provision(sim, fake_upstream)
+    warming = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    sim.quirks.warmup_seconds = 0
+    ready = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    assert warming.no_available_accounts
+    assert "No available accounts" in warming.error_message
+    assert ready.ok
+
+
+def test_simulator_gateway_unmapped_model_is_503(host_simulator, fake_upstream):
+    setup = provision(host_simulator, fake_upstream)
+    detailed = setup.client.gateway.chat_completion(setup.key.key, model="other")
+    host_simulator.quirks.generic_unavailable = True
+    generic = setup.client.gateway.chat_completion(setup.key.key, model="other")
+    assert detailed.error_message.endswith("supporting model: other")
+    assert (generic.status, generic.error_message) == (503, "Service temporarily unavailable")
+
+
+def test_simulator_gateway_fails_over_and_marks_401_account(host_simulator, fake_upstream):
+    setup = provision(host_simulator, fake_upstream, api_key="sk-wrong-upstream-key")
+    good = setup.client.accounts.create_openai_apikey(
+        name="good",
+        credentials=OpenAICredentials(fake_upstream.api_key, fake_upstream.url, {"canon": "x"}),
+        group_ids=[setup.group.id],
+        priority=99,  # tried after the broken one
+    )
+    result = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    assert result.ok
+    assert host_simulator.state.accounts[setup.account.id].status == "error"
+    assert host_simulator.state.accounts[good.id].status == "active"
+
+
+def test_simulator_gateway_restrict_models_needs_pricing(host_simulator, fake_upstream):
+    setup = provision(host_simulator, fake_upstream)
+    channel = setup.client.channels.create(
+        name="rm-ch", group_ids=[setup.group.id], restrict_models=True
+    )
+    blocked = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    setup.client.channels.update(
+        channel.id, model_pricing=[PricingEntry(platform="openai", models=("canon",))]
+    )
+    allowed = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    assert blocked.no_available_accounts and "channel pricing restriction" in blocked.error_message
+    assert allowed.ok
+
+
+def test_simulator_account_test_401_marks_error_until_cleared(host_simulator, fake_upstream):
+    setup = provision(host_simulator, fake_upstream, api_key="sk-wrong-upstream-key")
+    result = setup.client.accounts.test(setup.account.id, model="canon")
+    broken = setup.client.accounts.get(setup.account.id)
+    cleared = setup.client.accounts.clear_error(setup.account.id)
+    assert result.error.startswith("API returned 401")
+    assert broken.status == "error"
+    assert cleared.status == "active" and cleared.error_message == ""
+
+
+def test_simulator_fail_next_injects_status_once(host_simulator, sim_client):
+    host_simulator.fail_next("GET", "/api/v1/admin/groups", status=503)
+    with pytest.raises(HostError) as caught:
+        sim_client.groups.list()
+    assert caught.value.status == 503 and caught.value.transient
+    assert sim_client.groups.list() == []
+
+
+def test_simulator_fail_next_delay_times_the_client_out(host_simulator):
+    host_simulator.fail_next("*", "/api/v1/admin/system", status=None, delay=2)
+    client = client_for(host_simulator, timeout=0.2)
+    with pytest.raises(HostError) as caught:
+        client.version()
+    assert caught.value.reason == "TIMEOUT"
+
+
+def test_simulator_expired_jwt_answers_token_expired(host_simulator):
+    login = httpx.post(
+        host_simulator.url + "/api/v1/auth/login",
+        json={"email": host_simulator.admin_email, "password": host_simulator.admin_password},
+    )
+    token = login.json()["data"]["access_token"]
+    host_simulator.expire_tokens()
+    response = httpx.get(
+        host_simulator.url + "/api/v1/admin/groups", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401
+    assert response.json() == {"code": "TOKEN_EXPIRED", "message": "Token has expired"}
+
+
+def test_simulator_control_endpoint_switches_quirks(host_simulator, sim_client):
+    response = httpx.post(host_simulator.url + "/__sim/quirks", json={"old": True})
+    assert response.json()["old"] is True
+    assert sim_client.version() == "0.1.1"
+
+
+def test_simulator_records_requests_and_state(host_simulator, sim_client):
+    group = sim_client.groups.create(name="g")
+    assert host_simulator.state.groups[group.id].name == "g"
+    last = host_simulator.requests[-1]
+    assert (last.method, last.path, last.status, last.auth) == (
+        "POST",
+        "/api/v1/admin/groups",
+        200,
+        "admin-key",
+    )
+    assert last.body["name"] == "g"
+
+
+def test_simulator_cli_prints_url_and_serves():
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hosts.simulator",
+            "--port",
+            "0",
+            "--admin-key",
+            "admin-cli",
+            "--old",
+            "--warmup",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        response = httpx.get(
+            url + "/api/v1/admin/system/version", headers={"x-api-key": "admin-cli"}, timeout=5
+        )
+        quirks = httpx.get(url + "/__sim/quirks", timeout=5).json()
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
+    assert response.json()["data"] == {"version": "0.1.1"}
+    assert quirks["warmup_seconds"] == 5
+
+
+def test_simulator_account_models_default_without_mapping(host_simulator, sim_client):
+    account = sim_client.accounts.create_openai_apikey(
+        name="a", credentials=OpenAICredentials("", "http://127.0.0.1:9")
+    )
+    ids = [m.id for m in sim_client.accounts.models(account.id)]
+    assert ids == list(host_simulator.quirks.default_models)
+
+
+def test_simulator_account_test_streams_chat_when_responses_unsupported(
+    host_simulator, fake_upstream_factory
+):
+    upstream = fake_upstream_factory(responses_supported=False)
+    setup = provision(host_simulator, upstream)
+    result = setup.client.accounts.test(setup.account.id, model="canon")
+    assert (result.success, result.text) == (True, "pong")
+    assert [e.type for e in result.events] == ["test_start", "content", "content", "test_complete"]
+    assert upstream.calls[-1].path == "/v1/chat/completions"
+    assert upstream.calls[-1].body["stream"] is True
+
+
+def test_simulator_warmup_restarts_when_account_is_reactivated(
+    host_simulator_factory, fake_upstream
+):
+    sim = host_simulator_factory(warmup_seconds=60)
+    setup = provision(sim, fake_upstream)
+    sim.state.accounts[setup.account.id].available_since -= 61  # the warm-up has passed
+    warm = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    setup.client.accounts.set_schedulable(setup.account.id, False)
+    setup.client.accounts.set_schedulable(setup.account.id, True)
+    rewarming = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    assert warm.ok
+    assert rewarming.no_available_accounts
