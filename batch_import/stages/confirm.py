@@ -48,7 +48,7 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
     model = gateway_model(item)
     client = client_for_host(item.run.host, transport=ctx.host_transport)
     try:
-        models = client.accounts.models(item.account_id)
+        models = [m.id for m in client.accounts.models(item.account_id)]
         if model not in models:
             finish(item, Confirmation.FAILED, f"account models lack the smoke model {model}")
             return

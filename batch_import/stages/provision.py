@@ -22,7 +22,7 @@ from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import Host, ManagedResource
-from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
+from hosts.sub2api import HostError, OpenAICredentials, PricingEntry, Sub2ApiClient, client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
 from relay_project.crypto import Secret
 
@@ -76,9 +76,11 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
 def handle_host_error(item: ImportRunItem, run: ImportRun, exc: HostError, ctx) -> None:
     attempt = stage_retries(item) + 1
     if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
-        schedule_retry(item, attempt=attempt, reason=f"host: {exc}", payload=exc.as_payload())
+        schedule_retry(
+            item, attempt=attempt, reason=f"host: {exc}", payload=host_error_payload(exc)
+        )
         return
-    fail_item(item, error=f"host: {exc}", payload=exc.as_payload())
+    fail_item(item, error=f"host: {exc}", payload=host_error_payload(exc))
     if run.mode == ImportRun.Mode.STRICT:
         rollback.rollback_run_strict(run_id=run.run_id, failed_item_id=item.item_id, ctx=ctx)
 
@@ -166,9 +168,7 @@ class Provisioner:
         """An account with our deterministic name but no record means a worker died between
         creating it and recording it: adopt it instead of creating a twin."""
         name = account_name(self.item)
-        for account in self.client.accounts.list(search=name, platform="openai"):
-            if account.name != name:
-                continue
+        for account in self.client.accounts.search(name, platform="openai"):
             if not ManagedResource.objects.filter(
                 host=self.host, resource_type=Resource.ACCOUNT, host_resource_id=str(account.id)
             ).exists():
@@ -184,20 +184,19 @@ class Provisioner:
         if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
             return self.probe_key_group()
         name = group_name(self.item.provider_id)
-        group = self.client.groups.find_by_name(name)
-        if group is None:
-            group = self.client.groups.create(
-                name=name,
-                platform="openai",
-                subscription_type="subscription",
-                rate_multiplier=1.0,
-                description=f"relay-manager: provider {self.item.provider_id}",
-            )
+        group, created = self.client.groups.ensure(
+            name=name,
+            platform="openai",
+            subscription_type="subscription",
+            rate_multiplier=1.0,
+            description=f"relay-manager: provider {self.item.provider_id}",
+        )
+        if created:
             self.record(Resource.GROUP, group.id, name)
         return group.id
 
     def probe_key_group(self) -> int:
-        group_id = self.client.keys.find_group_of_key(self.run.probe_api_key)
+        group_id = find_group_of_key(self.client, self.run.probe_api_key)
         if group_id is None:
             raise HostError(
                 status=400,
@@ -213,26 +212,31 @@ class Provisioner:
             return None
         name = group_name(self.item.provider_id)
         channel = self.client.channels.find_by_name(name)
-        existing = dict((channel.model_mapping or {}).get("openai", {})) if channel else {}
+        existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
         contract = model_mapping_delta(existing, self.aliases)
+        pricing = [
+            PricingEntry(platform=entry["platform"], models=tuple(entry["models"]))
+            for entry in contract.model_pricing
+        ]
         if channel is None:
-            channel = self.client.channels.create(
+            channel, created = self.client.channels.ensure(
                 name=name,
                 group_ids=[group_id],
                 model_mapping=contract.host_model_mapping(),
-                model_pricing=contract.model_pricing,
+                model_pricing=pricing,
                 restrict_models=contract.restrict_models,
                 billing_model_source=contract.billing_model_source,
             )
-            self.record(Resource.CHANNEL, channel.id, name)
-            return channel.id
+            if created:
+                self.record(Resource.CHANNEL, channel.id, name)
+                return channel.id
         group_ids = sorted(set(channel.group_ids) | {group_id})
         if contract.changed or group_ids != sorted(channel.group_ids):
             self.client.channels.update(
                 channel.id,
                 group_ids=group_ids,
                 model_mapping=contract.host_model_mapping(),
-                model_pricing=contract.model_pricing,
+                model_pricing=pricing,
                 restrict_models=contract.restrict_models,
                 billing_model_source=contract.billing_model_source,
             )
@@ -251,19 +255,17 @@ class Provisioner:
             mapping.setdefault(alias.canonical, alias.raw)
         return mapping
 
-    def account_extra(self) -> dict:
+    def responses_supported(self) -> bool | None:
         profile = (self.item.capability_profile or {}).get("transport_profile", {})
-        if profile.get("supports_openai_responses") is False:
-            return {"openai_responses_supported": False}
-        return {}
+        return False if profile.get("supports_openai_responses") is False else None
 
-    def credentials(self, mapping: dict[str, str]) -> dict:
+    def credentials(self, mapping: dict[str, str]) -> OpenAICredentials:
         # Sent whole every time: [OLD] hosts replace the credentials map on update.
-        return {
-            "api_key": self.item.api_key,
-            "base_url": upstream_root(self.item.base_url),
-            "model_mapping": mapping,
-        }
+        return OpenAICredentials(
+            api_key=self.item.api_key,
+            base_url=upstream_root(self.item.base_url),
+            model_mapping=mapping,
+        )
 
     def apply_decision(self, decision, group_id: int) -> int:
         action = decision.action
@@ -280,14 +282,17 @@ class Provisioner:
                 host=self.host, resource_type=Resource.ACCOUNT, host_resource_id=str(account_id)
             ).update(metadata={"families": sorted(self.families)})
         account = self.client.accounts.get(account_id)
-        mapping = {**dict(account.credentials.get("model_mapping") or {})}
+        mapping = dict(account.model_mapping)
         missing = {k: v for k, v in self.account_mapping().items() if k not in mapping}
         if missing or group_id not in account.group_ids:
             mapping.update(missing)
+            extra = dict(account.extra)
+            if self.responses_supported() is False:
+                extra["openai_responses_supported"] = False
             self.client.accounts.update(
                 account_id,
                 credentials=self.credentials(mapping),
-                extra={**(account.extra or {}), **self.account_extra()},
+                extra=extra,
                 group_ids=sorted(set(account.group_ids) | {group_id}),
             )
             self.remember_families(account_id)
@@ -295,12 +300,10 @@ class Provisioner:
 
     def create_account(self, group_id: int) -> int:
         name = account_name(self.item)
-        account = self.client.accounts.create(
+        account = self.client.accounts.create_openai_apikey(
             name=name,
-            platform="openai",
-            type="apikey",
             credentials=self.credentials(self.account_mapping()),
-            extra=self.account_extra(),
+            responses_supported=self.responses_supported(),
             group_ids=[group_id],
             concurrency=ACCOUNT_CONCURRENCY,
             priority=ACCOUNT_PRIORITY,
@@ -366,9 +369,9 @@ class Provisioner:
         return user.id, password
 
     def user_key(self, email: str, password: Secret, group_id: int) -> None:
-        name = group_name(self.item.provider_id)
-        key = self.client.keys.create_or_find(
-            email=email, password=password, name=name, group_id=group_id
+        session = self.client.login(email, password)
+        key, _ = self.client.keys.ensure(
+            session, name=group_name(self.item.provider_id), group_id=group_id
         )
         logical = f"{email}|{group_id}"
         if not ManagedResource.objects.filter(
@@ -428,3 +431,18 @@ def account_state(account, record: ManagedResource) -> str:
     if account.status != "active" or not account.schedulable:
         return AccountState.DISABLED
     return AccountState.ACTIVE
+
+
+def host_error_payload(exc: HostError) -> dict:
+    return {"status": exc.status, "reason": exc.reason, "transient": exc.transient}
+
+
+def find_group_of_key(client: Sub2ApiClient, api_key: Secret) -> int | None:
+    """The group an operator's key is bound to, looked up through the admin API's per-group
+    key listings (the gateway never says which group served a request)."""
+    wanted = api_key.reveal() if isinstance(api_key, Secret) else str(api_key)
+    for group in client.groups.list(platform="openai"):
+        for key in client.groups.api_keys(group.id):
+            if key.key.reveal() == wanted:
+                return group.id
+    return None

@@ -63,8 +63,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         return
     client = client_for_host(host, transport=ctx.host_transport)
     try:
-        gateway = client.gateway(key)
-        listed = gateway.models()
+        listed = [m.id for m in client.gateway.models(key)]
         if model not in listed:
             raise HostError(
                 status=404,
@@ -72,12 +71,22 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
                 message=f"gateway /v1/models does not list {model}",
                 transient=False,
             )
-        completion = gateway.chat(model=model, prompt="Reply with the word ok.", max_tokens=16)
+        completion = client.gateway.chat_completion(key, model=model, max_tokens=16)
+        if not completion.ok:
+            raise HostError(
+                status=completion.status,
+                reason=completion.error_type,
+                message=completion.error_message,
+                transient=completion.transient,
+            )
     except HostError as exc:
         attempt = stage_retries(item) + 1
         if exc.transient and attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
             schedule_retry(
-                item, attempt=attempt, reason=f"gateway: {exc}", payload=exc.as_payload()
+                item,
+                attempt=attempt,
+                reason=f"gateway: {exc}",
+                payload={"status": exc.status, "reason": exc.reason},
             )
         elif exc.transient:
             verdict(item, Access.DEGRADED, f"gateway kept failing: {exc}", error=str(exc))

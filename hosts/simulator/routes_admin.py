@@ -173,6 +173,15 @@ def groups_update(ctx: Ctx) -> Response:
         return ok(_group_dto(ctx, group))
 
 
+@router.route("GET", "/api/v1/admin/groups/{id}/api-keys", auth="admin")
+def groups_keys(ctx: Ctx) -> Response:
+    """Keys bound to the group (§3.1); lists carry the full key, as [OLD] does."""
+    with ctx.state.lock:
+        group = _group(ctx, ctx.params["id"])
+        keys = [k.dto() for k in ctx.state.keys.values() if k.group_id == group.id]
+    return ok(paginate(keys, ctx.req.query, ctx.state.quirks.page_size_max))
+
+
 @router.route("DELETE", "/api/v1/admin/groups/{id}", auth="admin")
 def groups_delete(ctx: Ctx) -> Response:
     state = ctx.state

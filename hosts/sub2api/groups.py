@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hosts.sub2api.errors import HostError
-from hosts.sub2api.types import Group
+from hosts.sub2api.types import ApiKey, Group
 
 if TYPE_CHECKING:
     from hosts.sub2api.client import HostHTTP
@@ -109,6 +109,12 @@ class GroupsAPI:
             if value is not None
         }
         return Group.from_api(self._http.admin("PUT", f"/groups/{group_id}", json=body))
+
+    def api_keys(self, group_id: int) -> list[ApiKey]:
+        """Keys bound to the group (``GET /admin/groups/:id/api-keys``, paginated). Hosts that
+        mask keys in lists return them masked; callers must not rely on the full key."""
+        pages = self._http.iter_admin_pages(f"/groups/{group_id}/api-keys", {})
+        return [ApiKey.from_api(item) for item in pages]
 
     def delete(self, group_id: int) -> None:
         self._http.admin("DELETE", f"/groups/{group_id}")
