@@ -30,3 +30,126 @@ def test_full_pipeline_creates_verifies_and_activates(host_simulator, upstream_f
     assert item.legacy_batch.provider_ids == [item.provider_id]
     types = list(ImportRunItemEvent.objects.filter(item=item).values_list("event_type", flat=True))
     assert types[0] == "created" and types[-1] == "validated"
+
+
+def items_by_url(run):
+    return {i.base_url: i for i in run.items.all()}
+
+
+def test_requested_model_typo_is_recommended_and_a_discovered_model_used(
+    host_simulator, upstream_factory
+):
+    upstream = upstream_factory(models=("kimi-k2.6", "kimi-k2", "glm-4.5"))
+    host = register(host_simulator)
+    run = drive(start(host, [entry(upstream, models=["kimi-k2.66"])]))
+    item = run.items.get()
+    assert item.access_status == "active"
+    assert item.recommended_models[0] == "kimi-k2.6"
+    assert item.resolved_smoke_model in item.raw_models
+    assert "requested_model_not_found" in item.advisory_messages
+    assert run.state == "completed_with_warnings"
+
+
+def test_variant_spelling_of_a_requested_model_is_auto_corrected(host_simulator, upstream_factory):
+    upstream = upstream_factory(models=("glm-4.5", "Kimi-K2.6"))
+    host = register(host_simulator)
+    item = drive(start(host, [entry(upstream, models=["kimi 2.6"])])).items.get()
+    assert item.resolved_smoke_model == "Kimi-K2.6"
+    assert item.recommended_models == []
+
+
+def test_responses_unsupported_upstream_still_succeeds_through_raw_chat(
+    host_simulator, upstream_factory
+):
+    upstream = upstream_factory(models=("deepseek-chat",), responses_status=404)
+    host = register(host_simulator)
+    run = drive(start(host, [entry(upstream)]))
+    item = run.items.get()
+    assert item.access_status == "active"
+    transport = item.capability_profile["transport_profile"]
+    assert transport["supports_openai_responses"] is False
+    assert "responses_unsupported_but_chat_ok" in transport["known_advisories"]
+    account = host_simulator.state.accounts[item.account_id]
+    assert account.extra["openai_responses_supported"] is False
+    assert upstream.requests_to("/v1/chat/completions")
+
+
+def test_first_403_probe_race_becomes_advisory(host_simulator_factory, upstream_factory):
+    sim = host_simulator_factory(probe_403=True)
+    upstream = upstream_factory(models=("kimi-k2.6",), responses_status=404)
+    run = drive(start(register(sim), [entry(upstream)]))
+    item = run.items.get()
+    assert (item.confirmation_status, item.access_status) == ("advisory", "active")
+    assert "probe_race_absorbed" in item.advisory_messages
+    assert item.last_error_stage == "confirm" and "403" in item.last_error
+    assert run.state == "completed_with_warnings"
+
+
+def test_first_403_with_responses_supported_is_retested_and_confirmed(
+    host_simulator_factory, upstream_factory
+):
+    sim = host_simulator_factory(probe_403=True)
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    item = drive(start(register(sim), [entry(upstream)])).items.get()
+    assert (item.confirmation_status, item.access_status) == ("confirmed", "active")
+    assert item.events.filter(event_type="retry_scheduled", stage="confirm").count() == 1
+
+
+def test_initial_503_warmup_is_retried_until_active(host_simulator_factory, upstream_factory):
+    sim = host_simulator_factory(warmup_seconds=0.6)
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    run = drive(start(register(sim), [entry(upstream)]))
+    item = run.items.get()
+    assert item.access_status == "active"
+    retries = item.events.filter(event_type="retry_scheduled", stage="validate")
+    assert retries.count() >= 1
+    assert all("delay_ms" in event.payload for event in retries)
+    assert item.retry_count >= 1 and item.last_retry_at is not None
+
+
+def test_gateway_503_that_never_ends_is_degraded(
+    host_simulator_factory, upstream_factory, settings
+):
+    settings.RELAY_VALIDATE_MAX_RETRIES = 2
+    sim = host_simulator_factory(warmup_seconds=60)
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    run = drive(start(register(sim), [entry(upstream)]))
+    item = run.items.get()
+    assert item.access_status == "degraded" and item.last_error_stage == "validate"
+    assert run.state == "completed_with_warnings" and run.degraded_items == 1
+
+
+def test_capability_profile_is_recorded_per_model(host_simulator, upstream_factory):
+    from probe.simulator import SimModel
+
+    upstream = upstream_factory(
+        models=(SimModel("m-stream", tools=False), SimModel("m-plain", stream=False))
+    )
+    item = drive(start(register(host_simulator), [entry(upstream)])).items.get()
+    profiles = {p["raw_model_id"]: p for p in item.capability_profile["model_profiles"]}
+    assert profiles["m-stream"]["supports_tools"] == "no"
+    assert profiles["m-plain"]["supports_stream"] == "no"
+    assert all(p["smoke_chat_ok"] for p in profiles.values())
+
+
+def test_bad_upstream_key_ends_the_item_broken_at_probe(host_simulator, upstream_factory):
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    run = drive(start(register(host_simulator), [entry(upstream, key="sk-wrong")]))
+    item = run.items.get()
+    assert (item.current_stage, item.last_error_stage) == ("done", "probe")
+    assert "auth" in item.last_error.lower()
+    assert run.state == "failed" and run.broken_items == 1
+    assert not host_simulator.state.accounts
+
+
+def test_run_state_is_queryable_while_items_are_in_flight(host_simulator, upstream_factory):
+    from batch_import.stages import STAGE_STEPS, StageContext
+
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    run = start(register(host_simulator), [entry(upstream), entry(upstream, key="sk-other")])
+    first = run.items.order_by("position").first()
+    STAGE_STEPS["probe"](first, StageContext(worker_id="t"))
+    run.refresh_from_db()
+    assert run.state == "running" and run.completed_items == 0
+    first.refresh_from_db()
+    assert first.current_stage == "provision" and first.raw_models == ["kimi-k2.6"]
