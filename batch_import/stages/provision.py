@@ -347,6 +347,13 @@ class Provisioner:
             self.user_key(email, password, group_id)
 
     def managed_user(self, email: str) -> tuple[int, Secret]:
+        """Find or create the managed host user. Workers of many items race for the same
+        email, so the host row is locked while one of them looks and creates."""
+        with transaction.atomic():
+            Host.objects.select_for_update().filter(pk=self.host.pk).first()
+            return self._managed_user(email)
+
+    def _managed_user(self, email: str) -> tuple[int, Secret]:
         record = ManagedResource.objects.filter(
             host=self.host, resource_type=Resource.USER, logical_key=email
         ).first()
