@@ -107,9 +107,9 @@ def test_four_worker_processes_over_many_items_make_no_duplicate_account(
     assert all(w.returncode == 0 for w in workers), outputs
     run.refresh_from_db()
     warnings = list(
-        ImportRunItem.objects.filter(run=run).exclude(access_status="active").values_list(
-            "last_error_stage", "last_error"
-        )[:5]
+        ImportRunItem.objects.filter(run=run)
+        .exclude(access_status="active")
+        .values_list("last_error_stage", "last_error")[:5]
     )
     summary = (run.state, run.active_items, run.broken_items, run.degraded_items, run.warning_items)
     assert summary == ("completed", count, 0, 0, 0), (summary, warnings)
