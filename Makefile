@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo keeps its own SQLite file (started afresh each time) and quick retries.
 demo: install
-	DEBUG=1 $(BIN)/python manage.py demo $(if $(ONCE),--once,)
+	DEBUG=1 DATABASE_URL=sqlite:///$(CURDIR)/var/demo.sqlite3 RELAY_RETRY_BASE_DELAY=1 \
+		RELAY_RETRY_MAX_DELAY=5 $(BIN)/python manage.py demo $(if $(ONCE),--once,)
 
 lint: install
 	$(BIN)/ruff check .
