@@ -181,6 +181,19 @@ def _decode_json(text: str) -> Any:
         return text
 
 
+_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+
+
+def upstream_slot(root_url: str, size: int) -> threading.BoundedSemaphore:
+    """One semaphore per upstream host (scheme + netloc), shared by every client in the
+    process: items of one relay never exceed RELAY_UPSTREAM_CONCURRENCY calls in flight."""
+    parts = urlsplit(root_url)
+    key = (f"{parts.scheme}://{parts.netloc}", size)
+    with _slots_lock:
+        return _slots.setdefault(key, threading.BoundedSemaphore(size))
+
+
 class UpstreamClient:
     """HTTP client for one upstream (``base_url`` + key). Thread-safe; close it when done."""
 
@@ -206,7 +219,7 @@ class UpstreamClient:
         self.backoff = max(0.0, backoff)
         self._key = Secret(reveal(api_key))
         self._sleep = sleep
-        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._slots = upstream_slot(self.root_url, self.concurrency)
         self._http = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             transport=transport,
