@@ -7,7 +7,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/postgres
 # Demo and tests talk to simulators on loopback over plain http.
 export RELAY_ALLOW_INSECURE_UPSTREAMS ?= 1
 
-.PHONY: install demo test lint migrations-check test-sqlite test-pg clean
+.PHONY: install demo test lint migrations-check test-sqlite test-pg clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ test: lint migrations-check test-sqlite test-pg
 
 clean:
 	rm -rf $(VENV) var
+
+# Speed and memory figures (alias table, run-state derivation, pipeline against simulators).
+bench: install
+	$(BIN)/python -m benchmarks.run --items $(or $(ITEMS),50)
