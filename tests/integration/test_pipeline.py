@@ -153,3 +153,26 @@ def test_run_state_is_queryable_while_items_are_in_flight(host_simulator, upstre
     assert run.state == "running" and run.completed_items == 0
     first.refresh_from_db()
     assert first.current_stage == "provision" and first.raw_models == ["kimi-k2.6"]
+
+
+def test_probe_race_and_warmup_together_end_advisory_and_active(
+    host_simulator_factory, upstream_factory
+):
+    sim = host_simulator_factory(probe_403=True, warmup_seconds=0.5)
+    upstream = upstream_factory(models=("kimi-k2.6",), responses_status=403)
+    item = drive(start(register(sim), [entry(upstream)])).items.get()
+    assert (item.confirmation_status, item.access_status) == ("advisory", "active")
+    assert {"probe_race_absorbed", "warmup_retried"} <= set(item.advisory_messages)
+
+
+def test_run_item_and_events_read_back_whole_from_the_v2_tables(host_simulator, upstream_factory):
+    from batch_import import projection, selectors
+
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    run = drive(start(register(host_simulator), [entry(upstream)]))
+    item = selectors.item_get_with_events(run.run_id, run.items.get().item_id)
+    detail = projection.item_detail_projection(item, item.events.all())
+    assert detail["access_status"] == "active" and detail["account_id"] == item.account_id
+    assert detail["capability_profile"]["model_profiles"][0]["raw_model_id"] == "kimi-k2.6"
+    assert [e["event_type"] for e in detail["events"]][-1] == "validated"
+    assert projection.run_projection(selectors.run_get(run.run_id))["state"] == "completed"

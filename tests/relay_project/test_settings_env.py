@@ -65,3 +65,10 @@ def test_start_up_stops_with_one_line_naming_the_variable(env, variable):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
+
+
+def test_task_timeout_is_below_retry_and_lease(settings):
+    cluster = settings.Q_CLUSTER
+    assert cluster["timeout"] < cluster["retry"]
+    assert cluster["timeout"] < settings.RELAY_LEASE_TTL
+    assert settings.RELAY_INLINE_RETRY_MAX_DELAY < cluster["timeout"]
