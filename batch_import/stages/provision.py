@@ -259,6 +259,17 @@ class Provisioner:
         profile = (self.item.capability_profile or {}).get("transport_profile", {})
         return False if profile.get("supports_openai_responses") is False else None
 
+    def chat_only_extra(self) -> dict:
+        """For a chat-only upstream, also pin the manual override: the host's own Responses
+        probe rewrites ``openai_responses_supported`` (a 403 reads as "supported" on some
+        builds), but never ``openai_responses_mode``."""
+        if self.responses_supported() is False:
+            return {
+                "openai_responses_supported": False,
+                "openai_responses_mode": "force_chat_completions",
+            }
+        return {}
+
     def credentials(self, mapping: dict[str, str]) -> OpenAICredentials:
         # Sent whole every time: [OLD] hosts replace the credentials map on update.
         return OpenAICredentials(
@@ -287,8 +298,7 @@ class Provisioner:
         if missing or group_id not in account.group_ids:
             mapping.update(missing)
             extra = dict(account.extra)
-            if self.responses_supported() is False:
-                extra["openai_responses_supported"] = False
+            extra.update(self.chat_only_extra())
             self.client.accounts.update(
                 account_id,
                 credentials=self.credentials(mapping),
@@ -304,6 +314,7 @@ class Provisioner:
             name=name,
             credentials=self.credentials(self.account_mapping()),
             responses_supported=self.responses_supported(),
+            extra=self.chat_only_extra(),
             group_ids=[group_id],
             concurrency=ACCOUNT_CONCURRENCY,
             priority=ACCOUNT_PRIORITY,

@@ -71,4 +71,4 @@ def test_task_timeout_is_below_retry_and_lease(settings):
     cluster = settings.Q_CLUSTER
     assert cluster["timeout"] < cluster["retry"]
     assert cluster["timeout"] < settings.RELAY_LEASE_TTL
-    assert settings.RELAY_INLINE_RETRY_MAX_DELAY < cluster["timeout"]
+    assert cluster["timeout"] > settings.RELAY_INLINE_RETRY_MAX_DELAY
