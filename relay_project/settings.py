@@ -161,6 +161,8 @@ Q_CLUSTER = {
     "label": "Task queue",
     "poll": 0.5,
     "save_limit": 500,
+    # "Enqueued …" on every task is noise in the CLI and the demo; warnings still show.
+    "log_level": env_str("RELAY_Q_LOG_LEVEL", "WARNING"),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
