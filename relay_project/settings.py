@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -103,6 +104,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env_int("RELAY_SQLITE_BUSY_TIMEOUT", 30, minimum=1),
     }
     DATABASES["default"]["TEST"] = {"NAME": env_str("RELAY_SQLITE_TEST_NAME") or None}
+else:
+    # One test database per checkout: two clones testing on one server never drop each
+    # other's database mid-run.
+    _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_checkout}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
