@@ -7,7 +7,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/postgres
 # Demo and tests talk to simulators on loopback over plain http.
 export RELAY_ALLOW_INSECURE_UPSTREAMS ?= 1
 
-.PHONY: install demo test lint migrations-check test-sqlite test-pg clean bench
+.PHONY: install demo test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ lint: install
 migrations-check: install
 	DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
+# docs/openapi.yaml is generated from the code; openapi-check fails when it is stale.
+openapi: install
+	DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+openapi-check: install
+	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	DEBUG=1 $(BIN)/python manage.py spectacular --validate --fail-on-warn --file "$$tmp" || exit 1; \
+	diff -u docs/openapi.yaml "$$tmp" || { \
+		echo "docs/openapi.yaml is stale: run 'make openapi' and commit the result"; exit 1; }
+
 test-sqlite: install
 	$(BIN)/pytest -q
 
@@ -42,7 +52,7 @@ test-pg: install
 		echo "skipped: PostgreSQL at $(DATABASE_URL_PG) does not answer"; \
 	fi
 
-test: lint migrations-check test-sqlite test-pg
+test: lint migrations-check openapi-check test-sqlite test-pg
 
 clean:
 	rm -rf $(VENV) var

@@ -178,21 +178,58 @@ if env_bool("RELAY_Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
 # --- DRF + OpenAPI --------------------------------------------------------------------------------
+RELAY_API_MAX_WAIT_SEC = env_int("RELAY_API_MAX_WAIT_SEC", 30, minimum=0)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # Token first: its WWW-Authenticate header makes "no credentials" a 401, not a 403.
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_METADATA_CLASS": "relay_project.api.metadata.ApiMetadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "relay_project.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "relay-manager API",
-    "DESCRIPTION": "Batch import of OpenAI-compatible upstreams into a sub2api host.",
+    "DESCRIPTION": (
+        "Batch import of OpenAI-compatible upstreams into a sub2api host. Authenticate with "
+        "`Authorization: Token <key>` (`manage.py create_api_token USERNAME`) or a session. "
+        'Every error is `{"error": {"code", "message"}}`. Lists page with `limit` and '
+        "`cursor`; pass back `next_cursor` until it is null."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "relay_project.api.schema.allow_empty_query_values",
+    ],
+    "TAGS": [
+        {"name": "batch-import", "description": "Runs, items and event trails (V2)."},
+        {"name": "hosts", "description": "The sub2api hosts this control plane manages."},
+        {"name": "legacy", "description": "V1 import batches, read-only; use runs instead."},
+    ],
+    # Stable component names for every enum (the default names hash the choices).
+    "ENUM_NAME_OVERRIDES": {
+        "RunStateEnum": "batch_import.models.ImportRun.State",
+        "RunModeEnum": "batch_import.models.ImportRun.Mode",
+        "AccessModeEnum": "batch_import.models.ImportRun.AccessMode",
+        "ItemStageEnum": "batch_import.models.ImportRunItem.Stage",
+        "ConfirmationStatusEnum": "batch_import.models.ImportRunItem.ConfirmationStatus",
+        "AccessStatusEnum": "batch_import.models.ImportRunItem.AccessStatus",
+        "MatchedAccountStateEnum": "batch_import.models.ImportRunItem.MatchedAccountState",
+        "AccountResolutionEnum": "batch_import.models.ImportRunItem.AccountResolution",
+        "EventTypeEnum": "batch_import.models.ImportRunItemEvent.EventType",
+        "LegacyBatchStatusEnum": "batch_import.models.LegacyImportBatch.Status",
+        "HostAuthTypeEnum": "hosts.models.Host.AuthType",
+        "HostStatusEnum": "hosts.models.Host.Status",
+        "ErrorCodeEnum": "relay_project.api.errors.ErrorCode",
+    },
 }
 
 # --- Logging: secrets never reach a log line ---------------------------------------------------

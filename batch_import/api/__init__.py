@@ -1,0 +1,1 @@
+"""REST API of the batch import (seed 004): runs, items, events, and the legacy batches."""

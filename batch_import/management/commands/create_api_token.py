@@ -1,0 +1,42 @@
+"""``manage.py create_api_token USERNAME [--create-user]``: the API token of a user.
+
+Prints only the key on stdout, so ``TOKEN=$(manage.py create_api_token ops)`` works; whether
+it was created or already existed goes to stderr.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+
+
+class Command(BaseCommand):
+    help = "Create (or show the existing) REST API token of a user."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("username")
+        parser.add_argument(
+            "--create-user",
+            action="store_true",
+            help="Create the user (no password, not staff) when it does not exist.",
+        )
+
+    def handle(self, *args: object, username: str, create_user: bool, **options: object) -> None:
+        user_model = get_user_model()
+        with transaction.atomic():
+            user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
+            if user is None:
+                if not create_user:
+                    raise CommandError(
+                        f"user {username!r} does not exist (pass --create-user to create it)"
+                    )
+                # No password: create_user stores an unusable one, so the token is the only way in.
+                user = user_model.objects.create_user(**{user_model.USERNAME_FIELD: username})
+                self.stderr.write(f"created user {username!r}")
+            elif not user.is_active:
+                raise CommandError(f"user {username!r} is inactive; its token would not work")
+            token, created = Token.objects.get_or_create(user=user)
+        self.stderr.write(f"{'created' if created else 'existing'} token for {username!r}")
+        self.stdout.write(token.key)

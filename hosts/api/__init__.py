@@ -1,0 +1,1 @@
+"""REST API of the host registry: register, list, read, probe again."""

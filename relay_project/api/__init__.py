@@ -1,0 +1,1 @@
+"""Pieces every REST endpoint shares: the error envelope, strict fields, keyset pagination."""

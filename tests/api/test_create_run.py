@@ -1,0 +1,139 @@
+"""POST /api/batch-import/runs: validation into the envelope, conditional fields, idempotency."""
+
+from __future__ import annotations
+
+import pytest
+
+from batch_import.models import ImportRun
+
+pytestmark = pytest.mark.django_db
+
+RUNS = "/api/batch-import/runs"
+
+
+def post(api, body, **headers):
+    return api.post(RUNS, body, format="json", **headers)
+
+
+def error_of(response):
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    return error
+
+
+def test_bad_entry_url_names_the_field(api, run_body):
+    entries = [{"base_url": f"https://r{i}.example.com", "api_key": f"sk-{i}"} for i in range(3)]
+    entries.append({"base_url": "ftp://nope", "api_key": "sk-3"})
+    error = error_of(post(api, run_body(entries=entries)))
+    assert error["fields"] == {"entries[3].base_url": "not a valid http(s) URL"}
+    assert error["message"] == "entries[3].base_url: not a valid http(s) URL"
+    assert not ImportRun.objects.exists()
+
+
+def test_subscription_requires_users_and_days(api, run_body):
+    body = run_body()
+    del body["subscription_users"], body["subscription_days"]
+    error = error_of(post(api, body))
+    assert error["fields"] == {
+        "subscription_users": "is required when access_mode=subscription",
+        "subscription_days": "is required",
+    }
+
+
+def test_subscription_users_must_be_emails(api, run_body):
+    error = error_of(post(api, run_body(subscription_users=["ops@example.com", "nope"])))
+    assert error["fields"] == {"subscription_users[1]": "not a valid email"}
+
+
+def test_self_service_requires_probe_api_key(api, run_body):
+    body = run_body(access_mode="self_service")
+    error = error_of(post(api, body))
+    assert error["fields"] == {"probe_api_key": "is required when access_mode=self_service"}
+
+
+def test_self_service_with_probe_api_key_is_created(api, run_body):
+    body = run_body(access_mode="self_service", probe_api_key="sk-probe")
+    del body["subscription_users"], body["subscription_days"]
+    assert post(api, body).status_code == 201
+
+
+def test_unknown_host_is_refused(api, run_body):
+    error = error_of(post(api, run_body(host_id=999999)))
+    assert error["fields"] == {"host_id": "no registered host with id 999999"}
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"host_id": "1"}, "host_id"),
+        ({"host_id": True}, "host_id"),
+        ({"mode": "fast"}, "mode"),
+        ({"access_mode": 1}, "access_mode"),
+        ({"subscription_days": "30"}, "subscription_days"),
+        ({"subscription_days": 0}, "subscription_days"),
+        ({"confirm_wait_timeout_sec": 601}, "confirm_wait_timeout_sec"),
+        ({"entries": []}, "entries"),
+        ({"entries": "https://a.example,sk-a"}, "entries"),
+        ({"entries": [{"base_url": "https://a.example", "api_key": 12345}]}, "entries[0].api_key"),
+        ({"entries": [{"base_url": "https://a.example"}]}, "entries[0].api_key"),
+        ({"entries": [{"base_url": "x" * 501, "api_key": "k"}]}, "entries[0].base_url"),
+        ({"entries": ["https://a.example"]}, "entries[0]"),
+        (
+            {
+                "entries": [
+                    {"base_url": "https://a.example", "api_key": "k", "requested_models": [1]}
+                ]
+            },
+            "entries[0].requested_models[0]",
+        ),
+    ],
+)
+def test_type_and_size_errors_name_the_field(api, run_body, override, field):
+    error = error_of(post(api, run_body(**override)))
+    assert field in error["fields"], error
+    assert error["message"].startswith(f"{next(iter(error['fields']))}: ")
+
+
+def test_body_must_be_an_object(api):
+    error = error_of(post(api, ["not", "an", "object"]))
+    assert set(error["fields"]) == {"body"}
+
+
+def test_idempotency_key_same_body_answers_the_same_run(api, run_body):
+    first = post(api, run_body(), HTTP_IDEMPOTENCY_KEY="import-42")
+    second = post(api, run_body(), HTTP_IDEMPOTENCY_KEY="import-42")
+    assert first.status_code == 201 and second.status_code == 200
+    assert first.json()["run_id"] == second.json()["run_id"]
+    assert ImportRun.objects.count() == 1
+
+
+def test_idempotency_key_with_another_body_is_409(api, run_body):
+    post(api, run_body(), HTTP_IDEMPOTENCY_KEY="import-43")
+    response = post(api, run_body(mode="strict"), HTTP_IDEMPOTENCY_KEY="import-43")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    assert "Idempotency-Key" in response.json()["error"]["message"]
+    assert ImportRun.objects.count() == 1
+
+
+def test_without_idempotency_key_each_post_is_a_new_run(api, run_body):
+    assert post(api, run_body()).status_code == 201
+    assert post(api, run_body()).status_code == 201
+    assert ImportRun.objects.count() == 2
+
+
+@pytest.mark.parametrize("key", ["x" * 256, "caf\u00e9"])
+def test_bad_idempotency_key_is_400(api, run_body, key):
+    error = error_of(post(api, run_body(), HTTP_IDEMPOTENCY_KEY=key))
+    assert set(error["fields"]) == {"Idempotency-Key"}
+    assert not ImportRun.objects.exists()
+
+
+def test_duplicate_entries_collapse_into_one_item(api, run_body):
+    entries = [
+        {"base_url": "https://a.example.com/v1", "api_key": "sk-a"},
+        {"base_url": "https://a.example.com/v1", "api_key": "sk-a"},
+    ]
+    response = post(api, run_body(entries=entries))
+    assert response.status_code == 201 and response.json()["total_items"] == 1
