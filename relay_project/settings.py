@@ -126,6 +126,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Without collectstatic (demo, tests) WhiteNoise serves straight from the app folders.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/batch-import/runs"
