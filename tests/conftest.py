@@ -41,3 +41,14 @@ def _loopback_only():
     yield
     socket.socket.connect = _real_connect
     socket.socket.connect_ex = _real_connect_ex
+
+
+@pytest.fixture
+def fast_pipeline(settings):
+    """Loopback simulators answer in milliseconds: allow http upstreams, keep retries and
+    timeouts short."""
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = True
+    settings.RELAY_RETRY_BASE_DELAY = 0.05
+    settings.RELAY_RETRY_MAX_DELAY = 0.4
+    settings.RELAY_HTTP_TIMEOUT = 5.0
+    settings.RELAY_HTTP_RETRIES = 1

@@ -45,7 +45,9 @@ def test_register_with_a_wrong_admin_key_names_the_field_and_saves_nothing(api, 
     assert not Host.objects.exists()
 
 
-def test_a_run_started_over_the_api_reads_back_finished(api, host_simulator, upstream_factory):
+def test_a_run_started_over_the_api_reads_back_finished(
+    api, host_simulator, upstream_factory, fast_pipeline
+):
     from tests.integration.pipeline import drive, register
 
     host = register(host_simulator)
