@@ -120,6 +120,10 @@ ADVISORY_TEXTS: dict[str, Any] = {
         "A requested model is not offered by the upstream; see the recommended models."
     ),
     "warmup_retried": _("The gateway answered 503 while warming up; it was retried."),
+    "responses_probe_inconclusive": _(
+        "The /v1/responses probe was inconclusive (timeout, 5xx, 429 or 400)."
+    ),
+    "probe_rate_limited": _("The upstream rate-limited some capability probes."),
 }
 
 
@@ -269,3 +273,58 @@ def item_detail_projection(
         }
     )
     return detail
+
+
+TRANSPORT_LABELS: list[tuple[str, Any]] = [
+    ("supports_openai_models", _("GET /v1/models")),
+    ("supports_openai_chat_completions", _("POST /v1/chat/completions")),
+    ("supports_openai_responses", _("POST /v1/responses")),
+    ("supports_anthropic_messages", _("POST /v1/messages (Anthropic)")),
+    ("auth_style", _("auth style")),
+    ("model_id_style", _("model id style")),
+]
+SUPPORT_TEXTS: dict[Any, Any] = {
+    True: pgettext_lazy("support", "yes"),
+    False: pgettext_lazy("support", "no"),
+    None: pgettext_lazy("support", "unknown"),
+    "yes": pgettext_lazy("support", "yes"),
+    "no": pgettext_lazy("support", "no"),
+    "unknown": pgettext_lazy("support", "unknown"),
+}
+
+
+def support_text(value: Any) -> str:
+    text = SUPPORT_TEXTS.get(value) if isinstance(value, bool | str | None) else None
+    return str(text) if text is not None else str(value)
+
+
+@dataclass(frozen=True)
+class CapabilityMatrix:
+    transport: list[tuple[str, str]]
+    advisories: list[str]
+    models: list[dict[str, str]]
+
+
+def capability_matrix(profile: dict[str, Any] | None) -> CapabilityMatrix | None:
+    """The capability profile as rows people read: transport, then one row per model."""
+    if not profile:
+        return None
+    transport = profile.get("transport_profile") or {}
+    rows = [(str(label), support_text(transport.get(key))) for key, label in TRANSPORT_LABELS]
+    models = [
+        {
+            "raw": str(m.get("raw_model_id", "")),
+            "normalized": str(m.get("normalized_model_id", "")),
+            "family": str(m.get("canonical_model_family", "")),
+            "stream": support_text(m.get("supports_stream")),
+            "tools": support_text(m.get("supports_tools")),
+            "reasoning": support_text(m.get("supports_reasoning_fields")),
+            "smoke": support_text(m.get("smoke_chat_ok")),
+        }
+        for m in profile.get("model_profiles") or []
+    ]
+    return CapabilityMatrix(
+        transport=rows,
+        advisories=advisory_texts(transport.get("known_advisories") or []),
+        models=models,
+    )

@@ -1,0 +1,132 @@
+"""Operator pages: runs, a run, an item, and the start-a-run form (staff only)."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from batch_import import projection, selectors
+from batch_import.errors import InvalidTransition
+from batch_import.filters import ItemFilter, RunFilter
+from batch_import.forms import StartRunForm
+from batch_import.models import ImportRun, ImportRunItem
+from batch_import.services import item_retry, run_cancel, run_start
+
+PAGE_SIZE = 25
+staff_required = staff_member_required(login_url=settings.LOGIN_URL)
+
+
+def _run_or_404(run_id: str) -> ImportRun:
+    try:
+        return selectors.run_get(run_id)
+    except ImportRun.DoesNotExist:
+        raise Http404("no such run") from None
+
+
+@staff_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = RunFilter(request.GET, queryset=selectors.runs_newest_first())
+    page = Paginator(runs.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [(run, projection.run_badges(run)["state"]) for run in page]
+    context = {"filter": runs, "page": page, "rows": rows}
+    return render(request, "batch_import/run_list.html", context)
+
+
+@staff_required
+def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+    run = _run_or_404(run_id)
+    items = ItemFilter(request.GET, queryset=selectors.items_problems_first(run))
+    page = Paginator(items.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "run": run,
+        "state_badge": projection.run_badges(run)["state"],
+        "warnings": projection.recent_warnings(run),
+        "filter": items,
+        "page": page,
+        "rows": [(item, projection.item_badges(item)) for item in page],
+        "running": not run.is_terminal,
+    }
+    template = "batch_import/_run_live.html" if request.GET.get("fragment") else None
+    return render(request, template or "batch_import/run_detail.html", context)
+
+
+@staff_required
+def item_detail(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse:
+    try:
+        item = selectors.item_get_with_events(run_id, item_id)
+    except ImportRunItem.DoesNotExist:
+        raise Http404("no such item") from None
+    events = [
+        (event, json.dumps(event.payload, indent=2, sort_keys=True, ensure_ascii=False))
+        for event in item.events.all()
+    ]
+    context = {
+        "run": item.run,
+        "item": item,
+        "badges": projection.item_badges(item),
+        "advisories": projection.advisory_texts(item.advisory_messages),
+        "matrix": projection.capability_matrix(item.capability_profile),
+        "events": events,
+        "running": not item.is_done,
+    }
+    return render(request, "batch_import/item_detail.html", context)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def run_new(request: HttpRequest) -> HttpResponse:
+    form = StartRunForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            started = run_start(request=form.run_request, created_by=request.user.get_username())
+            return redirect("batch_import:run_detail", run_id=started.run.run_id)
+        # Keys are secrets: the form comes back with every key masked, never echoed.
+        masked = request.POST.copy()
+        masked["entries"] = mask_keys(request.POST.get("entries", ""))
+        masked["probe_api_key"] = ""
+        form.data = masked
+    return render(request, "batch_import/run_new.html", {"form": form})
+
+
+def mask_keys(text: str) -> str:
+    """Replace the key of every ``url,key[,models]`` line with a placeholder."""
+    lines = []
+    for line in text.splitlines():
+        parts = line.split(",")
+        if len(parts) >= 2 and not line.strip().startswith("#"):
+            parts[1] = " <paste the key again>"
+        lines.append(",".join(parts))
+    return "\n".join(lines)
+
+
+@staff_required
+@require_POST
+def run_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    _run_or_404(run_id)
+    try:
+        run_cancel(run_id=run_id, actor=request.user.get_username())
+        messages.success(request, _("Run cancelled."))
+    except InvalidTransition as exc:
+        messages.error(request, str(exc))
+    return redirect("batch_import:run_detail", run_id=run_id)
+
+
+@staff_required
+@require_POST
+def item_retry_view(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse:
+    if not ImportRunItem.objects.filter(run_id=run_id, pk=item_id).exists():
+        raise Http404("no such item")
+    try:
+        item_retry(run_id=run_id, item_id=item_id, actor=request.user.get_username())
+        messages.success(request, _("Retry scheduled."))
+    except InvalidTransition as exc:
+        messages.error(request, str(exc))
+    return redirect("batch_import:item_detail", run_id=run_id, item_id=item_id)

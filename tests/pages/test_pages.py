@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from batch_import.models import ImportRun
+from tests.factories import ImportRunFactory, ImportRunItemFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pages_need_a_staff_login(client, rich_run):
+    item = rich_run.items.first()
+    for url in (
+        "/batch-import/runs",
+        f"/batch-import/runs/{rich_run.run_id}",
+        f"/batch-import/runs/{rich_run.run_id}/items/{item.item_id}",
+        "/batch-import/runs/new",
+    ):
+        answer = client.get(url)
+        assert answer.status_code == 302 and answer["Location"].startswith("/accounts/login/")
+
+
+def test_run_list_shows_state_badges_counters_newest_first(client, staff, rich_run):
+    older = ImportRunFactory(state="running")
+    older.started_at = rich_run.started_at.replace(year=2020)
+    ImportRun.objects.filter(pk=older.pk).update(started_at=older.started_at)
+    html = client.get("/batch-import/runs").content.decode()
+    assert (
+        'class="badge badge-yellow" data-kind="run_state" '
+        'data-value="completed_with_warnings">warning<' in html
+    )
+    assert 'data-value="running">running<' in html
+    assert html.index(rich_run.run_id) < html.index(older.run_id)
+
+
+def test_run_list_filters_by_state_and_search(client, staff, rich_run):
+    other = ImportRunFactory(state="failed")
+    html = client.get("/batch-import/runs?state=failed").content.decode()
+    assert other.run_id in html and rich_run.run_id not in html
+    provider = rich_run.items.first().provider_id
+    html = client.get(f"/batch-import/runs?q={provider}").content.decode()
+    assert rich_run.run_id in html and other.run_id not in html
+
+
+def test_run_page_shows_every_badge_kind_and_warnings_problems_first(client, staff, rich_run):
+    html = client.get(f"/batch-import/runs/{rich_run.run_id}").content.decode()
+    for expected in (
+        ">advisory<",
+        ">confirmed<",
+        ">failed<",
+        ">active<",
+        ">broken<",
+        ">reused<",
+        ">enabled<",
+        ">disabled<",
+        ">deprecated<",
+        ">created<",
+        ">reactivated<",
+        ">replaced<",
+        "badge-cyan",
+    ):
+        assert expected in html, expected
+    assert "1 item is broken" in html
+    broken = rich_run.items.get(access_status="broken")
+    assert html.index(broken.provider_id) < html.index(
+        rich_run.items.get(account_resolution="reused").provider_id
+    )
+
+
+def test_run_page_filters_items(client, staff, rich_run):
+    html = client.get(f"/batch-import/runs/{rich_run.run_id}?access_status=broken").content.decode()
+    assert rich_run.items.get(access_status="broken").provider_id in html
+    assert rich_run.items.get(account_resolution="reused").provider_id not in html
+
+
+def test_running_run_refreshes_itself_and_a_finished_one_does_not(client, staff, rich_run):
+    assert (
+        "data-refresh" not in client.get(f"/batch-import/runs/{rich_run.run_id}").content.decode()
+    )
+    running = ImportRunItemFactory(current_stage="confirm").run
+    html = client.get(f"/batch-import/runs/{running.run_id}").content.decode()
+    assert 'data-refresh="3000"' in html and "refresh.js" in html
+    fragment = client.get(f"/batch-import/runs/{running.run_id}?fragment=1").content.decode()
+    assert "<html" not in fragment and running.run_id in fragment
+
+
+def test_item_page_shows_models_capabilities_reuse_retry_and_events(client, staff, rich_run):
+    item = rich_run.items.get(account_resolution="reactivated")
+    html = client.get(f"/batch-import/runs/{rich_run.run_id}/items/{item.item_id}").content.decode()
+    for expected in (
+        "Kimi-K2.6",
+        "kimi-k2.6",
+        "POST /v1/responses",
+        "responses",
+        "delay_ms",
+        "initial 503, retry scheduled",
+        "treated as advisory",
+        "Retry item",
+        item.api_key_fingerprint,
+    ):
+        assert expected in html, expected
+
+
+def test_cancel_and_retry_buttons_post_to_the_services(client, staff):
+    item = ImportRunItemFactory(current_stage="probe")
+    answer = client.post(reverse("batch_import:run_cancel", args=[item.run_id]))
+    assert answer.status_code == 302
+    item.refresh_from_db()
+    assert item.run.state == "cancelled" and item.current_stage == "done"
+    answer = client.post(reverse("batch_import:item_retry", args=[item.run_id, item.item_id]))
+    item.refresh_from_db()
+    assert item.attempt == 2 and item.current_stage == "probe"
+    again = client.post(
+        reverse("batch_import:run_cancel", args=[ImportRunFactory(state="completed").run_id]),
+        follow=True,
+    )
+    assert "already completed" in again.content.decode()
+
+
+def test_unknown_run_or_item_is_404(client, staff, rich_run):
+    assert client.get("/batch-import/runs/run_nope").status_code == 404
+    assert client.get(f"/batch-import/runs/{rich_run.run_id}/items/item_nope").status_code == 404
