@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+from batch_import.models import ImportRun
+from tests.factories import HostFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(host, entries, **extra):
+    return {
+        "host_id": host.pk,
+        "mode": "partial",
+        "access_mode": "subscription",
+        "subscription_users": "ops@example.com",
+        "subscription_days": 30,
+        "confirm_wait_timeout_sec": 0,
+        "entries": entries,
+        **extra,
+    }
+
+
+def test_good_lines_start_a_run_and_land_on_its_page(client, staff, settings):
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = True
+    host = HostFactory()
+    text = "# pasted\nhttps://a.example/v1,sk-a,kimi-k2.6|glm-4.5\n\nhttps://b.example,sk-b\n"
+    answer = client.post("/batch-import/runs/new", form_data(host, text))
+    run = ImportRun.objects.get()
+    assert answer.status_code == 302 and answer["Location"] == f"/batch-import/runs/{run.run_id}"
+    assert run.total_items == 2 and run.created_by == "ops"
+
+
+def test_a_bad_line_is_named_by_its_number_nothing_is_created_and_keys_are_not_echoed(
+    client, staff
+):
+    host = HostFactory()
+    text = (
+        "# comment\nhttps://a.example,sk-secret-aaaa\nnot-a-url,sk-secret-bbbb\nhttps://c.example\n"
+    )
+    html = client.post("/batch-import/runs/new", form_data(host, text)).content.decode()
+    assert "line 3: base_url: not a valid http(s) URL" in html
+    assert "line 4: expected url,key[,model|model]" in html
+    assert "sk-secret" not in html
+    assert not ImportRun.objects.exists()
+
+
+def test_conditional_fields_are_required_by_access_mode(client, staff):
+    host = HostFactory()
+    html = client.post(
+        "/batch-import/runs/new",
+        form_data(host, "https://a.example,sk-a", access_mode="self_service"),
+    ).content.decode()
+    assert "probe_api_key: is required when access_mode=self_service" in html
+    html = client.post(
+        "/batch-import/runs/new", form_data(host, "https://a.example,sk-a", subscription_users="")
+    ).content.decode()
+    assert "subscription_users" in html
+    assert not ImportRun.objects.exists()
+
+
+def test_the_form_carries_a_csrf_token(client, staff):
+    HostFactory()
+    assert "csrfmiddlewaretoken" in client.get("/batch-import/runs/new").content.decode()
