@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from hosts.models import Host, HostCapabilitySnapshot, ManagedResource
 from relay_project.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline, masked
@@ -31,6 +31,21 @@ class HostAdmin(admin.ModelAdmin):
         "updated_at",
     )
     inlines = [SnapshotInline]
+    actions = ["probe_again"]
+
+    @admin.action(description="Probe again (read-only capability probe)")
+    def probe_again(self, request, queryset) -> None:
+        from hosts import services  # the service talks HTTP; load it only when asked
+
+        for host in queryset:
+            host = services.reprobe_host(host)
+            level = messages.SUCCESS if host.is_supported else messages.WARNING
+            missing = ", ".join(host.missing_capabilities) or "nothing"
+            self.message_user(
+                request,
+                f"{host.name}: {host.status} (version {host.version or '?'}, missing {missing})",
+                level,
+            )
 
     def has_add_permission(self, request) -> bool:  # hosts are registered through the service
         return False
