@@ -7,7 +7,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/postgres
 # Demo and tests talk to simulators on loopback over plain http.
 export RELAY_ALLOW_INSECURE_UPSTREAMS ?= 1
 
-.PHONY: install demo test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
+.PHONY: messages install demo test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Translation catalogs (.po → .mo, pure Python; the .mo files are never committed).
+messages: install
+	$(BIN)/python -m relay_project.compilemessages
+
+
 # The demo keeps its own SQLite file (started afresh each time) and quick retries.
-demo: install
+demo: install messages
 	DEBUG=1 DATABASE_URL=sqlite:///$(CURDIR)/var/demo.sqlite3 RELAY_RETRY_BASE_DELAY=1 \
 		RELAY_RETRY_MAX_DELAY=5 $(BIN)/python manage.py demo $(if $(ONCE),--once,)
 
@@ -39,11 +44,11 @@ openapi-check: install
 	diff -u docs/openapi.yaml "$$tmp" || { \
 		echo "docs/openapi.yaml is stale: run 'make openapi' and commit the result"; exit 1; }
 
-test-sqlite: install
+test-sqlite: install messages
 	$(BIN)/pytest -q
 
 # PostgreSQL run: required under CI=true, skipped with a note elsewhere when it does not answer.
-test-pg: install
+test-pg: install messages
 	@if $(BIN)/python -m relay_project.pg_ready "$(DATABASE_URL_PG)"; then \
 		DATABASE_URL="$(DATABASE_URL_PG)" $(BIN)/pytest -q; \
 	elif [ "$$CI" = "true" ]; then \

@@ -52,3 +52,11 @@ def fast_pipeline(settings):
     settings.RELAY_RETRY_MAX_DELAY = 0.4
     settings.RELAY_HTTP_TIMEOUT = 5.0
     settings.RELAY_HTTP_RETRIES = 1
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _translation_catalogs():
+    """Pages render in Chinese and English: compile the catalogs like `make` does."""
+    from relay_project.compilemessages import compile_catalogs
+
+    compile_catalogs()
