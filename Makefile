@@ -7,7 +7,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/postgres
 # Demo and tests talk to simulators on loopback over plain http.
 export RELAY_ALLOW_INSECURE_UPSTREAMS ?= 1
 
-.PHONY: messages install demo test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
+.PHONY: browser messages install demo test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ install: $(STAMP)
 messages: install
 	$(BIN)/python -m relay_project.compilemessages
 
+
+# Browser tests drive Debian's Chromium; install it when missing (root on CI). When that is
+# impossible the browser tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium could not be installed: browser tests will be skipped"
 
 # The demo keeps its own SQLite file (started afresh each time) and quick retries.
 demo: install messages
@@ -44,11 +51,11 @@ openapi-check: install
 	diff -u docs/openapi.yaml "$$tmp" || { \
 		echo "docs/openapi.yaml is stale: run 'make openapi' and commit the result"; exit 1; }
 
-test-sqlite: install messages
+test-sqlite: install messages browser
 	$(BIN)/pytest -q
 
 # PostgreSQL run: required under CI=true, skipped with a note elsewhere when it does not answer.
-test-pg: install messages
+test-pg: install messages browser
 	@if $(BIN)/python -m relay_project.pg_ready "$(DATABASE_URL_PG)"; then \
 		DATABASE_URL="$(DATABASE_URL_PG)" $(BIN)/pytest -q; \
 	elif [ "$$CI" = "true" ]; then \

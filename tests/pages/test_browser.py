@@ -1,0 +1,111 @@
+"""Real-browser checks: Playwright driving Debian's Chromium against the live server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from batch_import.models import ImportRun
+from tests.factories import HostFactory
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(settings.VAR_DIR) / "screenshots"
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+if not shutil.which(CHROMIUM):  # `make test` installs it; elsewhere say why we skip
+    pytest.skip(
+        f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
+    )
+
+
+@pytest.fixture(scope="module")
+def browser():
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    get_user_model().objects.create_user(
+        username="ops", password="ops-password", is_staff=True, is_superuser=True
+    )
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/batch-import/runs")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "ops-password")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/batch-import/runs")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield page
+    context.close()
+
+
+def test_every_page_shows_its_badges(page, live_server, rich_run):
+    page.goto(f"{live_server.url}/batch-import/runs")
+    assert page.locator('[data-kind="run_state"]').first.inner_text() == "warning"
+    page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
+
+    page.click(f"text={rich_run.run_id}")
+    labels = page.locator(".badge").all_inner_texts()
+    for label in ("advisory", "broken", "reused", "deprecated", "reactivated", "replaced"):
+        assert label in labels, label
+    assert page.locator(".warnings li").first.is_visible()
+    page.screenshot(path=str(SHOTS / "run.png"), full_page=True)
+
+    item = rich_run.items.get(account_resolution="reactivated")
+    page.click(f"text={item.provider_id}")
+    assert page.locator("text=Kimi-K2.6").first.is_visible()
+    assert "delay_ms" in page.content()
+    page.screenshot(path=str(SHOTS / "item.png"), full_page=True)
+
+
+def test_chinese_page_shows_the_seed_labels(browser, page, live_server, rich_run):
+    page.select_option("#language", "zh-hans")
+    page.click("header .lang button")
+    page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}")
+    labels = page.locator(".badge").all_inner_texts()
+    assert {"已弃用", "已快速启用", "已替换", "复用"} <= set(labels)
+    page.screenshot(path=str(SHOTS / "run-zh.png"), full_page=True)
+
+
+def test_start_form_refuses_a_bad_line_then_starts_a_run(page, live_server, settings):
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = True
+    host = HostFactory(name="demo-host")
+    page.goto(f"{live_server.url}/batch-import/runs/new")
+    page.select_option("#id_host_id", value=str(host.pk))
+    page.fill("#id_subscription_users", "ops@example.com")
+    page.fill("#id_entries", "https://a.example,sk-secret-a\nnot-a-url,sk-secret-b")
+    page.click("text=Start run")
+    assert page.locator("text=line 2: base_url: not a valid http(s) URL").is_visible()
+    assert "sk-secret" not in page.content()
+    assert not ImportRun.objects.exists()
+    page.screenshot(path=str(SHOTS / "form-error.png"), full_page=True)
+
+    page.fill("#id_entries", "https://a.example,sk-secret-a,kimi-k2.6\nhttps://b.example,sk-b")
+    page.click("text=Start run")
+    run = ImportRun.objects.get()
+    page.wait_for_url(f"{live_server.url}/batch-import/runs/{run.run_id}")
+    assert page.locator('[data-kind="run_state"]').first.inner_text() == "running"
+    assert page.locator("#live[data-refresh]").count() == 1
+    page.screenshot(path=str(SHOTS / "run-started.png"), full_page=True)
