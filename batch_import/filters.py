@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from batch_import.models import ImportRun, ImportRunItem
 
 
 class RunFilter(django_filters.FilterSet):
-    state = django_filters.ChoiceFilter(choices=ImportRun.State.choices)
-    access_mode = django_filters.ChoiceFilter(choices=ImportRun.AccessMode.choices)
-    q = django_filters.CharFilter(method="search", label="search run_id / provider_id / base_url")
+    state = django_filters.ChoiceFilter(choices=ImportRun.State.choices, label=_("State"))
+    access_mode = django_filters.ChoiceFilter(
+        choices=ImportRun.AccessMode.choices, label=_("Access mode")
+    )
+    q = django_filters.CharFilter(method="search", label=_("Search run / provider / URL"))
 
     class Meta:
         model = ImportRun
@@ -28,20 +31,24 @@ class RunFilter(django_filters.FilterSet):
 
 
 class ItemFilter(django_filters.FilterSet):
-    current_stage = django_filters.ChoiceFilter(choices=ImportRunItem.Stage.choices)
-    confirmation_status = django_filters.ChoiceFilter(
-        choices=ImportRunItem.ConfirmationStatus.choices
+    current_stage = django_filters.ChoiceFilter(
+        choices=ImportRunItem.Stage.choices, label=_("Stage")
     )
-    access_status = django_filters.ChoiceFilter(choices=ImportRunItem.AccessStatus.choices)
-    has_warning = django_filters.BooleanFilter()
-    provider_id = django_filters.CharFilter()
+    confirmation_status = django_filters.ChoiceFilter(
+        choices=ImportRunItem.ConfirmationStatus.choices, label=_("Confirmation")
+    )
+    access_status = django_filters.ChoiceFilter(
+        choices=ImportRunItem.AccessStatus.choices, label=_("Access")
+    )
+    has_warning = django_filters.BooleanFilter(label=_("Has warning"))
+    provider_id = django_filters.CharFilter(label=_("Provider"))
     matched_account_state = django_filters.ChoiceFilter(
-        choices=ImportRunItem.MatchedAccountState.choices
+        choices=ImportRunItem.MatchedAccountState.choices, label=_("Account state")
     )
     account_resolution = django_filters.ChoiceFilter(
-        choices=ImportRunItem.AccountResolution.choices
+        choices=ImportRunItem.AccountResolution.choices, label=_("Resolution")
     )
-    q = django_filters.CharFilter(method="search", label="search provider_id / base_url / item_id")
+    q = django_filters.CharFilter(method="search", label=_("Search provider / URL / item"))
 
     class Meta:
         model = ImportRunItem
