@@ -52,7 +52,7 @@ openapi-check: install
 		echo "docs/openapi.yaml is stale: run 'make openapi' and commit the result"; exit 1; }
 
 test-sqlite: install messages browser
-	$(BIN)/pytest -q
+	RELAY_SQLITE_TEST_NAME=$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -q
 
 # PostgreSQL run: required under CI=true, skipped with a note elsewhere when it does not answer.
 test-pg: install messages browser

@@ -8,33 +8,22 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from tests.factories import ImportRunFactory, ImportRunItemFactory
+from tests.integration.shared_db import shared_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def shared_test_db_url() -> str:
-    settings = connection.settings_dict
-    user = settings["USER"] or "postgres"
-    host = settings["HOST"] or "127.0.0.1"
-    port = settings["PORT"] or 5432
-    return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
-
-
-@pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_four_worker_processes_claim_each_of_200_items_exactly_once():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: the worker processes share the test database")
     run = ImportRunFactory()
     due = timezone.now() - timedelta(seconds=1)
     items = ImportRunItemFactory.create_batch(
         200, run=run, next_retry_at=due, current_stage="confirm"
     )
-    env = {**os.environ, "DATABASE_URL": shared_test_db_url(), "DEBUG": "1"}
+    env = {**os.environ, "DATABASE_URL": shared_database_url(), "DEBUG": "1"}
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.integration.claim_worker", f"w{n}"],

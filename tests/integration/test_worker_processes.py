@@ -9,24 +9,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from batch_import.models import ImportRunItem
 from batch_import.tasks import advance_item
 from tests.integration.pipeline import entry, register, start
+from tests.integration.shared_db import shared_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.integration, pytest.mark.postgres_only]
+pytestmark = [pytest.mark.integration]
 
 
 def worker_env(**extra: str) -> dict[str, str]:
-    db = connection.settings_dict
-    user, host, port = db["USER"] or "postgres", db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    url = f"postgres://{user}@{host}:{port}/{db['NAME']}"
     return {
         **os.environ,
-        "DATABASE_URL": url,
+        "DATABASE_URL": shared_database_url(),
         "DEBUG": "1",
         "RELAY_ALLOW_INSECURE_UPSTREAMS": "1",
         "RELAY_RETRY_BASE_DELAY": "0.05",
@@ -49,14 +46,13 @@ def spawn(*args: str, **env: str) -> subprocess.Popen:
 
 
 @pytest.fixture
-def needs_postgres():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: worker processes share the test database")
+def shared_db():
+    shared_database_url()  # skips when the processes cannot share the test database
 
 
 @pytest.mark.django_db(transaction=True)
 def test_sigkilled_worker_is_resumed_after_its_lease_expires_and_the_item_ends_once(
-    needs_postgres, host_simulator, upstream_factory, settings
+    shared_db, host_simulator, upstream_factory, settings
 ):
     upstream = upstream_factory(models=("kimi-k2.6",))
     run = start(register(host_simulator), [entry(upstream)])
@@ -97,7 +93,7 @@ def test_sigkilled_worker_is_resumed_after_its_lease_expires_and_the_item_ends_o
 
 @pytest.mark.django_db(transaction=True)
 def test_four_worker_processes_over_many_items_make_no_duplicate_account(
-    needs_postgres, host_simulator, upstream_factory
+    shared_db, host_simulator, upstream_factory
 ):
     upstream = upstream_factory(models=("kimi-k2.6",), api_key=None)
     count = int(os.environ.get("RELAY_TEST_WORKER_ITEMS", "200"))
