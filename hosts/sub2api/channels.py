@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hosts.sub2api.errors import HostError
+from hosts.sub2api.naming import ensure_by_name
 from hosts.sub2api.types import Channel, PricingEntry
 
 if TYPE_CHECKING:
@@ -62,19 +62,13 @@ class ChannelsAPI:
         return Channel.from_api(self._http.admin("POST", "/channels", json=body))
 
     def ensure(self, *, name: str, **create_fields: Any) -> tuple[Channel, bool]:
-        """Find by name or create; ``(channel, created)``. Tolerates a concurrent creator."""
-        found = self.find_by_name(name)
-        if found is not None:
-            return found, False
-        try:
-            return self.create(name=name, **create_fields), True
-        except HostError as exc:
-            if exc.reason != "CHANNEL_EXISTS":
-                raise
-            found = self.find_by_name(name)
-            if found is None:
-                raise
-            return found, False
+        """Find the channel by name or create it; returns ``(channel, created)``."""
+        return ensure_by_name(
+            name,
+            find=self.find_by_name,
+            create=lambda: self.create(name=name, **create_fields),
+            exists_reason="CHANNEL_EXISTS",
+        )
 
     def update(
         self,

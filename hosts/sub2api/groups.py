@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hosts.sub2api.errors import HostError
+from hosts.sub2api.naming import ensure_by_name
 from hosts.sub2api.types import ApiKey, Group
 
 if TYPE_CHECKING:
@@ -64,22 +64,13 @@ class GroupsAPI:
         return Group.from_api(self._http.admin("POST", "/groups", json=body))
 
     def ensure(self, *, name: str, **create_fields: Any) -> tuple[Group, bool]:
-        """Find the group by name or create it; returns ``(group, created)``.
-
-        A concurrent creator makes our POST fail with 409 GROUP_EXISTS; we then read theirs.
-        """
-        found = self.find_by_name(name)
-        if found is not None:
-            return found, False
-        try:
-            return self.create(name=name, **create_fields), True
-        except HostError as exc:
-            if exc.reason != "GROUP_EXISTS":
-                raise
-            found = self.find_by_name(name)
-            if found is None:
-                raise
-            return found, False
+        """Find the group by name or create it; returns ``(group, created)``."""
+        return ensure_by_name(
+            name,
+            find=self.find_by_name,
+            create=lambda: self.create(name=name, **create_fields),
+            exists_reason="GROUP_EXISTS",
+        )
 
     def update(
         self,
