@@ -13,6 +13,7 @@ from batch_import.errors import InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.services import item_stop_cancelled
 from batch_import.stages import STAGE_STEPS, StageContext
+from relay_project.logging import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,14 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                     return "lost"
                 continue
             try:
-                STAGE_STEPS[item.current_stage](item, context)
+                with log_context(
+                    run_id=item.run_id,
+                    item_id=item_id,
+                    stage=item.current_stage,
+                    attempt=item.attempt,
+                ):
+                    logger.debug("stage %s starts", item.current_stage)
+                    STAGE_STEPS[item.current_stage](item, context)
             except InvalidTransition as exc:
                 # Someone moved the item under us (cancel, strict rollback): stop quietly.
                 logger.info("item %s moved while we worked on it: %s", item_id, exc)

@@ -12,10 +12,12 @@ import hashlib
 import hmac
 from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+
+from relay_project.logging import remember_secret
 
 MASK = "********"
 
@@ -27,6 +29,7 @@ class Secret:
         if isinstance(value, Secret):
             value = value.reveal()
         self._value = str(value)
+        remember_secret(self._value)
 
     def reveal(self) -> str:
         return self._value
@@ -58,21 +61,33 @@ def reveal(value: Secret | str | None) -> str:
     return value.reveal() if isinstance(value, Secret) else str(value)
 
 
+def _dev_key() -> str:
+    # Dev/test only (settings refuse an empty key when DEBUG is off): derive a stable key.
+    digest = hashlib.sha256(f"relay-dev-key:{settings.SECRET_KEY}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+def encryption_keys(setting: str) -> list[str]:
+    """The configured Fernet keys, primary first (``RELAY_ENCRYPTION_KEY=new,old``)."""
+    return [part.strip() for part in setting.split(",") if part.strip()] or [_dev_key()]
+
+
 @lru_cache(maxsize=4)
-def _fernet(key: str) -> Fernet:
-    if not key:
-        # Dev/test only (settings refuse an empty key when DEBUG is off): derive a stable key.
-        digest = hashlib.sha256(f"relay-dev-key:{settings.SECRET_KEY}".encode()).digest()
-        key = base64.urlsafe_b64encode(digest).decode()
-    try:
-        return Fernet(key.encode())
-    except (ValueError, TypeError):
-        raise ImproperlyConfigured(
-            "RELAY_ENCRYPTION_KEY: not a valid Fernet key (32 url-safe base64-encoded bytes)"
-        ) from None
+def _fernet(setting: str) -> MultiFernet:
+    fernets = []
+    for position, key in enumerate(encryption_keys(setting), start=1):
+        try:
+            fernets.append(Fernet(key.encode()))
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"RELAY_ENCRYPTION_KEY: key {position} is not a valid Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from None
+    return MultiFernet(fernets)
 
 
-def fernet() -> Fernet:
+def fernet() -> MultiFernet:
+    """Encrypts with the first key, decrypts with any (key rotation, docs/deployment.md)."""
     return _fernet(settings.RELAY_ENCRYPTION_KEY)
 
 
@@ -94,11 +109,19 @@ def display_fingerprint(secret: Secret | str) -> str:
     return "sha256:" + hashlib.sha256(reveal(secret).encode()).hexdigest()[:8]
 
 
+def fingerprint_key() -> str:
+    """The pepper's source. It must outlive encryption-key rotation, or stored fingerprints stop
+    matching: ``RELAY_FINGERPRINT_KEY`` when set, else the (single) encryption key."""
+    return (
+        settings.RELAY_FINGERPRINT_KEY
+        or settings.RELAY_ENCRYPTION_KEY.split(",")[0].strip()
+        or settings.SECRET_KEY
+    )
+
+
 def matching_digest(secret: Secret | str) -> str:
     """Full HMAC-SHA256 with a server pepper, stored for matching the same key across runs."""
-    pepper = hashlib.sha256(
-        f"relay-fingerprint:{settings.RELAY_ENCRYPTION_KEY or settings.SECRET_KEY}".encode()
-    ).digest()
+    pepper = hashlib.sha256(f"relay-fingerprint:{fingerprint_key()}".encode()).digest()
     return hmac.new(pepper, reveal(secret).encode(), hashlib.sha256).hexdigest()
 
 

@@ -2,6 +2,10 @@
 
 Every reader names the variable in its error, so a bad deployment value stops start-up with one
 line that says what to fix (manage.py and the WSGI entry print ``ConfigError`` without a trace).
+
+Every variable can also come from a file: ``NAME_FILE=/run/secrets/name`` is read when ``NAME``
+itself is unset (the Docker/Kubernetes secrets convention); the file's content, without its
+trailing newline, is the value. Setting both is an error, so a stale value never wins silently.
 """
 
 from __future__ import annotations
@@ -23,12 +27,29 @@ class ConfigError(Exception):
     """
 
 
+def env_raw(name: str) -> str | None:
+    """The variable's value, from ``NAME`` or from the file ``NAME_FILE`` names; None if unset."""
+    direct = os.environ.get(name)
+    path = os.environ.get(f"{name}_FILE")
+    if path is None:
+        return direct
+    if direct is not None:
+        raise ConfigError(f"{name}: set either {name} or {name}_FILE, not both")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{name}_FILE: cannot read {path!r} ({reason})") from None
+
+
 def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    raw = env_raw(name)
+    return default if raw is None else raw
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
+    raw = env_raw(name)
     if raw is None:
         return default
     word = raw.strip().lower()
@@ -40,7 +61,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
-    raw = os.environ.get(name)
+    raw = env_raw(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -53,7 +74,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
 
 
 def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
-    raw = os.environ.get(name)
+    raw = env_raw(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -66,7 +87,7 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
+    raw = env_raw(name)
     if raw is None:
         return list(default)
     return [part.strip() for part in raw.split(",") if part.strip()]
@@ -77,7 +98,7 @@ SUPPORTED_DB_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
 
 def env_database(name: str, default_url: str) -> dict:
     """Parse a database URL into Django's DATABASES entry, rejecting what Django cannot use."""
-    raw = os.environ.get(name) or default_url
+    raw = env_raw(name) or default_url
     scheme = urlsplit(raw).scheme.split("+")[0].lower()
     if not scheme or scheme not in SUPPORTED_DB_SCHEMES:
         raise ConfigError(

@@ -31,10 +31,15 @@ if not SECRET_KEY:
         raise ConfigError("SECRET_KEY: required when DEBUG is off")
     SECRET_KEY = "dev-only-insecure-secret-key-change-me"
 
-# Fernet key for secrets at rest (upstream keys, host credentials, user keys).
+# Fernet keys for secrets at rest (upstream keys, host credentials, user keys), comma-separated:
+# the first encrypts, every one decrypts. Rotate by putting a new key first, then running
+# `manage.py rotate_secrets`, then dropping the old one (docs/deployment.md).
 RELAY_ENCRYPTION_KEY = env_str("RELAY_ENCRYPTION_KEY")
 if not RELAY_ENCRYPTION_KEY and not (DEBUG or TESTING):
     raise ConfigError("RELAY_ENCRYPTION_KEY: required when DEBUG is off (a Fernet key)")
+# Source of the keyed fingerprints that match a key across runs; set it (to the current key)
+# before rotating RELAY_ENCRYPTION_KEY so fingerprints stay stable.
+RELAY_FINGERPRINT_KEY = env_str("RELAY_FINGERPRINT_KEY")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if TESTING:
@@ -43,6 +48,33 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Public address of this control plane, used for result-page links printed by the CLI.
 RELAY_PUBLIC_URL = env_str("RELAY_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Serving behind HTTPS (docs/deployment.md) -------------------------------------------------
+# RELAY_HTTPS=1 when operators reach the pages over HTTPS (directly or through a proxy): secure
+# cookies, HSTS and the redirect to https follow from it; each can still be set on its own.
+RELAY_HTTPS = env_bool("RELAY_HTTPS", False)
+# Trust X-Forwarded-Proto/Host from the reverse proxy in front (only behind one you control).
+RELAY_TRUST_PROXY_HEADERS = env_bool("RELAY_TRUST_PROXY_HEADERS", False)
+if RELAY_TRUST_PROXY_HEADERS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = RELAY_HTTPS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", RELAY_HTTPS)
+# Probes from the orchestrator speak plain http on the pod address.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if RELAY_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Subdomains and the preload list concern the whole domain, not this service: they stay the
+# operator's explicit choice (the two settings above), so the deploy check does not nag.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# Largest request body the web process reads (a 10,000-entry run is about 3 MB of JSON).
+RELAY_MAX_REQUEST_BYTES = env_int("RELAY_MAX_REQUEST_BYTES", 8 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = RELAY_MAX_REQUEST_BYTES
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -56,6 +88,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_q",
+    "relay_project",
     "hosts",
     "probe",
     "batch_import",
@@ -127,8 +160,19 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
-# Without collectstatic (demo, tests) WhiteNoise serves straight from the app folders.
+# Without collectstatic (demo, tests) WhiteNoise serves straight from the app folders; in
+# production `collectstatic` writes compressed, content-hashed files that are cached forever.
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG or TESTING
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
 
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/batch-import/runs"
@@ -158,7 +202,8 @@ if RELAY_TASK_TIMEOUT >= RELAY_LEASE_TTL:
 # --- django-q2 ------------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 Q_CLUSTER = {
-    "name": "relay-manager",
+    # Clusters sharing one broker and database must share this name (it names the Redis queue).
+    "name": env_str("RELAY_Q_NAME", "relay-manager"),
     "workers": RELAY_CONCURRENCY,
     # timeout < retry and timeout < lease TTL: a task is killed before the broker hands it out
     # again and before another worker may claim the item it holds.
@@ -236,15 +281,37 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging: secrets never reach a log line ---------------------------------------------------
+# RELAY_LOG_FORMAT=json writes one JSON object per line (for a log shipper); every line logged
+# while a worker holds an item carries run_id, item_id, stage and attempt.
+RELAY_LOG_FORMAT = env_str("RELAY_LOG_FORMAT", "text")
+if RELAY_LOG_FORMAT not in ("text", "json"):
+    raise ConfigError(f"RELAY_LOG_FORMAT: expected text or json, got {RELAY_LOG_FORMAT!r}")
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "relay_project.logging.RedactSecretsFilter"}},
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "filters": ["redact"]},
+    "filters": {
+        "redact": {"()": "relay_project.logging.RedactSecretsFilter"},
+        "context": {"()": "relay_project.logging.LogContextFilter"},
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "formatters": {
+        "text": {"()": "relay_project.logging.TextFormatter"},
+        "json": {"()": "relay_project.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context", "redact"],
+            "formatter": RELAY_LOG_FORMAT,
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # django-q2 logs through the root handler (redacted, same format) at its own level.
+        "django-q": {"level": Q_CLUSTER["log_level"]},
+    },
 }
 
 # A retry due within this many seconds is waited for by the worker holding the item (warm-up

@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from django.views import defaults
 from django.views.generic import RedirectView
 
+from relay_project import health
 from relay_project.api.views import SchemaView, SwaggerView, api_not_found, api_server_error
 
 api_patterns = [
@@ -19,6 +20,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("", RedirectView.as_view(url="/batch-import/runs", permanent=False)),
     path("batch-import/", include("batch_import.urls")),
     path("admin/", admin.site.urls),

@@ -72,3 +72,30 @@ def test_task_timeout_is_below_retry_and_lease(settings):
     assert cluster["timeout"] < cluster["retry"]
     assert cluster["timeout"] < settings.RELAY_LEASE_TTL
     assert cluster["timeout"] > settings.RELAY_INLINE_RETRY_MAX_DELAY
+
+
+def test_production_settings_pass_django_deploy_checks(tmp_path):
+    """DEBUG off behind HTTPS: secure cookies, HSTS, SSL redirect, no deploy warning left."""
+    from cryptography.fernet import Fernet
+
+    (tmp_path / "secret_key").write_text("x" * 20 + Fernet.generate_key().decode())
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "DATABASE"))}
+    clean.pop("PYTEST_CURRENT_TEST", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            **clean,
+            "DEBUG": "0",
+            "SECRET_KEY_FILE": str(tmp_path / "secret_key"),
+            "RELAY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "RELAY_HTTPS": "1",
+            "ALLOWED_HOSTS": "relay.example.com",
+            "RELAY_VAR_DIR": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

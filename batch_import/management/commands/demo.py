@@ -125,7 +125,7 @@ class Command(BaseCommand):
         self.ensure_demo_user()
         call_command("setup_schedules", stdout=io.StringIO())
         host_sim = self.start_simulators()
-        self.start_child("qcluster", [sys.executable, "manage.py", "qcluster"])
+        self.start_child("qcluster", [sys.executable, "manage.py", "run_workers"])
         self.start_child("web", [sys.executable, "manage.py", "runserver", addr, "--noreload"])
         host = register_host(
             name="demo-host",
