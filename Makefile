@@ -7,7 +7,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/postgres
 # Demo and tests talk to simulators on loopback over plain http.
 export RELAY_ALLOW_INSECURE_UPSTREAMS ?= 1
 
-.PHONY: browser messages install demo test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
+.PHONY: browser messages install demo topology test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ browser:
 demo: install messages
 	DEBUG=1 DATABASE_URL=sqlite:///$(CURDIR)/var/demo.sqlite3 RELAY_RETRY_BASE_DELAY=1 \
 		RELAY_RETRY_MAX_DELAY=5 $(BIN)/python manage.py demo $(if $(ONCE),--once,)
+
+# The production topology without Docker (PostgreSQL, Redis, 2 gunicorn, 2 clusters, DEBUG=0),
+# checked end to end with the demo batch: docs/deployment.md.
+topology: install messages
+	bash scripts/topology.sh
 
 lint: install
 	$(BIN)/ruff check .

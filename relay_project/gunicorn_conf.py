@@ -8,7 +8,7 @@ isolation and use the cores. SIGTERM lets requests in flight finish within the g
 
 from __future__ import annotations
 
-from relay_project.env import env_int, env_str
+from relay_project.env import env_bool, env_int, env_str
 
 bind = [env_str("RELAY_WEB_BIND", "0.0.0.0:8000")]
 workers = env_int("RELAY_WEB_WORKERS", 2, minimum=1)
@@ -22,7 +22,7 @@ max_requests = env_int("RELAY_WEB_MAX_REQUESTS", 2000, minimum=0)
 max_requests_jitter = max_requests // 10
 # The reverse proxy's addresses, trusted for X-Forwarded-* (comma-separated, or *).
 forwarded_allow_ips = env_str("RELAY_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
-accesslog = "-" if env_str("RELAY_WEB_ACCESS_LOG", "1") not in ("0", "false", "no", "off") else None
+accesslog = "-" if env_bool("RELAY_WEB_ACCESS_LOG", True) else None
 errorlog = "-"
 # Headers stay small (the API takes keys in bodies, never in URLs); bodies are bounded by
 # RELAY_MAX_REQUEST_BYTES in Django.
