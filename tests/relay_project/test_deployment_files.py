@@ -15,7 +15,9 @@ import yaml
 from django.core.management import get_commands
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV_EXAMPLE = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+ENV_EXAMPLE = set(
+    re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M)
+)
 
 
 def _hadolint() -> str:
@@ -56,7 +58,8 @@ def compose() -> dict:
 def test_compose_runs_the_production_topology(compose):
     services = compose["services"]
     assert {"postgres", "redis", "migrate", "web", "qcluster"} <= set(services)
-    assert services["web"]["command"][:3] == ["gunicorn", "-c", "python:relay_project.gunicorn_conf"]
+    web_command = ["gunicorn", "-c", "python:relay_project.gunicorn_conf", "relay_project.wsgi"]
+    assert services["web"]["command"] == web_command
     assert services["qcluster"]["command"] == ["python", "manage.py", "run_workers"]
     assert "run_workers" in get_commands() and "setup_schedules" in get_commands()
     for name in ("web", "qcluster"):

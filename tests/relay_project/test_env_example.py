@@ -1,4 +1,4 @@
-"""`.env.example` and the code agree: every variable it lists is read, every variable read is listed."""
+"""`.env.example` and the code agree: each variable it lists is read, each one read is listed."""
 
 from __future__ import annotations
 

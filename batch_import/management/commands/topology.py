@@ -51,9 +51,11 @@ class Command(demo.Command):
         parser.add_argument("--keep-logs", action="store_true", help="print where the logs are")
 
     def handle(self, *args, keep_logs: bool = False, **options) -> None:
-        if settings.DEBUG or not settings.REDIS_URL or "postgresql" not in settings.DATABASES[
-            "default"
-        ]["ENGINE"]:
+        if (
+            settings.DEBUG
+            or not settings.REDIS_URL
+            or "postgresql" not in settings.DATABASES["default"]["ENGINE"]
+        ):
             raise CommandError(
                 "run through scripts/topology.sh: DEBUG=0, PostgreSQL and REDIS_URL are required"
             )
@@ -83,8 +85,14 @@ class Command(demo.Command):
             self.webs.append(f"http://{address}")
             self.start_child(
                 f"web{number}",
-                [sys.executable, "-m", "gunicorn", "-c", "python:relay_project.gunicorn_conf",
-                 "relay_project.wsgi"],
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "python:relay_project.gunicorn_conf",
+                    "relay_project.wsgi",
+                ],
                 RELAY_WEB_BIND=address,
                 RELAY_WEB_WORKERS="2",
                 RELAY_WEB_THREADS="4",
