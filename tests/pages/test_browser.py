@@ -25,6 +25,7 @@ if not shutil.which(CHROMIUM):  # `make test` installs it; elsewhere say why we 
 
 @pytest.fixture(scope="module")
 def browser():
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop
     from playwright.sync_api import sync_playwright
 
@@ -42,6 +43,10 @@ def browser():
         )
         yield chromium
         chromium.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

@@ -37,9 +37,18 @@ def test_readers_accept_good_values(monkeypatch):
     assert env_database("DATABASE_URL", "")["NAME"] == "relay"
 
 
+def _clean_environment() -> dict[str, str]:
+    """The process environment minus what this suite or an earlier test set for itself."""
+    dropped = ("PYTEST_CURRENT_TEST", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RELAY_", "DATABASE")) and k not in dropped
+    }
+
+
 def _manage_check(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "DATABASE"))}
-    clean.pop("PYTEST_CURRENT_TEST", None)
+    clean = _clean_environment()
     return subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
@@ -79,8 +88,7 @@ def test_production_settings_pass_django_deploy_checks(tmp_path):
     from cryptography.fernet import Fernet
 
     (tmp_path / "secret_key").write_text("x" * 20 + Fernet.generate_key().decode())
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "DATABASE"))}
-    clean.pop("PYTEST_CURRENT_TEST", None)
+    clean = _clean_environment()
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
