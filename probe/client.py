@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from httpx_sse import EventSource, SSEError
 
 from probe.errors import ProbeError, ProbeErrorKind
 from relay_project.crypto import Secret, reveal
+from relay_project.limits import Slot, slot
 from relay_project.logging import redact
 
 __all__ = [
@@ -181,17 +181,11 @@ def _decode_json(text: str) -> Any:
         return text
 
 
-_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
-_slots_lock = threading.Lock()
-
-
-def upstream_slot(root_url: str, size: int) -> threading.BoundedSemaphore:
-    """One semaphore per upstream host (scheme + netloc), shared by every client in the
-    process: items of one relay never exceed RELAY_UPSTREAM_CONCURRENCY calls in flight."""
+def upstream_slot(root_url: str, size: int) -> Slot:
+    """The bound on calls toward one upstream host (scheme + netloc), shared by every client of
+    every process: items of one relay never exceed RELAY_UPSTREAM_CONCURRENCY calls in flight."""
     parts = urlsplit(root_url)
-    key = (f"{parts.scheme}://{parts.netloc}", size)
-    with _slots_lock:
-        return _slots.setdefault(key, threading.BoundedSemaphore(size))
+    return slot(f"upstream:{parts.scheme}://{parts.netloc}", size)
 
 
 class UpstreamClient:

@@ -181,6 +181,8 @@ LOGIN_REDIRECT_URL = "/batch-import/runs"
 RELAY_CONCURRENCY = env_int("RELAY_CONCURRENCY", 4, minimum=1)
 RELAY_UPSTREAM_CONCURRENCY = env_int("RELAY_UPSTREAM_CONCURRENCY", 2, minimum=1)
 RELAY_HOST_CONCURRENCY = env_int("RELAY_HOST_CONCURRENCY", 4, minimum=1)
+# How long a place in those bounds stays taken by a holder that died (relay_project/limits.py).
+RELAY_SLOT_LEASE_SECONDS = env_float("RELAY_SLOT_LEASE_SECONDS", 300.0, minimum=1.0)
 RELAY_HTTP_TIMEOUT = env_float("RELAY_HTTP_TIMEOUT", 15.0, minimum=0.1)
 RELAY_HTTP_RETRIES = env_int("RELAY_HTTP_RETRIES", 2, minimum=0)
 RELAY_PROBE_MAX_MODELS = env_int("RELAY_PROBE_MAX_MODELS", 4, minimum=1)

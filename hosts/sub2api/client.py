@@ -37,6 +37,7 @@ from hosts.sub2api.subscriptions import SubscriptionsAPI
 from hosts.sub2api.types import HostCapabilities, User, UserSession
 from hosts.sub2api.users import UsersAPI
 from relay_project.crypto import Secret, reveal
+from relay_project.limits import Slot, slot
 
 if TYPE_CHECKING:
     from hosts.models import Host
@@ -51,9 +52,6 @@ MAX_PAGES = 10_000
 # A JWT that stopped working mid-session: log in again once, then give up.
 RELOGIN_REASONS = frozenset({"TOKEN_EXPIRED", "TOKEN_REVOKED"})
 
-_slots: dict[str, threading.BoundedSemaphore] = {}
-_slots_lock = threading.Lock()
-
 
 def _setting(name: str, default: Any) -> Any:
     try:
@@ -66,15 +64,11 @@ def _setting(name: str, default: Any) -> Any:
     return default
 
 
-def _host_slot(base_url: str, size: int) -> threading.BoundedSemaphore:
-    """One semaphore per host (scheme + netloc), shared by every client in the process, so
-    concurrent items never exceed RELAY_HOST_CONCURRENCY calls toward one host."""
+def _host_slot(base_url: str, size: int) -> Slot:
+    """The bound on calls toward one host (scheme + netloc), shared by every client of every
+    process, so concurrent items never exceed RELAY_HOST_CONCURRENCY calls toward one host."""
     parts = urlsplit(base_url)
-    key = f"{parts.scheme}://{parts.netloc}"
-    with _slots_lock:
-        if key not in _slots:
-            _slots[key] = threading.BoundedSemaphore(size)
-        return _slots[key]
+    return slot(f"host:{parts.scheme}://{parts.netloc}", size)
 
 
 class HostHTTP:
@@ -249,7 +243,7 @@ class HostHTTP:
         full = ADMIN_PREFIX + path
         relogged = False
         while True:
-            # Headers first: a login takes a slot of its own, and the semaphore is not reentrant.
+            # Headers first: a login takes a place of its own, and places are not reentrant.
             headers = self._admin_headers()
             with self._slot:
                 request = self._client.build_request(method, full, headers=headers, json=json)

@@ -268,11 +268,11 @@ def test_client_bounds_concurrent_calls_across_threads(upstream_factory: Upstrea
     assert upstream.max_in_flight == 2
 
 
-def test_clients_of_one_upstream_share_a_process_wide_concurrency_bound():
+def test_clients_of_one_upstream_share_one_concurrency_bound():
     from probe.client import UpstreamClient
 
     a = UpstreamClient("https://relay.example.com/v1", "sk-a", concurrency=2)
     b = UpstreamClient("https://relay.example.com", "sk-b", concurrency=2)
     c = UpstreamClient("https://other.example.com", "sk-c", concurrency=2)
-    assert a._slots is b._slots
-    assert a._slots is not c._slots
+    assert a._slots.key == b._slots.key == "upstream:https://relay.example.com"
+    assert c._slots.key != a._slots.key
