@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from relay_project.errors import DomainError, StateConflict
 
-class BatchImportError(Exception):
+
+class BatchImportError(DomainError):
     code = "invalid_request"
 
 
-class InvalidTransition(BatchImportError):
+class InvalidTransition(BatchImportError, StateConflict):
     """An item or run was asked to move somewhere the ALLOWED tables do not permit."""
 
     code = "conflict"
@@ -24,8 +26,9 @@ class InvalidRequest(BatchImportError):
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
+        self.field_errors = self.errors
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
 
 
-class Conflict(BatchImportError):
+class Conflict(BatchImportError, StateConflict):
     code = "conflict"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from relay_project.errors import DomainError
 
-class HostRegistrationError(Exception):
+
+class HostRegistrationError(DomainError):
     """Registration input was rejected; ``errors`` maps each field name to a message.
 
     Raised for bad input and for what the host says about it (a rejected admin key, an address
@@ -14,4 +16,5 @@ class HostRegistrationError(Exception):
 
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = dict(errors)
+        self.field_errors = self.errors
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))

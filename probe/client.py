@@ -31,6 +31,7 @@ from probe.errors import ProbeError, ProbeErrorKind
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.logging import redact
+from relay_project.tls import client_tls_context
 
 __all__ = [
     "ProbeError",
@@ -215,6 +216,7 @@ class UpstreamClient:
         self._sleep = sleep
         self._slots = upstream_slot(self.root_url, self.concurrency)
         self._http = httpx.Client(
+            verify=client_tls_context(),
             timeout=httpx.Timeout(self.timeout),
             transport=transport,
             follow_redirects=False,

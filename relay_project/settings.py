@@ -44,6 +44,8 @@ RELAY_FINGERPRINT_KEY = env_str("RELAY_FINGERPRINT_KEY")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 if TESTING:
     ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver", "localhost", "127.0.0.1"]
+    # PBKDF2's deliberate slowness protects stored passwords, not test users.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 # Public address of this control plane, used for result-page links printed by the CLI.

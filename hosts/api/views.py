@@ -1,13 +1,8 @@
 """Host endpoints (seed 002 §3.1). Registration and re-probing belong to ``hosts.services``;
 these views only parse, call and serialize.
-
-``hosts.services`` is imported inside the views: it speaks to the host over HTTP, and the read
-endpoints must not depend on it being importable.
 """
 
 from __future__ import annotations
-
-from types import ModuleType
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -17,13 +12,14 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from hosts import services
 from hosts.api.serializers import (
     HostDetailOutputSerializer,
     HostListOutputSerializer,
     HostRegisterInputSerializer,
 )
 from hosts.models import Host
-from relay_project.api.errors import InvalidInput, error_responses
+from relay_project.api.errors import error_responses
 from relay_project.api.pagination import Key, Keyset, KeysetPagination
 from relay_project.crypto import Secret
 
@@ -63,12 +59,6 @@ HOST_DETAIL_EXAMPLE = {
         "created_at": "2026-05-22T12:00:00+08:00",
     },
 }
-
-
-def _host_services() -> ModuleType:
-    from hosts import services
-
-    return services
 
 
 class HostPagination(KeysetPagination):
@@ -144,17 +134,13 @@ class HostViewSet(viewsets.GenericViewSet):
         serializer = HostRegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        services = _host_services()
-        try:
-            host = services.register_host(
-                name=data["name"],
-                base_url=data["base_url"],
-                auth_type=data["auth_type"],
-                admin_credential=Secret(data["admin_credential"]),
-                admin_email=data.get("admin_email", ""),
-            )
-        except services.HostRegistrationError as exc:
-            raise InvalidInput(exc.errors) from None
+        host = services.register_host(
+            name=data["name"],
+            base_url=data["base_url"],
+            auth_type=data["auth_type"],
+            admin_credential=Secret(data["admin_credential"]),
+            admin_email=data.get("admin_email", ""),
+        )
         return Response(_detail(host), status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -184,5 +170,5 @@ class HostViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def probe(self, request: Request, host_id: str) -> Response:
-        host = _host_services().reprobe_host(self._host(host_id))
+        host = services.reprobe_host(self._host(host_id))
         return Response(_detail(host))

@@ -38,6 +38,7 @@ from hosts.sub2api.types import HostCapabilities, User, UserSession
 from hosts.sub2api.users import UsersAPI
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
+from relay_project.tls import client_tls_context
 
 if TYPE_CHECKING:
     from hosts.models import Host
@@ -97,6 +98,7 @@ class HostHTTP:
         size = max_concurrency or _setting("RELAY_HOST_CONCURRENCY", 4)
         self._slot = _host_slot(self.base_url, int(size))
         self._client = httpx.Client(
+            verify=client_tls_context(),
             base_url=self.base_url,
             timeout=self.timeout,
             transport=transport,

@@ -19,8 +19,8 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
-from batch_import.errors import BatchImportError, Conflict, InvalidRequest, InvalidTransition
 from relay_project.api.errors import ErrorCode, InvalidInput, code_for_status, envelope
+from relay_project.errors import DomainError
 
 logger = logging.getLogger("relay_project.api")
 
@@ -57,12 +57,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def _as_api_exception(exc: Exception) -> Exception:
     """Domain and Django errors → the DRF exception with the right status."""
-    if isinstance(exc, InvalidRequest):
-        return InvalidInput(exc.errors)
-    if isinstance(exc, InvalidTransition | Conflict):
-        return _with_status(status.HTTP_409_CONFLICT, str(exc))
-    if isinstance(exc, BatchImportError):
-        return _with_status(status.HTTP_400_BAD_REQUEST, str(exc))
+    if isinstance(exc, DomainError):
+        if exc.field_errors:
+            return InvalidInput(dict(exc.field_errors))
+        return _with_status(exc.http_status, str(exc))
     if isinstance(exc, ObjectDoesNotExist):
         return _with_status(status.HTTP_404_NOT_FOUND, "not found")
     if isinstance(exc, DjangoValidationError):

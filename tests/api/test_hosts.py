@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from hosts.errors import HostRegistrationError
 from hosts.models import Host, HostCapabilitySnapshot
 from relay_project.crypto import Secret
-from tests.api.fakes import FakeHostRegistrationError, install_fake_host_services
+from tests.api.fakes import install_fake_host_services
 from tests.factories import HostFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def fake_services(monkeypatch):
     def register_host(*, name, base_url, auth_type, admin_credential, admin_email="", **kw):
         calls.append(("register", name, admin_credential))
         if name == "taken":
-            raise FakeHostRegistrationError({"name": "a host named 'taken' is already registered"})
+            raise HostRegistrationError({"name": "a host named 'taken' is already registered"})
         host = HostFactory(
             name=name, base_url=base_url, auth_type=auth_type, admin_credential=admin_credential
         )

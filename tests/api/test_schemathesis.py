@@ -18,8 +18,9 @@ from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from batch_import.models import LegacyImportBatch
+from hosts.errors import HostRegistrationError
 from relay_project.wsgi import application
-from tests.api.fakes import FakeHostRegistrationError, install_fake_host_services
+from tests.api.fakes import install_fake_host_services
 from tests.factories import (
     HostFactory,
     ImportRunFactory,
@@ -49,7 +50,7 @@ def api_world(db, keep_test_connection, django_user_model, monkeypatch, settings
     settings.RELAY_API_MAX_WAIT_SEC = 0
 
     def register_host(*, name, base_url, auth_type, admin_credential, admin_email=""):
-        raise FakeHostRegistrationError({"base_url": "no sub2api answers here (test)"})
+        raise HostRegistrationError({"base_url": "no sub2api answers here (test)"})
 
     install_fake_host_services(
         monkeypatch, register_host=register_host, reprobe_host=lambda host, transport=None: host

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -276,3 +277,19 @@ def test_clients_of_one_upstream_share_one_concurrency_bound():
     c = UpstreamClient("https://other.example.com", "sk-c", concurrency=2)
     assert a._slots.key == b._slots.key == "upstream:https://relay.example.com"
     assert c._slots.key != a._slots.key
+
+
+def test_every_client_shares_one_tls_context():
+    """A context per client parsed the CA bundle per stage: half of an item's CPU."""
+    from hosts.sub2api.client import HostHTTP
+    from probe.client import UpstreamClient
+    from relay_project.tls import client_tls_context
+
+    clients = [
+        UpstreamClient("https://relay.example.com", "sk-a")._http,
+        UpstreamClient("https://other.example.com", "sk-b")._http,
+        HostHTTP("https://host.example.com", admin_api_key="admin-key")._client,
+    ]
+    contexts = {id(client._transport._pool._ssl_context) for client in clients}
+    assert contexts == {id(client_tls_context())}
+    assert client_tls_context().verify_mode == ssl.CERT_REQUIRED
