@@ -35,11 +35,15 @@ class ChannelPatchContract:
 
 
 def model_mapping_delta(
-    existing: Mapping[str, str], alias_table: Mapping[str, AliasLike]
+    existing: Mapping[str, str],
+    alias_table: Mapping[str, AliasLike],
+    prices: Mapping[str, Mapping[str, float]] | None = None,
 ) -> ChannelPatchContract:
     """Keep every existing entry, add alias → canonical for each discovered alias, and restrict
     the channel to the canonical models it prices (billing on the channel-mapped model).
 
+    ``prices`` (canonical id → host price fields, USD per token, from a model pack) gives a
+    model its own priced entry; the others share unpriced entries (the host's default price).
     An existing entry is never overwritten: another item of the same provider may rely on it.
     """
     mapping = dict(existing)
@@ -51,10 +55,17 @@ def model_mapping_delta(
     canonical_models = sorted(
         {alias.canonical for alias in alias_table.values()} | set(mapping.values())
     )
+    prices = prices or {}
+    pricing: list[dict[str, Any]] = [
+        {"platform": PLATFORM, "models": [model], "billing_mode": "token", **prices[model]}
+        for model in canonical_models
+        if prices.get(model)
+    ]
+    unpriced = [model for model in canonical_models if not prices.get(model)]
     # The host takes at most 100 models per pricing entry.
-    pricing = [
-        {"platform": PLATFORM, "models": canonical_models[i : i + 100], "billing_mode": "token"}
-        for i in range(0, len(canonical_models), 100)
+    pricing += [
+        {"platform": PLATFORM, "models": unpriced[i : i + 100], "billing_mode": "token"}
+        for i in range(0, len(unpriced), 100)
     ]
     return ChannelPatchContract(
         model_mapping=mapping,

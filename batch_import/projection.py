@@ -124,6 +124,9 @@ ADVISORY_TEXTS: dict[str, Any] = {
         "The /v1/responses probe was inconclusive (timeout, 5xx, 429 or 400)."
     ),
     "probe_rate_limited": _("The upstream rate-limited some capability probes."),
+    "models_from_pack": _(
+        "The upstream listed no models; the model pack's default models were used instead."
+    ),
 }
 
 

@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "relay_project",
     "hosts",
     "probe",
+    "model_packs",
     "batch_import",
 ]
 
@@ -196,6 +197,8 @@ RELAY_LEASE_TTL = env_int("RELAY_LEASE_TTL", 120, minimum=5)
 RELAY_TASK_TIMEOUT = env_int("RELAY_TASK_TIMEOUT", 90, minimum=5)
 RELAY_SWEEP_INTERVAL_MINUTES = env_int("RELAY_SWEEP_INTERVAL_MINUTES", 1, minimum=1)
 RELAY_ALLOW_INSECURE_UPSTREAMS = env_bool("RELAY_ALLOW_INSECURE_UPSTREAMS", False)
+# Model pack folders the API may install by name (POST /api/packs/install {"folder": …}).
+RELAY_PACKS_DIR = Path(env_str("RELAY_PACKS_DIR", str(BASE_DIR / "packs")))
 
 if RELAY_TASK_TIMEOUT >= RELAY_LEASE_TTL:
     raise ConfigError(

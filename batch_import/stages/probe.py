@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from batch_import.models import ImportRunItem
+from batch_import.packs import apply_pack_aliases, pack_label, pack_profile
 from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
 from batch_import.transitions import EventType, record_event, transition_item
@@ -26,20 +27,25 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     except UnsafeUpstream as exc:
         fail_item(item, error=str(exc))
         return
+    pack = pack_profile(item)
     client = UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport)
     try:
         discovered = discover_models(client)
-        if not discovered.raw_models:
+        raw_models = list(discovered.raw_models)
+        models_from_pack = not raw_models and pack is not None
+        if models_from_pack:
+            raw_models = list(pack.default_models)
+        if not raw_models:
             fail_item(item, error="the upstream lists no models (GET /v1/models is empty)")
             return
         preferred = [
             raw
-            for raw in (
-                resolve_requested_model(m, discovered.raw_models) for m in item.requested_models
-            )
+            for raw in (resolve_requested_model(m, raw_models) for m in item.requested_models)
             if raw
         ]
-        profile = probe_capabilities(client, discovered.raw_models, preferred=preferred)
+        if not preferred and pack is not None and pack.smoke_test_model in raw_models:
+            preferred = [pack.smoke_test_model]
+        profile = probe_capabilities(client, raw_models, preferred=preferred)
     except ProbeError as exc:
         attempt = stage_retries(item) + 1
         if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
@@ -50,11 +56,14 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     finally:
         client.close()
 
-    raw_models = discovered.raw_models
-    aliases = build_alias_table(raw_models)
+    aliases = apply_pack_aliases(build_alias_table(raw_models), pack)
     smoke, recommendations = resolve_smoke_model(list(item.requested_models), raw_models, profile)
+    if not item.requested_models and pack and pack.smoke_test_model in profile.smoke_ok_models:
+        smoke = pack.smoke_test_model
     profile_dict = profile.to_dict()
     advisories = list(profile_dict["transport_profile"].get("known_advisories", []))
+    if models_from_pack:
+        advisories.append("models_from_pack")
     unresolved = [m for m in item.requested_models if not resolve_requested_model(m, raw_models)]
     if unresolved:
         advisories.append("requested_model_not_found")
@@ -80,6 +89,8 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
             "latency_ms": discovered.latency_ms,
             "unresolved_requested_models": unresolved,
             "recommended_models": recommendations,
+            "pack": pack_label(pack),
+            "models_from_pack": models_from_pack,
         },
     )
 

@@ -17,6 +17,7 @@ from django.db import transaction
 from batch_import import rollback
 from batch_import.channel_evolution import model_mapping_delta
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
+from batch_import.packs import apply_pack_aliases, channel_prices, pack_profile
 from batch_import.reuse import ExistingAccount, IncomingProvider, ReuseAction, decide_reuse
 from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
@@ -92,7 +93,8 @@ class Provisioner:
         self, *, item: ImportRunItem, run: ImportRun, host: Host, client: Sub2ApiClient
     ) -> None:
         self.item, self.run, self.host, self.client = item, run, host, client
-        self.aliases = build_alias_table(item.raw_models)
+        self.pack = pack_profile(item)
+        self.aliases = apply_pack_aliases(build_alias_table(item.raw_models), self.pack)
         self.families = frozenset(item.canonical_model_families)
         self.advisories: list[str] = []
 
@@ -213,9 +215,9 @@ class Provisioner:
         name = group_name(self.item.provider_id)
         channel = self.client.channels.find_by_name(name)
         existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
-        contract = model_mapping_delta(existing, self.aliases)
+        contract = model_mapping_delta(existing, self.aliases, channel_prices(self.pack))
         pricing = [
-            PricingEntry(platform=entry["platform"], models=tuple(entry["models"]))
+            PricingEntry(**{**entry, "models": tuple(entry["models"])})
             for entry in contract.model_pricing
         ]
         if channel is None:
@@ -231,7 +233,11 @@ class Provisioner:
                 self.record(Resource.CHANNEL, channel.id, name)
                 return channel.id
         group_ids = sorted(set(channel.group_ids) | {group_id})
-        if contract.changed or group_ids != sorted(channel.group_ids):
+        # A pack installed (or upgraded) after the channel was made brings its prices along.
+        repriced = bool(self.pack and self.pack.prices) and set(pricing) != set(
+            channel.model_pricing
+        )
+        if contract.changed or repriced or group_ids != sorted(channel.group_ids):
             self.client.channels.update(
                 channel.id,
                 group_ids=group_ids,
@@ -244,7 +250,7 @@ class Provisioner:
                 item=self.item,
                 event_type=EventType.PATCHED,
                 message=f"channel {channel.id}: added {len(contract.added)} alias mappings",
-                payload={"channel_id": channel.id, "added": contract.added},
+                payload={"channel_id": channel.id, "added": contract.added, "repriced": repriced},
             )
         return channel.id
 

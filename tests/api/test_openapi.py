@@ -24,6 +24,10 @@ SEED_ROUTES = {
     ("post", "/api/hosts/{host_id}/probe"),
     ("get", "/api/import-batches"),
     ("get", "/api/import-batches/{batch_id}"),
+    ("post", "/api/packs/install"),
+    ("get", "/api/packs"),
+    ("get", "/api/packs/{pack_id}"),
+    ("get", "/api/packs/{pack_id}/providers"),
 }
 
 

@@ -57,3 +57,21 @@ def test_model_mapping_delta_splits_pricing_into_entries_of_at_most_100_models()
 def test_model_mapping_delta_with_nothing_discovered_restricts_nothing():
     contract = model_mapping_delta({}, {})
     assert (contract.restrict_models, contract.model_pricing) == (False, [])
+
+
+def test_model_mapping_delta_gives_priced_models_their_own_entry():
+    contract = model_mapping_delta(
+        {},
+        table(("a", "a"), ("b", "b")),
+        prices={"a": {"input_price": 1e-6, "output_price": 2e-6}},
+    )
+    assert contract.model_pricing == [
+        {
+            "platform": "openai",
+            "models": ["a"],
+            "billing_mode": "token",
+            "input_price": 1e-6,
+            "output_price": 2e-6,
+        },
+        {"platform": "openai", "models": ["b"], "billing_mode": "token"},
+    ]

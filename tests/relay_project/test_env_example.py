@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CODE_DIRS = ("relay_project", "batch_import", "hosts", "probe")
+CODE_DIRS = ("relay_project", "batch_import", "hosts", "probe", "model_packs")
 READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_database", "env_raw"}
 LISTED = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=", re.MULTILINE)
 

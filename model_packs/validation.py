@@ -1,0 +1,322 @@
+"""Validation of a pack's files (seed 002 §5.2): structure, checksums, provider schema and the
+host version range. Pure: files in, a ValidatedPack or PackRejected (field → message) out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from relay_project.errors import DomainError, StateConflict
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+CHECKSUM_LINE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(\S.*)$")
+PRICE_KEYS = ("input", "output", "cache_read", "cache_write")
+PRICE_UNIT = "usd_per_1m_tokens"
+
+
+class PackRejected(DomainError):
+    """The pack breaks a rule; ``errors`` maps the file or field to the message (a 400)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = dict(errors)
+        self.field_errors = self.errors
+
+
+class PackConflict(PackRejected, StateConflict):
+    """The pack_id + version is installed already with other content (a 409)."""
+
+    http_status = 409
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.field_errors = None
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    provider_id: str
+    display_name: str
+    base_url: str
+    hostname: str
+    default_models: list[str]
+    smoke_test_model: str
+    aliases: dict[str, str] = field(default_factory=dict)
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    prices_as_of: str = ""
+    prices_source: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class ValidatedPack:
+    pack_id: str
+    version: str
+    name: str
+    host_versions: str
+    description: str
+    notes: str
+    content_digest: str
+    providers: list[ProviderSpec]
+
+
+def parse_version(value: str) -> Version | None:
+    try:
+        return Version(value.strip().removeprefix("v"))
+    except InvalidVersion:
+        return None
+
+
+def host_version_allowed(spec: str, host_version: str) -> bool | None:
+    """True/False, or None when the host version is unknown or unreadable."""
+    version = parse_version(host_version or "")
+    if version is None:
+        return None
+    return SpecifierSet(spec).contains(version, prereleases=True)
+
+
+def content_digest(files: dict[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return digest.hexdigest()
+
+
+def validate_pack(
+    files: dict[str, bytes], *, host_version: str | None = None, host_name: str = ""
+) -> ValidatedPack:
+    """Every rule of seed 002 §5.2; ``host_version`` (when installing for a host) must lie in
+    the pack's ``host_versions`` range."""
+    if "pack.json" not in files:
+        raise PackRejected({"pack.json": "missing: a pack needs pack.json at its root"})
+    manifest = _json(files, "pack.json")
+    errors: dict[str, str] = {}
+    pack_id = _slug(manifest, "pack_id", "pack.json", errors)
+    version = _text(manifest, "version", "pack.json", errors)
+    if version and parse_version(version) is None:
+        errors["pack.json.version"] = f"{version!r} is not a version (e.g. 2026.12.1 or 1.2.0)"
+    name = _text(manifest, "name", "pack.json", errors)
+    host_versions = _text(manifest, "host_versions", "pack.json", errors)
+    if host_versions:
+        try:
+            SpecifierSet(host_versions)
+        except InvalidSpecifier:
+            errors["pack.json.host_versions"] = (
+                f"{host_versions!r} is not a version range (e.g. >=0.1.100,<0.2)"
+            )
+    if errors:
+        raise PackRejected(errors)
+
+    _check_checksums(files)
+    provider_files = sorted(
+        name for name in files if name.startswith("providers/") and name.endswith(".json")
+    )
+    provider_files = [name for name in provider_files if name.count("/") == 1]
+    if not provider_files:
+        raise PackRejected({"providers": "no provider: a pack needs providers/*.json"})
+    providers: list[ProviderSpec] = []
+    seen: dict[str, str] = {}
+    for name in provider_files:
+        spec = _provider(name, _json(files, name))
+        if spec.provider_id in seen:
+            raise PackRejected(
+                {
+                    f"{name}.provider_id": f"duplicate provider_id {spec.provider_id!r} "
+                    f"(also in {seen[spec.provider_id]})"
+                }
+            )
+        seen[spec.provider_id] = name
+        providers.append(spec)
+
+    if host_version is not None:
+        allowed = host_version_allowed(host_versions, host_version)
+        if allowed is None:
+            raise PackRejected(
+                {"host_versions": f"host {host_name} reports no readable version to check"}
+            )
+        if not allowed:
+            raise PackRejected(
+                {
+                    "host_versions": f"host {host_name} runs {host_version}, outside this "
+                    f"pack's range {host_versions}"
+                }
+            )
+    return ValidatedPack(
+        pack_id=pack_id,
+        version=version,
+        name=name,
+        host_versions=host_versions,
+        description=str(manifest.get("description") or ""),
+        notes=str(manifest.get("notes") or ""),
+        content_digest=content_digest(files),
+        providers=providers,
+    )
+
+
+def _json(files: dict[str, bytes], name: str) -> dict[str, Any]:
+    try:
+        data = json.loads(files[name].decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PackRejected({name: f"not valid UTF-8 JSON ({exc})"}) from None
+    if not isinstance(data, dict):
+        raise PackRejected({name: "must be a JSON object"})
+    return data
+
+
+# Column sizes of model_packs.models, so a long value is a clear 400, not a database error.
+MAX_LENGTHS = {
+    "pack_id": 64,
+    "provider_id": 64,
+    "version": 32,
+    "name": 200,
+    "display_name": 200,
+    "host_versions": 100,
+    "base_url": 500,
+    "smoke_test_model": 255,
+    "as_of": 200,
+    "source": 500,
+}
+
+
+def _text(data: dict, key: str, where: str, errors: dict[str, str]) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        errors[f"{where}.{key}"] = "required (a non-empty string)"
+        return ""
+    if len(value.strip()) > MAX_LENGTHS.get(key, 10_000):
+        errors[f"{where}.{key}"] = f"at most {MAX_LENGTHS[key]} characters"
+        return ""
+    return value.strip()
+
+
+def _optional_text(data: dict, key: str, where: str, errors: dict[str, str]) -> str:
+    value = data.get(key)
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        errors[f"{where}.{key}"] = "must be a string"
+        return ""
+    if len(value) > MAX_LENGTHS.get(key, 10_000):
+        errors[f"{where}.{key}"] = f"at most {MAX_LENGTHS[key]} characters"
+        return ""
+    return value.strip()
+
+
+def _slug(data: dict, key: str, where: str, errors: dict[str, str]) -> str:
+    value = _text(data, key, where, errors)
+    if value and not SLUG.match(value):
+        errors[f"{where}.{key}"] = "lower-case letters, digits, '.', '_' or '-' (at most 64)"
+    return value
+
+
+def _check_checksums(files: dict[str, bytes]) -> None:
+    if "checksums.txt" not in files:
+        raise PackRejected({"checksums.txt": "missing: a pack needs checksums.txt"})
+    listed: dict[str, str] = {}
+    text = files["checksums.txt"].decode("utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = CHECKSUM_LINE.match(line.strip())
+        if not match:
+            raise PackRejected({"checksums.txt": f"line {number}: expected '<sha256 hex>  <path>'"})
+        listed[match.group(2).strip().removeprefix("./")] = match.group(1).lower()
+    for name, content in files.items():
+        if name == "checksums.txt":
+            continue
+        expected = listed.get(name)
+        if expected is None:
+            raise PackRejected({"checksums.txt": f"{name} is not listed"})
+        if hashlib.sha256(content).hexdigest() != expected:
+            raise PackRejected({"checksums.txt": f"bad checksum for {name}"})
+    for name in listed:
+        if name not in files:
+            raise PackRejected({"checksums.txt": f"lists {name}, which is not in the pack"})
+
+
+def _provider(name: str, data: dict[str, Any]) -> ProviderSpec:
+    errors: dict[str, str] = {}
+    provider_id = _slug(data, "provider_id", name, errors)
+    base_url = _text(data, "base_url", name, errors)
+    parts = urlsplit(base_url)
+    if base_url and (parts.scheme != "https" or not parts.hostname):
+        errors[f"{name}.base_url"] = "must be an https:// URL with a host"
+    models = data.get("default_models")
+    if not isinstance(models, list) or not models:
+        errors[f"{name}.default_models"] = "must not be empty"
+        models = []
+    elif not all(isinstance(m, str) and m.strip() for m in models):
+        errors[f"{name}.default_models"] = "every model must be a non-empty string"
+    elif len(set(models)) != len(models):
+        errors[f"{name}.default_models"] = "lists a model twice"
+    smoke = _text(data, "smoke_test_model", name, errors)
+    if smoke and models and smoke not in models:
+        errors[f"{name}.smoke_test_model"] = f"{smoke!r} is not in default_models"
+    display_name = _optional_text(data, "display_name", name, errors)
+    aliases = data.get("aliases") or {}
+    if not isinstance(aliases, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and k and v for k, v in aliases.items()
+    ):
+        errors[f"{name}.aliases"] = "must map an upstream model id to the name clients use"
+        aliases = {}
+    prices, as_of, source = _prices(name, data.get("prices"), errors)
+    if errors:
+        raise PackRejected(errors)
+    return ProviderSpec(
+        provider_id=provider_id,
+        display_name=display_name or provider_id,
+        base_url=base_url.rstrip("/"),
+        hostname=(parts.hostname or "").lower(),
+        default_models=[m.strip() for m in models],
+        smoke_test_model=smoke,
+        aliases=dict(aliases),
+        prices=prices,
+        prices_as_of=as_of,
+        prices_source=source,
+        notes=str(data.get("notes") or ""),
+    )
+
+
+def _prices(
+    name: str, data: Any, errors: dict[str, str]
+) -> tuple[dict[str, dict[str, float]], str, str]:
+    if data is None:
+        return {}, "", ""
+    where = f"{name}.prices"
+    if not isinstance(data, dict):
+        errors[where] = "must be an object"
+        return {}, "", ""
+    if data.get("unit") != PRICE_UNIT:
+        errors[f"{where}.unit"] = f"must be {PRICE_UNIT!r} (the host bills in USD)"
+    as_of = _text(data, "as_of", where, errors)
+    source = _optional_text(data, "source", where, errors)
+    models = data.get("models")
+    if not isinstance(models, dict):
+        errors[f"{where}.models"] = "must map model id → {input, output, cache_read, ...}"
+        return {}, as_of, source
+    prices: dict[str, dict[str, float]] = {}
+    for model, entry in models.items():
+        if not isinstance(entry, dict) or not entry:
+            errors[f"{where}.models.{model}"] = "must be an object of prices"
+            continue
+        unknown = set(entry) - set(PRICE_KEYS)
+        if unknown:
+            errors[f"{where}.models.{model}"] = f"unknown price keys: {', '.join(sorted(unknown))}"
+            continue
+        bad = [
+            key
+            for key, value in entry.items()
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0
+        ]
+        for key in bad:
+            errors[f"{where}.models.{model}.{key}"] = "must be a number >= 0"
+        if not bad:
+            prices[model] = {key: float(value) for key, value in entry.items()}
+    return prices, as_of, source
