@@ -75,6 +75,6 @@ test: lint migrations-check openapi-check test-sqlite test-pg
 clean:
 	rm -rf $(VENV) var
 
-# Speed and memory figures (alias table, run-state derivation, pipeline against simulators).
+# Speed and memory figures, all from one run (README "Benchmarks"); QUICK=1 for a short subset.
 bench: install
-	$(BIN)/python -m benchmarks.run --items $(or $(ITEMS),50)
+	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(if $(ITEMS),--items $(ITEMS),)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 
+from django.conf import settings
 from django_q.tasks import async_task
 
-ADVANCE_TASK = "batch_import.tasks.advance_item"
+ADVANCE_TASK = "batch_import.tasks.advance_items"
 
 
 def enqueue_items(item_ids: Iterable[str]) -> None:
-    """One task per item; the worker's lease makes a duplicate delivery harmless."""
-    for item_id in item_ids:
-        async_task(ADVANCE_TASK, item_id, group="batch_import")
+    """One task per RELAY_ITEMS_PER_WORKER items, which the worker advances side by side; each
+    item's lease makes a duplicate delivery harmless."""
+    pending = iter(item_ids)
+    while chunk := list(islice(pending, settings.RELAY_ITEMS_PER_WORKER)):
+        async_task(ADVANCE_TASK, chunk, group="batch_import")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from batch_import import dispatch, leases
@@ -66,6 +68,23 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
         leases.release(item_id, worker_id=worker_id)
 
 
+def advance_items(item_ids: list[str]) -> dict[str, str]:
+    """Advance several items side by side in this worker process, each in a thread of its own
+    under its own lease (the task ``dispatch`` enqueues). Returns each item's ``advance_item``
+    outcome."""
+    if len(item_ids) == 1:
+        return {item_ids[0]: advance_item(item_ids[0])}
+    with ThreadPoolExecutor(max_workers=len(item_ids), thread_name_prefix="item") as pool:
+        return dict(zip(item_ids, pool.map(_advance_in_thread, item_ids), strict=True))
+
+
+def _advance_in_thread(item_id: str) -> str:
+    try:
+        return advance_item(item_id)
+    finally:
+        connections.close_all()  # this thread's own connection; the pool's threads end here
+
+
 def _seconds_until_due(item: ImportRunItem) -> float:
     if item.next_retry_at is None:
         return 0.0
@@ -74,7 +93,7 @@ def _seconds_until_due(item: ImportRunItem) -> float:
 
 def sweep(limit: int | None = None) -> int:
     """Scheduled: hand every due, unleased, unfinished item to a worker. Returns the count."""
-    limit = limit or settings.RELAY_CONCURRENCY * 8
+    limit = limit or settings.RELAY_CONCURRENCY * settings.RELAY_ITEMS_PER_WORKER * 8
     due = list(
         leases.claimable_items(timezone.now())
         .order_by("next_retry_at")

@@ -182,6 +182,9 @@ LOGIN_REDIRECT_URL = "/batch-import/runs"
 
 # --- Pipeline knobs -------------------------------------------------------------------------------
 RELAY_CONCURRENCY = env_int("RELAY_CONCURRENCY", 4, minimum=1)
+# Items one worker process advances at once, each in a thread: an item mostly waits on the
+# network, so threads give items in flight for the memory of one process.
+RELAY_ITEMS_PER_WORKER = env_int("RELAY_ITEMS_PER_WORKER", 8, minimum=1)
 RELAY_UPSTREAM_CONCURRENCY = env_int("RELAY_UPSTREAM_CONCURRENCY", 2, minimum=1)
 RELAY_HOST_CONCURRENCY = env_int("RELAY_HOST_CONCURRENCY", 4, minimum=1)
 # How long a place in those bounds stays taken by a holder that died (relay_project/limits.py).
