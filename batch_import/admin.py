@@ -1,8 +1,18 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 
-from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent, LegacyImportBatch
+from batch_import.errors import Conflict
+from batch_import.models import (
+    ImportRun,
+    ImportRunItem,
+    ImportRunItemEvent,
+    LegacyImportBatch,
+    RunRollback,
+)
+from batch_import.rollback import rollback_plan, rollback_run
 from relay_project.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline
 
 ITEM_LIST_FIELDS = (
@@ -46,6 +56,41 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("run_id", "items__provider_id", "items__base_url")
     exclude = ("probe_api_key",)
     inlines = [ItemInline]
+    actions = ["roll_back"]
+
+    @admin.action(description="Roll back selected runs (asks for confirmation)")
+    def roll_back(self, request, queryset):
+        """First POST shows what each rollback deletes and keeps; the confirming POST runs them
+        through the one rollback service."""
+        runs = list(queryset.select_related("host"))
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Roll back runs",
+                "opts": self.model._meta,
+                "plans": [(run, rollback_plan(run)) for run in runs],
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/batch_import/rollback_confirm.html", context)
+        for run in runs:
+            try:
+                rollback = rollback_run(run_id=run.run_id, requested_by=request.user.get_username())
+            except Conflict as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                continue
+            level = (
+                messages.SUCCESS
+                if rollback.status == RunRollback.Status.ROLLED_BACK
+                else messages.WARNING
+            )
+            left = len(rollback.remaining)
+            self.message_user(
+                request,
+                f"{run.run_id}: {rollback.status} ({len(rollback.deleted)} deleted, "
+                f"{len(rollback.kept)} kept, {left} remaining)",
+                level,
+            )
+        return None
 
 
 @admin.register(ImportRunItem)
@@ -77,3 +122,10 @@ class LegacyImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "run_id", "host", "mode", "status", "created_at")
     list_filter = ("status",)
     search_fields = ("run_id",)
+
+
+@admin.register(RunRollback)
+class RunRollbackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("run", "status", "attempts", "next_attempt_at", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("run__run_id",)

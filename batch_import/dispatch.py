@@ -17,3 +17,12 @@ def enqueue_items(item_ids: Iterable[str]) -> None:
     pending = iter(item_ids)
     while chunk := list(islice(pending, settings.RELAY_ITEMS_PER_WORKER)):
         async_task(ADVANCE_TASK, chunk, group="batch_import")
+
+
+ROLLBACK_TASK = "batch_import.tasks.resume_rollback"
+
+
+def enqueue_rollbacks(run_ids: Iterable[str]) -> None:
+    """One task per due rollback; its claim makes a duplicate delivery harmless."""
+    for run_id in run_ids:
+        async_task(ROLLBACK_TASK, run_id, group="batch_import")

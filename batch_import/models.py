@@ -84,9 +84,12 @@ class LegacyImportBatch(models.Model):
     """V1 ``import_batches`` row kept for linkage only; V2 state lives on runs and items."""
 
     class Status(models.TextChoices):
+        # Seed 002 §4.2; a rollback that leaves resources behind marks the batch failed (§5.5).
         RUNNING = "running", "running"
         COMPLETED = "completed", "completed"
         FAILED = "failed", "failed"
+        ROLLBACK_RUNNING = "rollback_running", "rollback_running"
+        ROLLED_BACK = "rolled_back", "rolled_back"
 
     host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="legacy_batches")
     run_id = models.CharField(max_length=40, unique=True)
@@ -192,6 +195,9 @@ class ImportRunItem(models.Model):
     provision_reused = models.BooleanField(default=False)
     reused_from_provider_id = models.CharField(max_length=255, null=True, blank=True)
     reused_from_account_id = models.BigIntegerField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the run's rollback removed what this item made."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -268,3 +274,48 @@ class ImportRunItemEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.item_id}"
+
+
+class RunRollback(models.Model):
+    """The rollback of one run (ARCH §9): what was deleted, what was kept and why, and what
+    remains after a failure, retried with backoff until it is gone or a person resumes it."""
+
+    class Status(models.TextChoices):
+        RUNNING = "rollback_running", "rollback_running"
+        PARTIAL = "rollback_partial", "rollback_partial"
+        ROLLED_BACK = "rolled_back", "rolled_back"
+
+    run = models.OneToOneField(
+        ImportRun,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="rollback",
+        db_column="run_id",
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    deleted = models.JSONField(default=list, blank=True)
+    kept = models.JSONField(default=list, blank=True)
+    remaining = models.JSONField(default=list, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    requested_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "run_rollbacks"
+        indexes = [
+            # The sweep (batch_import.rollback.due_rollbacks):
+            #   WHERE status = 'rollback_partial' AND next_attempt_at <= now
+            models.Index(
+                fields=["next_attempt_at"],
+                name="rollback_due_idx",
+                condition=Q(status="rollback_partial"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rollback of {self.run_id} ({self.status})"

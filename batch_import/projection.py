@@ -234,6 +234,7 @@ def item_projection(item: ImportRunItem) -> dict[str, Any]:
         "advisory_messages": advisory_texts(item.advisory_messages),
         "last_error_stage": item.last_error_stage,
         "last_error": item.last_error,
+        "rolled_back_at": _iso(item.rolled_back_at),
     }
 
 

@@ -1,101 +1,331 @@
-"""Strict-mode rollback: undo what a run created on the host, and nothing else (ARCH §9)."""
+"""Rollback of a run (ARCH §9, seed 002 §5.5): undo what the run created on the host, and
+nothing else. The one home of rollback logic: the API, the page, the admin action, the
+``rollback_run`` command, the retry sweep and strict mode all come here.
+
+What goes: resources recorded (ManagedResource) as created by the run, in reverse dependency
+order (subscriptions, keys, accounts, channel, group, then managed users), except those another
+run on the same host still uses. Each deletion is an event. Deletions that fail stay listed in
+``RunRollback.remaining``; the rollback is then retried with backoff by the sweep and can be
+resumed by hand. Running it again once everything is gone changes nothing.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
+from datetime import timedelta
 
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
-from batch_import.models import ImportRunItem
+from batch_import.errors import Conflict
+from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
+from batch_import.retry import next_retry_at
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
-from hosts.sub2api import HostError, client_for_host
+from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 
 logger = logging.getLogger(__name__)
 Resource = ManagedResource.ResourceType
 Stage = ImportRunItem.Stage
+Status = RunRollback.Status
 
-# Reverse dependency order; deleting a group cascades its keys and subscriptions on the host.
-# Users are kept: other runs may rely on the same managed users.
-ROLLBACK_ORDER = [Resource.ACCOUNT, Resource.CHANNEL, Resource.GROUP]
-ITEM_REFERENCE = {
-    Resource.ACCOUNT: "account_id",
-    Resource.CHANNEL: "channel_id",
-    Resource.GROUP: "group_id",
-}
+ROLLBACK_ORDER = [
+    Resource.SUBSCRIPTION,
+    Resource.API_KEY,
+    Resource.ACCOUNT,
+    Resource.CHANNEL,
+    Resource.GROUP,
+    Resource.USER,
+]
+# Automatic retries after a partial failure; then it waits for a person (resume).
+MAX_AUTOMATIC_ATTEMPTS = 6
+LEASE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PlannedDeletion:
+    """One recorded resource of the run and what the rollback does with it."""
+
+    resource_type: str
+    host_resource_id: str
+    logical_key: str
+    action: str  # "delete" | "keep"
+    reason: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.resource_type} {self.host_resource_id} ({self.logical_key})"
+
+
+def rollback_plan(run: ImportRun) -> list[PlannedDeletion]:
+    """What a rollback of ``run`` would do now, in deletion order: shown for confirmation."""
+    plan: list[PlannedDeletion] = []
+    for record in _present_records(run):
+        reason = _still_used(record, run)
+        plan.append(
+            PlannedDeletion(
+                resource_type=record.resource_type,
+                host_resource_id=record.host_resource_id,
+                logical_key=record.logical_key,
+                action="keep" if reason else "delete",
+                reason=reason,
+            )
+        )
+    return plan
+
+
+def rollback_run(
+    *, run_id: str, requested_by: str = "", ctx=None, allow_running: bool = False
+) -> RunRollback:
+    """Start, resume or (when done) just return the rollback of a run.
+
+    A run still working is refused (cancel it first) unless ``allow_running`` (strict mode,
+    which rolls back from inside the failing item). Two callers at once: one does the work,
+    the other gets the rollback as it stands.
+    """
+    run = ImportRun.objects.select_related("host").get(pk=run_id)
+    rollback = RunRollback.objects.filter(run=run).first()
+    # Once started (strict mode starts it mid-run), a rollback may always be resumed.
+    if rollback is None and not allow_running and not run.is_terminal:
+        raise Conflict(f"run {run_id} is still {run.state}; cancel it before rolling it back")
+    if rollback is None:
+        rollback, _ = RunRollback.objects.get_or_create(
+            run=run, defaults={"requested_by": requested_by, "status": Status.PARTIAL}
+        )
+    # Done, unless something became deletable since: made by an item retried after the
+    # rollback, or freed by the rollback of the run that shared it.
+    if rollback.status == Status.ROLLED_BACK and not any(
+        planned.action == "delete" for planned in rollback_plan(run)
+    ):
+        return rollback
+    if not _claim(rollback):
+        return rollback
+    _set_batch_status(run_id, LegacyImportBatch.Status.ROLLBACK_RUNNING)
+    client = client_for_host(run.host, transport=getattr(ctx, "host_transport", None))
+    try:
+        deleted, kept, remaining, errors = _execute(run, client)
+    finally:
+        client.close()
+    return _finish(run, deleted, kept, remaining, errors)
 
 
 def rollback_run_strict(*, run_id: str, failed_item_id: str, ctx=None) -> list[str]:
-    """Delete the run's own resources that no item of another run reuses, stop its other
-    unfinished items, and record every step as an event. Returns what could not be deleted."""
-    failed_item = ImportRunItem.objects.select_related("run", "run__host").get(pk=failed_item_id)
-    host = failed_item.run.host
-    leftovers: list[str] = []
-    client = client_for_host(host, transport=getattr(ctx, "host_transport", None))
-    try:
-        for resource_type in ROLLBACK_ORDER:
-            records = ManagedResource.objects.filter(
-                host=host,
-                resource_type=resource_type,
-                created_by_run_id=run_id,
-                state=ManagedResource.State.PRESENT,
-            ).order_by("-id")
-            for record in records:
-                if _reused_elsewhere(record, run_id):
-                    continue
-                try:
-                    _delete(client, record)
-                except HostError as exc:
-                    if exc.status != 404:
-                        leftovers.append(f"{record.resource_type} {record.host_resource_id}")
-                        logger.warning("rollback of %s failed: %s", record, exc)
-                        continue
-                record.state = ManagedResource.State.DELETED
-                record.save(update_fields=["state", "updated_at"])
-                record_event(
-                    item=failed_item,
-                    event_type=EventType.ROLLED_BACK,
-                    message=f"deleted {record.resource_type} {record.host_resource_id}",
-                    payload={
-                        "resource_type": record.resource_type,
-                        "host_resource_id": record.host_resource_id,
-                    },
-                )
-    finally:
-        client.close()
+    """Strict mode: roll the run back from inside its failing item and stop its other
+    unfinished items. Returns what could not be deleted (retried by the sweep)."""
+    rollback = rollback_run(run_id=run_id, requested_by="strict mode", ctx=ctx, allow_running=True)
     _stop_other_items(run_id, failed_item_id)
-    if leftovers:
-        record_event(
-            item=failed_item,
-            event_type=EventType.ERROR,
-            message="rollback left resources behind: " + ", ".join(leftovers),
-            payload={"leftovers": leftovers},
+    return list(rollback.remaining)
+
+
+def due_rollbacks(now=None) -> list[str]:
+    """Run ids whose partial rollback is due for an automatic retry."""
+    now = now or timezone.now()
+    return list(
+        RunRollback.objects.filter(status=Status.PARTIAL, next_attempt_at__lte=now).values_list(
+            "run_id", flat=True
         )
-    return leftovers
-
-
-def _reused_elsewhere(record: ManagedResource, run_id: str) -> bool:
-    field = ITEM_REFERENCE[record.resource_type]
-    return (
-        ImportRunItem.objects.filter(**{field: int(record.host_resource_id)})
-        .filter(~Q(run_id=run_id))
-        .exists()
     )
 
 
-def _delete(client, record: ManagedResource) -> None:
+# --- the work -------------------------------------------------------------------------------
+
+
+def _claim(rollback: RunRollback) -> bool:
+    """Compare-and-swap: only one process deletes at a time; a dead one's lease expires."""
+    now = timezone.now()
+    claimable = Q(status__in=[Status.PARTIAL, Status.ROLLED_BACK]) | Q(
+        status=Status.RUNNING, lease_until__lt=now
+    )
+    claimed = (
+        RunRollback.objects.filter(pk=rollback.pk)
+        .filter(claimable)
+        .update(
+            status=Status.RUNNING,
+            lease_until=now + LEASE,
+            next_attempt_at=None,
+            attempts=F("attempts") + 1,
+        )
+    )
+    rollback.refresh_from_db()
+    return bool(claimed)
+
+
+def _present_records(run: ImportRun) -> list[ManagedResource]:
+    records = ManagedResource.objects.filter(
+        host=run.host, created_by_run_id=run.run_id, state=ManagedResource.State.PRESENT
+    )
+    rank = {resource_type: n for n, resource_type in enumerate(ROLLBACK_ORDER)}
+    return sorted(
+        (r for r in records if r.resource_type in rank),
+        key=lambda r: (rank[r.resource_type], -r.pk),
+    )
+
+
+def _execute(run: ImportRun, client: Sub2ApiClient):
+    deleted: list[dict] = []
+    kept: list[dict] = []
+    remaining: list[dict] = []
+    errors: list[HostError] = []
+    for record in _present_records(run):
+        planned = PlannedDeletion(
+            record.resource_type, record.host_resource_id, record.logical_key, "delete"
+        )
+        reason = _still_used(record, run)
+        if reason:
+            kept.append(asdict(planned) | {"action": "keep", "reason": reason})
+            continue
+        try:
+            _delete(client, record)
+        except HostError as exc:
+            if exc.status != 404:  # already gone counts as deleted
+                logger.warning("rollback of %s failed: %s", record, exc)
+                remaining.append(asdict(planned) | {"reason": str(exc)})
+                errors.append(exc)
+                continue
+        record.state = ManagedResource.State.DELETED
+        record.save(update_fields=["state", "updated_at"])
+        deleted.append(asdict(planned))
+        record_event(
+            item=_owner(record, run),
+            event_type=EventType.ROLLED_BACK,
+            message=f"rollback: deleted {planned.label}",
+            payload={
+                "resource_type": record.resource_type,
+                "host_resource_id": record.host_resource_id,
+            },
+        )
+    return deleted, kept, remaining, errors
+
+
+def _finish(run, deleted, kept, remaining, errors) -> RunRollback:
+    now = timezone.now()
+    with transaction.atomic():
+        rollback = RunRollback.objects.select_for_update().get(pk=run.run_id)
+        rollback.deleted = [*rollback.deleted, *deleted]
+        rollback.kept = kept
+        rollback.remaining = remaining
+        rollback.lease_until = None
+        if remaining:
+            rollback.status = Status.PARTIAL
+            rollback.last_error = "; ".join(str(e) for e in errors)[:2000]
+            retry = any(e.transient for e in errors) and rollback.attempts < MAX_AUTOMATIC_ATTEMPTS
+            rollback.next_attempt_at = next_retry_at(now, rollback.attempts)[0] if retry else None
+        else:
+            rollback.status = Status.ROLLED_BACK
+            rollback.last_error = ""
+            rollback.next_attempt_at = None
+            rollback.finished_at = now
+        rollback.save()
+    first = run.items.order_by("position").first()
+    if remaining:
+        _set_batch_status(run.run_id, LegacyImportBatch.Status.FAILED)
+        if first is not None:
+            labels = ", ".join(f"{r['resource_type']} {r['host_resource_id']}" for r in remaining)
+            when = (
+                f"; retried automatically at {rollback.next_attempt_at:%H:%M:%S}"
+                if rollback.next_attempt_at
+                else "; resume it by hand"
+            )
+            record_event(
+                item=first,
+                event_type=EventType.ERROR,
+                message=f"rollback left resources behind: {labels}{when}",
+                payload={"remaining": remaining, "attempt": rollback.attempts},
+            )
+        return rollback
+    _set_batch_status(run.run_id, LegacyImportBatch.Status.ROLLED_BACK)
+    for item_id in run.items.filter(rolled_back_at__isnull=True).values_list("pk", flat=True):
+        transition_item(
+            item_id=item_id,
+            event_type=EventType.ROLLED_BACK,
+            message="rolled back: what this run created on the host is gone",
+            fields={"rolled_back_at": now},
+        )
+    return rollback
+
+
+def _still_used(record: ManagedResource, run: ImportRun) -> str:
+    """Why another run on the same host still needs ``record`` ("" when nothing does).
+    Runs that were themselves rolled back no longer count."""
+    others = (
+        ImportRunItem.objects.filter(run__host=run.host)
+        .exclude(run_id=run.run_id)
+        .exclude(run__rollback__status=Status.ROLLED_BACK)
+    )
+    resource_id = _int(record.host_resource_id)
+    resource_type = record.resource_type
+    if resource_type == Resource.ACCOUNT:
+        users = others.filter(Q(account_id=resource_id) | Q(reused_from_account_id=resource_id))
+    elif resource_type == Resource.CHANNEL:
+        users = others.filter(channel_id=resource_id)
+    elif resource_type == Resource.GROUP:
+        users = others.filter(group_id=resource_id)
+    elif resource_type in (Resource.API_KEY, Resource.SUBSCRIPTION):
+        # "email|group_id": the key or subscription serves every run that uses the group.
+        group_id = _int(record.logical_key.rpartition("|")[2])
+        users = others.filter(group_id=group_id)
+    elif resource_type == Resource.USER:
+        runs = (
+            ImportRun.objects.filter(host=run.host)
+            .exclude(pk=run.run_id)
+            .exclude(rollback__status=Status.ROLLED_BACK)
+            .values_list("run_id", "subscription_users")
+        )
+        for other_id, emails in runs:
+            if record.logical_key in (emails or []):
+                return f"user of run {other_id}"
+        return ""
+    else:
+        return ""
+    other = users.values_list("run_id", flat=True).first()
+    return f"used by run {other}" if other else ""
+
+
+def _delete(client: Sub2ApiClient, record: ManagedResource) -> None:
     resource_id = int(record.host_resource_id)
-    if record.resource_type == Resource.ACCOUNT:
+    resource_type = record.resource_type
+    if resource_type == Resource.SUBSCRIPTION:
+        client.subscriptions.revoke(resource_id)
+    elif resource_type == Resource.API_KEY:
+        _delete_key(client, record, resource_id)
+    elif resource_type == Resource.ACCOUNT:
         client.accounts.delete(resource_id)
-    elif record.resource_type == Resource.CHANNEL:
+    elif resource_type == Resource.CHANNEL:
         client.channels.delete(resource_id)
-    elif record.resource_type == Resource.GROUP:
+    elif resource_type == Resource.GROUP:
         client.groups.delete(resource_id)
-        ManagedResource.objects.filter(
-            host=record.host,
-            resource_type=Resource.API_KEY,
-            logical_key__endswith=f"|{resource_id}",
-        ).update(state=ManagedResource.State.DELETED)
+    elif resource_type == Resource.USER:
+        client.users.delete(resource_id)
+
+
+def _delete_key(client: Sub2ApiClient, record: ManagedResource, key_id: int) -> None:
+    """A user key is deleted as its user (the admin API has no key DELETE)."""
+    email = record.logical_key.rpartition("|")[0]
+    user = ManagedResource.objects.filter(
+        host=record.host, resource_type=Resource.USER, logical_key=email
+    ).first()
+    if user is None or user.secret is None or user.state == ManagedResource.State.DELETED:
+        return  # its user is gone, and the host dropped the user's keys with it
+    session = client.login(email, user.secret)
+    client.keys.delete(session, key_id)
+
+
+def _owner(record: ManagedResource, run: ImportRun) -> ImportRunItem:
+    item = run.items.filter(pk=record.created_by_item_id).first()
+    return item or run.items.order_by("position").first()
+
+
+def _set_batch_status(run_id: str, status: str) -> None:
+    LegacyImportBatch.objects.filter(run_id=run_id).update(status=status, updated_at=timezone.now())
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _stop_other_items(run_id: str, failed_item_id: str) -> None:
@@ -112,3 +342,21 @@ def _stop_other_items(run_id: str, failed_item_id: str) -> None:
                 "next_retry_at": None,
             },
         )
+
+
+def rollback_summary(run: ImportRun) -> dict:
+    """The run's rollback as it stands plus what a (further) rollback would do now."""
+    rollback = RunRollback.objects.filter(run=run).first()
+    return {
+        "run_id": run.run_id,
+        "status": rollback.status if rollback else "not_started",
+        "plan": [asdict(p) for p in rollback_plan(run)],
+        "deleted": rollback.deleted if rollback else [],
+        "kept": rollback.kept if rollback else [],
+        "remaining": rollback.remaining if rollback else [],
+        "attempts": rollback.attempts if rollback else 0,
+        "next_attempt_at": rollback.next_attempt_at if rollback else None,
+        "last_error": rollback.last_error if rollback else "",
+        "requested_by": rollback.requested_by if rollback else "",
+        "finished_at": rollback.finished_at if rollback else None,
+    }

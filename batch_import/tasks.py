@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
-from batch_import import dispatch, leases
+from batch_import import dispatch, leases, rollback
 from batch_import.errors import InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.services import item_stop_cancelled
@@ -102,4 +102,14 @@ def sweep(limit: int | None = None) -> int:
     dispatch.enqueue_items(due)
     if due:
         logger.info("sweep handed %d items to workers", len(due))
+    rollbacks = rollback.due_rollbacks()
+    dispatch.enqueue_rollbacks(rollbacks)
+    if rollbacks:
+        logger.info("sweep handed %d partial rollbacks to workers", len(rollbacks))
     return len(due)
+
+
+def resume_rollback(run_id: str) -> str:
+    """Retry a partial rollback (scheduled by the sweep with backoff). Returns its status."""
+    with log_context(run_id=run_id):
+        return rollback.rollback_run(run_id=run_id, requested_by="retry").status

@@ -14,10 +14,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from batch_import import projection, selectors
-from batch_import.errors import InvalidTransition
+from batch_import.errors import Conflict, InvalidTransition
 from batch_import.filters import ItemFilter, RunFilter
 from batch_import.forms import StartRunForm
 from batch_import.models import ImportRun, ImportRunItem
+from batch_import.rollback import rollback_run, rollback_summary
 from batch_import.services import item_retry, run_cancel, run_start
 
 PAGE_SIZE = 25
@@ -130,3 +131,24 @@ def item_retry_view(request: HttpRequest, run_id: str, item_id: str) -> HttpResp
     except InvalidTransition as exc:
         messages.error(request, str(exc))
     return redirect("batch_import:item_detail", run_id=run_id, item_id=item_id)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def run_rollback_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    """GET: the confirmation, listing what would be deleted and kept. POST: roll back (or
+    resume a partial rollback) through the one rollback service."""
+    run = _run_or_404(run_id)
+    if request.method == "POST":
+        try:
+            rollback = rollback_run(run_id=run_id, requested_by=request.user.get_username())
+        except Conflict as exc:
+            messages.error(request, str(exc))
+        else:
+            if rollback.remaining:
+                messages.warning(request, _("Rollback partial: some resources remain."))
+            else:
+                messages.success(request, _("Run rolled back."))
+        return redirect("batch_import:run_rollback", run_id=run_id)
+    context = {"run": run, "rollback": rollback_summary(run), "running": not run.is_terminal}
+    return render(request, "batch_import/run_rollback.html", context)

@@ -43,6 +43,7 @@ ITEM = {
     ],
     "last_error_stage": "confirm",
     "last_error": "API returned 403: Forbidden",
+    "rolled_back_at": None,
 }
 
 ITEM_DETAIL = {

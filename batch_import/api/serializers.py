@@ -169,6 +169,9 @@ class ItemOutputSerializer(serializers.Serializer):
     )
     last_error_stage = serializers.ChoiceField(choices=STAGE_CHOICES, allow_null=True)
     last_error = serializers.CharField(allow_null=True)
+    rolled_back_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set when the run's rollback removed what it created."
+    )
 
 
 @extend_schema_serializer(many=False)
@@ -293,3 +296,32 @@ class LegacyBatchOutputSerializer(serializers.Serializer):
 class LegacyBatchListOutputSerializer(serializers.Serializer):
     import_batches = LegacyBatchOutputSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
+
+
+class RollbackResourceOutputSerializer(serializers.Serializer):
+    resource_type = serializers.CharField()
+    host_resource_id = serializers.CharField()
+    logical_key = serializers.CharField()
+    action = serializers.ChoiceField(choices=["delete", "keep"])
+    reason = serializers.CharField(help_text="Why it is kept, or why its deletion failed.")
+
+
+class RunRollbackOutputSerializer(serializers.Serializer):
+    """A run's rollback: `plan` is what a rollback would do now (deletions in reverse
+    dependency order, and what is kept because another run uses it); `remaining` is what a
+    partial rollback could not delete yet (retried automatically while `next_attempt_at` is
+    set; POST again to resume by hand)."""
+
+    run_id = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["not_started", "rollback_running", "rollback_partial", "rolled_back"]
+    )
+    plan = RollbackResourceOutputSerializer(many=True)
+    deleted = RollbackResourceOutputSerializer(many=True)
+    kept = RollbackResourceOutputSerializer(many=True)
+    remaining = RollbackResourceOutputSerializer(many=True)
+    attempts = serializers.IntegerField()
+    next_attempt_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    requested_by = serializers.CharField(allow_blank=True)
+    finished_at = serializers.DateTimeField(allow_null=True)

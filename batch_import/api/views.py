@@ -29,6 +29,7 @@ from batch_import.api.serializers import (
     RunCreateInputSerializer,
     RunDetailOutputSerializer,
     RunListOutputSerializer,
+    RunRollbackOutputSerializer,
 )
 from batch_import.filters import RunFilter
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
@@ -40,6 +41,7 @@ from batch_import.projection import (
     run_projection,
 )
 from batch_import.requests import validate_run_request
+from batch_import.rollback import rollback_run, rollback_summary
 from batch_import.selectors import (
     item_get_with_events,
     items_problems_first,
@@ -229,6 +231,37 @@ class RunViewSet(viewsets.GenericViewSet):
         except ImportRun.DoesNotExist:
             raise NotFound(f"run {run_id} does not exist") from None
         return Response(_run_detail(run))
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="batch_import_runs_rollback_read",
+        tags=["batch-import"],
+        summary="What a rollback of the run would delete, and its rollback so far",
+        parameters=[RUN_ID],
+        responses={200: RunRollbackOutputSerializer, **error_responses(404)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="batch_import_runs_rollback",
+        tags=["batch-import"],
+        summary="Roll a finished run back (or resume its partial rollback)",
+        description=(
+            "Deletes, in reverse dependency order (subscriptions, keys, accounts, channel, "
+            "group, managed users), only the host resources this run created that no other "
+            "run on the host still uses; each deletion is an event. Deletions that fail stay "
+            "in `remaining` and are retried with backoff; POST again to resume by hand. Once "
+            "rolled back, POST changes nothing. 409 while the run is still running."
+        ),
+        parameters=[RUN_ID],
+        request=None,
+        responses={200: RunRollbackOutputSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["get", "post"])
+    def rollback(self, request: Request, run_id: str) -> Response:
+        run = _run_or_404(run_id)
+        if request.method == "POST":
+            rollback_run(run_id=run.run_id, requested_by=_actor(request))
+        return Response(RunRollbackOutputSerializer(rollback_summary(run)).data)
 
 
 # Items of one run: list (problems first), read with events, retry.

@@ -358,9 +358,16 @@ class Provisioner:
             return
         for email in self.run.subscription_users:
             user_id, password = self.managed_user(email)
-            self.client.subscriptions.assign(
+            subscription = self.client.subscriptions.assign(
                 user_id=user_id, group_id=group_id, validity_days=self.run.subscription_days
             )
+            # Recorded once, by the run that assigned it first, so a rollback can revoke it.
+            if not ManagedResource.objects.filter(
+                host=self.host,
+                resource_type=Resource.SUBSCRIPTION,
+                host_resource_id=str(subscription.id),
+            ).exists():
+                self.record(Resource.SUBSCRIPTION, subscription.id, f"{email}|{group_id}")
             self.user_key(email, password, group_id)
 
     def managed_user(self, email: str) -> tuple[int, Secret]:

@@ -24,6 +24,8 @@ SEED_ROUTES = {
     ("post", "/api/hosts/{host_id}/probe"),
     ("get", "/api/import-batches"),
     ("get", "/api/import-batches/{batch_id}"),
+    ("get", "/api/batch-import/runs/{run_id}/rollback"),
+    ("post", "/api/batch-import/runs/{run_id}/rollback"),
     ("post", "/api/packs/install"),
     ("get", "/api/packs"),
     ("get", "/api/packs/{pack_id}"),
