@@ -59,7 +59,9 @@ def test_sigkilled_worker_is_resumed_after_its_lease_expires_and_the_item_ends_o
     item = run.items.get()
     # The account test (account 1 on a fresh simulator) hangs, so the worker is killed
     # mid-confirm, after provisioning.
-    host_simulator.fail_next("POST", "/api/v1/admin/accounts/1/test", status=None, delay=30)
+    hanging_test = host_simulator.fail_next(
+        "POST", "/api/v1/admin/accounts/1/test", status=None, delay=30
+    )
     doomed = spawn(
         "doomed",
         item.item_id,
@@ -73,7 +75,10 @@ def test_sigkilled_worker_is_resumed_after_its_lease_expires_and_the_item_ends_o
         if doomed.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"the worker never reached the account test: {doomed.stdout.read()}")
         time.sleep(0.05)
-    time.sleep(0.3)  # the worker is now waiting on the hanging test
+    while hanging_test.remaining:  # taken when the request arrives, before the delay
+        if doomed.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the worker never sent the account test: {doomed.stdout.read()}")
+        time.sleep(0.05)
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=10)
 

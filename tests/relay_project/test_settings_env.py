@@ -43,7 +43,8 @@ def _clean_environment() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("RELAY_", "DATABASE")) and k not in dropped
+        # COV_CORE_*: pytest-cov would load pytest into the child, which then thinks it is a test
+        if not k.startswith(("RELAY_", "DATABASE", "COV_CORE_")) and k not in dropped
     }
 
 
@@ -65,6 +66,8 @@ def _manage_check(**env: str) -> subprocess.CompletedProcess:
         ({"RELAY_CONCURRENCY": "abc"}, "RELAY_CONCURRENCY"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"RELAY_TASK_TIMEOUT": "300", "RELAY_LEASE_TTL": "60"}, "RELAY_TASK_TIMEOUT"),
+        # An inline retry wait must end before the task timeout kills the worker holding it.
+        ({"RELAY_INLINE_RETRY_MAX_DELAY": "90"}, "RELAY_INLINE_RETRY_MAX_DELAY"),
         ({"DEBUG": "0", "SECRET_KEY": ""}, "SECRET_KEY"),
     ],
 )
@@ -74,13 +77,6 @@ def test_start_up_stops_with_one_line_naming_the_variable(env, variable):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
-
-
-def test_task_timeout_is_below_retry_and_lease(settings):
-    cluster = settings.Q_CLUSTER
-    assert cluster["timeout"] < cluster["retry"]
-    assert cluster["timeout"] < settings.RELAY_LEASE_TTL
-    assert cluster["timeout"] > settings.RELAY_INLINE_RETRY_MAX_DELAY
 
 
 def test_production_settings_pass_django_deploy_checks(tmp_path):
