@@ -68,8 +68,38 @@ def run_document(run: ImportRun) -> dict[str, Any]:
         "run": projection.run_projection(run),
         "recent_warnings": projection.recent_warnings(run),
         "result_page": projection.result_page(run.run_id),
-        "items": [projection.item_projection(item) for item in items],
+        "items": [
+            {
+                **projection.item_projection(item),
+                **({"preview_plan": item.preview_plan} if run.is_preview else {}),
+            }
+            for item in items
+        ],
     }
+
+
+def preview_lines(run: ImportRun) -> list[str]:
+    """A preview's plan, one line per entry (nothing of it exists on the host yet)."""
+    if not run.is_preview:
+        return []
+    lines = [
+        f"preview: nothing was written to the host; promote it: POST …/runs/{run.run_id}/promote"
+    ]
+    for item in run.items.order_by("position"):
+        plan = item.preview_plan
+        if not plan:
+            lines.append(f"  {item.provider_id}: not planned ({item.last_error or 'no plan'})")
+            continue
+        channel = plan["channel"]
+        added = len(channel.get("mapping_added") or {})
+        parts = [
+            f"account {plan['account']['action']}",
+            f"group {plan['group']['action']}",
+            f"channel {channel['action']} (+{added} mappings)",
+        ]
+        conflicts = "; conflicts: " + ", ".join(plan["conflicts"]) if plan["conflicts"] else ""
+        lines.append(f"  {item.provider_id}: " + ", ".join(parts) + conflicts)
+    return lines
 
 
 def progress_line(run: ImportRun) -> str:

@@ -62,6 +62,8 @@ class StartRunForm(forms.Form):
             "probe_api_key": cleaned.get("probe_api_key") or None,
             "confirm_wait_timeout_sec": cleaned.get("confirm_wait_timeout_sec") or 0,
             "entries": parsed.entries,
+            # The "Preview" button: probe and plan, write nothing to the host.
+            "dry_run": bool(self.data.get("preview")),
         }
         try:
             self.run_request: RunRequest = validate_run_request(data)

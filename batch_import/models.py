@@ -52,6 +52,11 @@ class ImportRun(models.Model):
     idempotency_key = models.CharField(max_length=255, null=True, blank=True)
     request_digest = models.CharField(max_length=64, blank=True)
     created_by = models.CharField(max_length=150, blank=True)
+    # A preview (dry run) probes for real but writes nothing to the host; promoting it starts
+    # the real run from its probe results (seed 002 §5.3).
+    is_preview = models.BooleanField(default=False)
+    preview_of = models.CharField(max_length=40, blank=True, help_text="The preview promoted.")
+    promoted_to = models.CharField(max_length=40, blank=True, help_text="The run it became.")
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -195,6 +200,9 @@ class ImportRunItem(models.Model):
     provision_reused = models.BooleanField(default=False)
     reused_from_provider_id = models.CharField(max_length=255, null=True, blank=True)
     reused_from_account_id = models.BigIntegerField(null=True, blank=True)
+    preview_plan = models.JSONField(
+        null=True, blank=True, help_text="A preview's plan: decision and host resources."
+    )
     rolled_back_at = models.DateTimeField(
         null=True, blank=True, help_text="When the run's rollback removed what this item made."
     )
@@ -247,6 +255,7 @@ class ImportRunItemEvent(models.Model):
         VALIDATED = "validated", "validated"
         CANCELLED = "cancelled", "cancelled"
         RETRIED = "retried", "retried"
+        PREVIEWED = "previewed", "previewed"
 
     event_id = models.CharField(
         primary_key=True, max_length=40, default=new_event_id, editable=False

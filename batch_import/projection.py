@@ -204,6 +204,9 @@ def run_projection(run: ImportRun) -> dict[str, Any]:
         "warning_items": run.warning_items,
         "started_at": _iso(run.started_at),
         "finished_at": _iso(run.finished_at),
+        "is_preview": run.is_preview,
+        "preview_of": run.preview_of or None,
+        "promoted_to": run.promoted_to or None,
     }
 
 
@@ -273,6 +276,7 @@ def item_detail_projection(
             "legacy_batch_id": item.legacy_batch_id,
             "legacy_provider_id": item.legacy_provider_id,
             "capability_profile": item.capability_profile,
+            "preview_plan": item.preview_plan,
             "events": [event_projection(event) for event in events],
         }
     )

@@ -43,6 +43,7 @@ class RunRequest:
     subscription_days: int | None = None
     probe_api_key: Secret | None = None
     confirm_wait_timeout_sec: int = 0
+    dry_run: bool = False
 
 
 @dataclass
@@ -104,6 +105,9 @@ def validate_run_request(data: Mapping[str, Any]) -> RunRequest:
     if wait not in (None, ""):
         wait_sec = _int(data, "confirm_wait_timeout_sec", errors, low=0, high=MAX_CONFIRM_WAIT_SEC)
     entries = _entries(data.get("entries"), errors)
+    dry_run = data.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        errors["dry_run"] = "must be true or false"
     if errors:
         raise InvalidRequest(errors)
     return RunRequest(
@@ -115,6 +119,7 @@ def validate_run_request(data: Mapping[str, Any]) -> RunRequest:
         subscription_days=days,
         probe_api_key=probe_key,
         confirm_wait_timeout_sec=wait_sec or 0,
+        dry_run=dry_run,
     )
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -42,6 +43,8 @@ def request_digest(request: RunRequest) -> str:
         "subscription_days": request.subscription_days,
         "probe_api_key": api_key_digest(request.probe_api_key) if request.probe_api_key else None,
         "confirm_wait_timeout_sec": request.confirm_wait_timeout_sec,
+        # Only when set, so digests stored before previews existed still match their replays.
+        **({"dry_run": True} if request.dry_run else {}),
         "entries": [
             [e.base_url, api_key_digest(e.api_key), list(e.requested_models)]
             for e in request.entries
@@ -96,8 +99,10 @@ def _create_run(
         idempotency_key=idempotency_key or None,
         request_digest=digest,
         created_by=created_by,
+        is_preview=request.dry_run,
     )
-    LegacyImportBatch.objects.create(host_id=request.host_id, run_id=run.run_id, mode=run.mode)
+    if not run.is_preview:  # a preview makes nothing a V1 batch would track
+        LegacyImportBatch.objects.create(host_id=request.host_id, run_id=run.run_id, mode=run.mode)
     now = timezone.now()
     items: dict[tuple[str, str], ImportRunItem] = {}
     duplicates: list[tuple[ImportRunItem, int]] = []
@@ -226,3 +231,83 @@ def run_wait(*, run_id: str, timeout_sec: float, poll_sec: float = 0.5) -> Impor
         if run.is_terminal or time.monotonic() >= deadline:
             return run
         time.sleep(min(poll_sec, max(deadline - time.monotonic(), 0.01)))
+
+
+# A preview's probe results are trusted this long; an older preview is probed again by a new
+# preview (the upstream's models or the host may have changed).
+PREVIEW_MAX_AGE = timedelta(hours=1)
+# What a promoted item keeps from its preview's probe stage.
+PROBE_FIELDS = (
+    "raw_models",
+    "normalized_models",
+    "canonical_model_families",
+    "resolved_smoke_model",
+    "recommended_models",
+    "capability_profile",
+    "advisory_messages",
+)
+
+
+def run_promote(*, run_id: str, actor: str = "") -> ImportRun:
+    """Turn a recent preview into a real run that starts at provisioning with the preview's
+    probe results (no second probe); entries the preview could not probe start from probing."""
+    with transaction.atomic():
+        preview = ImportRun.objects.select_for_update().get(pk=run_id)
+        if not preview.is_preview:
+            raise Conflict(f"run {run_id} is not a preview")
+        if preview.promoted_to:
+            raise Conflict(f"preview {run_id} was already promoted to run {preview.promoted_to}")
+        if not preview.is_terminal:
+            raise Conflict(f"preview {run_id} is still {preview.state}")
+        if timezone.now() - preview.started_at > PREVIEW_MAX_AGE:
+            raise Conflict(f"preview {run_id} is older than {PREVIEW_MAX_AGE}; preview again")
+        run = ImportRun.objects.create(
+            host_id=preview.host_id,
+            mode=preview.mode,
+            access_mode=preview.access_mode,
+            subscription_users=list(preview.subscription_users),
+            subscription_days=preview.subscription_days,
+            probe_api_key=preview.probe_api_key,
+            confirm_wait_timeout_sec=preview.confirm_wait_timeout_sec,
+            request_digest=preview.request_digest,
+            created_by=actor or preview.created_by,
+            preview_of=preview.run_id,
+            duplicate_entries=preview.duplicate_entries,
+        )
+        LegacyImportBatch.objects.create(host_id=run.host_id, run_id=run.run_id, mode=run.mode)
+        preview.promoted_to = run.run_id
+        preview.save(update_fields=["promoted_to", "updated_at"])
+        now = timezone.now()
+        items = []
+        for old in preview.items.order_by("position"):
+            probed = bool(old.raw_models) and old.last_error_stage != Stage.PROBE
+            item = ImportRunItem(
+                run=run,
+                position=old.position,
+                base_url=old.base_url,
+                provider_id=old.provider_id,
+                api_key=old.api_key,
+                api_key_fingerprint=old.api_key_fingerprint,
+                api_key_digest=old.api_key_digest,
+                requested_models=list(old.requested_models),
+                current_stage=Stage.PROVISION if probed else Stage.PROBE,
+                next_retry_at=now,
+            )
+            if probed:
+                for name in PROBE_FIELDS:
+                    setattr(item, name, getattr(old, name))
+            items.append(item)
+        ImportRunItem.objects.bulk_create(items)
+        for item in items:
+            record_event(
+                item=item,
+                event_type=EventType.CREATED,
+                message=f"promoted from preview {preview.run_id}"
+                + (" (probe results reused)" if item.current_stage == Stage.PROVISION else ""),
+                payload={"preview_of": preview.run_id},
+            )
+        refresh_run_state(run_id=run.run_id)
+        run.refresh_from_db()
+        item_ids = [item.item_id for item in items]
+        transaction.on_commit(lambda: dispatch.enqueue_items(item_ids))
+    return run

@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<str:run_id>", views.run_detail, name="run_detail"),
     path("runs/<str:run_id>/cancel", views.run_cancel_view, name="run_cancel"),
     path("runs/<str:run_id>/rollback", views.run_rollback_view, name="run_rollback"),
+    path("runs/<str:run_id>/promote", views.run_promote_view, name="run_promote"),
     path("runs/<str:run_id>/items/<str:item_id>", views.item_detail, name="item_detail"),
     path("runs/<str:run_id>/items/<str:item_id>/retry", views.item_retry_view, name="item_retry"),
 ]

@@ -19,7 +19,7 @@ from batch_import.filters import ItemFilter, RunFilter
 from batch_import.forms import StartRunForm
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.rollback import rollback_run, rollback_summary
-from batch_import.services import item_retry, run_cancel, run_start
+from batch_import.services import item_retry, run_cancel, run_promote, run_start
 
 PAGE_SIZE = 25
 staff_required = staff_member_required(login_url=settings.LOGIN_URL)
@@ -77,6 +77,11 @@ def item_detail(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse
         "matrix": projection.capability_matrix(item.capability_profile),
         "events": events,
         "running": not item.is_done,
+        "preview_plan": (
+            json.dumps(item.preview_plan, indent=2, sort_keys=True, ensure_ascii=False)
+            if item.preview_plan
+            else ""
+        ),
     }
     return render(request, "batch_import/item_detail.html", context)
 
@@ -152,3 +157,16 @@ def run_rollback_view(request: HttpRequest, run_id: str) -> HttpResponse:
         return redirect("batch_import:run_rollback", run_id=run_id)
     context = {"run": run, "rollback": rollback_summary(run), "running": not run.is_terminal}
     return render(request, "batch_import/run_rollback.html", context)
+
+
+@staff_required
+@require_POST
+def run_promote_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    """ "Run it for real": the preview's request and probe results become a real run."""
+    _run_or_404(run_id)
+    try:
+        run = run_promote(run_id=run_id, actor=request.user.get_username())
+    except Conflict as exc:
+        messages.error(request, str(exc))
+        return redirect("batch_import:run_detail", run_id=run_id)
+    return redirect("batch_import:run_detail", run_id=run.run_id)

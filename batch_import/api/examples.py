@@ -18,6 +18,9 @@ RUN = {
     "warning_items": 1,
     "started_at": "2026-05-22T12:20:00+08:00",
     "finished_at": "2026-05-22T12:20:07+08:00",
+    "is_preview": False,
+    "preview_of": None,
+    "promoted_to": None,
 }
 
 ITEM = {
@@ -90,6 +93,7 @@ ITEM_DETAIL = {
             }
         ],
     },
+    "preview_plan": None,
     "events": [
         {
             "event_id": "evt_01",

@@ -22,7 +22,12 @@ from batch_import.requests import (
     MAX_REQUESTED_MODELS,
     MAX_SUBSCRIPTION_DAYS,
 )
-from relay_project.api.fields import StrictCharField, StrictChoiceField, StrictIntegerField
+from relay_project.api.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictIntegerField,
+)
 
 MAX_BIGINT = 2**63 - 1
 
@@ -84,6 +89,14 @@ class RunCreateInputSerializer(serializers.Serializer):
     entries = serializers.ListField(
         child=EntryInputSerializer(), min_length=1, max_length=MAX_ENTRIES
     )
+    dry_run = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text=(
+            "Preview: probe every entry and plan the host resources without writing anything "
+            "to the host; `POST …/runs/{run_id}/promote` then starts the real run."
+        ),
+    )
 
 
 # --- output: runs -------------------------------------------------------------------------------
@@ -106,6 +119,11 @@ class RunOutputSerializer(serializers.Serializer):
     warning_items = serializers.IntegerField()
     started_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+    is_preview = serializers.BooleanField(help_text="A dry run: nothing was written to the host.")
+    preview_of = serializers.CharField(allow_null=True, help_text="The preview this run promoted.")
+    promoted_to = serializers.CharField(
+        allow_null=True, help_text="The real run this preview became."
+    )
 
 
 class RunCreatedOutputSerializer(serializers.Serializer):
@@ -236,6 +254,23 @@ class CapabilityProfileField(serializers.JSONField):
     """Passed through as stored: the probe stage owns its shape."""
 
 
+PREVIEW_PLAN_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "description": (
+        "Previews only: `decision` (the reuse decision: create / reuse / patch / reactivate / "
+        "replace), `group`, `channel` (action and `mapping_added`), `account`, `access` (per "
+        "subscription user: user, subscription, key) and `conflicts`."
+    ),
+    "additionalProperties": True,
+}
+
+
+@extend_schema_field(PREVIEW_PLAN_SCHEMA)
+class PreviewPlanField(serializers.JSONField):
+    """Passed through as stored: the preview stage owns its shape."""
+
+
 class ItemDetailOutputSerializer(ItemOutputSerializer):
     # item_detail_projection, seed 004 §6.5.
     """An item in full: the list fields plus models, reuse, capability profile and the event
@@ -257,6 +292,7 @@ class ItemDetailOutputSerializer(ItemOutputSerializer):
     legacy_batch_id = serializers.IntegerField(allow_null=True)
     legacy_provider_id = serializers.CharField(allow_null=True)
     capability_profile = CapabilityProfileField(allow_null=True)
+    preview_plan = PreviewPlanField(allow_null=True)
     events = EventOutputSerializer(many=True)
 
 

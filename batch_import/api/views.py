@@ -233,6 +233,30 @@ class RunViewSet(viewsets.GenericViewSet):
         return Response(_run_detail(run))
 
     @extend_schema(
+        operation_id="batch_import_runs_promote",
+        tags=["batch-import"],
+        summary="Turn a recent preview into a real run",
+        description=(
+            "Starts a real run with the preview's request and its probe results (entries are "
+            "not probed again; those the preview could not probe are). 409 when the run is not "
+            "a finished preview, was promoted already, or is older than an hour."
+        ),
+        parameters=[RUN_ID],
+        request=None,
+        responses={201: RunCreatedOutputSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def promote(self, request: Request, run_id: str) -> Response:
+        _run_or_404(run_id)
+        run = services.run_promote(run_id=run_id, actor=_actor(request))
+        body = {**run_projection(run), "result_page": result_page(run.run_id)}
+        return Response(
+            RunCreatedOutputSerializer(body).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": f"/api/batch-import/runs/{run.run_id}"},
+        )
+
+    @extend_schema(
         methods=["GET"],
         operation_id="batch_import_runs_rollback_read",
         tags=["batch-import"],

@@ -61,8 +61,13 @@ def upstream_root(base_url: str) -> str:
 
 
 def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
-    record_event(item=item, event_type=EventType.STAGE_STARTED, message="provisioning on host")
     run = item.run
+    if run.is_preview:
+        from batch_import.stages.preview import run_preview  # it builds on this module
+
+        run_preview(item, ctx)
+        return
+    record_event(item=item, event_type=EventType.STAGE_STARTED, message="provisioning on host")
     host = run.host
     client = client_for_host(host, transport=ctx.host_transport)
     try:

@@ -40,3 +40,12 @@ class StrictChoiceField(serializers.ChoiceField):
         if not isinstance(data, str) or data not in self.choice_strings_to_values:
             self.fail("invalid_choice", choices=", ".join(map(str, self.choices)))
         return self.choice_strings_to_values[data]
+
+
+class StrictBooleanField(serializers.BooleanField):
+    default_error_messages = {"invalid": "must be true or false"}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data

@@ -26,6 +26,7 @@ SEED_ROUTES = {
     ("get", "/api/import-batches/{batch_id}"),
     ("get", "/api/batch-import/runs/{run_id}/rollback"),
     ("post", "/api/batch-import/runs/{run_id}/rollback"),
+    ("post", "/api/batch-import/runs/{run_id}/promote"),
     ("post", "/api/packs/install"),
     ("get", "/api/packs"),
     ("get", "/api/packs/{pack_id}"),

@@ -25,6 +25,9 @@ RUN_FIELDS = {
     "warning_items",
     "started_at",
     "finished_at",
+    "is_preview",
+    "preview_of",
+    "promoted_to",
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from batch_import import cli
-from batch_import.models import ImportRun
+from batch_import.models import ImportRun, LegacyImportBatch
 from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,3 +135,31 @@ def test_run_status_prints_the_same_report():
 def test_run_status_unknown_run_is_a_command_error():
     with pytest.raises(CommandError, match="run_id"):
         call_command("run_status", "run_nope")
+
+
+def test_dry_run_starts_a_preview():
+    host = HostFactory()
+    _, out, _ = run_cli(*base_args(host), "--entry", "https://a.example.com/v1,sk-a", "--dry-run")
+    run = ImportRun.objects.get()
+    assert run.is_preview and "run_id: " in out
+    assert not LegacyImportBatch.objects.exists()
+
+
+def test_preview_lines_show_each_plan():
+    run = ImportRunFactory(is_preview=True)
+    plan = {
+        "decision": {"action": "create"},
+        "group": {"action": "create"},
+        "channel": {"action": "create", "mapping_added": {"a": "b"}},
+        "account": {"action": "create"},
+        "access": [],
+        "conflicts": ["user x: exists"],
+    }
+    item = ImportRunItemFactory(run=run, preview_plan=plan)
+    lines = cli.preview_lines(run)
+    assert lines[0].startswith("preview: nothing was written")
+    assert lines[1] == (
+        f"  {item.provider_id}: account create, group create, channel create (+1 mappings); "
+        "conflicts: user x: exists"
+    )
+    assert cli.preview_lines(ImportRunFactory()) == []

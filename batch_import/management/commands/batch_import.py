@@ -39,6 +39,11 @@ class Command(BaseCommand):
             "--confirm-wait-timeout", default="2m", help="how long to wait: 15s, 2m, 0 = no wait"
         )
         parser.add_argument("--json", action="store_true", help="print one JSON document")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="preview: probe and plan, write nothing to the host (promote it later)",
+        )
 
     def handle(self, *args, **opts) -> None:
         entries = self.collect_entries(opts)
@@ -57,6 +62,7 @@ class Command(BaseCommand):
             "probe_api_key": opts["probe_api_key"],
             "confirm_wait_timeout_sec": min(int(wait), 600),
             "entries": entries,
+            "dry_run": opts["dry_run"],
         }
         try:
             request = validate_run_request(data)
@@ -113,6 +119,8 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(cli.run_document(run), ensure_ascii=False, indent=2))
         else:
             for line in cli.report_lines(run):
+                self.stdout.write(line)
+            for line in cli.preview_lines(run):
                 self.stdout.write(line)
         code = cli.exit_code_for(run)
         if code:

@@ -1,0 +1,189 @@
+"""Preview (dry run) of the provision stage: what it would create, reuse, change or run into,
+computed with read-only host calls (GET only: nothing on the host changes, not even a login).
+
+The plan uses the same policy functions as provisioning (``decide_reuse``,
+``model_mapping_delta``, the naming rules), so a real run started right after decides the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batch_import.channel_evolution import model_mapping_delta
+from batch_import.models import ImportRun, ImportRunItem
+from batch_import.packs import channel_prices
+from batch_import.reuse import ExistingAccount, IncomingProvider, decide_reuse
+from batch_import.stages import StageContext
+from batch_import.stages.common import fail_item
+from batch_import.stages.provision import (
+    Provisioner,
+    account_name,
+    account_state,
+    find_group_of_key,
+    group_name,
+    handle_host_error,
+)
+from batch_import.transitions import EventType, record_event, transition_item
+from hosts.models import ManagedResource
+from hosts.sub2api import HostError, client_for_host
+
+Stage = ImportRunItem.Stage
+Resource = ManagedResource.ResourceType
+
+
+def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
+    record_event(item=item, event_type=EventType.STAGE_STARTED, message="previewing on host")
+    run = item.run
+    client = client_for_host(run.host, transport=ctx.host_transport)
+    try:
+        plan = Planner(item=item, run=run, host=run.host, client=client).plan()
+    except HostError as exc:
+        if exc.transient:
+            handle_host_error(item, run, exc, ctx)
+        else:
+            fail_item(item, error=f"host: {exc}")
+        return
+    finally:
+        client.close()
+    transition_item(
+        item_id=item.item_id,
+        stage=Stage.DONE,
+        event_type=EventType.PREVIEWED,
+        message=f"preview: account {plan['decision']['action']}; nothing was written to the host",
+        fields={
+            "preview_plan": plan,
+            "matched_account_state": plan["decision"]["matched_account_state"],
+            "account_resolution": plan["decision"]["account_resolution"],
+            "provision_reused": plan["decision"]["provision_reused"],
+            "reused_from_account_id": plan["decision"]["reused_from_account_id"],
+            "next_retry_at": None,
+        },
+        payload={"plan": plan},
+    )
+
+
+class Planner(Provisioner):
+    """The provisioner's reads without its writes."""
+
+    def plan(self) -> dict[str, Any]:
+        existing = self.existing_accounts_readonly()
+        decision = decide_reuse(
+            existing, IncomingProvider(provider_id=self.item.provider_id, families=self.families)
+        )
+        group, group_id = self.plan_group()
+        access = self.plan_access(group_id)
+        conflicts = [f"group: {group['conflict']}"] if group.get("conflict") else []
+        conflicts += [f"user {a['email']}: {a['conflict']}" for a in access if a.get("conflict")]
+        return {
+            "decision": {
+                "action": str(decision.action),
+                "account_resolution": decision.account_resolution,
+                "matched_account_state": decision.matched_account_state,
+                "provision_reused": decision.provision_reused,
+                "reused_from_provider_id": decision.reused_from_provider_id,
+                "reused_from_account_id": decision.reused_from_account_id,
+                "missing_families": sorted(decision.missing_families),
+            },
+            "group": group,
+            "channel": self.plan_channel(group_id),
+            "account": self.plan_account(decision),
+            "access": access,
+            "conflicts": conflicts,
+        }
+
+    def existing_accounts_readonly(self) -> list[ExistingAccount]:
+        found: list[ExistingAccount] = []
+        records = ManagedResource.objects.filter(
+            host=self.host,
+            resource_type=Resource.ACCOUNT,
+            provider_id=self.item.provider_id,
+            api_key_digest=self.item.api_key_digest,
+        ).exclude(state=ManagedResource.State.DELETED)
+        for record in records:
+            try:
+                account = self.client.accounts.get(int(record.host_resource_id))
+            except HostError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            found.append(
+                ExistingAccount(
+                    account_id=account.id,
+                    provider_id=record.provider_id,
+                    state=account_state(account, record),
+                    families=frozenset(record.metadata.get("families", [])),
+                )
+            )
+        return found
+
+    def plan_group(self) -> tuple[dict[str, Any], int | None]:
+        if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
+            group_id = find_group_of_key(self.client, self.run.probe_api_key)
+            entry = {"name": None, "id": group_id, "action": "use_probe_key_group"}
+            if group_id is None:
+                entry["conflict"] = "probe_api_key is not bound to any group on this host"
+            return entry, group_id
+        name = group_name(self.item.provider_id)
+        group = self.client.groups.find_by_name(name)
+        if group is None:
+            return {"name": name, "id": None, "action": "create"}, None
+        managed = ManagedResource.objects.filter(
+            host=self.host, resource_type=Resource.GROUP, host_resource_id=str(group.id)
+        ).exists()
+        entry = {"name": name, "id": group.id, "action": "reuse"}
+        if not managed:
+            entry["note"] = "exists on the host but was not created by relay-manager"
+        return entry, group.id
+
+    def plan_channel(self, group_id: int | None) -> dict[str, Any]:
+        if not self.has_channels:
+            return {"action": "unsupported"}
+        name = group_name(self.item.provider_id)
+        channel = self.client.channels.find_by_name(name)
+        existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
+        contract = model_mapping_delta(existing, self.aliases, channel_prices(self.pack))
+        priced = [e["models"][0] for e in contract.model_pricing if "input_price" in e]
+        if channel is None:
+            action = "create"
+        elif contract.changed or (group_id is not None and group_id not in channel.group_ids):
+            action = "patch"
+        else:
+            action = "unchanged"
+        return {
+            "name": name,
+            "id": channel.id if channel else None,
+            "action": action,
+            "mapping_added": contract.added if channel else contract.model_mapping,
+            "priced_models": priced,
+        }
+
+    def plan_account(self, decision) -> dict[str, Any]:
+        if decision.action in ("create", "replace"):
+            return {
+                "name": account_name(self.item),
+                "action": "create",
+                "retires": decision.reused_from_account_id,
+            }
+        return {"id": decision.reused_from_account_id, "action": str(decision.action)}
+
+    def plan_access(self, group_id: int | None) -> list[dict[str, Any]]:
+        if self.run.access_mode != ImportRun.AccessMode.SUBSCRIPTION:
+            return []
+        planned: list[dict[str, Any]] = []
+        for email in self.run.subscription_users:
+            user = self.client.users.find_by_email(email)
+            managed = ManagedResource.objects.filter(
+                host=self.host, resource_type=Resource.USER, logical_key=email
+            ).exclude(secret=None)
+            entry: dict[str, Any] = {"email": email, "user": "reuse" if user else "create"}
+            if user is not None and not managed.exists():
+                entry["conflict"] = "host user exists but was not created by relay-manager"
+            subscription = (
+                self.client.subscriptions.find(user_id=user.id, group_id=group_id)
+                if user is not None and group_id is not None
+                else None
+            )
+            entry["subscription"] = "reuse" if subscription else "assign"
+            entry["key"] = f"ensure {group_name(self.item.provider_id)}"
+            planned.append(entry)
+        return planned
