@@ -260,7 +260,8 @@ PREVIEW_PLAN_SCHEMA = {
     "description": (
         "Previews only: `decision` (the reuse decision: create / reuse / patch / reactivate / "
         "replace), `group`, `channel` (action and `mapping_added`), `account`, `access` (per "
-        "subscription user: user, subscription, key) and `conflicts`."
+        "subscription user: user, subscription, key), `duplicate_entries` (request entries merged "
+        "into this one) and `conflicts`."
     ),
     "additionalProperties": True,
 }

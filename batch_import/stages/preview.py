@@ -88,8 +88,16 @@ class Planner(Provisioner):
             "channel": self.plan_channel(group_id),
             "account": self.plan_account(decision),
             "access": access,
+            "duplicate_entries": self.duplicate_entries(),
             "conflicts": conflicts,
         }
+
+    def duplicate_entries(self) -> list[int]:
+        """Request entries that repeat this provider and key (merged into this item)."""
+        payloads = self.item.events.filter(event_type=EventType.DUPLICATE).values_list(
+            "payload", flat=True
+        )
+        return sorted(p["entry_index"] for p in payloads if "entry_index" in p)
 
     def existing_accounts_readonly(self) -> list[ExistingAccount]:
         found: list[ExistingAccount] = []

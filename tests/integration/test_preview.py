@@ -20,7 +20,7 @@ def test_preview_writes_nothing_and_the_real_run_decides_the_same(host_simulator
     before = dump(host_simulator)
     writes_before = [r for r in host_simulator.state.requests if r.method != "GET"]
 
-    preview = drive(start(host, [entry(a), entry(b)], dry_run=True))
+    preview = drive(start(host, [entry(a), entry(b), entry(a)], dry_run=True))
 
     assert dump(host_simulator) == before
     assert [r for r in host_simulator.state.requests if r.method != "GET"] == writes_before
@@ -36,6 +36,7 @@ def test_preview_writes_nothing_and_the_real_run_decides_the_same(host_simulator
     assert plan["channel"]["mapping_added"]["deepseek-ai/DeepSeek-V4-Pro"] == "deepseek-v4-pro"
     assert plan["account"]["action"] == "create"
     assert plan["access"][0]["user"] == "create" and plan["conflicts"] == []
+    assert plan["duplicate_entries"] == [2]
     assert first.canonical_model_families and first.resolved_smoke_model
 
     run = drive(run_promote(run_id=preview.run_id, actor="ops"))
