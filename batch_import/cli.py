@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     BROKEN_OR_FAILED = 2
     INVALID_INPUT = 3
     STILL_RUNNING = 4
+    USAGE = 64  # sysexits' EX_USAGE: the command line itself is wrong
 
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -38,13 +39,37 @@ def parse_duration(text: str) -> float:
 
 
 def read_batch_file(path: str, stdin: TextIO | None = None) -> ParsedLines:
-    """A batch file (``-`` = standard input, so keys need not be on the command line)."""
+    """A batch file (``-`` = standard input, so keys need not be on the command line).
+
+    Raises ``ValueError`` naming the first line that is not UTF-8 text."""
     if path == "-":
-        text = (stdin or sys.stdin).read()
+        source = stdin or sys.stdin
+        data = source.buffer.read() if hasattr(source, "buffer") else source.read().encode()
     else:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            text = handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
     return parse_entry_lines(text)
+
+
+class UsageErrorsExit64:
+    """Command mixin: command-line errors exit with ``USAGE`` (64), not argparse's 2, which the
+    exit codes reserve for "some items broken"."""
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        if parser.called_from_command_line:
+
+            def usage_error(message: str) -> None:
+                parser.print_usage(sys.stderr)
+                parser.exit(ExitCode.USAGE, f"{parser.prog}: error: {message}\n")
+
+            parser.error = usage_error
+        return parser
 
 
 def exit_code_for(run: ImportRun) -> ExitCode:

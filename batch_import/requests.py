@@ -19,9 +19,11 @@ from batch_import.errors import InvalidRequest
 from batch_import.models import ImportRun
 from hosts.models import Host
 from relay_project.crypto import Secret
+from relay_project.inputs import key_problem, text_problem, url_problem
 
 MAX_ENTRIES = 500
 MAX_REQUESTED_MODELS = 20
+MAX_MODEL_NAME_LENGTH = 200
 MAX_CONFIRM_WAIT_SEC = 600
 MAX_SUBSCRIPTION_DAYS = 36500
 
@@ -191,10 +193,11 @@ def _secret(value: Any, name: str, errors: dict[str, str]) -> Secret | None:
     if not isinstance(text, str) or not text.strip():
         errors[name] = "is required when access_mode=self_service"
         return None
-    text = text.strip()
-    if any(ch.isspace() for ch in text):
-        errors[name] = "must not contain white space"
-    return Secret(text)
+    problem = key_problem(text)
+    if problem:
+        errors[name] = problem
+        return None
+    return Secret(text.strip())
 
 
 def _entries(value: Any, errors: dict[str, str]) -> list[EntryInput]:
@@ -215,12 +218,11 @@ def _entries(value: Any, errors: dict[str, str]) -> list[EntryInput]:
             errors[f"{where}.base_url"] = url_error
         key = raw.get("api_key")
         key_text = key.reveal() if isinstance(key, Secret) else key
-        if not isinstance(key_text, str) or not key_text.strip():
-            errors[f"{where}.api_key"] = "is required"
-        elif any(ch.isspace() for ch in key_text.strip()):
-            errors[f"{where}.api_key"] = "must not contain white space"
+        key_error = key_problem(key_text)
+        if key_error:
+            errors[f"{where}.api_key"] = key_error
         models = _requested_models(raw.get("requested_models"), f"{where}.requested_models", errors)
-        if not url_error and isinstance(key_text, str) and key_text.strip():
+        if not url_error and not key_error:
             entries.append(
                 EntryInput(
                     base_url=str(raw["base_url"]).strip(),
@@ -232,15 +234,11 @@ def _entries(value: Any, errors: dict[str, str]) -> list[EntryInput]:
 
 
 def base_url_error(value: Any) -> str | None:
-    if not isinstance(value, str) or not value.strip():
-        return "is required"
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "not a valid http(s) URL"
-    if parts.scheme == "http" and not settings.RELAY_ALLOW_INSECURE_UPSTREAMS:
+    problem = url_problem(value)
+    if problem:
+        return problem
+    if urlsplit(value.strip()).scheme == "http" and not settings.RELAY_ALLOW_INSECURE_UPSTREAMS:
         return "must use https (set RELAY_ALLOW_INSECURE_UPSTREAMS=1 to allow http)"
-    if parts.query or parts.fragment:
-        return "must not carry a query string or fragment"
     return None
 
 
@@ -255,4 +253,9 @@ def _requested_models(value: Any, name: str, errors: dict[str, str]) -> tuple[st
     models = tuple(dict.fromkeys(str(m).strip() for m in value if str(m).strip()))
     if len(models) > MAX_REQUESTED_MODELS:
         errors[name] = f"at most {MAX_REQUESTED_MODELS} models"
+    for model in models:
+        problem = text_problem(model, max_length=MAX_MODEL_NAME_LENGTH)
+        if problem:
+            errors[name] = f"a model name {problem}"
+            return ()
     return models

@@ -15,9 +15,13 @@ from batch_import.errors import InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.services import item_stop_cancelled
 from batch_import.stages import STAGE_STEPS, StageContext
+from batch_import.stages.common import fail_item, schedule_retry
+from batch_import.transitions import EventType
 from relay_project.logging import log_context
 
 logger = logging.getLogger(__name__)
+# Retries of a stage that raised an exception nobody expected, before the item ends with it.
+UNEXPECTED_ERROR_RETRIES = 2
 
 
 def advance_item(item_id: str, worker_id: str | None = None, context: StageContext | None = None):
@@ -25,7 +29,8 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
 
     Returns why it stopped: ``not_claimed`` (someone else has it, or it is not due),
     ``done``, ``cancelled``, ``scheduled`` (a retry later than the inline limit), ``lost``
-    (our lease expired and another worker took over).
+    (our lease expired and another worker took over), ``superseded`` (moved under us),
+    ``failed`` (a stage kept raising an unexpected exception: the item ended with it).
     """
     worker_id = worker_id or leases.new_worker_id()
     if not leases.claim(item_id, worker_id=worker_id):
@@ -62,10 +67,47 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                 # Someone moved the item under us (cancel, strict rollback): stop quietly.
                 logger.info("item %s moved while we worked on it: %s", item_id, exc)
                 return "superseded"
+            except Exception as exc:
+                if not _after_unexpected_error(item, exc):
+                    return "failed"
             if not leases.renew(item_id, worker_id=worker_id):
                 return "lost"
     finally:
         leases.release(item_id, worker_id=worker_id)
+
+
+def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:
+    """An exception no stage foresaw (a bug, a value nothing validated, a database blip) must
+    never make the item loop: retry the stage a bounded number of times, an event each time,
+    then end the item with the error. Returns whether the item will be tried again.
+
+    The message names the exception's type only: its text may hold a key or a URL.
+    """
+    logger.error(
+        "stage %s of item %s failed unexpectedly", item.current_stage, item.item_id, exc_info=exc
+    )
+    item = ImportRunItem.objects.get(pk=item.item_id)  # the stage may have moved it first
+    if item.is_done:
+        return False
+    stage = item.current_stage
+    earlier = item.events.filter(
+        event_type=EventType.RETRY_SCHEDULED,
+        stage=stage,
+        attempt=item.attempt,
+        payload__unexpected_error__isnull=False,
+    ).count()
+    reason = f"unexpected {type(exc).__name__} in the {stage} stage (details in the server log)"
+    payload = {"unexpected_error": type(exc).__name__}
+    if earlier < UNEXPECTED_ERROR_RETRIES:
+        schedule_retry(
+            item,
+            attempt=earlier + 1,
+            reason=f"{reason}; retry {earlier + 1} of {UNEXPECTED_ERROR_RETRIES}",
+            payload=payload,
+        )
+        return True
+    fail_item(item, error=reason, payload=payload)
+    return False
 
 
 def advance_items(item_ids: list[str]) -> dict[str, str]:

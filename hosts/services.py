@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import httpx
 from django.db import transaction
@@ -19,6 +18,7 @@ from hosts.models import Host, HostCapabilitySnapshot
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 from hosts.sub2api.types import HostCapabilities
 from relay_project.crypto import Secret, reveal
+from relay_project.inputs import key_problem, text_problem, url_problem
 
 __all__ = ["HostRegistrationError", "register_host", "reprobe_host"]
 
@@ -65,19 +65,9 @@ def validate_registration(
         errors["name"] = "at most 100 characters"
     elif Host.objects.filter(name=name).exists():
         errors["name"] = f"a host named {name!r} is already registered"
-    parts = urlsplit(base_url)
-    if not base_url:
-        errors["base_url"] = "a base URL is required"
-    elif parts.scheme not in ("http", "https"):
-        errors["base_url"] = "must start with http:// or https://"
-    elif not parts.hostname:
-        errors["base_url"] = "has no host name"
-    elif parts.username or parts.password:
-        errors["base_url"] = "must not contain credentials; use the admin key fields"
-    elif parts.query or parts.fragment:
-        errors["base_url"] = "must not have a query string or fragment"
-    elif len(base_url) > 500:
-        errors["base_url"] = "at most 500 characters"
+    url_error = url_problem(base_url)
+    if url_error:
+        errors["base_url"] = "a base URL is required" if url_error == "is required" else url_error
     if auth_type not in Host.AuthType.values:
         errors["auth_type"] = f"must be one of {', '.join(Host.AuthType.values)}"
     if not admin_credential:
@@ -86,10 +76,12 @@ def validate_registration(
             if auth_type == Host.AuthType.ADMIN_API_KEY
             else "the admin password is required"
         )
-    elif auth_type == Host.AuthType.ADMIN_API_KEY and (
-        not admin_credential.startswith("admin-") or any(c.isspace() for c in admin_credential)
-    ):
+    elif auth_type == Host.AuthType.ADMIN_API_KEY and key_problem(admin_credential):
+        errors["admin_credential"] = key_problem(admin_credential)
+    elif auth_type == Host.AuthType.ADMIN_API_KEY and not admin_credential.startswith("admin-"):
         errors["admin_credential"] = "a sub2api admin API key looks like admin-<64 hex>"
+    elif auth_type == Host.AuthType.PASSWORD and text_problem(admin_credential, max_length=512):
+        errors["admin_credential"] = text_problem(admin_credential, max_length=512)
     if auth_type == Host.AuthType.PASSWORD and not EMAIL_RE.match(admin_email or ""):
         errors["admin_email"] = "an admin email address is required for password auth"
     return errors

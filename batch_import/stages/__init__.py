@@ -42,7 +42,8 @@ class _LazySteps(dict):
     """Stage modules import the adapters; load them on first use, not at app start."""
 
     def __missing__(self, key: str) -> StageStep:
-        self.update(_steps())
+        for stage, step in _steps().items():
+            self.setdefault(stage, step)  # never over a step someone set on purpose
         return dict.__getitem__(self, key)
 
 

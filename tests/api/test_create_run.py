@@ -26,8 +26,8 @@ def test_bad_entry_url_names_the_field(api, run_body):
     entries = [{"base_url": f"https://r{i}.example.com", "api_key": f"sk-{i}"} for i in range(3)]
     entries.append({"base_url": "ftp://nope", "api_key": "sk-3"})
     error = error_of(post(api, run_body(entries=entries)))
-    assert error["fields"] == {"entries[3].base_url": "not a valid http(s) URL"}
-    assert error["message"] == "entries[3].base_url: not a valid http(s) URL"
+    assert error["fields"] == {"entries[3].base_url": "must start with http:// or https://"}
+    assert error["message"] == "entries[3].base_url: must start with http:// or https://"
     assert not ImportRun.objects.exists()
 
 
@@ -137,3 +137,25 @@ def test_duplicate_entries_collapse_into_one_item(api, run_body):
     ]
     response = post(api, run_body(entries=entries))
     assert response.status_code == 201 and response.json()["total_items"] == 1
+
+
+@pytest.mark.parametrize(
+    ("entry", "field", "problem"),
+    [
+        ({"base_url": "https://a.example", "api_key": "sk-abcé"}, "api_key", "contains a non"),
+        ({"base_url": "https://a.example", "api_key": "sk-ab\u200b"}, "api_key", "contains an"),
+        ({"base_url": "https://a.example:99999", "api_key": "sk-a"}, "base_url", "port must be"),
+        ({"base_url": "https://a.example:abc", "api_key": "sk-a"}, "base_url", "port must be"),
+        ({"base_url": "https://[::1", "api_key": "sk-a"}, "base_url", "is not a valid URL"),
+        ({"base_url": f"https://{'a' * 480}.com", "api_key": "sk-a"}, "base_url", "has a host"),
+        ({"base_url": "https://u:sk-x@a.example", "api_key": "sk-a"}, "base_url", "must not"),
+    ],
+)
+def test_hostile_entries_are_a_400_naming_the_field_and_nothing_is_written(
+    api, run_body, entry, field, problem
+):
+    entries = [{"base_url": "https://ok.example", "api_key": "sk-ok"}, entry]
+    error = error_of(post(api, run_body(entries=entries)))
+    assert error["fields"][f"entries[1].{field}"].startswith(problem)
+    assert "sk-ab" not in str(error) and "sk-x" not in str(error)
+    assert not ImportRun.objects.exists()

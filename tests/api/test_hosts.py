@@ -160,3 +160,23 @@ def test_probe_host_again(api, fake_services):
 def test_probe_unknown_host_is_404(api, fake_services):
     assert api.post("/api/hosts/999999/probe").status_code == 404
     assert fake_services == []
+
+
+@pytest.mark.parametrize(
+    ("credential", "problem"),
+    [
+        ("admin-" + "é" * 64, "contains a non-ASCII character (U+00E9) at position 7"),
+        ("admin-ab\u200bcd", "contains an invisible control character (U+200B) at position 9"),
+    ],
+)
+def test_a_non_ascii_admin_key_is_a_400_before_any_call_to_the_host(api, credential, problem):
+    body = {
+        "name": "prod",
+        "base_url": "https://127.0.0.1:1",  # nothing listens: a call would fail differently
+        "auth_type": "admin_api_key",
+        "admin_credential": credential,
+    }
+    response = api.post("/api/hosts", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["admin_credential"].startswith(problem)
+    assert not Host.objects.exists()

@@ -163,3 +163,56 @@ def test_preview_lines_show_each_plan():
         "conflicts: user x: exists"
     )
     assert cli.preview_lines(ImportRunFactory()) == []
+
+
+def test_a_batch_file_that_is_not_utf8_is_refused_naming_the_line(tmp_path):
+    host = HostFactory()
+    batch = tmp_path / "entries.txt"
+    batch.write_bytes(b"https://a.example,sk-a\nhttps://b.example,sk-\xff\xfe\n")
+    with pytest.raises(CommandError) as refused:
+        run_cli(*base_args(host), "--batch-file", str(batch))
+    assert refused.value.returncode == cli.ExitCode.INVALID_INPUT
+    assert "line 2: not UTF-8 text (byte 0xff)" in str(refused.value)
+    assert not ImportRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("https://a.example,sk-ab\x00cd", "api_key: contains an invisible control character"),
+        ("https://a.example,sk-abcé", "api_key: contains a non-ASCII character (U+00E9)"),
+        ("https://a.example,sk-ab\u200bcd", "api_key: contains an invisible control character"),
+        ("https://a.example:99999,sk-a", "base_url: port must be a number between 1 and 65535"),
+        ("https://" + "a" * 600 + ".example,sk-a", "base_url: is longer than 500 characters"),
+        ("https://u:sk-x@a.example,sk-a", "base_url: must not contain user:password@"),
+    ],
+)
+def test_hostile_entries_are_refused_before_anything_is_written(tmp_path, line, problem):
+    host = HostFactory()
+    batch = tmp_path / "entries.txt"
+    batch.write_text(f"https://ok.example,sk-ok\n{line}\n", encoding="utf-8")
+    with pytest.raises(CommandError) as refused:
+        run_cli(*base_args(host), "--batch-file", str(batch))
+    assert refused.value.returncode == cli.ExitCode.INVALID_INPUT
+    assert f"entries[1].{problem}" in str(refused.value)
+    assert "sk-ab" not in str(refused.value)
+    assert not ImportRun.objects.exists()
+
+
+def test_a_usage_error_has_its_own_exit_code():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "batch_import", "--entry", "https://a.example,sk-a"],
+        cwd=root,
+        env={**os.environ, "DEBUG": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == cli.ExitCode.USAGE == 64
+    assert "the following arguments are required: --host-id" in result.stderr

@@ -15,11 +15,11 @@ from batch_import.requests import parse_entry_line, validate_run_request
 from batch_import.services import run_start
 
 
-class Command(BaseCommand):
+class Command(cli.UsageErrorsExit64, BaseCommand):
     help = (
         "Import upstream base_url + api_key entries into a sub2api host. Exit codes: "
         "0 all active, 1 warnings, 2 some broken or failed, 3 invalid input, "
-        "4 still running when the wait ended."
+        "4 still running when the wait ended, 64 usage error (bad command line)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -87,6 +87,8 @@ class Command(BaseCommand):
                 parsed = cli.read_batch_file(opts["batch_file"], sys.stdin)
             except OSError as exc:
                 raise CommandError(f"--batch-file: {exc.strerror}", returncode=3) from None
+            except ValueError as exc:
+                raise CommandError(f"--batch-file: {exc}", returncode=3) from None
             if parsed.errors:
                 detail = "; ".join(f"{where}: {msg}" for where, msg in parsed.errors.items())
                 raise CommandError(f"--batch-file: {detail}", returncode=3)

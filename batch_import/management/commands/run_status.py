@@ -10,7 +10,7 @@ from batch_import import cli
 from batch_import.models import ImportRun
 
 
-class Command(BaseCommand):
+class Command(cli.UsageErrorsExit64, BaseCommand):
     help = "Show a run's state and items. Exit codes as for batch_import."
 
     def add_arguments(self, parser) -> None:
