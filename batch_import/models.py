@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from hosts.models import Host
 from relay_project.crypto import EncryptedTextField
@@ -132,6 +133,22 @@ class ImportRunItem(models.Model):
         DEGRADED = "degraded", "degraded"
         BROKEN = "broken", "broken"
 
+    class FailureClass(models.TextChoices):
+        """Why an item is degraded or broken, so an operator tells a dead key from a host
+        problem at a glance (ARCHITECTURE §4, outcome rule)."""
+
+        UPSTREAM_AUTH = "upstream_auth", _("upstream refused the key")
+        UPSTREAM_QUOTA = "upstream_quota", _("upstream quota or rate limit")
+        UPSTREAM_UNREACHABLE = "upstream_unreachable", _("upstream unreachable")
+        UPSTREAM_ERROR = "upstream_error", _("upstream answered with an error")
+        UPSTREAM_MODEL_MISSING = "upstream_model_missing", _("no usable model upstream")
+        UPSTREAM_REFUSED_URL = "upstream_refused_url", _("upstream address not allowed")
+        HOST_REFUSED = "host_refused", _("host refused a change")
+        HOST_COMPATIBILITY_GAP = "host_compatibility_gap", _("host lacks a needed feature")
+        GATEWAY_ROUTING = "gateway_routing", _("host gateway does not route to the account")
+        ROLLED_BACK = "rolled_back", _("rolled back")
+        INTERNAL_ERROR = "internal_error", _("internal error")
+
     class MatchedAccountState(models.TextChoices):
         ACTIVE = "active", "active"
         DISABLED = "disabled", "disabled"
@@ -188,6 +205,9 @@ class ImportRunItem(models.Model):
     has_warning = models.BooleanField(default=False)
     last_error_stage = models.CharField(max_length=10, null=True, blank=True)
     last_error = models.TextField(null=True, blank=True)
+    failure_class = models.CharField(
+        max_length=32, choices=FailureClass.choices, blank=True, default=""
+    )
     legacy_batch = models.ForeignKey(
         LegacyImportBatch,
         on_delete=models.SET_NULL,

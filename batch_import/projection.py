@@ -8,10 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+
+Access = ImportRunItem.AccessStatus
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,23 @@ def recent_warnings(run: ImportRun) -> list[str]:
             )
             % {"n": run.broken_items}
         )
+    if run.broken_items or run.degraded_items:
+        warnings.extend(_failure_reasons(run))
+    other = (
+        run.items.filter(has_warning=True)
+        .exclude(confirmation_status=ImportRunItem.ConfirmationStatus.ADVISORY)
+        .exclude(access_status__in=[Access.DEGRADED, Access.BROKEN])
+        .count()
+    )
+    if other:
+        warnings.append(
+            ngettext(
+                "%(n)d item works but carries advisories; its page lists them.",
+                "%(n)d items work but carry advisories; their pages list them.",
+                other,
+            )
+            % {"n": other}
+        )
     if run.duplicate_entries:
         warnings.append(
             ngettext(
@@ -182,7 +202,26 @@ def recent_warnings(run: ImportRun) -> list[str]:
             )
             % {"n": run.duplicate_entries}
         )
+    if not warnings and run.state == ImportRun.State.COMPLETED_WITH_WARNINGS:
+        warnings.append(_("Some items need a look: their pages say why."))
     return warnings
+
+
+def _failure_reasons(run: ImportRun) -> list[str]:
+    """Broken and degraded items grouped by failure class: "2 items: upstream refused the key"."""
+    rows = (
+        run.items.filter(access_status__in=[Access.DEGRADED, Access.BROKEN])
+        .exclude(failure_class="")
+        .values("failure_class")
+        .annotate(n=Count("item_id"))
+        .order_by("-n", "failure_class")
+    )
+    labels = dict(ImportRunItem.FailureClass.choices)
+    return [
+        ngettext("%(n)d item: %(reason)s", "%(n)d items: %(reason)s", row["n"])
+        % {"n": row["n"], "reason": labels.get(row["failure_class"], row["failure_class"])}
+        for row in rows
+    ]
 
 
 def _iso(value) -> str | None:
@@ -237,6 +276,7 @@ def item_projection(item: ImportRunItem) -> dict[str, Any]:
         "advisory_messages": advisory_texts(item.advisory_messages),
         "last_error_stage": item.last_error_stage,
         "last_error": item.last_error,
+        "failure_class": item.failure_class or None,
         "rolled_back_at": _iso(item.rolled_back_at),
     }
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 from batch_import.errors import Conflict
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
 from batch_import.retry import next_retry_at
-from batch_import.transitions import EventType, record_event, transition_item
+from batch_import.stages.validate import record_rolled_back
+from batch_import.transitions import EventType, record_event
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 
@@ -236,12 +237,9 @@ def _finish(run, deleted, kept, remaining, errors) -> RunRollback:
             )
         return rollback
     _set_batch_status(run.run_id, LegacyImportBatch.Status.ROLLED_BACK)
-    for item_id in run.items.filter(rolled_back_at__isnull=True).values_list("pk", flat=True):
-        transition_item(
-            item_id=item_id,
-            event_type=EventType.ROLLED_BACK,
-            message="rolled back: what this run created on the host is gone",
-            fields={"rolled_back_at": now},
+    for item in run.items.filter(rolled_back_at__isnull=True).select_related("run"):
+        record_rolled_back(
+            item, when=now, message="rolled back: what this run created on the host is gone"
         )
     return rollback
 
@@ -330,17 +328,11 @@ def _int(value: str) -> int | None:
 
 def _stop_other_items(run_id: str, failed_item_id: str) -> None:
     others = ImportRunItem.objects.filter(run_id=run_id).exclude(pk=failed_item_id)
-    for item_id in others.exclude(current_stage=Stage.DONE).values_list("pk", flat=True):
-        transition_item(
-            item_id=item_id,
-            stage=Stage.DONE,
-            event_type=EventType.ROLLED_BACK,
+    for item in others.exclude(current_stage=Stage.DONE).select_related("run"):
+        record_rolled_back(
+            item,
+            when=timezone.now(),
             message="strict mode: the run was rolled back after another item failed",
-            fields={
-                "last_error_stage": ImportRunItem.objects.get(pk=item_id).current_stage,
-                "last_error": "rolled back (strict mode)",
-                "next_retry_at": None,
-            },
         )
 
 

@@ -37,10 +37,20 @@ class RunSummary:
 
 
 def item_failed_before_validation(item: ItemSnapshot) -> bool:
+    """Rows written before the outcome rule: ended by a stage with access still unknown."""
     return (
         item.current_stage == Stage.DONE
         and item.access_status == Access.UNKNOWN
         and item.last_error_stage is not None
+    )
+
+
+def item_ended_by_a_stage(item: ItemSnapshot) -> bool:
+    """A stage before validation ended the item with an error (broken or degraded)."""
+    return (
+        item.current_stage == Stage.DONE
+        and item.access_status != Access.ACTIVE
+        and item.last_error_stage in PRE_VALIDATION_STAGES
     )
 
 
@@ -81,11 +91,7 @@ def derive_run_state(
     elif len(done) < len(items):
         state = RunState.RUNNING
     elif (items and len(broken) == len(items)) or (
-        mode == ImportRun.Mode.STRICT
-        and any(
-            item_failed_before_validation(i) and i.last_error_stage == Stage.PROVISION
-            for i in items
-        )
+        mode == ImportRun.Mode.STRICT and (broken or any(item_ended_by_a_stage(i) for i in items))
     ):
         state = RunState.FAILED
     elif (

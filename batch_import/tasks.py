@@ -106,7 +106,9 @@ def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:
             payload=payload,
         )
         return True
-    fail_item(item, error=reason, payload=payload)
+    fail_item(
+        item, error=reason, failure_class=ImportRunItem.FailureClass.INTERNAL_ERROR, payload=payload
+    )
     return False
 
 

@@ -187,6 +187,11 @@ class ItemOutputSerializer(serializers.Serializer):
     )
     last_error_stage = serializers.ChoiceField(choices=STAGE_CHOICES, allow_null=True)
     last_error = serializers.CharField(allow_null=True)
+    failure_class = serializers.ChoiceField(
+        choices=ImportRunItem.FailureClass.choices,
+        allow_null=True,
+        help_text="Why a degraded or broken item is so (null while active or unfinished).",
+    )
     rolled_back_at = serializers.DateTimeField(
         allow_null=True, help_text="Set when the run's rollback removed what it created."
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from batch_import.models import ImportRunItem
+from batch_import.models import ImportRun, ImportRunItem
 from batch_import.retry import next_retry_at
 from batch_import.transitions import EventType, transition_item
 
@@ -17,23 +17,24 @@ def fail_item(
     item: ImportRunItem,
     *,
     error: str,
+    failure_class: str,
+    transient: bool = False,
     payload: dict[str, Any] | None = None,
-    fields: dict[str, Any] | None = None,
-) -> ImportRunItem:
-    """End an item at its current stage: done, with the stage and the reason recorded."""
-    return transition_item(
-        item_id=item.item_id,
-        stage=Stage.DONE,
-        event_type=EventType.ERROR,
-        message=error,
-        fields={
-            "last_error_stage": item.current_stage,
-            "last_error": error,
-            "next_retry_at": None,
-            **(fields or {}),
-        },
-        payload=payload,
+    ctx: Any = None,
+) -> None:
+    """End an item at its current stage with the error: the validation service gives the
+    verdict (broken, or degraded when ``transient`` retries ran out). In strict mode any
+    item a stage ends fails the run, which rolls back what it created (seed 002 §5.5)."""
+    # Imported here: the validation stage and the rollback import this module.
+    from batch_import.rollback import rollback_run_strict
+    from batch_import.stages.validate import record_failure
+
+    record_failure(
+        item, error=error, failure_class=failure_class, transient=transient, payload=payload
     )
+    run = item.run
+    if run.mode == ImportRun.Mode.STRICT and not run.is_preview:
+        rollback_run_strict(run_id=run.run_id, failed_item_id=item.item_id, ctx=ctx)
 
 
 def schedule_retry(
@@ -52,6 +53,7 @@ def schedule_retry(
         "last_retry_at": now,
         "next_retry_at": when,
         "last_error": reason,
+        "last_error_stage": item.current_stage,
     }
     if extra_counter:
         fields[extra_counter] = getattr(item, extra_counter) + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from batch_import.channel_evolution import model_mapping_delta
+from batch_import.failures import host_failure
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.packs import channel_prices
 from batch_import.reuse import ExistingAccount, IncomingProvider, decide_reuse
@@ -41,7 +42,7 @@ def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
         if exc.transient:
             handle_host_error(item, run, exc, ctx)
         else:
-            fail_item(item, error=f"host: {exc}")
+            fail_item(item, error=f"host: {exc}", failure_class=host_failure(exc), ctx=ctx)
         return
     finally:
         client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from batch_import.failures import upstream_failure
 from batch_import.models import ImportRunItem
 from batch_import.packs import apply_pack_aliases, pack_label, pack_profile
 from batch_import.stages import StageContext
@@ -17,6 +18,7 @@ from probe.discovery import discover_models
 from probe.guard import UnsafeUpstream, check_upstream_url
 
 Stage = ImportRunItem.Stage
+FailureClass = ImportRunItem.FailureClass
 
 
 def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
@@ -25,7 +27,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     try:
         check_upstream_url(item.base_url)
     except UnsafeUpstream as exc:
-        fail_item(item, error=str(exc))
+        fail_item(item, error=str(exc), failure_class=FailureClass.UPSTREAM_REFUSED_URL, ctx=ctx)
         return
     pack = pack_profile(item)
     client = UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport)
@@ -36,7 +38,12 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         if models_from_pack:
             raw_models = list(pack.default_models)
         if not raw_models:
-            fail_item(item, error="the upstream lists no models (GET /v1/models is empty)")
+            fail_item(
+                item,
+                error="the upstream lists no models (GET /v1/models is empty)",
+                failure_class=FailureClass.UPSTREAM_MODEL_MISSING,
+                ctx=ctx,
+            )
             return
         preferred = [
             raw
@@ -51,7 +58,14 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
             schedule_retry(item, attempt=attempt, reason=str(exc), payload={"kind": exc.kind})
         else:
-            fail_item(item, error=str(exc), payload={"kind": exc.kind})
+            fail_item(
+                item,
+                error=str(exc),
+                failure_class=upstream_failure(exc),
+                transient=exc.transient,
+                payload={"kind": exc.kind},
+                ctx=ctx,
+            )
         return
     finally:
         client.close()
@@ -68,7 +82,12 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     if unresolved:
         advisories.append("requested_model_not_found")
     if smoke is None:
-        fail_item(item, error="no discovered model answered a smoke chat completion")
+        fail_item(
+            item,
+            error="no discovered model answered a smoke chat completion",
+            failure_class=FailureClass.UPSTREAM_MODEL_MISSING,
+            ctx=ctx,
+        )
         return
     transition_item(
         item_id=item.item_id,

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import transaction
 
-from batch_import import rollback
 from batch_import.channel_evolution import model_mapping_delta
+from batch_import.failures import host_failure
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
 from batch_import.packs import apply_pack_aliases, channel_prices, pack_profile
 from batch_import.reuse import ExistingAccount, IncomingProvider, ReuseAction, decide_reuse
@@ -86,9 +86,14 @@ def handle_host_error(item: ImportRunItem, run: ImportRun, exc: HostError, ctx) 
             item, attempt=attempt, reason=f"host: {exc}", payload=host_error_payload(exc)
         )
         return
-    fail_item(item, error=f"host: {exc}", payload=host_error_payload(exc))
-    if run.mode == ImportRun.Mode.STRICT:
-        rollback.rollback_run_strict(run_id=run.run_id, failed_item_id=item.item_id, ctx=ctx)
+    fail_item(
+        item,
+        error=f"host: {exc}",
+        failure_class=host_failure(exc),
+        transient=exc.transient,
+        payload=host_error_payload(exc),
+        ctx=ctx,
+    )
 
 
 class Provisioner:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from batch_import.failures import gateway_failure
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, schedule_retry, stage_retries
@@ -21,6 +22,7 @@ from relay_project.crypto import Secret
 Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
 Confirmation = ImportRunItem.ConfirmationStatus
+FailureClass = ImportRunItem.FailureClass
 Resource = ManagedResource.ResourceType
 
 
@@ -53,13 +55,14 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
             Access.DEGRADED,
             "the host gateway has no /v1/chat/completions route",
             advisories=("chat_completions_unsupported",),
+            failure_class=FailureClass.HOST_COMPATIBILITY_GAP,
         )
         return
     model = gateway_model(item)
     try:
         key = access_key(item)
     except NoAccessKey as exc:
-        verdict(item, Access.BROKEN, str(exc), error=str(exc))
+        verdict(item, Access.BROKEN, str(exc), failure_class=FailureClass.INTERNAL_ERROR)
         return
     client = client_for_host(host, transport=ctx.host_transport)
     try:
@@ -89,9 +92,16 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
                 payload={"status": exc.status, "reason": exc.reason},
             )
         elif exc.transient:
-            verdict(item, Access.DEGRADED, f"gateway kept failing: {exc}", error=str(exc))
+            verdict(
+                item,
+                Access.DEGRADED,
+                f"gateway kept failing: {exc}",
+                failure_class=gateway_failure(exc),
+            )
         else:
-            verdict(item, Access.BROKEN, f"gateway refused: {exc}", error=str(exc))
+            verdict(
+                item, Access.BROKEN, f"gateway refused: {exc}", failure_class=gateway_failure(exc)
+            )
         return
     finally:
         client.close()
@@ -101,10 +111,20 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         if attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
             schedule_retry(item, attempt=attempt, reason="gateway answered 200 without content")
         else:
-            verdict(item, Access.DEGRADED, "gateway answered 200 without content")
+            verdict(
+                item,
+                Access.DEGRADED,
+                "gateway answered 200 without content",
+                failure_class=FailureClass.UPSTREAM_ERROR,
+            )
         return
     if item.confirmation_status == Confirmation.FAILED:
-        verdict(item, Access.DEGRADED, "gateway answered, but the account test did not pass")
+        verdict(
+            item,
+            Access.DEGRADED,
+            "gateway answered, but the account test did not pass",
+            failure_class=FailureClass.UPSTREAM_ERROR,
+        )
         return
     advisories = ("warmup_retried",) if stage_retries(item) else ()
     if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE and routing_ambiguous(item):
@@ -130,23 +150,103 @@ def verdict(
     *,
     advisories: tuple[str, ...] = (),
     error: str | None = None,
+    failure_class: str = "",
+    error_stage: str = Stage.VALIDATE,
+    event_type: str = EventType.VALIDATED,
+    payload: dict | None = None,
 ) -> None:
+    """End the item with ``access``. The error fields always describe the present: an active
+    item has none (its history stays in the events), a degraded or broken one always has a
+    message and a failure class."""
     fields: dict = {
         "advisory_messages": add_advisories(item, *advisories),
         "next_retry_at": None,
     }
-    if error:
-        fields.update(last_error=error, last_error_stage=Stage.VALIDATE)
+    if access == Access.ACTIVE:
+        fields.update(last_error=None, last_error_stage=None, failure_class="")
+    else:
+        fields.update(
+            last_error=error or message,
+            last_error_stage=error_stage,
+            failure_class=failure_class or FailureClass.INTERNAL_ERROR,
+        )
     transition_item(
         item_id=item.item_id,
         stage=Stage.DONE,
         access_status=access,
-        event_type=EventType.VALIDATED,
+        event_type=event_type,
+        message=message,
+        fields=fields,
+        payload=payload,
+        writer=Writer.VALIDATION,
+    )
+    _remember_verdict(item, access)
+
+
+def record_failure(
+    item: ImportRunItem,
+    *,
+    error: str,
+    failure_class: str,
+    transient: bool = False,
+    payload: dict | None = None,
+) -> None:
+    """The outcome rule for an item a stage ends before any gateway proof: a definitive
+    failure is ``broken``, transient failures that exhausted their retries ``degraded``. A
+    preview never claims a verdict: its items stay ``unknown``."""
+    if item.run.is_preview:
+        transition_item(
+            item_id=item.item_id,
+            stage=Stage.DONE,
+            event_type=EventType.ERROR,
+            message=error,
+            fields={
+                "last_error_stage": item.current_stage,
+                "last_error": error,
+                "failure_class": failure_class,
+                "next_retry_at": None,
+            },
+            payload=payload,
+        )
+        return
+    verdict(
+        item,
+        Access.DEGRADED if transient else Access.BROKEN,
+        error,
+        failure_class=failure_class,
+        error_stage=item.current_stage,
+        event_type=EventType.ERROR,
+        payload=payload,
+    )
+
+
+def record_rolled_back(item: ImportRunItem, *, when, message: str) -> None:
+    """The run's rollback removed what this item made: it can no longer read ``active``. An
+    item that had already failed keeps its own failure; it only learns it was rolled back."""
+    if item.current_stage == Stage.DONE and item.access_status in (Access.BROKEN, Access.DEGRADED):
+        transition_item(
+            item_id=item.item_id,
+            event_type=EventType.ROLLED_BACK,
+            message=message,
+            fields={"rolled_back_at": when},
+        )
+        return
+    fields = {
+        "rolled_back_at": when,
+        "next_retry_at": None,
+        "last_error": message,
+        "last_error_stage": item.current_stage,
+        "failure_class": FailureClass.ROLLED_BACK,
+    }
+    transition_item(
+        item_id=item.item_id,
+        stage=Stage.DONE,
+        access_status=Access.UNKNOWN if item.run.is_preview else Access.BROKEN,
+        event_type=EventType.ROLLED_BACK,
         message=message,
         fields=fields,
         writer=Writer.VALIDATION,
     )
-    _remember_verdict(item, access)
 
 
 def _remember_verdict(item: ImportRunItem, access: str) -> None:

@@ -13,8 +13,13 @@ ACTIVE = item()
 ADVISORY = item(conf="advisory", warn=True)
 DEGRADED = item(access="degraded", warn=True)
 BROKEN = item(conf="failed", access="broken", err="validate")
+# Rows written before the outcome rule (access left unknown by a failing stage).
 PROBE_FAILED = item(conf="pending", access="unknown", err="probe")
 PROVISION_FAILED = item(conf="pending", access="unknown", err="provision")
+# The outcome rule: a stage's definitive failure is broken, exhausted transient degraded.
+PROBE_BROKEN = item(conf="pending", access="broken", err="probe")
+PROVISION_DEGRADED = item(conf="pending", access="degraded", err="provision")
+VALIDATE_DEGRADED = item(access="degraded", err="validate")
 IN_FLIGHT = item(stage="confirm", conf="pending", access="unknown")
 
 
@@ -31,7 +36,14 @@ IN_FLIGHT = item(stage="confirm", conf="pending", access="unknown")
         ([BROKEN, PROBE_FAILED], "partial", "failed"),
         ([ACTIVE, PROVISION_FAILED], "partial", "completed_with_warnings"),
         ([ACTIVE, PROVISION_FAILED], "strict", "failed"),
-        ([ACTIVE, PROBE_FAILED], "strict", "completed_with_warnings"),
+        # Strict mode: a failure at any stage fails the run (seed 002 §5.5).
+        ([ACTIVE, PROBE_FAILED], "strict", "failed"),
+        ([ACTIVE, PROBE_BROKEN], "strict", "failed"),
+        ([ACTIVE, PROBE_BROKEN], "partial", "completed_with_warnings"),
+        ([PROBE_BROKEN, PROBE_BROKEN], "partial", "failed"),
+        ([ACTIVE, PROVISION_DEGRADED], "strict", "failed"),
+        ([ACTIVE, PROVISION_DEGRADED], "partial", "completed_with_warnings"),
+        ([ACTIVE, VALIDATE_DEGRADED], "strict", "completed_with_warnings"),
         ([], "partial", "completed"),
     ],
 )

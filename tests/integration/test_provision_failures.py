@@ -22,7 +22,9 @@ def test_host_500_mid_provision_in_partial_mode_keeps_the_rest_and_tracks_everyt
     )
     run = drive(start(host, [entry(a), entry(b)], mode="partial"))
     failed, ok = run.items.order_by("position")
-    assert (failed.last_error_stage, failed.access_status) == ("provision", "unknown")
+    # Transient host errors that ran out of retries: degraded, classed as a host problem.
+    assert (failed.last_error_stage, failed.access_status) == ("provision", "degraded")
+    assert failed.failure_class == "host_refused"
     assert "500" in failed.last_error
     assert failed.events.filter(event_type="error").exists()
     assert failed.events.filter(event_type="retry_scheduled", stage="provision").count() == 2
@@ -52,7 +54,10 @@ def test_host_500_mid_provision_in_strict_mode_fails_and_rolls_back(
     assert run.state == "failed"
     assert failed.last_error_stage == "provision"
     assert failed.events.filter(event_type="rolled_back").count() >= 2  # channel + group
-    assert stopped.current_stage == "done" and stopped.last_error == "rolled back (strict mode)"
+    assert stopped.current_stage == "done" and stopped.last_error.startswith("rolled back")
+    # What the rollback removed can never read active.
+    assert (stopped.access_status, stopped.failure_class) == ("broken", "rolled_back")
+    assert stopped.rolled_back_at is not None
     assert not host_simulator.state.groups and not host_simulator.state.channels
     assert not host_simulator.state.accounts
     assert set(ManagedResource.objects.values_list("state", flat=True)) <= {"deleted"}

@@ -92,7 +92,7 @@ SCENARIO: dict[str, tuple[UpstreamConfig, list[str], str | None, Expected]] = {
         UpstreamConfig(name="broken", models=[SimModel("minimax-m2")]),
         [],
         "sk-this-key-was-revoked",
-        Expected("revoked key → broken", "pending", "unknown", None),
+        Expected("revoked key → broken", "pending", "broken", None),
     ),
 }
 PREIMPORTED = ("glm", "qwen")
@@ -250,7 +250,11 @@ class Command(BaseCommand):
                 f"smoke={item.resolved_smoke_model or '-'} "
                 f"recommended={','.join(item.recommended_models) or '-'} "
                 f"confirmation={got[0]} access={got[1]} resolution={got[2] or '-'}"
-                + (f" error={item.last_error}" if item.access_status != "active" else "")
+                + (
+                    f" failure={item.failure_class} error={item.last_error}"
+                    if item.access_status != "active"
+                    else ""
+                )
             )
         self.say("every item ended as expected" if ok else "some items did not end as expected")
         return ok
