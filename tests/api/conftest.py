@@ -10,7 +10,9 @@ from tests.factories import HostFactory
 
 @pytest.fixture
 def user(db):
-    return get_user_model().objects.create_user(username="ops", password="ops-password")
+    return get_user_model().objects.create_user(
+        username="ops", password="ops-password", is_staff=True
+    )
 
 
 @pytest.fixture

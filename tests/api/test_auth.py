@@ -82,7 +82,14 @@ def test_create_api_token_refuses_an_unknown_user_without_flag():
 def test_create_api_token_creates_the_user_when_asked():
     key, _ = run_command("bot", "--create-user")
     bot = get_user_model().objects.get(username="bot")
-    assert not bot.has_usable_password() and not bot.is_staff
+    assert not bot.has_usable_password() and bot.is_staff
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/batch-import/runs").status_code == 200
+
+
+def test_create_api_token_refuses_a_non_staff_user():
+    get_user_model().objects.create_user(username="viewer", password="pw")
+    with pytest.raises(CommandError, match="not staff"):
+        run_command("viewer")
+    assert not Token.objects.exists()

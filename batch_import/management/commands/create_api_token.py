@@ -20,7 +20,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--create-user",
             action="store_true",
-            help="Create the user (no password, not staff) when it does not exist.",
+            help="Create the user when it does not exist: staff (the API requires it) but with "
+            "no password, so it cannot log in to the pages.",
         )
 
     def handle(self, *args: object, username: str, create_user: bool, **options: object) -> None:
@@ -33,10 +34,17 @@ class Command(BaseCommand):
                         f"user {username!r} does not exist (pass --create-user to create it)"
                     )
                 # No password: create_user stores an unusable one, so the token is the only way in.
-                user = user_model.objects.create_user(**{user_model.USERNAME_FIELD: username})
+                user = user_model.objects.create_user(
+                    **{user_model.USERNAME_FIELD: username}, is_staff=True
+                )
                 self.stderr.write(f"created user {username!r}")
             elif not user.is_active:
                 raise CommandError(f"user {username!r} is inactive; its token would not work")
+            elif not user.is_staff:
+                raise CommandError(
+                    f"user {username!r} is not staff; the API refuses non-staff tokens "
+                    "(make it staff in the admin first)"
+                )
             token, created = Token.objects.get_or_create(user=user)
         self.stderr.write(f"{'created' if created else 'existing'} token for {username!r}")
         self.stdout.write(token.key)
