@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -23,6 +23,7 @@ from model_packs.archive import MAX_ARCHIVE_BYTES
 from model_packs.models import Pack
 from model_packs.validation import PackRejected
 from relay_project.api.errors import InvalidInput, error_responses
+from relay_project.api.parsers import SafeJSONParser
 
 PACK_ID = OpenApiParameter("pack_id", str, OpenApiParameter.PATH, description="A pack id.")
 
@@ -102,7 +103,7 @@ class PackViewSet(viewsets.GenericViewSet):
             **error_responses(400, 409),
         },
     )
-    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, JSONParser])
+    @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, SafeJSONParser])
     def install(self, request: Request) -> Response:
         serializer = PackInstallInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
@@ -20,6 +20,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from relay_project.api.errors import ErrorCode, InvalidInput, code_for_status, envelope
+from relay_project.api.parsers import RequestTooLarge
 from relay_project.errors import DomainError
 
 logger = logging.getLogger("relay_project.api")
@@ -57,6 +58,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def _as_api_exception(exc: Exception) -> Exception:
     """Domain and Django errors → the DRF exception with the right status."""
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
     if isinstance(exc, DomainError):
         if exc.field_errors:
             return InvalidInput(dict(exc.field_errors))
