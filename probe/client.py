@@ -28,6 +28,7 @@ from django.conf import settings
 from httpx_sse import EventSource, SSEError
 
 from probe.errors import ProbeError, ProbeErrorKind
+from probe.guard import guarded_transport
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.logging import redact
@@ -215,13 +216,17 @@ class UpstreamClient:
         self._key = Secret(reveal(api_key))
         self._sleep = sleep
         self._slots = upstream_slot(self.root_url, self.concurrency)
+        limits = httpx.Limits(max_connections=self.concurrency)
+        if transport is None and not settings.RELAY_ALLOW_INSECURE_UPSTREAMS:
+            # The SSRF guard again at connect time (probe/guard.py), against DNS rebinding.
+            transport = guarded_transport(verify=client_tls_context(), limits=limits)
         self._http = httpx.Client(
             verify=client_tls_context(),
             timeout=httpx.Timeout(self.timeout),
             transport=transport,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
-            limits=httpx.Limits(max_connections=self.concurrency),
+            limits=limits,
         )
 
     def __repr__(self) -> str:

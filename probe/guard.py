@@ -7,9 +7,11 @@ carrier-grade NAT, multicast, reserved and unspecified addresses are refused. Wi
 URLs carrying credentials or schemes other than http/https are refused in every mode.
 
 Name resolution goes through ``resolve_host`` (or the ``resolver`` argument), so tests replace
-it instead of doing real DNS. The check runs before the probe connects; it does not pin the
-address, so a hostile DNS server could still answer differently a moment later — the guard
-stops mistakes and casual abuse, not a determined rebinding attack.
+it instead of doing real DNS. ``check_upstream_url`` refuses a bad URL before anything starts;
+``guarded_transport`` checks again at connect time, every address the name resolves to at that
+moment, and connects to the address it checked: a DNS server that answers differently a moment
+later (rebinding) gains nothing. IPv4 addresses wrapped in IPv6 (IPv4-mapped, 6to4, NAT64,
+Teredo) are judged by the IPv4 address inside.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import httpcore
+import httpx
 from django.conf import settings
 
 Resolver = Callable[[str, int], list[str]]
@@ -103,10 +107,28 @@ def _addresses(host: str, port: int, resolver: Resolver) -> list[IPAddress]:
     return addresses
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, 6to4, NAT64, Teredo)."""
+    if address.ipv4_mapped:
+        return [address.ipv4_mapped]
+    if address.sixtofour:
+        return [address.sixtofour]
+    if address in NAT64:
+        return [ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)]
+    if address.teredo:
+        return list(address.teredo)
+    return []
+
+
 def _problem(address: IPAddress) -> str | None:
     """A word naming why ``address`` is refused, or None for a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        for inner in _embedded_ipv4(address):
+            if problem := _problem(inner):
+                return problem
     checks = (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
@@ -117,3 +139,40 @@ def _problem(address: IPAddress) -> str | None:
         ("non-public", not address.is_global),
     )
     return next((word for word, hit in checks if hit), None)
+
+
+class GuardedNetworkBackend(httpcore.SyncBackend):
+    """Resolves the host itself at connect time, refuses it when any address is not public,
+    and connects to the address it checked (TLS still verifies the host name)."""
+
+    def __init__(self, resolver: Resolver | None = None) -> None:
+        self.resolver = resolver
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        addresses = _addresses(host, port, self.resolver or resolve_host)
+        for address in addresses:
+            problem = _problem(address)
+            if problem:
+                raise UnsafeUpstream(
+                    "private_address",
+                    f"upstream host {host} resolves to {problem} address {address} at connect "
+                    "time; only public upstreams may be probed",
+                )
+        return super().connect_tcp(
+            str(addresses[0]),
+            port,
+            timeout,
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+
+
+def guarded_transport(
+    *, verify, limits: httpx.Limits, resolver: Resolver | None = None
+) -> httpx.HTTPTransport:
+    """The upstream transport for production: the connect-time check above on every
+    connection (the demo and tests, with RELAY_ALLOW_INSECURE_UPSTREAMS, use a plain one)."""
+    transport = httpx.HTTPTransport(verify=verify, limits=limits)
+    # httpx has no public hook for the network backend; its pool (httpcore) takes one.
+    transport._pool._network_backend = GuardedNetworkBackend(resolver)
+    return transport

@@ -53,6 +53,9 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         if not preferred and pack is not None and pack.smoke_test_model in raw_models:
             preferred = [pack.smoke_test_model]
         profile = probe_capabilities(client, raw_models, preferred=preferred)
+    except UnsafeUpstream as exc:  # the connect-time check: the name now points inside
+        fail_item(item, error=str(exc), failure_class=FailureClass.UPSTREAM_REFUSED_URL, ctx=ctx)
+        return
     except ProbeError as exc:
         attempt = stage_retries(item) + 1
         if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import socket
 
+import httpx
 import pytest
 from pytest_django import Settings
 
@@ -53,6 +54,10 @@ def test_check_upstream_url_refuses_plain_http() -> None:
         ("169.254.169.254", "link-local"),
         ("fe80::1%eth0", "link-local"),
         ("::ffff:10.0.0.1", "private"),
+        ("2002:7f00:1::1", "loopback"),  # 6to4 wrapping 127.0.0.1
+        ("2002:a9fe:a9fe::1", "link-local"),  # 6to4 wrapping the cloud metadata address
+        ("64:ff9b::a00:1", "private"),  # NAT64 wrapping 10.0.0.1
+        ("64:ff9b::7f00:1", "loopback"),  # NAT64 wrapping 127.0.0.1
         ("100.64.0.1", "non-public"),
         ("0.0.0.0", "unspecified"),
         ("224.0.0.1", "multicast"),
@@ -138,3 +143,50 @@ def test_check_upstream_url_uses_the_patchable_resolver(monkeypatch: pytest.Monk
 
 def test_resolve_host_resolves_localhost_without_the_network() -> None:
     assert {"127.0.0.1", "::1"} & set(guard.resolve_host("localhost", 443))
+
+
+def test_the_connect_time_check_refuses_a_name_that_rebinds_inside() -> None:
+    """The URL check saw a public address; at connect time the name points at loopback. The
+    guarded transport resolves again, refuses, and never opens the socket."""
+    answers = iter([[GLOBAL_V4], ["127.0.0.1"]])
+    connected: list[str] = []
+
+    def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    check_upstream_url("https://rebind.example/v1", allow_insecure=False, resolver=rebinding)
+    transport = guard.guarded_transport(
+        verify=True, limits=httpx.Limits(max_connections=1), resolver=rebinding
+    )
+    original = guard.httpcore.SyncBackend.connect_tcp
+    try:
+        guard.httpcore.SyncBackend.connect_tcp = lambda self, host, *a, **k: connected.append(host)
+        with httpx.Client(transport=transport) as client, pytest.raises(UnsafeUpstream) as refused:
+            client.get("https://rebind.example/v1/models")
+    finally:
+        guard.httpcore.SyncBackend.connect_tcp = original
+    assert "loopback address 127.0.0.1 at connect time" in str(refused.value)
+    assert connected == []
+
+
+def test_the_connect_time_check_connects_to_the_address_it_checked() -> None:
+    connected: list[str] = []
+    backend = guard.GuardedNetworkBackend(resolver_for(GLOBAL_V4))
+    original = guard.httpcore.SyncBackend.connect_tcp
+    try:
+        guard.httpcore.SyncBackend.connect_tcp = lambda self, host, port, *a, **k: connected.append(
+            f"{host}:{port}"
+        )
+        backend.connect_tcp("relay.example.com", 443)
+    finally:
+        guard.httpcore.SyncBackend.connect_tcp = original
+    assert connected == [f"{GLOBAL_V4}:443"]
+
+
+def test_production_upstream_clients_use_the_guarded_transport(settings: Settings) -> None:
+    from probe.client import UpstreamClient
+
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = False
+    client = UpstreamClient("https://relay.example.com/v1", "sk-a")
+    backend = client._http._transport._pool._network_backend
+    assert isinstance(backend, guard.GuardedNetworkBackend)
