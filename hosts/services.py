@@ -6,8 +6,12 @@ registering never creates anything there.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
+import socket
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 from django.db import transaction
@@ -16,6 +20,7 @@ from django.utils import timezone
 from hosts.errors import HostRegistrationError
 from hosts.models import Host, HostCapabilitySnapshot
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
+from hosts.sub2api.errors import ErrorKind
 from hosts.sub2api.types import HostCapabilities
 from relay_project.crypto import Secret, reveal
 from relay_project.inputs import key_problem, text_problem, url_problem
@@ -24,6 +29,11 @@ __all__ = ["HostRegistrationError", "register_host", "reprobe_host"]
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 # Host answers that mean "these admin credentials are not accepted".
+logger = logging.getLogger(__name__)
+NOT_SUB2API = (
+    "the host did not answer like a sub2api admin API (check the address and that it is "
+    "reachable from relay-manager; the details are in the server log)"
+)
 CREDENTIAL_REASONS = frozenset(
     {
         "INVALID_ADMIN_KEY",
@@ -68,6 +78,11 @@ def validate_registration(
     url_error = url_problem(base_url)
     if url_error:
         errors["base_url"] = "a base URL is required" if url_error == "is required" else url_error
+    elif urlsplit(base_url).scheme == "http" and _reaches_public_address(base_url):
+        errors["base_url"] = (
+            "plain http is only allowed for loopback or private addresses (a host on your own "
+            "network); use https"
+        )
     if auth_type not in Host.AuthType.values:
         errors["auth_type"] = f"must be one of {', '.join(Host.AuthType.values)}"
     if not admin_credential:
@@ -87,6 +102,21 @@ def validate_registration(
     return errors
 
 
+def _reaches_public_address(base_url: str) -> bool:
+    """Whether the URL's host resolves to any public address (unresolvable: no, the probe
+    then answers with the generic refusal)."""
+    parts = urlsplit(base_url)
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 80, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not (address.is_loopback or address.is_private or address.is_link_local):
+            return True
+    return False
+
+
 def _credential_errors(host: Host, error: HostError) -> dict[str, str]:
     if host.auth_type == Host.AuthType.PASSWORD:
         if error.reason == "FORBIDDEN":
@@ -103,7 +133,8 @@ def probe_host(host: Host, *, transport: httpx.BaseTransport | None = None) -> P
     except HostError as exc:
         if exc.status is None or exc.transient:
             return ProbeOutcome(status=Host.Status.UNREACHABLE, error=str(exc))
-        if exc.status in (401, 403) or exc.reason in CREDENTIAL_REASONS:
+        sub2api_shaped = exc.kind in (ErrorKind.HANDLER, ErrorKind.MIDDLEWARE)
+        if sub2api_shaped and (exc.status in (401, 403) or exc.reason in CREDENTIAL_REASONS):
             return ProbeOutcome(
                 status=Host.Status.UNREACHABLE,
                 error=str(exc),
@@ -159,8 +190,8 @@ def register_host(
     """Validate, probe (read-only) and save a host with its first capability snapshot.
 
     Raises ``HostRegistrationError`` (nothing saved) for bad input, rejected credentials or an
-    address without a sub2api admin API. A host that cannot be reached is saved as
-    ``unreachable``; one that lacks capabilities as ``unsupported`` with them named.
+    address where no sub2api admin API answers (one generic message, whatever answered or not,
+    the detail in the log). One that lacks capabilities is saved ``unsupported``, them named.
     """
     name = (name or "").strip()
     base_url = normalize_base_url(base_url)
@@ -182,8 +213,13 @@ def register_host(
         admin_credential=Secret(reveal(admin_credential).strip()),
     )
     outcome = probe_host(host, transport=transport)
-    if outcome.field_errors:
-        raise HostRegistrationError(outcome.field_errors)
+    if outcome.field_errors and "base_url" not in outcome.field_errors:
+        raise HostRegistrationError(outcome.field_errors)  # a sub2api refused the credential
+    if outcome.status == Host.Status.UNREACHABLE:
+        # One answer for a closed port, another service and a non-sub2api web server: the
+        # registration form must not tell them apart (it would be a port scanner).
+        logger.info("host registration of %s refused: %s", base_url, outcome.error)
+        raise HostRegistrationError({"base_url": NOT_SUB2API})
     with transaction.atomic():
         _apply(host, outcome)
         host.save()

@@ -68,16 +68,71 @@ def test_register_host_bad_key_names_the_field_and_saves_nothing(host_simulator)
     assert not Host.objects.exists()
 
 
-def test_register_host_unreachable_is_saved_as_unreachable():
-    host = register_host(
-        name="gone",
-        base_url=closed_port_url(),
-        auth_type="admin_api_key",
-        admin_credential="admin-" + "1" * 64,
+@pytest.fixture
+def not_sub2api_urls():
+    """A closed port, a non-HTTP service (answers like Redis) and a web server that is not
+    sub2api: what a port scan through the registration form would tell apart."""
+    import socketserver
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class RedisLike(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.recv(1024)
+            self.request.sendall(b"-ERR unknown command 'GET'\r\n")
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<h1>nginx</h1>")
+
+        def log_message(self, *args):
+            pass
+
+    servers = [
+        socketserver.TCPServer(("127.0.0.1", 0), RedisLike),
+        HTTPServer(("127.0.0.1", 0), NotFound),
+    ]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield [closed_port_url()] + [f"http://127.0.0.1:{s.server_address[1]}" for s in servers]
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_registration_cannot_tell_what_answers_on_a_port(not_sub2api_urls, caplog):
+    messages = set()
+    for url in not_sub2api_urls:
+        with pytest.raises(HostRegistrationError) as refused:
+            register_host(
+                name=f"probe-{url[-5:]}",
+                base_url=url,
+                auth_type="admin_api_key",
+                admin_credential="admin-" + "1" * 64,
+            )
+        assert set(refused.value.errors) == {"base_url"}
+        messages.add(refused.value.errors["base_url"])
+    assert len(messages) == 1 and "did not answer like a sub2api" in messages.pop()
+    assert not Host.objects.exists()
+    assert len([r for r in caplog.records if "registration of" in r.getMessage()]) == 3
+
+
+def test_plain_http_is_refused_for_a_public_address(monkeypatch):
+    monkeypatch.setattr(
+        "hosts.services.socket.getaddrinfo",
+        lambda host, port, **kw: [(2, 1, 6, "", ("93.184.216.34", port))],
     )
-    assert host.status == "unreachable"
-    assert "CONNECT_ERROR" in host.last_error
-    assert not host.snapshots.exists()
+    with pytest.raises(HostRegistrationError) as refused:
+        register_host(
+            name="public",
+            base_url="http://sub2api.example.com",
+            auth_type="admin_api_key",
+            admin_credential="admin-" + "1" * 64,
+        )
+    assert "plain http is only allowed for loopback or private" in refused.value.errors["base_url"]
 
 
 def test_register_host_password_auth_logs_in(host_simulator):
