@@ -208,6 +208,8 @@ class ImportRunItem(models.Model):
     failure_class = models.CharField(
         max_length=32, choices=FailureClass.choices, blank=True, default=""
     )
+    # The last gateway validation's proof (seed 003): status, model, latency, short preview.
+    validation_evidence = models.JSONField(null=True, blank=True)
     legacy_batch = models.ForeignKey(
         LegacyImportBatch,
         on_delete=models.SET_NULL,

@@ -277,6 +277,7 @@ def item_projection(item: ImportRunItem) -> dict[str, Any]:
         "last_error_stage": item.last_error_stage,
         "last_error": item.last_error,
         "failure_class": item.failure_class or None,
+        "validation_evidence": item.validation_evidence,
         "rolled_back_at": _iso(item.rolled_back_at),
     }
 

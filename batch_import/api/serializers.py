@@ -157,6 +157,14 @@ class RunDetailOutputSerializer(serializers.Serializer):
 STAGE_CHOICES = ImportRunItem.Stage.choices
 
 
+class ValidationEvidenceSerializer(serializers.Serializer):
+    http_status = serializers.IntegerField(allow_null=True, help_text="null: no HTTP answer")
+    model = serializers.CharField(help_text="The model the validation asked the gateway for.")
+    answered_model = serializers.CharField(help_text="The model the answer named, if any.")
+    latency_ms = serializers.IntegerField(allow_null=True)
+    preview = serializers.CharField(help_text="The answer's first characters, or its error.")
+
+
 class ItemOutputSerializer(serializers.Serializer):
     # item_projection, seed 004 §6.4.
     """One entry of a run; its key only as a fingerprint."""
@@ -191,6 +199,10 @@ class ItemOutputSerializer(serializers.Serializer):
         choices=ImportRunItem.FailureClass.choices,
         allow_null=True,
         help_text="Why a degraded or broken item is so (null while active or unfinished).",
+    )
+    validation_evidence = ValidationEvidenceSerializer(
+        allow_null=True,
+        help_text="The last gateway validation: what the host answered (null before one ran).",
     )
     rolled_back_at = serializers.DateTimeField(
         allow_null=True, help_text="Set when the run's rollback removed what it created."

@@ -7,6 +7,8 @@ access mode's key: GET /v1/models lists the smoke model AND POST /v1/chat/comple
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 
 from batch_import.failures import gateway_failure
@@ -65,6 +67,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         verdict(item, Access.BROKEN, str(exc), failure_class=FailureClass.INTERNAL_ERROR)
         return
     client = client_for_host(host, transport=ctx.host_transport)
+    evidence: dict | None = None
     try:
         listed = [m.id for m in client.gateway.models(key)]
         if model not in listed:
@@ -74,7 +77,15 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
                 message=f"gateway /v1/models does not list {model}",
                 transient=False,
             )
+        started = time.monotonic()
         completion = client.gateway.chat_completion(key, model=model, max_tokens=16)
+        evidence = completion_evidence(
+            model,
+            status=completion.status,
+            started=started,
+            answered_model=completion.model,
+            text=completion.content if completion.ok else completion.error_message,
+        )
         if not completion.ok:
             raise HostError(
                 status=completion.status,
@@ -83,6 +94,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
                 transient=completion.transient,
             )
     except HostError as exc:
+        evidence = evidence or completion_evidence(model, status=exc.status, text=exc.message)
         attempt = stage_retries(item) + 1
         if exc.transient and attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
             schedule_retry(
@@ -97,10 +109,15 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
                 Access.DEGRADED,
                 f"gateway kept failing: {exc}",
                 failure_class=gateway_failure(exc),
+                evidence=evidence,
             )
         else:
             verdict(
-                item, Access.BROKEN, f"gateway refused: {exc}", failure_class=gateway_failure(exc)
+                item,
+                Access.BROKEN,
+                f"gateway refused: {exc}",
+                failure_class=gateway_failure(exc),
+                evidence=evidence,
             )
         return
     finally:
@@ -116,6 +133,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
                 Access.DEGRADED,
                 "gateway answered 200 without content",
                 failure_class=FailureClass.UPSTREAM_ERROR,
+                evidence=evidence,
             )
         return
     if item.confirmation_status == Confirmation.FAILED:
@@ -124,12 +142,15 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
             Access.DEGRADED,
             "gateway answered, but the account test did not pass",
             failure_class=FailureClass.UPSTREAM_ERROR,
+            evidence=evidence,
         )
         return
     advisories = ("warmup_retried",) if stage_retries(item) else ()
     if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE and routing_ambiguous(item):
         advisories = (*advisories, "validation_routing_ambiguous")
-    verdict(item, Access.ACTIVE, f"gateway served {model}", advisories=advisories)
+    verdict(
+        item, Access.ACTIVE, f"gateway served {model}", advisories=advisories, evidence=evidence
+    )
 
 
 def routing_ambiguous(item: ImportRunItem) -> bool:
@@ -143,6 +164,28 @@ def routing_ambiguous(item: ImportRunItem) -> bool:
     return any(families & set(other) for other in others)
 
 
+PREVIEW_CHARS = 80
+
+
+def completion_evidence(
+    model: str,
+    *,
+    status: int | None,
+    started: float | None = None,
+    answered_model: str = "",
+    text: str = "",
+) -> dict:
+    """What the gateway answered, kept on the item so an operator sees the proof (seed 003)."""
+    latency = None if started is None else round((time.monotonic() - started) * 1000)
+    return {
+        "http_status": status,
+        "model": model,
+        "answered_model": answered_model,
+        "latency_ms": latency,
+        "preview": " ".join(text.split())[:PREVIEW_CHARS],
+    }
+
+
 def verdict(
     item: ImportRunItem,
     access: str,
@@ -154,6 +197,7 @@ def verdict(
     error_stage: str = Stage.VALIDATE,
     event_type: str = EventType.VALIDATED,
     payload: dict | None = None,
+    evidence: dict | None = None,
 ) -> None:
     """End the item with ``access``. The error fields always describe the present: an active
     item has none (its history stays in the events), a degraded or broken one always has a
@@ -162,6 +206,8 @@ def verdict(
         "advisory_messages": add_advisories(item, *advisories),
         "next_retry_at": None,
     }
+    if evidence is not None:
+        fields["validation_evidence"] = evidence
     if access == Access.ACTIVE:
         fields.update(last_error=None, last_error_stage=None, failure_class="")
     else:
