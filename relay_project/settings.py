@@ -86,7 +86,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "django_q",
@@ -241,7 +240,7 @@ RELAY_API_MAX_WAIT_SEC = env_int("RELAY_API_MAX_WAIT_SEC", 30, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header makes "no credentials" a 401, not a 403.
-        "rest_framework.authentication.TokenAuthentication",
+        "relay_project.api.authentication.HashedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # The API requires staff, like the pages: a logged-in non-staff user can do nothing here.

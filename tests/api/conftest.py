@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from relay_project.models import ApiToken
 from tests.factories import HostFactory
 
 
@@ -17,14 +17,15 @@ def user(db):
 
 @pytest.fixture
 def token(user):
-    return Token.objects.create(user=user)
+    """The key of the user's API token (only its digest is stored)."""
+    return ApiToken.issue(user)
 
 
 @pytest.fixture
 def api(token):
     """An API client authenticated with a DRF token, as automation would be."""
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

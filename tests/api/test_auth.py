@@ -7,8 +7,9 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from relay_project.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -63,14 +64,30 @@ def run_command(*args):
 
 def test_create_api_token_for_an_existing_user(user):
     key, err = run_command("ops")
-    assert key == Token.objects.get(user=user).key
+    stored = ApiToken.objects.get(user=user)
+    assert stored.digest == ApiToken.digest_of(key) and key not in (stored.digest, stored.prefix)
     assert "created token" in err
 
 
-def test_create_api_token_prints_the_existing_token(token):
-    key, err = run_command("ops")
-    assert key == token.key and "existing token" in err
-    assert Token.objects.count() == 1
+def test_an_existing_token_is_never_shown_again_only_rotated(token, api):
+    with pytest.raises(CommandError, match="cannot be shown again"):
+        run_command("ops")
+    key, err = run_command("ops", "--rotate")
+    assert key != token and "rotated token" in err
+    assert ApiToken.objects.count() == 1
+    assert api.get("/api/batch-import/runs").status_code == 401  # the old key stopped working
+    fresh = APIClient()
+    fresh.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert fresh.get("/api/batch-import/runs").status_code == 200
+
+
+def test_tokens_are_stored_hashed(token):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM api_tokens")
+        rows = cursor.fetchall()
+    assert rows and not any(token in str(value) for row in rows for value in row)
 
 
 def test_create_api_token_refuses_an_unknown_user_without_flag():
@@ -92,4 +109,4 @@ def test_create_api_token_refuses_a_non_staff_user():
     get_user_model().objects.create_user(username="viewer", password="pw")
     with pytest.raises(CommandError, match="not staff"):
         run_command("viewer")
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()

@@ -8,10 +8,10 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import get_resolver
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from batch_import.models import ImportRun
+from relay_project.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,7 @@ def _client(kind: str) -> APIClient:
     if kind == "non-staff session":
         client.force_login(user)
     else:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user)}")
     return client
 
 

@@ -14,11 +14,11 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from batch_import.models import LegacyImportBatch
 from hosts.errors import HostRegistrationError
+from relay_project.models import ApiToken
 from relay_project.wsgi import application
 from tests.api.fakes import install_fake_host_services
 from tests.factories import (
@@ -56,15 +56,15 @@ def api_world(db, keep_test_connection, django_user_model, monkeypatch, settings
         monkeypatch, register_host=register_host, reprobe_host=lambda host, transport=None: host
     )
 
-    user = django_user_model.objects.create_user(username="fuzz")
-    token = Token.objects.create(user=user)
+    user = django_user_model.objects.create_user(username="fuzz", is_staff=True)
+    token = ApiToken.issue(user)
     host = HostFactory()
     run = ImportRunFactory(host=host)
     item = ImportRunItemFactory(run=run, current_stage="done", access_status="broken")
     ImportRunItemEventFactory(item=item, payload={"delay_ms": 500})
     ImportRunItemFactory(run=run)
     LegacyImportBatch.objects.create(host=host, run_id=run.run_id, mode="partial")
-    return {"Authorization": f"Token {token.key}"}
+    return {"Authorization": f"Token {token}"}
 
 
 @schema.parametrize()

@@ -9,11 +9,15 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from rest_framework.authtoken.models import Token
+
+from relay_project.models import ApiToken
 
 
 class Command(BaseCommand):
-    help = "Create (or show the existing) REST API token of a user."
+    help = (
+        "Issue the REST API token of a user and print it: the only time it is shown (it is "
+        "stored hashed). --rotate replaces an existing one."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
@@ -23,8 +27,15 @@ class Command(BaseCommand):
             help="Create the user when it does not exist: staff (the API requires it) but with "
             "no password, so it cannot log in to the pages.",
         )
+        parser.add_argument(
+            "--rotate",
+            action="store_true",
+            help="Replace the user's existing token (the old one stops working at once).",
+        )
 
-    def handle(self, *args: object, username: str, create_user: bool, **options: object) -> None:
+    def handle(
+        self, *args: object, username: str, create_user: bool, rotate: bool, **options: object
+    ) -> None:
         user_model = get_user_model()
         with transaction.atomic():
             user = user_model.objects.filter(**{user_model.USERNAME_FIELD: username}).first()
@@ -45,6 +56,12 @@ class Command(BaseCommand):
                     f"user {username!r} is not staff; the API refuses non-staff tokens "
                     "(make it staff in the admin first)"
                 )
-            token, created = Token.objects.get_or_create(user=user)
-        self.stderr.write(f"{'created' if created else 'existing'} token for {username!r}")
-        self.stdout.write(token.key)
+            existing = ApiToken.objects.filter(user=user).first()
+            if existing is not None and not rotate:
+                raise CommandError(
+                    f"user {username!r} already has a token ({existing.prefix}…); it is stored "
+                    "hashed and cannot be shown again: pass --rotate to issue a new one"
+                )
+            key = ApiToken.issue(user)
+        self.stderr.write(f"{'rotated' if existing else 'created'} token for {username!r}")
+        self.stdout.write(key)
