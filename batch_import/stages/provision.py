@@ -334,6 +334,9 @@ class Provisioner:
             group_ids=[group_id],
             concurrency=ACCOUNT_CONCURRENCY,
             priority=ACCOUNT_PRIORITY,
+            # One key per item and attempt: a retry after a lost answer replays the first
+            # create instead of making a twin ([OLD] hosts: adopt_untracked_account).
+            idempotency_key=f"relay-manager-{self.item.item_id}-{self.item.attempt}",
         )
         self.record(
             Resource.ACCOUNT,

@@ -109,6 +109,32 @@ def accounts_get(ctx: Ctx) -> Response:
 
 @router.route("POST", PREFIX, auth="admin")
 def accounts_create(ctx: Ctx) -> Response:
+    """[NEW] runs account create through its idempotency coordinator (§1.6): a completed key
+    replays its answer, a key still being served is 409 IDEMPOTENCY_IN_PROGRESS."""
+    key = ctx.req.header("Idempotency-Key")
+    if not key or ctx.old:
+        return _create_account(ctx)
+    with ctx.state.lock:
+        if key in ctx.state.idempotent_replies:
+            earlier = ctx.state.idempotent_replies[key]
+            if earlier is None:
+                raise fail(
+                    409, "idempotent request is still in progress", "IDEMPOTENCY_IN_PROGRESS"
+                )
+            return replace(earlier, headers={**earlier.headers, "X-Idempotency-Replayed": "true"})
+        ctx.state.idempotent_replies[key] = None
+    try:
+        response = _create_account(ctx)
+    except BaseException:
+        with ctx.state.lock:
+            ctx.state.idempotent_replies.pop(key, None)
+        raise
+    with ctx.state.lock:
+        ctx.state.idempotent_replies[key] = response
+    return response
+
+
+def _create_account(ctx: Ctx) -> Response:
     body = ctx.req.json_object()
     for field in ("name", "platform", "type"):
         if not isinstance(body.get(field), str) or not body[field]:

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from hosts.simulator.rows import (
     RecordedRequest,
@@ -105,6 +106,8 @@ class SimState:
         self.subscriptions: dict[int, SimSubscription] = {}
         self.keys: dict[int, SimKey] = {}
         self.tokens: dict[str, SimToken] = {}
+        # Idempotency-Key → the answer it got (None while the first request is served).
+        self.idempotent_replies: dict[str, Any] = {}
         self.requests: deque[RecordedRequest] = deque(maxlen=REQUEST_LOG_SIZE)
         self.fail_rules: list[FailRule] = []
         self._counters: dict[str, itertools.count[int]] = {}

@@ -56,8 +56,13 @@ class AccountsAPI:
         responses_supported: bool | None = None,
         extra: Mapping[str, Any] | None = None,
         notes: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Account:
         """Create a platform=openai, type=apikey account.
+
+        ``idempotency_key`` (§1.6, [NEW]): the same key again replays the first answer, or
+        answers 409 ``IDEMPOTENCY_IN_PROGRESS`` while the first is still being served, so a
+        create whose answer was lost is never made twice. [OLD] ignores the header.
 
         ``concurrency`` and ``priority`` are always sent: the handler passes 0 when they are
         omitted instead of the DB defaults (§4.2). ``responses_supported=False`` writes
@@ -79,7 +84,8 @@ class AccountsAPI:
         }
         if notes is not None:
             body["notes"] = notes
-        return Account.from_api(self._http.admin("POST", "/accounts", json=body))
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return Account.from_api(self._http.admin("POST", "/accounts", json=body, headers=headers))
 
     def update(
         self,

@@ -210,13 +210,18 @@ class HostHTTP:
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """An admin call (``/api/v1/admin`` + path); returns the envelope's ``data``."""
         full = ADMIN_PREFIX + path
         relogged = False
         while True:
             response = self.send(
-                method, full, headers=self._admin_headers(), json=json, params=params
+                method,
+                full,
+                headers={**self._admin_headers(), **(headers or {})},
+                json=json,
+                params=params,
             )
             if self._should_relogin(response, relogged):
                 self._forget_admin_token()

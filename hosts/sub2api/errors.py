@@ -35,6 +35,11 @@ class ErrorKind:
     PROTOCOL = "protocol"  # an answer that is not what a sub2api host sends
 
 
+# Refusals that pass with time: the first request with this Idempotency-Key is still being
+# served (§1.6), or the host's idempotency store is down for a moment.
+TRANSIENT_REASONS = frozenset({"IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_STORE_UNAVAILABLE"})
+
+
 def is_transient_status(status: int) -> bool:
     return status in TRANSIENT_STATUSES or status >= 500
 
@@ -64,7 +69,7 @@ class HostError(Exception):
         self.reason = reason
         self.message = redact(message)[:MAX_MESSAGE_CHARS]
         if transient is None:
-            transient = status is None or is_transient_status(status)
+            transient = status is None or is_transient_status(status) or reason in TRANSIENT_REASONS
         self.transient = transient
         self.kind = kind
         self.method = method
