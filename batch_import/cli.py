@@ -12,6 +12,7 @@ from django.conf import settings
 
 from batch_import import projection, selectors
 from batch_import.models import ImportRun, ImportRunItem
+from batch_import.projection import recommendation_labels
 from batch_import.requests import ParsedLines, parse_entry_lines
 
 
@@ -151,7 +152,7 @@ def _item_line(item: ImportRunItem) -> str:
     parts = [
         f"- {item.provider_id}",
         f"smoke={item.resolved_smoke_model or '-'}",
-        f"recommended={','.join(item.recommended_models) or '-'}",
+        f"recommended={'; '.join(recommendation_labels(item.recommended_models)) or '-'}",
         f"confirmation={item.confirmation_status}",
         f"access={item.access_status}",
         f"reused={'yes' if item.provision_reused else 'no'}",

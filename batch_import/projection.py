@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from probe.aliases import canonical_model_family
 
 Access = ImportRunItem.AccessStatus
 
@@ -118,6 +119,10 @@ ADVISORY_TEXTS: dict[str, Any] = {
     ),
     "chat_completions_unsupported": _(
         "The host gateway has no /v1/chat/completions; validation cannot run there."
+    ),
+    "smoke_model_fallback": _(
+        "A requested model failed the upstream's own chat test; another model that passed it "
+        "was used to provision and validate (see the events)."
     ),
     "requested_model_not_found": _(
         "A requested model is not offered by the upstream; see the recommended models."
@@ -377,3 +382,12 @@ def capability_matrix(profile: dict[str, Any] | None) -> CapabilityMatrix | None
         advisories=advisory_texts(transport.get("known_advisories") or []),
         models=models,
     )
+
+
+def recommendation_labels(raw_models: Iterable[str]) -> list[str]:
+    """Recommendations as an operator reads them: the canonical family, the raw id beside it."""
+    labels = []
+    for raw in raw_models:
+        family = canonical_model_family(raw)
+        labels.append(raw if family == raw else f"{family} ({raw})")
+    return labels

@@ -74,6 +74,7 @@ def item_detail(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse
         "item": item,
         "badges": projection.item_badges(item),
         "advisories": projection.advisory_texts(item.advisory_messages),
+        "recommendations": projection.recommendation_labels(item.recommended_models),
         "matrix": projection.capability_matrix(item.capability_profile),
         "events": events,
         "running": not item.is_done,

@@ -13,7 +13,7 @@ from batch_import.transitions import EventType, record_event, transition_item
 from probe.aliases import build_alias_table, resolve_requested_model
 from probe.capability import probe_capabilities
 from probe.client import ProbeError, UpstreamClient
-from probe.completion import resolve_smoke_model
+from probe.completion import choose_smoke_model
 from probe.discovery import discover_models
 from probe.guard import UnsafeUpstream, check_upstream_url
 
@@ -74,7 +74,8 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         client.close()
 
     aliases = apply_pack_aliases(build_alias_table(raw_models), pack)
-    smoke, recommendations = resolve_smoke_model(list(item.requested_models), raw_models, profile)
+    choice = choose_smoke_model(list(item.requested_models), raw_models, profile)
+    smoke, recommendations = choice.model, choice.recommendations
     if not item.requested_models and pack and pack.smoke_test_model in profile.smoke_ok_models:
         smoke = pack.smoke_test_model
     profile_dict = profile.to_dict()
@@ -84,6 +85,8 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     unresolved = [m for m in item.requested_models if not resolve_requested_model(m, raw_models)]
     if unresolved:
         advisories.append("requested_model_not_found")
+    if choice.reason:
+        advisories.append("smoke_model_fallback")
     if smoke is None:
         fail_item(
             item,
@@ -96,7 +99,8 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         item_id=item.item_id,
         stage=Stage.PROVISION,
         event_type=EventType.STAGE_COMPLETED,
-        message=f"{len(raw_models)} models discovered; smoke model {smoke}",
+        message=f"{len(raw_models)} models discovered; smoke model {smoke}"
+        + (f" ({choice.reason})" if choice.reason else ""),
         fields={
             "raw_models": raw_models,
             "normalized_models": _unique(a.normalized for a in aliases.values()),
@@ -110,6 +114,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
             "http_status": discovered.http_status,
             "latency_ms": discovered.latency_ms,
             "unresolved_requested_models": unresolved,
+            "smoke_model_reason": choice.reason,
             "recommended_models": recommendations,
             "pack": pack_label(pack),
             "models_from_pack": models_from_pack,

@@ -85,3 +85,37 @@ def test_a_yellow_run_always_says_why(host_simulator, upstream_factory):
     assert run.state == "completed_with_warnings"
     warnings = [str(w) for w in recent_warnings(run)]
     assert "1 item: upstream refused the key" in warnings
+
+
+def test_a_requested_model_failing_the_upstream_chat_gives_way_to_one_that_passes(
+    host_simulator, upstream_factory
+):
+    from probe.simulator.config import Fault
+
+    upstream = upstream_factory(
+        models=("glm-4.5", "kimi-k2.6"),
+        faults=[Fault(path="/v1/chat/completions", model="glm-4.5", status=400, times=10_000)],
+    )
+    item = drive(
+        start(register(host_simulator), [entry(upstream, models=("glm-4.5",))])
+    ).items.get()
+    assert (item.resolved_smoke_model, item.access_status) == ("kimi-k2.6", "active")
+    assert "smoke_model_fallback" in item.advisory_messages
+    assert item.events.filter(message__contains="glm-4.5 failed the upstream smoke chat").exists()
+
+
+def test_no_account_is_provisioned_around_a_smoke_model_known_to_fail(
+    host_simulator, upstream_factory
+):
+    from probe.simulator.config import Fault
+
+    upstream = upstream_factory(
+        models=("glm-4.5",),
+        faults=[Fault(path="/v1/chat/completions", status=400, times=10_000)],
+    )
+    item = drive(
+        start(register(host_simulator), [entry(upstream, models=("glm-4.5",))])
+    ).items.get()
+    assert (item.current_stage, item.access_status) == ("done", "broken")
+    assert (item.last_error_stage, item.failure_class) == ("probe", "upstream_model_missing")
+    assert not host_simulator.state.accounts

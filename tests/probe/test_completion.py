@@ -7,7 +7,7 @@ import pytest
 
 from probe.capability import CapabilityProfile, ModelCapabilityProfile, probe_capabilities
 from probe.client import UpstreamClient
-from probe.completion import resolve_smoke_model, smoke_completion
+from probe.completion import choose_smoke_model, resolve_smoke_model, smoke_completion
 from probe.simulator import UpstreamSimulator
 from tests.fixtures_upstream import UpstreamFactory
 
@@ -40,7 +40,24 @@ def test_resolve_smoke_model_falls_back_to_a_working_discovered_model() -> None:
 def test_resolve_smoke_model_falls_back_to_first_discovered_without_profile() -> None:
     assert resolve_smoke_model(["gpt-4o"], ["glm-4.5", "glm-4.6"], None)[0] == "glm-4.5"
     profile = profile_with({"glm-4.5": False})
-    assert resolve_smoke_model([], ["glm-4.5", "glm-4.6"], profile)[0] == "glm-4.5"
+    assert resolve_smoke_model([], ["glm-4.5", "glm-4.6"], profile)[0] == "glm-4.6"
+
+
+def test_a_requested_model_that_failed_the_smoke_chat_gives_way_to_one_that_passed() -> None:
+    raw = ["glm-4.5", "kimi-k2.6", "deepseek-chat"]
+    profile = profile_with({"glm-4.5": False, "kimi-k2.6": True, "deepseek-chat": True})
+    choice = choose_smoke_model(["glm-4.5", "kimi-k2.6"], raw, profile)
+    assert choice.model == "kimi-k2.6"
+    assert choice.reason == "glm-4.5 failed the upstream smoke chat; kimi-k2.6 passed it"
+    choice = choose_smoke_model(["glm-4.5"], raw, profile)
+    assert choice.model in ("kimi-k2.6", "deepseek-chat") and "glm-4.5 failed" in choice.reason
+    assert choose_smoke_model(["kimi-k2.6"], raw, profile).reason == ""
+
+
+def test_never_a_smoke_model_known_to_fail() -> None:
+    profile = profile_with({"glm-4.5": False, "glm-4.6": False})
+    assert choose_smoke_model(["glm-4.5"], ["glm-4.5", "glm-4.6"], profile).model is None
+    assert choose_smoke_model([], ["glm-4.5", "glm-4.6"], profile).model is None
 
 
 def test_resolve_smoke_model_without_models() -> None:
