@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
@@ -201,6 +204,8 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
         terminal = summary.state in ImportRun.TERMINAL_STATES
         if terminal and run.finished_at is None:
             updates["finished_at"] = timezone.now()
+            if not run.is_preview and settings.RELAY_AFTER_RUN_TASK:
+                transaction.on_commit(partial(_after_run, run.run_id))
         elif not terminal and run.finished_at is not None:
             updates["finished_at"] = None
         if updates:
@@ -208,6 +213,11 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
                 setattr(run, name, value)
             run.save(update_fields=[*updates, "updated_at"])
     return run
+
+
+def _after_run(run_id: str) -> None:
+    """What happens after an import ends lives above this app: hand it the run by task name."""
+    async_task(settings.RELAY_AFTER_RUN_TASK, run_id, group="after_import")
 
 
 def _event_payload(changes: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict:

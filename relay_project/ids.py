@@ -19,3 +19,7 @@ def new_item_id() -> str:
 
 def new_event_id() -> str:
     return new_id("evt")
+
+
+def new_reconcile_id() -> str:
+    return new_id("rec")

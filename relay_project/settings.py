@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "probe",
     "model_packs",
     "batch_import",
+    "providers",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +200,15 @@ RELAY_LEASE_TTL = env_int("RELAY_LEASE_TTL", 120, minimum=5)
 RELAY_TASK_TIMEOUT = env_int("RELAY_TASK_TIMEOUT", 90, minimum=5)
 RELAY_SWEEP_INTERVAL_MINUTES = env_int("RELAY_SWEEP_INTERVAL_MINUTES", 1, minimum=1)
 RELAY_ALLOW_INSECURE_UPSTREAMS = env_bool("RELAY_ALLOW_INSECURE_UPSTREAMS", False)
+# After the import (providers app): reconcile every N minutes (setup_schedules), providers
+# reconciled side by side per run, account checks failed in a row before the health policy
+# disables an account on the host.
+RELAY_RECONCILE_INTERVAL_MINUTES = env_int("RELAY_RECONCILE_INTERVAL_MINUTES", 60, minimum=1)
+RELAY_RECONCILE_CONCURRENCY = env_int("RELAY_RECONCILE_CONCURRENCY", 4, minimum=1)
+RELAY_HEALTH_DISABLE_AFTER = env_int("RELAY_HEALTH_DISABLE_AFTER", 3, minimum=1)
+# The task a finished import run hands its run_id to (the inventory takes it in from there);
+# the pipeline names it here instead of importing the app above it.
+RELAY_AFTER_RUN_TASK = env_str("RELAY_AFTER_RUN_TASK", "providers.tasks.after_import_run")
 # Model pack folders the API may install by name (POST /api/packs/install {"folder": …}).
 RELAY_PACKS_DIR = Path(env_str("RELAY_PACKS_DIR", str(BASE_DIR / "packs")))
 

@@ -9,19 +9,33 @@ from django_q.models import Schedule
 SWEEP_NAME = "batch_import.sweep"
 
 
+def schedules() -> dict[str, tuple[str, int]]:
+    """Schedule name → (task, every N minutes). Tasks are named, not imported: the inventory
+    app sits above this one."""
+    return {
+        SWEEP_NAME: ("batch_import.tasks.sweep", settings.RELAY_SWEEP_INTERVAL_MINUTES),
+        "providers.sweep": ("providers.tasks.sweep", settings.RELAY_SWEEP_INTERVAL_MINUTES),
+        "providers.reconcile": (
+            "providers.tasks.scheduled_reconcile",
+            settings.RELAY_RECONCILE_INTERVAL_MINUTES,
+        ),
+    }
+
+
 class Command(BaseCommand):
     help = "Create or update the django-q2 schedules relay-manager needs (idempotent)."
 
     def handle(self, *args, **options) -> None:
-        schedule, created = Schedule.objects.update_or_create(
-            name=SWEEP_NAME,
-            defaults={
-                "func": "batch_import.tasks.sweep",
-                "schedule_type": Schedule.MINUTES,
-                "minutes": settings.RELAY_SWEEP_INTERVAL_MINUTES,
-                "repeats": -1,
-            },
-        )
-        Schedule.objects.filter(func="batch_import.tasks.sweep").exclude(pk=schedule.pk).delete()
-        verb = "created" if created else "updated"
-        self.stdout.write(f"{verb} schedule {SWEEP_NAME} (every {schedule.minutes} min)")
+        for name, (func, minutes) in schedules().items():
+            schedule, created = Schedule.objects.update_or_create(
+                name=name,
+                defaults={
+                    "func": func,
+                    "schedule_type": Schedule.MINUTES,
+                    "minutes": minutes,
+                    "repeats": -1,
+                },
+            )
+            Schedule.objects.filter(func=func).exclude(pk=schedule.pk).delete()
+            verb = "created" if created else "updated"
+            self.stdout.write(f"{verb} schedule {name} (every {schedule.minutes} min)")
