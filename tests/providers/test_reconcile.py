@@ -225,4 +225,3 @@ def test_a_killed_reconcile_is_resumed_where_it_stopped(host_simulator, upstream
     run.refresh_from_db()
     assert run.pending_provider_ids == [] and run.results.exists()
     assert resumable_runs() == []
-
