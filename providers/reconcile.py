@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from batch_import.models import ImportRun, ImportRunItem
@@ -101,6 +101,8 @@ def reconcile_run(run_id: str, ctx: ReconcileContext) -> str:
     # Stop starting new providers well before the task timeout; the rest goes to a new task.
     budget = settings.RELAY_TASK_TIMEOUT / 2
     size = settings.RELAY_RECONCILE_CONCURRENCY
+    if connection.in_atomic_block:
+        size = 1  # other threads could not see this transaction's rows (sync mode, tests)
     try:
         run = ReconcileRun.objects.select_related("host").get(pk=run_id)
         pending = list(run.pending_provider_ids)

@@ -13,6 +13,7 @@ from django_q.tasks import async_task
 
 from batch_import.models import ImportRun, ImportRunItem
 from hosts.models import Host
+from providers.errors import InvalidProviderTransition
 from providers.models import (
     AccessMode,
     Provider,
@@ -186,9 +187,10 @@ def reconcile_start(
     requested_by: str = "",
     test_accounts: bool = True,
     sync_models: bool = True,
+    enqueue: bool = True,
 ) -> ReconcileRun:
     """Record a reconcile of the host's providers (or of the given ones; disabled providers
-    are skipped) and hand it to a worker."""
+    are skipped) and hand it to a worker (unless the caller performs it itself)."""
     scope = Provider.objects.filter(host=host).exclude(state=Provider.State.DISABLED)
     if provider_pks is not None:
         scope = scope.filter(pk__in=list(provider_pks))
@@ -202,7 +204,8 @@ def reconcile_start(
         provider_ids=ids,
         pending_provider_ids=ids,
     )
-    transaction.on_commit(lambda: enqueue_reconcile(run.run_id))
+    if enqueue:
+        transaction.on_commit(lambda: enqueue_reconcile(run.run_id))
     return run
 
 
@@ -246,3 +249,48 @@ def absorb_finished_runs(*, since=None) -> int:
 
 def reconcile_interval_minutes() -> int:
     return settings.RELAY_RECONCILE_INTERVAL_MINUTES
+
+
+class BulkAction:
+    TEST = "test"
+    RECONCILE = "reconcile"
+    DISABLE = "disable"
+    ENABLE = "enable"
+    ALL = (TEST, RECONCILE, DISABLE, ENABLE)
+    STARTS_RECONCILES = (TEST, RECONCILE)
+
+
+def providers_bulk(*, provider_pks: Iterable[int], action: str, actor: str = "") -> list:
+    """One action on the selected providers: test/reconcile start one reconcile run per host
+    (returned), disable/enable move each provider (returned)."""
+    providers = list(Provider.objects.filter(pk__in=list(provider_pks)).select_related("host"))
+    if action in (BulkAction.TEST, BulkAction.RECONCILE):
+        by_host: dict[int, list[Provider]] = {}
+        for provider in providers:
+            by_host.setdefault(provider.host_id, []).append(provider)
+        return [
+            reconcile_start(
+                host=group[0].host,
+                provider_pks=[p.pk for p in group],
+                requested_by=actor,
+                sync_models=action == BulkAction.RECONCILE,
+            )
+            for group in by_host.values()
+        ]
+    move = provider_disable if action == BulkAction.DISABLE else provider_enable
+    return [move(provider_pk=p.pk, actor=actor) for p in providers]
+
+
+def provider_reconcile(
+    *, provider: Provider, actor: str = "", test_accounts: bool = True, sync_models: bool = True
+) -> ReconcileRun:
+    """Reconcile one provider now (refused for a disabled one)."""
+    if provider.is_disabled:
+        raise InvalidProviderTransition(f"provider {provider.provider_id} is disabled")
+    return reconcile_start(
+        host=provider.host,
+        provider_pks=[provider.pk],
+        requested_by=actor,
+        test_accounts=test_accounts,
+        sync_models=sync_models,
+    )

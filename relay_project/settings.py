@@ -297,6 +297,12 @@ SPECTACULAR_SETTINGS = {
         "HostAuthTypeEnum": "hosts.models.Host.AuthType",
         "HostStatusEnum": "hosts.models.Host.Status",
         "ErrorCodeEnum": "relay_project.api.errors.ErrorCode",
+        "ProviderStateEnum": "providers.models.Provider.State",
+        "AccessClosureEnum": "providers.models.Provider.AccessClosure",
+        "ProviderAccountStatusEnum": "providers.models.ProviderAccount.Status",
+        "ReconcileRunStateEnum": "providers.models.ReconcileRun.State",
+        "ReconcileTriggerEnum": "providers.models.ReconcileRun.Trigger",
+        "ReconcileResultKindEnum": "providers.models.ReconcileResult.Kind",
     },
 }
 

@@ -13,6 +13,7 @@ api_patterns = [
     path("", include("batch_import.api.urls")),
     path("", include("hosts.api.urls")),
     path("", include("model_packs.api.urls")),
+    path("", include("providers.api.urls")),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Last: any other /api/ path answers the JSON 404 envelope, whatever the method. (An empty

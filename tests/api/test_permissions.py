@@ -21,6 +21,7 @@ SAMPLE_VALUES = {
     "batch_id": "1",
     "host_id": "1",
     "pack_id": "nope",
+    "id": "1",
 }
 
 

@@ -5,4 +5,4 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _fast(fast_pipeline, settings):
-    settings.RELAY_RECONCILE_CONCURRENCY = 1  # threads need their own transaction
+    settings.RELAY_RECONCILE_CONCURRENCY = 2
