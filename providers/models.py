@@ -195,6 +195,10 @@ class ReconcileRun(models.Model):
     def __str__(self) -> str:
         return self.run_id
 
+    @property
+    def done_count(self) -> int:
+        return len(self.provider_ids) - len(self.pending_provider_ids)
+
 
 class ReconcileResult(models.Model):
     """One finding of a reconcile run about one resource (or the provider as a whole)."""

@@ -26,6 +26,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("", RedirectView.as_view(url="/batch-import/runs", permanent=False)),
     path("batch-import/", include("batch_import.urls")),
+    path("providers/", include("providers.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
