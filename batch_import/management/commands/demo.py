@@ -139,6 +139,7 @@ class Command(BaseCommand):
         ok = self.report(run)
         self.wait_for_web(addr)
         self.say(f"result page: http://{addr}/batch-import/runs/{run.run_id}")
+        self.say(f"providers (after the import): http://{addr}/providers/")
         self.say(f"admin: http://{addr}/admin/  (login {DEMO_USERNAME} / {DEMO_PASSWORD})")
         if once:
             return ok
