@@ -23,7 +23,7 @@ from batch_import.errors import Conflict
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
 from batch_import.retry import next_retry_at
 from batch_import.stages.validate import record_rolled_back
-from batch_import.transitions import EventType, record_event
+from batch_import.transitions import EventType, hand_over_run, record_event
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 
@@ -241,6 +241,8 @@ def _finish(run, deleted, kept, remaining, errors) -> RunRollback:
         record_rolled_back(
             item, when=now, message="rolled back: what this run created on the host is gone"
         )
+    if not run.is_preview:
+        hand_over_run(run.run_id)
     return rollback
 
 

@@ -204,8 +204,8 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
         terminal = summary.state in ImportRun.TERMINAL_STATES
         if terminal and run.finished_at is None:
             updates["finished_at"] = timezone.now()
-            if not run.is_preview and settings.RELAY_AFTER_RUN_TASK:
-                transaction.on_commit(partial(_after_run, run.run_id))
+            if not run.is_preview:
+                hand_over_run(run.run_id)
         elif not terminal and run.finished_at is not None:
             updates["finished_at"] = None
         if updates:
@@ -215,9 +215,13 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
     return run
 
 
-def _after_run(run_id: str) -> None:
-    """What happens after an import ends lives above this app: hand it the run by task name."""
-    async_task(settings.RELAY_AFTER_RUN_TASK, run_id, group="after_import")
+def hand_over_run(run_id: str) -> None:
+    """A run finished (or was rolled back): what happens after an import lives above this app,
+    so the run goes to it by task name, once the caller's transaction commits."""
+    if settings.RELAY_AFTER_RUN_TASK:
+        transaction.on_commit(
+            partial(async_task, settings.RELAY_AFTER_RUN_TASK, run_id, group="after_import")
+        )
 
 
 def _event_payload(changes: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict:

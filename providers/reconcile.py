@@ -39,7 +39,7 @@ from providers.models import (
     ReconcileRun,
     ResourceBaseline,
 )
-from providers.services import enqueue_reconcile, provider_refresh
+from providers.services import enqueue_reconcile, forget_deleted_accounts, provider_refresh
 from providers.state import drift
 from providers.transitions import EventType, provider_event
 
@@ -166,6 +166,7 @@ def _finish(run_id: str) -> str:
 # --- one provider ------------------------------------------------------------------------------
 def reconcile_provider(run: ReconcileRun, provider: Provider, ctx: ReconcileContext) -> None:
     """Compare, re-test, re-validate, sync models; then the provider moves to what it found."""
+    forget_deleted_accounts(provider)
     client = client_for_host(provider.host, transport=ctx.host_transport)
     try:
         findings = compare_resources(run, provider, client)

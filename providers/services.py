@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from batch_import.models import ImportRun, ImportRunItem
-from hosts.models import Host
+from hosts.models import Host, ManagedResource
 from providers.errors import InvalidProviderTransition
 from providers.models import (
     AccessMode,
@@ -111,12 +111,27 @@ def provider_refresh(*, provider_pk: int, actor: str = "") -> Provider:
     """Move the provider to the state and access closure its evidence supports. A disabled
     provider keeps its state (only ``provider_enable`` leaves it)."""
     provider = Provider.objects.get(pk=provider_pk)
+    forget_deleted_accounts(provider)
     closure = access_closure(latest_gateway_checks(provider))
     provider = provider_set_access(provider_pk=provider.pk, access_status=closure, actor=actor)
     if provider.is_disabled:
         return provider
     target, reason = evidence_state(provider)
     return provider_move(provider_pk=provider.pk, to_state=target, reason=reason, actor=actor)
+
+
+def forget_deleted_accounts(provider: Provider) -> int:
+    """Accounts relay-manager itself deleted (rollback, replace) are removed, not missing."""
+    deleted = ManagedResource.objects.filter(
+        host_id=provider.host_id,
+        resource_type=ManagedResource.ResourceType.ACCOUNT,
+        state=ManagedResource.State.DELETED,
+    ).values_list("host_resource_id", flat=True)
+    return (
+        provider.accounts.filter(host_account_id__in=[int(i) for i in deleted])
+        .exclude(status=AccountStatus.REMOVED)
+        .update(status=AccountStatus.REMOVED)
+    )
 
 
 def evidence_state(provider: Provider) -> tuple[str, str]:

@@ -19,12 +19,20 @@ FORWARD_PATH = (State.DISCOVERED, State.VALIDATED, State.INSTALLED, State.ACTIVE
 ALLOWED: Mapping[str, frozenset[str]] = {
     State.DISCOVERED: frozenset({State.VALIDATED, State.FAILED, State.DISABLED}),
     State.VALIDATED: frozenset({State.INSTALLED, State.FAILED, State.DISABLED}),
+    # Back to validated: a rollback (or a replace) took every account off the host.
     State.INSTALLED: frozenset(
         {State.ACTIVE, State.DEGRADED, State.DRIFTED, State.FAILED, State.DISABLED}
+        | {State.VALIDATED}
     ),
-    State.ACTIVE: frozenset({State.DEGRADED, State.DRIFTED, State.FAILED, State.DISABLED}),
-    State.DEGRADED: frozenset({State.ACTIVE, State.DRIFTED, State.FAILED, State.DISABLED}),
-    State.DRIFTED: frozenset({State.ACTIVE, State.DEGRADED, State.FAILED, State.DISABLED}),
+    State.ACTIVE: frozenset(
+        {State.DEGRADED, State.DRIFTED, State.FAILED, State.DISABLED, State.VALIDATED}
+    ),
+    State.DEGRADED: frozenset(
+        {State.ACTIVE, State.DRIFTED, State.FAILED, State.DISABLED, State.VALIDATED}
+    ),
+    State.DRIFTED: frozenset(
+        {State.ACTIVE, State.DEGRADED, State.FAILED, State.DISABLED, State.VALIDATED}
+    ),
     # A re-import or a recovered upstream brings a failed provider back.
     State.FAILED: frozenset(
         {State.VALIDATED, State.INSTALLED, State.ACTIVE, State.DEGRADED, State.DRIFTED}

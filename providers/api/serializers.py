@@ -3,6 +3,7 @@ descriptions, written for API clients."""
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from hosts.models import ManagedResource
@@ -15,6 +16,7 @@ from providers.models import (
 )
 from providers.services import BulkAction
 from relay_project.api.fields import StrictBooleanField
+from relay_project.api.pagination import MAX_BIGINT
 
 
 class ProviderAccountOutputSerializer(serializers.Serializer):
@@ -59,6 +61,7 @@ class ProviderOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(many=False)
 class ProviderListOutputSerializer(serializers.Serializer):
     providers = ProviderOutputSerializer(many=True)
     next_cursor = serializers.CharField(allow_null=True)
@@ -137,6 +140,8 @@ class ProviderAccessOutputSerializer(serializers.Serializer):
     checks = AccessCheckOutputSerializer(many=True)
 
 
+# Served by a list route (a host's sub-path) but one object, not an array.
+@extend_schema_serializer(many=False)
 class HostAccessOutputSerializer(serializers.Serializer):
     """A host's access closure: a mode is ready when every provider checked in it passed its
     latest check."""
@@ -153,6 +158,8 @@ class ReconcileInputSerializer(serializers.Serializer):
 
 class ProviderBulkInputSerializer(serializers.Serializer):
     ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=500
+        child=serializers.IntegerField(min_value=1, max_value=MAX_BIGINT),
+        min_length=1,
+        max_length=500,
     )
     action = serializers.ChoiceField(choices=BulkAction.ALL)

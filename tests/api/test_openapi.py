@@ -31,6 +31,20 @@ SEED_ROUTES = {
     ("get", "/api/packs"),
     ("get", "/api/packs/{pack_id}"),
     ("get", "/api/packs/{pack_id}/providers"),
+    # Seed 002 §3.1 "对账与状态" and "访问闭环" (issue #18).
+    ("get", "/api/providers"),
+    ("get", "/api/providers/{id}"),
+    ("get", "/api/providers/{id}/status"),
+    ("get", "/api/providers/{id}/resources"),
+    ("get", "/api/providers/{id}/access/status"),
+    ("post", "/api/providers/{id}/reconcile"),
+    ("post", "/api/providers/{id}/test"),
+    ("post", "/api/providers/{id}/disable"),
+    ("post", "/api/providers/{id}/enable"),
+    ("post", "/api/providers/{id}/accept-drift"),
+    ("post", "/api/providers/bulk"),
+    ("get", "/api/reconcile-runs/{run_id}"),
+    ("get", "/api/hosts/{host_id}/access/status"),
 }
 
 

@@ -103,3 +103,20 @@ def test_admin_actions_reconcile_and_disable(client, host_simulator, upstream_fa
     assert provider.state == "disabled"
     assert client.get(f"{url}{provider.pk}/change/").status_code == 200
     assert client.get("/admin/providers/reconcilerun/").status_code == 200
+
+
+def test_a_rolled_back_run_leaves_the_provider_without_accounts(
+    host_simulator, upstream_factory, monkeypatch, django_capture_on_commit_callbacks
+):
+    from batch_import.rollback import rollback_run
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+    host = register(host_simulator)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = drive(start(host, [entry(upstream_factory(models=("glm-4.5",)))]))
+    assert Provider.objects.get().state == "active"
+    with django_capture_on_commit_callbacks(execute=True):
+        rollback_run(run_id=run.run_id, requested_by="ops")
+    provider = Provider.objects.get()
+    assert provider.accounts.get().status == "removed"
+    assert provider.state == "validated"  # the upstream answered; nothing on the host now
