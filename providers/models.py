@@ -85,6 +85,7 @@ class ProviderAccount(models.Model):
         ACTIVE = "active", _("active")
         FAILING = "failing", _("failing")
         DISABLED_BY_POLICY = "disabled_by_policy", _("disabled by health policy")
+        DISABLED_BY_OPERATOR = "disabled_by_operator", _("disabled by an operator")
         DISABLED_ON_HOST = "disabled_on_host", _("disabled on the host")
         MISSING = "missing", _("missing on the host")
         REMOVED = "removed", _("removed")

@@ -35,6 +35,7 @@ BADGES: dict[str, dict[str, tuple[str, Any]]] = {
         "failing": ("yellow", pgettext_lazy("account health", "failing")),
         "disabled_by_policy": ("red", pgettext_lazy("account health", "disabled by policy")),
         "disabled_on_host": ("gray", pgettext_lazy("account health", "disabled on host")),
+        "disabled_by_operator": ("gray", pgettext_lazy("account health", "disabled by operator")),
         "missing": ("red", pgettext_lazy("account health", "missing")),
         "removed": ("gray", pgettext_lazy("account health", "removed")),
     },

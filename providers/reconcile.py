@@ -27,7 +27,7 @@ from batch_import.services import run_start
 from batch_import.stages.confirm import gateway_model
 from batch_import.stages.validate import NoAccessKey, access_key
 from hosts.models import ManagedResource
-from hosts.sub2api import Account, HostError, Sub2ApiClient, client_for_host
+from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 from probe.client import UpstreamClient
 from probe.discovery import discover_models
 from probe.errors import ProbeError
@@ -39,7 +39,12 @@ from providers.models import (
     ReconcileRun,
     ResourceBaseline,
 )
-from providers.services import enqueue_reconcile, forget_deleted_accounts, provider_refresh
+from providers.services import (
+    account_snapshot,
+    enqueue_reconcile,
+    forget_deleted_accounts,
+    provider_refresh,
+)
 from providers.state import drift
 from providers.transitions import EventType, provider_event
 
@@ -214,7 +219,7 @@ def observe(client: Sub2ApiClient, record: ManagedResource) -> dict[str, Any]:
             "model_mapping": dict(sorted(channel.model_mapping.get("openai", {}).items())),
             "restrict_models": channel.restrict_models,
         }
-    return observe_account_fields(client.accounts.get(rid))
+    return account_snapshot(client.accounts.get(rid))
 
 
 def compare_resources(
@@ -308,7 +313,7 @@ def _note_host_disable(
     only ever re-enables what its own health policy disabled."""
     account = _account_row(provider, record)
     off = observed["disabled"] or not observed["schedulable"]
-    if account.status == AccountStatus.DISABLED_BY_POLICY:
+    if account.status in (AccountStatus.DISABLED_BY_POLICY, AccountStatus.DISABLED_BY_OPERATOR):
         return
     if off and account.status != AccountStatus.DISABLED_ON_HOST:
         account.status = AccountStatus.DISABLED_ON_HOST
@@ -363,7 +368,7 @@ def check_account(
     """Test one account through the host and apply the health policy: N definitive failures
     in a row disable it on the host; a pass re-enables what the policy disabled. Accounts
     disabled by someone else are not tested (and never re-enabled)."""
-    if account.status == AccountStatus.DISABLED_ON_HOST:
+    if account.status in (AccountStatus.DISABLED_ON_HOST, AccountStatus.DISABLED_BY_OPERATOR):
         return
     record = ManagedResource.objects.filter(
         host_id=provider.host_id,
@@ -434,9 +439,7 @@ def _switch(
     our own change is never reported as drift."""
     updated = client.accounts.set_schedulable(account.host_account_id, enable)
     if record is not None:
-        ResourceBaseline.objects.filter(resource=record).update(
-            snapshot=observe_account_fields(updated)
-        )
+        ResourceBaseline.objects.filter(resource=record).update(snapshot=account_snapshot(updated))
     if enable:
         message = f"account {account.host_account_id} passes again: re-enabled on the host"
         kind, event = Kind.RE_ENABLED, EventType.ACCOUNT_ENABLED
@@ -454,16 +457,6 @@ def _switch(
         actor=f"reconcile {run.run_id}",
         payload={"account_id": account.host_account_id, "schedulable": enable},
     )
-
-
-def observe_account_fields(account: Account) -> dict[str, Any]:
-    return {
-        "schedulable": account.schedulable,
-        "disabled": account.status in ("inactive", "disabled"),
-        "group_ids": sorted(account.group_ids),
-        "model_mapping": dict(sorted(account.model_mapping.items())),
-        "base_url": account.base_url,
-    }
 
 
 # --- access closure: a real completion through the gateway, per access mode -------------------

@@ -13,6 +13,7 @@ from django_q.tasks import async_task
 
 from batch_import.models import ImportRun, ImportRunItem
 from hosts.models import Host, ManagedResource
+from hosts.sub2api import Account, client_for_host
 from providers.errors import InvalidProviderTransition
 from providers.models import (
     AccessMode,
@@ -309,3 +310,46 @@ def provider_reconcile(
         test_accounts=test_accounts,
         sync_models=sync_models,
     )
+
+
+def provider_account_switch(*, account_pk: int, enable: bool, actor: str = "") -> ProviderAccount:
+    """The operator takes an account out of the host's scheduling, or puts it back (also one
+    the health policy or someone on the host switched off). The baseline follows, so the
+    change is not reported as drift; an account switched off here is never re-enabled by the
+    health policy."""
+    account = ProviderAccount.objects.select_related("provider__host").get(pk=account_pk)
+    provider = account.provider
+    if provider.is_disabled:
+        raise InvalidProviderTransition(f"provider {provider.provider_id} is disabled")
+    with client_for_host(provider.host) as client:
+        updated = client.accounts.set_schedulable(account.host_account_id, enable)
+    ResourceBaseline.objects.filter(
+        resource__host_id=provider.host_id,
+        resource__resource_type=ManagedResource.ResourceType.ACCOUNT,
+        resource__host_resource_id=str(account.host_account_id),
+    ).update(snapshot=account_snapshot(updated))
+    account.status = AccountStatus.ACTIVE if enable else AccountStatus.DISABLED_BY_OPERATOR
+    if enable:
+        account.consecutive_failures = 0
+    account.save(update_fields=["status", "consecutive_failures", "updated_at"])
+    verb = "enabled" if enable else "disabled"
+    provider_event(
+        provider=provider,
+        event_type=EventType.ACCOUNT_ENABLED if enable else EventType.ACCOUNT_DISABLED,
+        message=f"account {account.host_account_id} {verb} on the host by {actor or 'an operator'}",
+        actor=actor,
+        payload={"account_id": account.host_account_id, "schedulable": enable},
+    )
+    provider_refresh(provider_pk=provider.pk, actor=actor)
+    return account
+
+
+def account_snapshot(account: Account) -> dict:
+    """The compared fields of a host account (``state.DRIFT_FIELDS``)."""
+    return {
+        "schedulable": account.schedulable,
+        "disabled": account.status in ("inactive", "disabled"),
+        "group_ids": sorted(account.group_ids),
+        "model_mapping": dict(sorted(account.model_mapping.items())),
+        "base_url": account.base_url,
+    }

@@ -11,4 +11,9 @@ urlpatterns = [
     path("bulk", views.provider_bulk, name="provider_bulk"),
     path("<int:pk>", views.provider_detail, name="provider_detail"),
     path("<int:pk>/<slug:action>", views.provider_action, name="provider_action"),
+    path(
+        "<int:pk>/accounts/<int:account_pk>/<slug:switch>",
+        views.account_switch,
+        name="account_switch",
+    ),
 ]

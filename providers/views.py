@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from hosts.sub2api import HostError
 from providers import projection, selectors, services
 from providers.errors import ProviderError
 from providers.filters import ProviderFilter
@@ -130,4 +131,23 @@ def provider_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             raise Http404("no such action")
     except ProviderError as exc:
         messages.error(request, str(exc))
+    return redirect("providers:provider_detail", pk=provider.pk)
+
+
+@require_POST
+@staff_required
+def account_switch(request: HttpRequest, pk: int, account_pk: int, switch: str) -> HttpResponse:
+    provider = _provider_or_404(pk)
+    account = provider.accounts.filter(pk=account_pk).first()
+    if account is None or switch not in ("enable", "disable"):
+        raise Http404("no such account")
+    try:
+        services.provider_account_switch(
+            account_pk=account.pk, enable=switch == "enable", actor=request.user.get_username()
+        )
+    except (ProviderError, HostError) as exc:
+        messages.error(request, str(exc))
+    else:
+        done = _("Account %(id)s enabled.") if switch == "enable" else _("Account %(id)s disabled.")
+        messages.success(request, done % {"id": account.host_account_id})
     return redirect("providers:provider_detail", pk=provider.pk)

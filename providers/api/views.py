@@ -224,6 +224,36 @@ class ProviderViewSet(viewsets.GenericViewSet):
         return Response(ProviderOutputSerializer(_provider(id)).data)
 
     @extend_schema(
+        operation_id="providers_account_switch",
+        tags=TAGS,
+        summary="Disable or enable one of a provider's accounts on the host",
+        description="Sets the account's `schedulable` on the host. An account disabled here is "
+        "never re-enabled by the health policy; enabling also takes back one the policy or "
+        "someone on the host switched off.",
+        parameters=[
+            PROVIDER_ID,
+            OpenApiParameter("account_id", int, OpenApiParameter.PATH),
+            OpenApiParameter("switch", str, OpenApiParameter.PATH, enum=["enable", "disable"]),
+        ],
+        request=None,
+        responses={200: ProviderOutputSerializer, **error_responses(404, 409)},
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"accounts/(?P<account_id>[0-9]{1,18})/(?P<switch>enable|disable)",
+    )
+    def account_switch(self, request: Request, id: str, account_id: str, switch: str) -> Response:
+        provider = _provider(id)
+        account = provider.accounts.filter(host_account_id=int(account_id)).first()
+        if account is None:
+            raise NotFound(f"provider {id} has no account {account_id}")
+        services.provider_account_switch(
+            account_pk=account.pk, enable=switch == "enable", actor=_actor(request)
+        )
+        return Response(ProviderOutputSerializer(_provider(id)).data)
+
+    @extend_schema(
         operation_id="providers_bulk",
         tags=TAGS,
         summary="Test, reconcile, disable or enable several providers",

@@ -43,6 +43,7 @@ SEED_ROUTES = {
     ("post", "/api/providers/{id}/enable"),
     ("post", "/api/providers/{id}/accept-drift"),
     ("post", "/api/providers/bulk"),
+    ("post", "/api/providers/{id}/accounts/{account_id}/{switch}"),
     ("get", "/api/reconcile-runs/{run_id}"),
     ("get", "/api/hosts/{host_id}/access/status"),
 }

@@ -22,6 +22,8 @@ SAMPLE_VALUES = {
     "host_id": "1",
     "pack_id": "nope",
     "id": "1",
+    "account_id": "1",
+    "switch": "enable",
 }
 
 

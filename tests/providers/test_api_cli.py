@@ -104,3 +104,23 @@ def test_reconcile_command_prints_findings(provider, host_simulator, capsys):
     assert ReconcileRun.objects.filter(state="completed").count() == 2
     with pytest.raises(CommandError, match="--provider: no enabled provider with id 999"):
         call_command("reconcile", "--provider", "999")
+
+
+def test_an_operator_switches_an_account_off_and_on(api, provider, host_simulator):  # noqa: F811
+    account_id = provider.accounts.get().host_account_id
+    call_command("reconcile", "--provider", str(provider.pk))  # baseline
+    off = api.post(f"/api/providers/{provider.pk}/accounts/{account_id}/disable")
+    assert off.status_code == 200
+    assert off.json()["accounts"][0]["status"] == "disabled_by_operator"
+    assert host_simulator.state.accounts[account_id].schedulable is False
+    call_command("reconcile", "--provider", str(provider.pk))
+    run = ReconcileRun.objects.order_by("-started_at").first()
+    assert not run.results.filter(kind__in=("changed", "test_passed", "re_enabled")).exists()
+    assert host_simulator.state.accounts[account_id].schedulable is False
+    on = api.post(f"/api/providers/{provider.pk}/accounts/{account_id}/enable")
+    assert on.json()["accounts"][0]["status"] == "active"
+    assert host_simulator.state.accounts[account_id].schedulable is True
+    kinds = list(provider.events.values_list("event_type", flat=True))
+    assert kinds.count("account_disabled") == 1 and kinds.count("account_enabled") == 1
+    missing = api.post(f"/api/providers/{provider.pk}/accounts/999/enable")
+    assert missing.status_code == 404

@@ -78,6 +78,11 @@ def test_provider_page_shows_drift_chart_accounts_and_history(
     staff_client.post(f"/providers/{provider.pk}/accept-drift")
     provider.refresh_from_db()
     assert provider.open_drift == []
+    account = provider.accounts.get()
+    staff_client.post(f"/providers/{provider.pk}/accounts/{account.pk}/disable")
+    account.refresh_from_db()
+    assert account.status == "disabled_by_operator"
+    assert "Enable account" in staff_client.get(f"/providers/{provider.pk}").content.decode()
     staff_client.post(f"/providers/{provider.pk}/disable")
     provider.refresh_from_db()
     assert provider.state == "disabled"
@@ -114,3 +119,20 @@ def test_inventory_and_provider_pages_in_a_browser(
     page.screenshot(path=str(SHOTS / f"provider-{language}-{width}.png"), full_page=True)
     page.click("button:has-text('{}')".format({"en": "Test now", "zh-hans": "立即测试"}[language]))
     assert page.locator(".message-success").is_visible()
+
+
+def test_every_provider_badge_and_choice_has_a_chinese_label():
+    from django.utils import translation
+
+    from providers.models import Provider, ProviderAccount, ReconcileResult
+    from providers.projection import BADGES
+
+    labels = [label for table in BADGES.values() for _color, label in table.values()]
+    for choices in (Provider.State, Provider.AccessClosure, ProviderAccount.Status):
+        labels += [label for _value, label in choices.choices]
+    labels += [label for _value, label in ReconcileResult.Kind.choices]
+    for label in labels:
+        with translation.override("en"):
+            english = str(label)
+        with translation.override("zh-hans"):
+            assert str(label) != english, english
