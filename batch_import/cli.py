@@ -109,7 +109,8 @@ def preview_lines(run: ImportRun) -> list[str]:
     if not run.is_preview:
         return []
     lines = [
-        f"preview: nothing was written to the host; promote it: POST …/runs/{run.run_id}/promote"
+        "preview: nothing was written to the host; promote it: "
+        f"manage.py batch_import --promote {run.run_id} (or POST …/runs/{run.run_id}/promote)"
     ]
     for item in run.items.order_by("position"):
         plan = item.preview_plan

@@ -215,4 +215,40 @@ def test_a_usage_error_has_its_own_exit_code():
         timeout=60,
     )
     assert result.returncode == cli.ExitCode.USAGE == 64
-    assert "the following arguments are required: --host-id" in result.stderr
+    assert "--host-id: required" in result.stderr
+
+
+def test_promote_turns_a_finished_preview_into_the_run():
+    preview = ImportRunFactory(is_preview=True, state="completed")
+    ImportRunItemFactory(run=preview, raw_models=["glm-4.5"], current_stage="done")
+    code, out, _ = run_cli("--promote", preview.run_id, "--confirm-wait-timeout", "0")
+    preview.refresh_from_db()
+    run = ImportRun.objects.get(pk=preview.promoted_to)
+    assert f"run_id: {run.run_id} (promoted from preview {preview.run_id})" in out
+    assert run.preview_of == preview.run_id and code == 4  # still running when the wait ended
+    assert run.items.get().current_stage == "provision"  # the probe results were reused
+    with pytest.raises(CommandError, match="already promoted") as again:
+        run_cli("--promote", preview.run_id)
+    assert again.value.returncode == 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--host-id", "1"], "--promote: --host-id cannot be combined"),
+        (["--entry", "https://a.example.com,sk-a"], "--promote: --entry/--batch-file cannot"),
+    ],
+)
+def test_promote_takes_nothing_else(extra, message):
+    preview = ImportRunFactory(is_preview=True, state="completed")
+    with pytest.raises(CommandError, match=message) as refused:
+        run_cli("--promote", preview.run_id, *extra)
+    assert refused.value.returncode == 64
+    with pytest.raises(CommandError, match="does not exist"):
+        run_cli("--promote", "run_nope")
+
+
+def test_host_id_is_required_without_promote():
+    with pytest.raises(CommandError, match="--host-id: required") as refused:
+        run_cli("--entry", "https://a.example.com,sk-a")
+    assert refused.value.returncode == 64

@@ -9,10 +9,10 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from batch_import import cli
-from batch_import.errors import InvalidRequest
+from batch_import.errors import Conflict, InvalidRequest
 from batch_import.models import ImportRun
 from batch_import.requests import parse_entry_line, validate_run_request
-from batch_import.services import run_start
+from batch_import.services import run_promote, run_start
 
 
 class Command(cli.UsageErrorsExit64, BaseCommand):
@@ -23,7 +23,7 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--host-id", required=True)
+        parser.add_argument("--host-id", help="the host to import into (not with --promote)")
         parser.add_argument(
             "--entry", action="append", default=[], help='"url,key[,model|model]" (repeatable)'
         )
@@ -44,6 +44,11 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
             action="store_true",
             help="preview: probe and plan, write nothing to the host (promote it later)",
         )
+        parser.add_argument(
+            "--promote",
+            metavar="RUN_ID",
+            help="turn a finished preview into the real run, reusing its probe results",
+        )
 
     def handle(self, *args, **opts) -> None:
         entries = self.collect_entries(opts)
@@ -51,6 +56,11 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
             wait = cli.parse_duration(opts["confirm_wait_timeout"])
         except ValueError as exc:
             raise CommandError(f"--confirm-wait-timeout: {exc}", returncode=3) from None
+        if opts["promote"]:
+            self.promote(opts, entries, wait)
+            return
+        if not opts["host_id"]:
+            raise CommandError("--host-id: required (unless --promote)", returncode=64)
         data = {
             "host_id": opts["host_id"],
             "mode": opts["mode"],
@@ -71,6 +81,25 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
         run = run_start(request=request, created_by="cli").run
         if not opts["json"]:
             self.stdout.write(f"run_id: {run.run_id}")
+            self.stdout.write(f"result page: {cli.result_page_url(run)}")
+        run = self.wait(run, wait, quiet=opts["json"])
+        self.finish(run, as_json=opts["json"])
+
+    def promote(self, opts, entries: list[dict], wait: float) -> None:
+        """The preview's request is the run's: nothing else may be given with --promote."""
+        given = [flag for flag in ("host_id", "dry_run") if opts[flag]]
+        if entries or given:
+            extra = "--entry/--batch-file" if entries else "--" + given[0].replace("_", "-")
+            raise CommandError(f"--promote: {extra} cannot be combined with it", returncode=64)
+        try:
+            run = run_promote(run_id=opts["promote"], actor="cli")
+        except ImportRun.DoesNotExist:
+            message = f"--promote: run {opts['promote']} does not exist"
+            raise CommandError(message, returncode=3) from None
+        except Conflict as exc:
+            raise CommandError(f"--promote: {exc}", returncode=3) from None
+        if not opts["json"]:
+            self.stdout.write(f"run_id: {run.run_id} (promoted from preview {opts['promote']})")
             self.stdout.write(f"result page: {cli.result_page_url(run)}")
         run = self.wait(run, wait, quiet=opts["json"])
         self.finish(run, as_json=opts["json"])
