@@ -24,6 +24,7 @@ from batch_import.stages.common import add_advisories, fail_item, schedule_retry
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import Host, ManagedResource
 from hosts.sub2api import HostError, OpenAICredentials, PricingEntry, Sub2ApiClient, client_for_host
+from hosts.sub2api.subscriptions import SubscriptionAssignment
 from probe.aliases import build_alias_table, canonical_model_id
 from relay_project.crypto import Secret
 
@@ -371,9 +372,10 @@ class Provisioner:
             return
         for email in self.run.subscription_users:
             user_id, password = self.managed_user(email)
-            subscription = self.client.subscriptions.assign(
+            assignment = self.client.subscriptions.assign_covering(
                 user_id=user_id, group_id=group_id, validity_days=self.run.subscription_days
             )
+            subscription = assignment.subscription
             # Recorded once, by the run that assigned it first, so a rollback can revoke it.
             if not ManagedResource.objects.filter(
                 host=self.host,
@@ -381,7 +383,33 @@ class Provisioner:
                 host_resource_id=str(subscription.id),
             ).exists():
                 self.record(Resource.SUBSCRIPTION, subscription.id, f"{email}|{group_id}")
+            else:
+                self.note_subscription_reused(email, assignment)
             self.user_key(email, password, group_id)
+
+    def note_subscription_reused(self, email: str, assignment: SubscriptionAssignment) -> None:
+        """Say what happened to a subscription that already existed: kept as it was, or
+        extended to cover the run's days (never a failure, whatever its terms were)."""
+        subscription = assignment.subscription
+        until = f"{subscription.expires_at:%Y-%m-%d}" if subscription.expires_at else "?"
+        if assignment.extended_by_days:
+            message = (
+                f"subscription {subscription.id} of {email} extended by "
+                f"{assignment.extended_by_days} days (until {until}) to cover "
+                f"{self.run.subscription_days} days"
+            )
+        else:
+            message = f"subscription {subscription.id} of {email} reused (valid until {until})"
+        record_event(
+            item=self.item,
+            event_type=EventType.REUSED,
+            message=message,
+            payload={
+                "subscription_id": subscription.id,
+                "extended_by_days": assignment.extended_by_days,
+                "conflict_reason": assignment.conflict_reason,
+            },
+        )
 
     def managed_user(self, email: str) -> tuple[int, Secret]:
         """Find or create the managed host user. Workers of many items race for the same

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from hosts.simulator.rows import SimUser, iso, utcnow
+from hosts.simulator.rows import SimSubscription, SimUser, iso, utcnow
 from hosts.simulator.wire import (
     Ctx,
     Response,
@@ -203,6 +203,19 @@ def subscriptions_get(ctx: Ctx) -> Response:
         return ok(sub.dto())
 
 
+MAX_VALIDITY_DAYS = 36500  # [NEW] caps validity_days (binding max)
+
+
+def assign_conflict(existing: SimSubscription, *, days: int, notes: str) -> str:
+    """[NEW] ``detectAssignSemanticConflict``: the term compared in whole days of
+    ``expires_at - starts_at`` (an extended subscription no longer matches), then the notes."""
+    if (existing.expires_at - existing.starts_at).days != days:
+        return "validity_days_mismatch"
+    if existing.notes != notes:
+        return "notes_mismatch"
+    return ""
+
+
 @router.route("POST", "/api/v1/admin/subscriptions/assign", auth="admin")
 def subscriptions_assign(ctx: Ctx) -> Response:
     body = ctx.req.json_object()
@@ -213,6 +226,8 @@ def subscriptions_assign(ctx: Ctx) -> Response:
         raise required_tag("AssignSubscriptionRequest", "group_id")
     days = body.get("validity_days")
     days = days if isinstance(days, int) and days > 0 else 30
+    if not ctx.old:
+        days = min(days, MAX_VALIDITY_DAYS)
     state = ctx.state
     with state.lock:
         if user_id not in state.users:
@@ -222,15 +237,26 @@ def subscriptions_assign(ctx: Ctx) -> Response:
             raise fail(404, "group not found", "GROUP_NOT_FOUND")
         if group.subscription_type != "subscription":
             raise fail(400, "group is not a subscription type", "GROUP_NOT_SUBSCRIPTION_TYPE")
+        notes = str(body.get("notes") or "")
         existing = state.subscription_for(user_id, group_id)
         if existing is not None:
             if ctx.old:
                 raise fail(409, "subscription already exists", "SUBSCRIPTION_ALREADY_EXISTS")
-            if existing.current_status() == "active":
-                return ok(existing.dto())  # [NEW] assign-with-reuse
-            existing.status, existing.expires_at = "active", utcnow() + timedelta(days=days)
-            return ok(existing.dto())  # an expired one is renewed
-        notes = str(body.get("notes") or "")
+            if existing.current_status() == "expired":  # renewed with the request's terms
+                now = utcnow()
+                existing.status, existing.starts_at = "active", now
+                existing.expires_at, existing.notes = now + timedelta(days=days), notes
+                return ok(existing.dto())
+            # [NEW] assign-with-reuse (§13): the existing one only when the request agrees.
+            conflict = assign_conflict(existing, days=days, notes=notes)
+            if conflict:
+                raise fail(
+                    409,
+                    "subscription already exists with different parameters",
+                    "SUBSCRIPTION_ASSIGN_CONFLICT",
+                    metadata={"conflict_reason": conflict},
+                )
+            return ok(existing.dto())
         sub = state.new_subscription(user_id, group_id, days, notes, ctx.user and ctx.user.id)
         return ok(sub.dto())
 

@@ -93,11 +93,15 @@ def ok(data: Any = None) -> Response:
     return json_response(payload)
 
 
-def fail(status: int, message: str, reason: str | None = None) -> Abort:
-    """Handler error envelope ``{"code": <status>, "message", "reason"?}``."""
+def fail(
+    status: int, message: str, reason: str | None = None, metadata: dict[str, str] | None = None
+) -> Abort:
+    """Handler error envelope ``{"code": <status>, "message", "reason"?, "metadata"?}``."""
     payload: dict[str, Any] = {"code": status, "message": message}
     if reason:
         payload["reason"] = reason
+    if metadata:
+        payload["metadata"] = metadata
     return Abort(json_response(payload, status))
 
 

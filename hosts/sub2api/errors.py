@@ -64,6 +64,7 @@ class HostError(Exception):
         kind: str = ErrorKind.HANDLER,
         method: str = "",
         path: str = "",
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.status = status
         self.reason = reason
@@ -72,6 +73,8 @@ class HostError(Exception):
             transient = status is None or is_transient_status(status) or reason in TRANSIENT_REASONS
         self.transient = transient
         self.kind = kind
+        # The handler envelope's ``metadata`` (e.g. ``conflict_reason``); text, redacted.
+        self.metadata = {str(k): redact(str(v))[:200] for k, v in (metadata or {}).items()}
         self.method = method
         self.path = path
         super().__init__(str(self))
@@ -145,6 +148,7 @@ def parse_error_body(status: int, content: bytes, *, method: str = "", path: str
                 path=path,
             )
         if isinstance(code, int) and "message" in body:  # handler envelope
+            metadata = body.get("metadata")
             return HostError(
                 status=status,
                 reason=str(body.get("reason") or ""),
@@ -152,6 +156,7 @@ def parse_error_body(status: int, content: bytes, *, method: str = "", path: str
                 kind=ErrorKind.HANDLER,
                 method=method,
                 path=path,
+                metadata=metadata if isinstance(metadata, dict) else None,
             )
     text = content.decode("utf-8", "replace").strip() if content else ""
     return HostError(

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hosts.sub2api.errors import HostError
@@ -12,6 +15,20 @@ if TYPE_CHECKING:
     from hosts.sub2api.client import HostHTTP
 
 DEFAULT_VALIDITY_DAYS = 30
+ASSIGN_CONFLICT = "SUBSCRIPTION_ASSIGN_CONFLICT"
+# A subscription the host just made ends "now + days" by the host's clock, a moment before
+# ours; that, and clock skew, is no reason to extend it.
+COVERAGE_SLACK = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class SubscriptionAssignment:
+    """What ``assign_covering`` did: ``extended_by_days`` > 0 when it lengthened the
+    subscription; ``conflict_reason`` when the host refused a plain re-assign."""
+
+    subscription: Subscription
+    extended_by_days: int = 0
+    conflict_reason: str = ""
 
 
 class SubscriptionsAPI:
@@ -71,6 +88,52 @@ class SubscriptionsAPI:
             if existing is None:
                 raise
             return existing
+
+    def extend(self, subscription_id: int, days: int) -> Subscription:
+        """Lengthen a subscription by ``days`` (§7)."""
+        data = self._http.admin(
+            "POST", f"/subscriptions/{subscription_id}/extend", json={"days": days}
+        )
+        return Subscription.from_api(data)
+
+    def assign_covering(
+        self,
+        *,
+        user_id: int,
+        group_id: int,
+        validity_days: int = DEFAULT_VALIDITY_DAYS,
+        notes: str = "",
+        now: datetime | None = None,
+    ) -> SubscriptionAssignment:
+        """The user's subscription to the group, valid at least ``validity_days`` from now,
+        whatever the host already holds: assigned (or renewed) when there is none usable;
+        reused when it already lasts long enough; otherwise extended by the missing days.
+        A re-assign the host refuses because the terms differ ([NEW] 409
+        SUBSCRIPTION_ASSIGN_CONFLICT after an admin extended it, or another run asked for
+        other days; [OLD] 409 SUBSCRIPTION_ALREADY_EXISTS) is never a failure."""
+        conflict = ""
+        try:
+            subscription = self.assign(
+                user_id=user_id, group_id=group_id, validity_days=validity_days, notes=notes
+            )
+        except HostError as exc:
+            if exc.reason != ASSIGN_CONFLICT:
+                raise
+            existing = self.find(user_id=user_id, group_id=group_id)
+            if existing is None:
+                raise
+            subscription = existing
+            conflict = exc.metadata.get("conflict_reason", "") or "conflict"
+        now = now or datetime.now(UTC)
+        wanted = now + timedelta(days=validity_days)
+        missing = wanted - subscription.expires_at if subscription.expires_at else timedelta(0)
+        if missing <= COVERAGE_SLACK:
+            return SubscriptionAssignment(subscription=subscription, conflict_reason=conflict)
+        days = math.ceil(missing.total_seconds() / 86400)
+        extended = self.extend(subscription.id, days)
+        return SubscriptionAssignment(
+            subscription=extended, extended_by_days=days, conflict_reason=conflict
+        )
 
     def revoke(self, subscription_id: int) -> None:
         self._http.admin("DELETE", f"/subscriptions/{subscription_id}")

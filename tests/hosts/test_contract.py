@@ -435,6 +435,15 @@ def test_contract_subscription_defaults_to_30_days_and_reassign(host):
         handler_error(again, 409, "SUBSCRIPTION_ALREADY_EXISTS")
     else:
         assert envelope(again)["id"] == sub["id"]
+        # §13: other terms are a conflict that names its reason, not a silent reuse.
+        longer = host.admin("POST", "/subscriptions/assign", json={**body, "validity_days": 60})
+        handler_error(longer, 409, "SUBSCRIPTION_ASSIGN_CONFLICT")
+        assert longer.json()["metadata"] == {"conflict_reason": "validity_days_mismatch"}
+    extended = envelope(host.admin("POST", f"/subscriptions/{sub['id']}/extend", json={"days": 5}))
+    gained = datetime.fromisoformat(extended["expires_at"]) - datetime.fromisoformat(
+        sub["expires_at"]
+    )
+    assert round(gained.total_seconds() / 86400) == 5
 
 
 # --- §8 login and keys ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -251,3 +252,57 @@ def test_gateway_chat_completion_errors_become_results(status, body, error_type,
         error_type,
         no_accounts,
     )
+
+
+def test_assign_covering_extends_an_existing_one_that_ends_too_soon():
+    conflict = httpx.Response(
+        409,
+        json={
+            "code": 409,
+            "message": "conflict",
+            "reason": "SUBSCRIPTION_ASSIGN_CONFLICT",
+            "metadata": {"conflict_reason": "validity_days_mismatch"},
+        },
+    )
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    existing = {
+        "id": 5,
+        "user_id": 1,
+        "group_id": 2,
+        "status": "active",
+        "starts_at": "2026-11-20T00:00:00Z",
+        "expires_at": "2026-12-20T00:00:00Z",
+    }
+    host = FakeHost(
+        {
+            ("POST", "/api/v1/admin/subscriptions/assign"): conflict,
+            ("GET", "/api/v1/admin/subscriptions"): {"items": [existing], "pages": 1},
+            ("POST", "/api/v1/admin/subscriptions/5/extend"): {
+                **existing,
+                "expires_at": "2027-03-04T00:00:00Z",
+            },
+        }
+    )
+    done = host.client().subscriptions.assign_covering(
+        user_id=1, group_id=2, validity_days=90, now=now
+    )
+    assert done.extended_by_days == 74 and done.conflict_reason == "validity_days_mismatch"
+    assert host.sent[-1] == ("POST", "/api/v1/admin/subscriptions/5/extend", {"days": 74})
+    assert done.subscription.expires_at == datetime(2027, 3, 4, tzinfo=UTC)
+
+
+def test_assign_covering_reuses_one_that_lasts_long_enough():
+    existing = {
+        "id": 5,
+        "user_id": 1,
+        "group_id": 2,
+        "status": "active",
+        "starts_at": "2026-12-04T00:00:00Z",
+        "expires_at": "2027-01-03T00:00:00Z",
+    }
+    host = FakeHost({("POST", "/api/v1/admin/subscriptions/assign"): existing})
+    done = host.client().subscriptions.assign_covering(
+        user_id=1, group_id=2, validity_days=30, now=datetime(2026, 12, 4, 0, 5, tzinfo=UTC)
+    )
+    assert done.extended_by_days == 0 and done.subscription.id == 5
+    assert [s[1] for s in host.sent] == ["/api/v1/admin/subscriptions/assign"]
