@@ -9,6 +9,7 @@ import argparse
 import sys
 import threading
 
+from hosts.simulator.gateway import NO_ACCOUNT_STYLES
 from hosts.simulator.server import HostSimulator
 from hosts.simulator.state import Quirks
 
@@ -31,9 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-responses-probe", action="store_true", help="skip the [NEW] /v1/responses probe"
     )
     parser.add_argument(
-        "--generic-unavailable",
-        action="store_true",
-        help='503 text "Service temporarily unavailable" instead of "No available accounts: …"',
+        "--no-account",
+        choices=NO_ACCOUNT_STYLES,
+        default="generic",
+        help="the gateway's answer when no account can serve (build-dependent, §13)",
     )
     parser.add_argument("--version", dest="version_string", default="", help="reported version")
     return parser
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         probe_403=args.probe_403,
         warmup_seconds=args.warmup,
         responses_probe=not args.no_responses_probe,
-        generic_unavailable=args.generic_unavailable,
+        no_account=args.no_account,
         version=args.version_string,
     )
     sim = HostSimulator(

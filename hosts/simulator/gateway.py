@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import random
 import time
 from dataclasses import replace
 from typing import Any
@@ -33,18 +34,18 @@ FAILOVER_STATUSES = frozenset({401, 403, 429, 529})
 def authenticate(ctx: Ctx) -> tuple[SimKey, SimUser]:
     """The API-key middleware with its pre-checks, in the host's order (§9.2)."""
     req, state = ctx.req, ctx.state
+    in_query = (req.query.get("key") or req.query.get("api_key") or "").strip()
+    if in_query and not ctx.old:
+        # [NEW] refuses a query key first, whatever the headers say (§13).
+        raise flat(
+            400,
+            "api_key_in_query_deprecated",
+            "API key in query parameter is deprecated. Please use Authorization header instead.",
+        )
+    # "Bearer" compared without case (strings.EqualFold), then x-api-key, x-goog-api-key.
     scheme, _, token = req.header("Authorization").partition(" ")
     raw = token.strip() if scheme.lower() == "bearer" else ""
-    raw = raw or req.header("x-api-key") or req.header("x-goog-api-key")
-    in_query = req.query.get("key") or req.query.get("api_key")
-    if not raw and in_query:
-        if not ctx.old:
-            raise flat(
-                400,
-                "api_key_in_query_deprecated",
-                "API key in query parameters is no longer supported",
-            )
-        raw = in_query
+    raw = raw or req.header("x-api-key") or req.header("x-goog-api-key") or in_query
     if not raw:
         raise flat(401, "API_KEY_REQUIRED", "API key is required")
     with state.lock:
@@ -109,19 +110,52 @@ def models(ctx: Ctx) -> Response:
                 usable = account.status == "active" and account.schedulable
                 if usable and group.id in account.group_ids:
                     names.update(account.model_mapping)
-        ids = sorted(names) or list(state.quirks.default_models)
+        # [NEW] builds the list from a Go map: its order changes from call to call (§13).
+        ids = random.sample(sorted(names), len(names)) or list(state.quirks.default_models)
     data = [model_object(m, created=1704067200, owned_by="openai") for m in ids]
     return json_response({"object": "list", "data": data})
 
 
-def _no_accounts(ctx: Ctx, model: str, *, restricted: bool = False) -> Abort:
-    if ctx.state.quirks.generic_unavailable:
-        return gateway_error(503, "api_error", "Service temporarily unavailable")
-    if restricted:
-        detail = f"no available accounts supporting model: {model} (channel pricing restriction)"
-    else:
-        detail = f"no available OpenAI accounts supporting model: {model}"
-    return gateway_error(503, "api_error", f"No available accounts: {detail}")
+NO_ACCOUNT_STYLES = ("generic", "detailed", "classified")
+
+
+def _no_accounts(
+    ctx: Ctx, model: str, *, restricted: bool = False, group: SimGroup | None = None
+) -> Abort:
+    style = ctx.state.quirks.no_account
+    if style == "classified" and group is not None and not restricted:
+        mapping = [a for a in _group_accounts(ctx, group) if a.supports(model)]
+        if not mapping and _group_accounts(ctx, group):
+            return gateway_error(
+                404,
+                "model_not_found",
+                f'Model "{model}" is not supported by any configured account in this group',
+            )
+        if mapping and all(a.rate_limited_until > time.monotonic() for a in mapping):
+            return gateway_error(
+                429, "rate_limit_error", "All available accounts are rate limited, retry later"
+            )
+    if style == "detailed":
+        if restricted:
+            detail = (
+                f"no available accounts supporting model: {model} (channel pricing restriction)"
+            )
+        else:
+            detail = f"no available OpenAI accounts supporting model: {model}"
+        return gateway_error(503, "api_error", f"No available accounts: {detail}")
+    return gateway_error(503, "api_error", "Service temporarily unavailable")
+
+
+def _group_accounts(ctx: Ctx, group: SimGroup) -> list[SimAccount]:
+    """The group's openai accounts that are switched on (warmed up or not)."""
+    return [
+        a
+        for a in ctx.state.accounts.values()
+        if group.id in a.group_ids
+        and a.platform == "openai"
+        and a.status == "active"
+        and a.schedulable
+    ]
 
 
 def _exhausted(last_status: int) -> Abort:
@@ -168,6 +202,7 @@ def _candidates(ctx: Ctx, group: SimGroup, model: str, priced_upstream: Any) -> 
         and a.status == "active"
         and a.schedulable
         and now - a.available_since >= quirks.warmup_seconds
+        and a.rate_limited_until <= now
         and a.supports(model)
         and (priced_upstream is None or priced_upstream(a.upstream_model(model)))
     ]
@@ -200,8 +235,8 @@ def chat_completions(ctx: Ctx) -> Response:
             elif not channel.priced(group.platform, requested if source == "requested" else model):
                 raise _no_accounts(ctx, model, restricted=True)
         candidates = _candidates(ctx, group, model, priced_upstream)
-    if not candidates:
-        raise _no_accounts(ctx, model, restricted=priced_upstream is not None)
+        if not candidates:
+            raise _no_accounts(ctx, model, restricted=priced_upstream is not None, group=group)
     last_status = 502
     for account in candidates:
         upstream_body = {**body, "model": account.upstream_model(model)}

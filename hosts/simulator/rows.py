@@ -137,6 +137,8 @@ class SimAccount:
     proxy_id: int | None = None
     # Monotonic time the account became usable (created or reactivated): gateway warm-up.
     available_since: float = field(default_factory=time.monotonic)
+    # Monotonic time until which the account is rate-limited (the scheduler skips it).
+    rate_limited_until: float = 0.0
     tests_run: int = 0
     created_at: str = field(default_factory=lambda: iso(utcnow()))
     updated_at: str = field(default_factory=lambda: iso(utcnow()))

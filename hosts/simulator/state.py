@@ -53,7 +53,12 @@ class Quirks:
     probe_403: bool = False  # first test of every account: SSE error "API returned 403: Forbidden"
     warmup_seconds: float = 0.0  # gateway 503 this long after an account appears/reactivates
     responses_probe: bool = True  # [NEW] /v1/responses probe on account create/update
-    generic_unavailable: bool = False  # 503 text "Service temporarily unavailable"
+    # What the gateway answers when no account can take a request (§13, build-dependent):
+    # "generic" (current [NEW] chat handler: 503 api_error "Service temporarily unavailable"),
+    # "detailed" (older builds: 503 "No available accounts: …"), "classified" (builds with
+    # classifyNoAccountError: 404 model_not_found when the group's accounts do not map the
+    # model, 429 when every account that maps it is rate-limited, else 503).
+    no_account: str = "generic"
     version: str = ""  # override the reported version
     jwt_ttl_seconds: float = 3600.0
 

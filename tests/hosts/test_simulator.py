@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 
 from hosts.sub2api import HostError, OpenAICredentials, PricingEntry, Sub2ApiClient
 from hosts.sub2api.types import Account, ApiKey, Group
+from relay_project.crypto import reveal
 
 
 @dataclass
@@ -119,20 +121,31 @@ def test_simulator_gateway_warmup_answers_503_until_over(host_simulator_factory,
     sim = host_simulator_factory(warmup_seconds=60)
     setup = provision(sim, fake_upstream)
     warming = setup.client.gateway.chat_completion(setup.key.key, model="canon")
+    sim.quirks.no_account = "classified"  # a warming account maps the model: still 503
+    classified = setup.client.gateway.chat_completion(setup.key.key, model="canon")
     sim.quirks.warmup_seconds = 0
     ready = setup.client.gateway.chat_completion(setup.key.key, model="canon")
-    assert warming.no_available_accounts
-    assert "No available accounts" in warming.error_message
+    assert warming.no_available_accounts and classified.no_available_accounts
+    assert warming.error_message == "Service temporarily unavailable"
     assert ready.ok
 
 
-def test_simulator_gateway_unmapped_model_is_503(host_simulator, fake_upstream):
+def test_simulator_gateway_no_account_answer_depends_on_the_build(host_simulator, fake_upstream):
     setup = provision(host_simulator, fake_upstream)
-    detailed = setup.client.gateway.chat_completion(setup.key.key, model="other")
-    host_simulator.quirks.generic_unavailable = True
     generic = setup.client.gateway.chat_completion(setup.key.key, model="other")
-    assert detailed.error_message.endswith("supporting model: other")
+    host_simulator.quirks.no_account = "detailed"
+    detailed = setup.client.gateway.chat_completion(setup.key.key, model="other")
+    host_simulator.quirks.no_account = "classified"
+    unmapped = setup.client.gateway.chat_completion(setup.key.key, model="other")
+    with host_simulator.state.lock:
+        for account in host_simulator.state.accounts.values():
+            account.rate_limited_until = time.monotonic() + 60
+    limited = setup.client.gateway.chat_completion(setup.key.key, model="canon")
     assert (generic.status, generic.error_message) == (503, "Service temporarily unavailable")
+    assert detailed.status == 503 and detailed.error_message.endswith("supporting model: other")
+    assert (unmapped.status, unmapped.error_type) == (404, "model_not_found")
+    assert not unmapped.transient
+    assert (limited.status, limited.error_type) == (429, "rate_limit_error") and limited.transient
 
 
 def test_simulator_gateway_fails_over_and_marks_401_account(host_simulator, fake_upstream):
@@ -150,6 +163,7 @@ def test_simulator_gateway_fails_over_and_marks_401_account(host_simulator, fake
 
 
 def test_simulator_gateway_restrict_models_needs_pricing(host_simulator, fake_upstream):
+    host_simulator.quirks.no_account = "detailed"  # the build that says why
     setup = provision(host_simulator, fake_upstream)
     channel = setup.client.channels.create(
         name="rm-ch", group_ids=[setup.group.id], restrict_models=True
@@ -285,3 +299,23 @@ def test_simulator_warmup_restarts_when_account_is_reactivated(
     rewarming = setup.client.gateway.chat_completion(setup.key.key, model="canon")
     assert warm.ok
     assert rewarming.no_available_accounts
+
+
+def test_simulator_gateway_refuses_a_query_key_first_and_shuffles_models(
+    host_simulator, fake_upstream
+):
+    setup = provision(host_simulator, fake_upstream)
+    with httpx.Client(base_url=host_simulator.url) as http:
+        key = reveal(setup.key.key)
+        refused = http.get("/v1/models?key=whatever", headers={"Authorization": f"Bearer {key}"})
+        lower = http.get("/v1/models", headers={"Authorization": f"bearer {key}"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "api_key_in_query_deprecated"
+    assert lower.status_code == 200, (
+        lower.text
+    )  # the scheme is compared without case, as the host does
+    with host_simulator.state.lock:
+        (account,) = host_simulator.state.accounts.values()
+        account.credentials["model_mapping"] = {f"m{i}": "canon" for i in range(8)}
+    orders = {tuple(m.id for m in setup.client.gateway.models(setup.key.key)) for _ in range(6)}
+    assert len(orders) > 1 and all(sorted(o) == sorted(next(iter(orders))) for o in orders)
