@@ -7,7 +7,7 @@ DATABASE_URL_PG ?= postgres://postgres@127.0.0.1:5432/postgres
 # Demo and tests talk to simulators on loopback over plain http.
 export RELAY_ALLOW_INSECURE_UPSTREAMS ?= 1
 
-.PHONY: browser messages install demo topology test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
+.PHONY: contract browser messages install demo topology test lint migrations-check openapi openapi-check test-sqlite test-pg clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -79,3 +79,10 @@ clean:
 # Speed and memory figures, all from one run (README "Benchmarks"); QUICK=1 for a short subset.
 bench: install
 	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(if $(ITEMS),--items $(ITEMS),)
+
+# The host contract, one line per fact: against the bundled simulator ([NEW] and [OLD]) and,
+# with SUB2API_BASE_URL and SUB2API_ADMIN_KEY, against a real host (non-destructive: prefixed
+# resource names, everything it creates is deleted). `make test` runs the simulator part.
+contract: install
+	$(BIN)/pytest tests/hosts/test_contract.py -v -p no:cacheprovider --no-header -rA \
+		$(if $(SUB2API_BASE_URL),-k real-host,)

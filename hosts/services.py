@@ -20,6 +20,7 @@ from django.utils import timezone
 from hosts.errors import HostRegistrationError
 from hosts.models import Host, HostCapabilitySnapshot
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
+from hosts.sub2api.capabilities import SUPPORTED_RANGE_TEXT, version_outside_support
 from hosts.sub2api.errors import ErrorKind
 from hosts.sub2api.types import HostCapabilities
 from relay_project.crypto import Secret, reveal
@@ -146,10 +147,26 @@ def probe_host(host: Host, *, transport: httpx.BaseTransport | None = None) -> P
         )
     finally:
         client.close()
+    if version_outside_support(capabilities.version):
+        message = unsupported_version_message(capabilities.version)
+        return ProbeOutcome(
+            status=Host.Status.UNSUPPORTED,
+            version=capabilities.version,
+            capabilities=capabilities,
+            error=message,
+            field_errors={"base_url": message},
+        )
     status = Host.Status.SUPPORTED if capabilities.supported else Host.Status.UNSUPPORTED
     error = "" if capabilities.supported else "missing: " + ", ".join(capabilities.missing)
     return ProbeOutcome(
         status=status, version=capabilities.version, capabilities=capabilities, error=error
+    )
+
+
+def unsupported_version_message(version: str) -> str:
+    return (
+        f"this sub2api reports version {version}, outside the versions relay-manager supports "
+        f"({SUPPORTED_RANGE_TEXT}); see the README, Host versions"
     )
 
 
@@ -220,6 +237,8 @@ def register_host(
         # registration form must not tell them apart (it would be a port scanner).
         logger.info("host registration of %s refused: %s", base_url, outcome.error)
         raise HostRegistrationError({"base_url": NOT_SUB2API})
+    if outcome.field_errors:  # a sub2api that answered the admin key, in a version we refuse
+        raise HostRegistrationError(outcome.field_errors)
     with transaction.atomic():
         _apply(host, outcome)
         host.save()

@@ -36,6 +36,11 @@ LIST_ENDPOINTS: dict[str, str] = {
 INFERRED = ("chat_completions",)
 CAPABILITIES = (*LIST_ENDPOINTS, *INFERRED)
 OLD_VERSION_CEILING = (0, 1, 1)
+# The versions relay-manager is built and tested against (README "Host versions"): from the
+# [OLD] build (reports 0.1.1) up to, not including, the next minor version.
+SUPPORTED_FROM = (0, 1, 1)
+SUPPORTED_BELOW = (0, 2)
+SUPPORTED_RANGE_TEXT = ">= 0.1.1 and < 0.2"
 
 
 def parse_version(version: str) -> tuple[int, ...] | None:
@@ -46,6 +51,13 @@ def parse_version(version: str) -> tuple[int, ...] | None:
     except ValueError:
         return None
     return numbers if any(numbers) else None
+
+
+def version_outside_support(version: str) -> bool:
+    """A readable version outside the supported range. An unreadable one ("0.0.0-dev", a
+    custom build) is not refused: its capabilities decide."""
+    parsed = parse_version(version)
+    return parsed is not None and not (SUPPORTED_FROM <= parsed < SUPPORTED_BELOW)
 
 
 def guess_chat_completions(version: str, has_channels: bool) -> bool:

@@ -209,3 +209,27 @@ def test_reprobe_host_marks_rejected_key_unreachable(host_simulator):
     host = reprobe_host(host)
     assert host.status == "unreachable"
     assert "admin_credential" in host.last_error
+
+
+@pytest.mark.parametrize("version", ["0.2.0", "1.0.3", "0.1.0"])
+def test_register_host_refuses_a_version_outside_the_supported_range(host_simulator, version):
+    host_simulator.quirks.version = version
+    with pytest.raises(HostRegistrationError) as refused:
+        register(host_simulator)
+    message = refused.value.errors["base_url"]
+    assert f"reports version {version}" in message and ">= 0.1.1 and < 0.2" in message
+    assert not Host.objects.exists()
+
+
+@pytest.mark.parametrize("version", ["0.1.1", "0.1.115.1", "0.1.999", "0.0.0-dev"])
+def test_register_host_accepts_the_supported_and_unreadable_versions(host_simulator, version):
+    host_simulator.quirks.version = version
+    host_simulator.quirks.old = version == "0.1.1"
+    assert register(host_simulator).version == version
+
+
+def test_reprobe_marks_a_host_upgraded_past_the_range_unsupported(host_simulator):
+    host = register(host_simulator)
+    host_simulator.quirks.version = "0.2.1"
+    host = reprobe_host(host)
+    assert host.status == "unsupported" and "0.2.1" in host.last_error
