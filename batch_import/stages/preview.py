@@ -20,7 +20,6 @@ from batch_import.stages.provision import (
     Provisioner,
     account_name,
     account_state,
-    find_group_of_key,
     group_name,
     handle_host_error,
 )
@@ -127,7 +126,7 @@ class Planner(Provisioner):
 
     def plan_group(self) -> tuple[dict[str, Any], int | None]:
         if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
-            group_id = find_group_of_key(self.client, self.run.probe_api_key)
+            group_id = self.client.groups.group_of_key(self.run.probe_api_key)
             entry = {"name": None, "id": group_id, "action": "use_probe_key_group"}
             if group_id is None:
                 entry["conflict"] = "probe_api_key is not bound to any group on this host"

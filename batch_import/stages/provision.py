@@ -209,7 +209,7 @@ class Provisioner:
         return group.id
 
     def probe_key_group(self) -> int:
-        group_id = find_group_of_key(self.client, self.run.probe_api_key)
+        group_id = self.client.groups.group_of_key(self.run.probe_api_key)
         if group_id is None:
             raise HostError(
                 status=400,
@@ -507,14 +507,3 @@ def account_state(account, record: ManagedResource) -> str:
 
 def host_error_payload(exc: HostError) -> dict:
     return {"status": exc.status, "reason": exc.reason, "transient": exc.transient}
-
-
-def find_group_of_key(client: Sub2ApiClient, api_key: Secret) -> int | None:
-    """The group an operator's key is bound to, looked up through the admin API's per-group
-    key listings (the gateway never says which group served a request)."""
-    wanted = api_key.reveal() if isinstance(api_key, Secret) else str(api_key)
-    for group in client.groups.list(platform="openai"):
-        for key in client.groups.api_keys(group.id):
-            if key.key.reveal() == wanted:
-                return group.id
-    return None

@@ -175,10 +175,13 @@ def groups_update(ctx: Ctx) -> Response:
 
 @router.route("GET", "/api/v1/admin/groups/{id}/api-keys", auth="admin")
 def groups_keys(ctx: Ctx) -> Response:
-    """Keys bound to the group (§3.1); lists carry the full key, as [OLD] does."""
+    """Keys bound to the group (§3.1): the full key, as [OLD] does, or masked on builds that
+    mask listings (quirk ``masked_group_keys``)."""
     with ctx.state.lock:
         group = _group(ctx, ctx.params["id"])
         keys = [k.dto() for k in ctx.state.keys.values() if k.group_id == group.id]
+        if ctx.state.quirks.masked_group_keys:
+            keys = [{**k, "key": f"{k['key'][:6]}...{k['key'][-4:]}"} for k in keys]
     return ok(paginate(keys, ctx.req.query, ctx.state.quirks.page_size_max))
 
 
@@ -188,7 +191,12 @@ def groups_delete(ctx: Ctx) -> Response:
     with state.lock:
         group = _group(ctx, ctx.params["id"])
         del state.groups[group.id]
-        # Cascade: bindings and subscriptions go; keys keep the dangling id (GROUP_DELETED).
+        # Cascade: bindings and subscriptions go; [NEW] keys keep the dangling id
+        # (GROUP_DELETED at the gateway), [OLD] and mid-era builds unbind them (§13).
+        if ctx.old:
+            for key in state.keys.values():
+                if key.group_id == group.id:
+                    key.group_id = None
         for account in state.accounts.values():
             account.group_ids = [g for g in account.group_ids if g != group.id]
         for channel in state.channels.values():

@@ -59,6 +59,8 @@ class Quirks:
     # classifyNoAccountError: 404 model_not_found when the group's accounts do not map the
     # model, 429 when every account that maps it is rate-limited, else 503).
     no_account: str = "generic"
+    # Builds with admin_service.applyMaskedKeys list group keys masked (§13): "sk-abc...wxyz".
+    masked_group_keys: bool = False
     version: str = ""  # override the reported version
     jwt_ttl_seconds: float = 3600.0
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
+from hosts.sub2api.errors import HostError
 from hosts.sub2api.naming import ensure_by_name
 from hosts.sub2api.types import ApiKey, Group
+from relay_project.crypto import Secret, reveal
 
 if TYPE_CHECKING:
     from hosts.sub2api.client import HostHTTP
@@ -107,5 +110,45 @@ class GroupsAPI:
         pages = self._http.iter_admin_pages(f"/groups/{group_id}/api-keys", {})
         return [ApiKey.from_api(item) for item in pages]
 
+    def group_of_key(self, api_key: Secret | str) -> int | None:
+        """The openai group a user key is bound to, from the per-group key listings (the
+        gateway never says which group served a request). Hosts that mask listed keys are
+        matched on the visible start and end; when that leaves more than one group, a
+        ``KEY_GROUP_AMBIGUOUS`` error says so instead of guessing."""
+        wanted = reveal(api_key)
+        exact: list[int] = []
+        masked: list[int] = []
+        for group in self.list(platform="openai"):
+            for listed in self.api_keys(group.id):
+                shown = listed.key.reveal()
+                if shown == wanted:
+                    exact.append(group.id)
+                elif masked_key_matches(shown, wanted):
+                    masked.append(group.id)
+        found = sorted(set(exact or masked))
+        if len(found) > 1:
+            raise HostError(
+                status=409,
+                reason="KEY_GROUP_AMBIGUOUS",
+                message=(
+                    f"this host masks keys in its listings and {len(found)} groups hold a key "
+                    f"that looks like this one (groups {', '.join(map(str, found))})"
+                ),
+                transient=False,
+            )
+        return found[0] if found else None
+
     def delete(self, group_id: int) -> None:
         self._http.admin("DELETE", f"/groups/{group_id}")
+
+
+MASK_RUN = re.compile(r"\*{2,}|\.{3,}|\u2026+")
+
+
+def masked_key_matches(shown: str, key: str) -> bool:
+    """``sk-ab...wxyz`` (or ``sk-ab****wxyz``) stands for ``key`` when the visible start and
+    end are the key's and at least something was hidden."""
+    parts = MASK_RUN.split(shown, maxsplit=1)
+    if len(parts) != 2 or not all(parts) or len(key) <= len(parts[0]) + len(parts[1]):
+        return False
+    return key.startswith(parts[0]) and key.endswith(parts[1])
