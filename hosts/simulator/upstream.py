@@ -183,8 +183,26 @@ def forward_chat(
     return _via_responses(client, account, body)
 
 
-def _via_responses(client: httpx.Client, account: SimAccount, body: dict[str, Any]) -> Forwarded:
-    """Chat Completions → Responses API → Chat Completions (non-streaming upstream call)."""
+def _responses_tools(tools: Any) -> list[dict[str, Any]]:
+    """Chat ``{"type":"function","function":{name,…}}`` → Responses ``{"type":"function",
+    name,…}`` (the host keeps tools across the conversion, §13)."""
+    converted = []
+    for tool in tools if isinstance(tools, list) else []:
+        function = tool.get("function") if isinstance(tool, Mapping) else None
+        if isinstance(function, Mapping):
+            converted.append({"type": "function", **function})
+    return converted
+
+
+def _responses_tool_choice(choice: Any) -> Any:
+    if isinstance(choice, Mapping) and isinstance(choice.get("function"), Mapping):
+        return {"type": "function", "name": choice["function"].get("name")}
+    return choice
+
+
+def responses_request(body: dict[str, Any]) -> dict[str, Any]:
+    """Chat Completions request → Responses request: every field but the message shape
+    passes (tools and tool_choice converted, ``max_tokens`` → ``max_output_tokens``)."""
     instructions, inputs = [], []
     for message in body.get("messages") or []:
         content = message.get("content")
@@ -193,18 +211,79 @@ def _via_responses(client: httpx.Client, account: SimAccount, body: dict[str, An
             instructions.append(text)
         else:
             inputs.append({"role": message.get("role", "user"), "content": text})
-    upstream_body: dict[str, Any] = {"model": body["model"], "input": inputs, "stream": False}
+    upstream_body: dict[str, Any] = {
+        "model": body["model"],
+        "input": inputs,
+        "stream": bool(body.get("stream")),
+    }
     if instructions:
         upstream_body["instructions"] = "\n".join(instructions)
-    if body.get("max_tokens"):
-        upstream_body["max_output_tokens"] = body["max_tokens"]
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if limit:
+        upstream_body["max_output_tokens"] = limit
+    if body.get("tools"):
+        upstream_body["tools"] = _responses_tools(body["tools"])
+    if "tool_choice" in body:
+        upstream_body["tool_choice"] = _responses_tool_choice(body["tool_choice"])
+    for name in ("temperature", "top_p", "user", "metadata", "parallel_tool_calls"):
+        if name in body:
+            upstream_body[name] = body[name]
+    return upstream_body
+
+
+def _tool_calls(output: Any) -> list[dict[str, Any]]:
+    calls = []
+    for item in output if isinstance(output, list) else []:
+        if isinstance(item, Mapping) and item.get("type") == "function_call":
+            calls.append(
+                {
+                    "id": item.get("call_id") or item.get("id"),
+                    "type": "function",
+                    "function": {"name": item.get("name"), "arguments": item.get("arguments")},
+                }
+            )
+    return calls
+
+
+def _usage(data: Mapping[str, Any]) -> dict[str, int]:
+    usage = data.get("usage") or {}
+    return {
+        "prompt_tokens": usage.get("input_tokens", 0),
+        "completion_tokens": usage.get("output_tokens", 0),
+        "total_tokens": usage.get("total_tokens", 0),
+    }
+
+
+def _via_responses(client: httpx.Client, account: SimAccount, body: dict[str, Any]) -> Forwarded:
+    """Chat Completions → Responses API → Chat Completions; streamed when the client asked."""
+    upstream_body = responses_request(body)
     url = endpoint(account.credentials.get("base_url", ""), "/responses")
+    if upstream_body["stream"]:
+        request = client.build_request(
+            "POST", url, json=upstream_body, headers=_headers(account, stream=True)
+        )
+        response = client.send(request, stream=True)
+        if response.status_code != 200:
+            try:
+                ctype = response.headers.get("content-type", "application/json")
+                return Forwarded(response.status_code, response.read(), ctype)
+            finally:
+                response.close()
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return Forwarded(
+            200,
+            content_type="text/event-stream",
+            stream=_chat_chunks(response, body["model"], include_usage=include_usage),
+        )
     response = client.post(url, json=upstream_body, headers=_headers(account))
     if response.status_code != 200:
         ctype = response.headers.get("content-type", "application/json")
         return Forwarded(response.status_code, response.content, ctype)
     data = response.json()
-    usage = data.get("usage") or {}
+    calls = _tool_calls(data.get("output"))
+    message: dict[str, Any] = {"role": "assistant", "content": responses_text(data) or None}
+    if calls:
+        message["tool_calls"] = calls
     completion = {
         "id": "chatcmpl-" + uuid.uuid4().hex[:24],
         "object": "chat.completion",
@@ -213,17 +292,64 @@ def _via_responses(client: httpx.Client, account: SimAccount, body: dict[str, An
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": responses_text(data)},
-                "finish_reason": "stop",
+                "message": message,
+                "finish_reason": "tool_calls" if calls else _finish_reason(data),
             }
         ],
-        "usage": {
-            "prompt_tokens": usage.get("input_tokens", 0),
-            "completion_tokens": usage.get("output_tokens", 0),
-            "total_tokens": usage.get("total_tokens", 0),
-        },
+        "usage": _usage(data),
     }
     return Forwarded(200, json.dumps(completion).encode())
+
+
+def _finish_reason(data: Mapping[str, Any]) -> str:
+    return "length" if data.get("status") == "incomplete" else "stop"
+
+
+def _chat_chunks(response: httpx.Response, model: str, *, include_usage: bool) -> Iterator[bytes]:
+    """Responses stream events → chat completion chunks, as they arrive: text deltas, tool
+    calls, the finish reason, and (``stream_options.include_usage``) a last usage chunk."""
+    ident, created = "chatcmpl-" + uuid.uuid4().hex[:24], int(time.time())
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        payload = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        calls = 0
+        for event in _sse_payloads(response):
+            kind = event.get("type") if isinstance(event, Mapping) else None
+            if kind == "response.output_text.delta":
+                yield chunk({"content": event.get("delta", "")})
+            elif kind == "response.output_item.done" and event["item"].get("type") == (
+                "function_call"
+            ):
+                (call,) = _tool_calls([event["item"]])
+                yield chunk({"tool_calls": [{"index": calls, **call}]})
+                calls += 1
+            elif kind in ("response.completed", "response.incomplete"):
+                done = event.get("response") or {}
+                yield chunk({}, "tool_calls" if calls else _finish_reason(done))
+                if include_usage:
+                    usage_chunk = {
+                        "id": ident,
+                        "object": "chat.completion.chunk",
+                        "created": created,
+                        "model": model,
+                        "choices": [],
+                        "usage": _usage(done),
+                    }
+                    yield f"data: {json.dumps(usage_chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+    finally:
+        response.close()
 
 
 def as_sse(completion: bytes) -> Iterator[bytes]:

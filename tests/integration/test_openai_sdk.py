@@ -1,0 +1,98 @@
+"""The official ``openai`` SDK, as a user of the upstream and of the host would use it
+(issue #16): what the SDK sees through the gateway must agree with the pipeline's verdict."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from hosts.models import ManagedResource
+from tests.integration.pipeline import drive, entry, register, start
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather of a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+
+
+def sdk(base_url: str, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url, api_key=api_key, max_retries=0, timeout=10)
+
+
+def say_hi(client: openai.OpenAI, model: str, **extra):
+    return client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=16, **extra
+    )
+
+
+def test_the_sdk_against_the_upstream_simulator(upstream_factory):
+    upstream = upstream_factory(models=("glm-4.5", "kimi-k2.6"))
+    client = sdk(upstream.base_url, upstream.api_key)
+
+    assert sorted(m.id for m in client.models.list()) == ["glm-4.5", "kimi-k2.6"]
+    answer = say_hi(client, "glm-4.5")
+    assert answer.choices[0].message.content and answer.model == "glm-4.5"
+    chunks = list(say_hi(client, "glm-4.5", stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    called = say_hi(client, "glm-4.5", tools=[WEATHER_TOOL], tool_choice="required")
+    assert called.choices[0].message.tool_calls[0].function.name == "get_weather"
+    with pytest.raises(openai.AuthenticationError):
+        say_hi(sdk(upstream.base_url, "sk-wrong"), "glm-4.5")
+    with pytest.raises((openai.NotFoundError, openai.BadRequestError)):
+        say_hi(client, "no-such-model")
+
+
+def test_the_sdk_through_the_host_gateway_agrees_with_the_pipeline(
+    host_simulator, upstream_factory
+):
+    upstream = upstream_factory(models=("glm-4.5",))
+    run = drive(start(register(host_simulator), [entry(upstream)]))
+    item = run.items.get()
+    assert item.access_status == "active"  # the pipeline's verdict ...
+    user_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    client = sdk(f"{host_simulator.url}/v1", user_key)
+
+    model = item.validation_evidence["model"]  # ... and what a user of the host sees
+    assert model in [m.id for m in client.models.list()]
+    answer = say_hi(client, model)
+    assert answer.choices[0].message.content
+    chunks = list(say_hi(client, model, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    called = say_hi(client, model, tools=[WEATHER_TOOL], tool_choice="required")
+    assert called.choices[0].message.tool_calls[0].function.name == "get_weather"
+    with pytest.raises(openai.AuthenticationError):
+        say_hi(sdk(f"{host_simulator.url}/v1", "sk-" + "0" * 64), model)
+    # A model nobody serves: the current build's 503, which the SDK reports as a server error
+    # (the pipeline's validation treats the same answer as warm-up and retries it).
+    with pytest.raises(openai.InternalServerError) as unknown:
+        say_hi(client, "no-such-model")
+    assert unknown.value.status_code == 503
+
+
+def test_a_broken_item_is_also_broken_for_the_sdk(host_simulator, upstream_factory):
+    upstream = upstream_factory(models=("glm-4.5",))
+    run = drive(start(register(host_simulator), [entry(upstream)]))
+    user_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    model = run.items.get().validation_evidence["model"]
+    upstream.configure(api_key="sk-rotated")  # the provider revoked the imported key
+    client = sdk(f"{host_simulator.url}/v1", user_key)
+    with pytest.raises(openai.APIStatusError) as failed:
+        say_hi(client, model)
+    assert failed.value.status_code == 502  # the host reports the upstream's refusal
+
+
+def test_streaming_through_the_host_is_real_and_reports_usage(host_simulator, upstream_factory):
+    upstream = upstream_factory(models=[{"id": "glm-4.5", "reply": "one two three four"}])
+    run = drive(start(register(host_simulator), [entry(upstream)]))
+    user_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    model = run.items.get().validation_evidence["model"]
+    client = sdk(f"{host_simulator.url}/v1", user_key)
+    chunks = list(say_hi(client, model, stream=True, stream_options={"include_usage": True}))
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert texts == ["one", " two", " three", " four"]  # word by word, not one block
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4
