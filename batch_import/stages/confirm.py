@@ -16,6 +16,7 @@ from batch_import.stages.common import add_advisories, schedule_retry
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.sub2api import HostError, client_for_host
 from probe.aliases import canonical_model_id
+from probe.capability import CapabilityProfile, responses_supported
 
 Stage = ImportRunItem.Stage
 Confirmation = ImportRunItem.ConfirmationStatus
@@ -26,11 +27,6 @@ WARMUP_MARKERS = ("no available accounts", "service temporarily unavailable")
 def gateway_model(item: ImportRunItem) -> str:
     """Clients ask the host for the canonical id; the account maps it to the raw one."""
     return canonical_model_id(item.resolved_smoke_model or "")
-
-
-def responses_unsupported(item: ImportRunItem) -> bool:
-    transport = (item.capability_profile or {}).get("transport_profile", {})
-    return transport.get("supports_openai_responses") is False
 
 
 def is_warmup(text: str) -> bool:
@@ -63,27 +59,40 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
         client.close()
 
     if result.success:
-        finish(item, Confirmation.CONFIRMED, "account test passed")
-        return
-    error = result.error or "account test failed"
-    if "403" in error and item.confirmation_attempts == 0:
-        if responses_unsupported(item):
-            # The host's Responses probe races the first test; the models are right and the
-            # upstream is chat-only, so this 403 says nothing about the account.
+        if race_seen(item) and responses_unsupported_or_unknown(item):
             finish(
                 item,
                 Confirmation.ADVISORY,
-                f"first test returned {error!r}: probe race, advisory",
+                "account test passed once the host's /v1/responses probe had settled",
                 advisories=("probe_race_absorbed",),
-                error=error,
             )
             return
-        retry(item, attempt, f"first test returned {error!r}; testing again")
+        finish(item, Confirmation.CONFIRMED, "account test passed")
+        return
+    error = result.error or "account test failed"
+    if result.upstream_status in RACE_STATUSES and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
+        # Until the host's own background probe of /v1/responses settles, its test of a new
+        # account goes there; a chat-only upstream refuses the route (its own 403/404/405).
+        retry(item, attempt, f"first tests return {error!r}: the host's probe race; testing again")
         return
     if is_warmup(error) and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
         retry(item, attempt, f"warm-up: {error}")
         return
     finish(item, Confirmation.FAILED, f"account test failed: {error}", error=error)
+
+
+# What a chat-only upstream answers at /v1/responses (the route is not there).
+RACE_STATUSES = frozenset({403, 404, 405, 501})
+
+
+def race_seen(item: ImportRunItem) -> bool:
+    return item.events.filter(
+        stage=Stage.CONFIRM, attempt=item.attempt, message__contains="probe race"
+    ).exists()
+
+
+def responses_unsupported_or_unknown(item: ImportRunItem) -> bool:
+    return responses_supported(CapabilityProfile.from_dict(item.capability_profile)) is not True
 
 
 def retry(item: ImportRunItem, attempt: int, reason: str) -> None:

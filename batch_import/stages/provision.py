@@ -26,6 +26,7 @@ from hosts.models import Host, ManagedResource
 from hosts.sub2api import HostError, OpenAICredentials, PricingEntry, Sub2ApiClient, client_for_host
 from hosts.sub2api.subscriptions import SubscriptionAssignment
 from probe.aliases import build_alias_table, canonical_model_id
+from probe.capability import CapabilityProfile, responses_supported
 from relay_project.crypto import Secret
 
 Stage = ImportRunItem.Stage
@@ -273,8 +274,10 @@ class Provisioner:
         return mapping
 
     def responses_supported(self) -> bool | None:
-        profile = (self.item.capability_profile or {}).get("transport_profile", {})
-        return False if profile.get("supports_openai_responses") is False else None
+        """False only when our probe settled that /v1/responses is missing upstream; an
+        inconclusive probe leaves the host to find out (its own probe, §4.10)."""
+        verdict = responses_supported(CapabilityProfile.from_dict(self.item.capability_profile))
+        return False if verdict is False else None
 
     def chat_only_extra(self) -> dict:
         """For a chat-only upstream, also pin the manual override: the host's own Responses

@@ -4,6 +4,7 @@ and the [NEW] Responses probe run on create/update."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -49,9 +50,9 @@ def _snapshot(account: SimAccount) -> SimAccount:
 
 
 def _probe_if_new(ctx: Ctx, account_id: int) -> None:
-    """[NEW] runs the Responses probe after create/update with credentials (§4.10). The real
-    host does it in the background; here it finishes before the answer, so tests are
-    deterministic."""
+    """[NEW] probes the upstream's /v1/responses after answering a create/update with
+    credentials (§4.10, §13), in the background: until it settles, the account has no
+    ``openai_responses_supported`` and its tests go to /v1/responses."""
     state = ctx.state
     if ctx.old or not state.quirks.responses_probe:
         return
@@ -62,12 +63,25 @@ def _probe_if_new(ctx: Ctx, account_id: int) -> None:
         if not account.credentials.get("api_key"):
             return
         snapshot = _snapshot(account)
-    verdict = probe_responses(ctx.sim.upstream, snapshot)
+    delay = state.quirks.responses_probe_seconds
+    if delay <= 0:
+        _settle_probe(ctx, account_id, snapshot)
+        return
+    timer = threading.Timer(delay, _settle_probe, args=(ctx, account_id, snapshot))
+    timer.daemon = True
+    timer.start()
+
+
+def _settle_probe(ctx: Ctx, account_id: int, snapshot: SimAccount) -> None:
+    try:
+        verdict = probe_responses(ctx.sim.upstream, snapshot)
+    except RuntimeError:  # the simulator stopped (its client closed) while we waited
+        return
     if verdict is None:
         return
-    with state.lock:
-        if account_id in state.accounts:
-            state.accounts[account_id].extra["openai_responses_supported"] = verdict
+    with ctx.state.lock:
+        if account_id in ctx.state.accounts:
+            ctx.state.accounts[account_id].extra["openai_responses_supported"] = verdict
 
 
 def _reply(ctx: Ctx, account_id: int) -> Response:

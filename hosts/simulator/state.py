@@ -50,9 +50,14 @@ class Quirks:
     """Switchable behaviour; change attributes at any time (``sim.quirks.probe_403 = True``)."""
 
     old: bool = False  # [OLD] build: no channels, no chat completions, full credentials, 409s
-    probe_403: bool = False  # first test of every account: SSE error "API returned 403: Forbidden"
+    # Fault injection (not the host's behaviour): the first test of every account fails with
+    # SSE error "API returned 403: Forbidden", whatever the upstream says.
+    probe_403: bool = False
     warmup_seconds: float = 0.0  # gateway 503 this long after an account appears/reactivates
     responses_probe: bool = True  # [NEW] /v1/responses probe on account create/update
+    # How long that probe takes in the background after the answer (§13): until it settles,
+    # the account test and the gateway still send the account's requests to /v1/responses.
+    responses_probe_seconds: float = 0.5
     # What the gateway answers when no account can take a request (§13, build-dependent):
     # "generic" (current [NEW] chat handler: 503 api_error "Service temporarily unavailable"),
     # "detailed" (older builds: 503 "No available accounts: …"), "classified" (builds with

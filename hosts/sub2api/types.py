@@ -7,6 +7,7 @@ keys, JWTs) are wrapped in ``Secret`` so they never print.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -271,6 +272,9 @@ class TestEvent:
         )
 
 
+UPSTREAM_STATUS_IN_TEST_ERROR = re.compile(r"API returned (\d{3})\b")
+
+
 @dataclass(frozen=True)
 class AccountTestResult:
     success: bool
@@ -278,6 +282,12 @@ class AccountTestResult:
     text: str  # concatenated content deltas
     error: str
     events: tuple[TestEvent, ...]
+
+    @property
+    def upstream_status(self) -> int | None:
+        """The upstream's HTTP status in the host's error text ("API returned 404: …")."""
+        found = UPSTREAM_STATUS_IN_TEST_ERROR.search(self.error)
+        return int(found.group(1)) if found else None
 
 
 @dataclass(frozen=True)
