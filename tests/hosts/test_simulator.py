@@ -45,10 +45,33 @@ def provision(sim, upstream, *, mapping=None, api_key=None, channel_mapping=None
     account = client.accounts.create_openai_apikey(
         name="acc", credentials=credentials, group_ids=[group.id]
     )
+    account = settled(client, sim, account.id)
     user = client.users.create(email="u@example.com", password="secret-1", balance=5)
     session = client.login(user.email, "secret-1")
     key = client.keys.create(session, name="k", group_id=group.id)
     return Setup(client, group, account, key)
+
+
+def settled(client, sim, account_id: int, wait: float = 3.0):
+    """The account once the host's background Responses probe has written its verdict."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        with sim.state.lock:
+            if "openai_responses_supported" in sim.state.accounts[account_id].extra:
+                break
+        time.sleep(0.02)
+    return client.accounts.get(account_id)
+
+
+def test_simulator_responses_probe_runs_after_the_answer(host_simulator, fake_upstream):
+    """§13: the create answer has no verdict yet; it appears once the probe is done."""
+    client = client_for(host_simulator)
+    credentials = OpenAICredentials(
+        api_key=fake_upstream.api_key, base_url=fake_upstream.url, model_mapping={"c": "r"}
+    )
+    created = client.accounts.create_openai_apikey(name="acc", credentials=credentials)
+    assert created.responses_supported is None
+    assert settled(client, host_simulator, created.id).responses_supported is True
 
 
 def test_simulator_probe_403_fails_only_the_first_test(host_simulator_factory, fake_upstream):
