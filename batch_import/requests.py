@@ -21,7 +21,7 @@ from hosts.models import Host
 from relay_project.crypto import Secret
 from relay_project.inputs import key_problem, text_problem, url_problem
 
-MAX_ENTRIES = 500
+MAX_ENTRIES = 10_000
 MAX_REQUESTED_MODELS = 20
 MAX_MODEL_NAME_LENGTH = 200
 MAX_CONFIRM_WAIT_SEC = 600

@@ -69,38 +69,65 @@ def item_has_warning(
     )
 
 
+@dataclass(frozen=True)
+class RunCounts:
+    """What the run state needs from its items, as counts (one aggregate query, see
+    ``run_counts``; ``count_items`` over snapshots for the same numbers in Python)."""
+
+    total: int = 0
+    done: int = 0
+    active: int = 0
+    degraded: int = 0
+    broken: int = 0
+    warnings: int = 0
+    ended_by_a_stage: int = 0
+    advisory: int = 0
+
+
+def count_items(items: Iterable[ItemSnapshot]) -> RunCounts:
+    items = list(items)
+    return RunCounts(
+        total=len(items),
+        done=sum(1 for i in items if i.current_stage == Stage.DONE),
+        active=sum(1 for i in items if i.access_status == Access.ACTIVE),
+        degraded=sum(1 for i in items if i.access_status == Access.DEGRADED),
+        broken=sum(1 for i in items if item_is_broken(i)),
+        warnings=sum(1 for i in items if i.has_warning),
+        ended_by_a_stage=sum(1 for i in items if item_ended_by_a_stage(i)),
+        advisory=sum(1 for i in items if i.confirmation_status == Confirmation.ADVISORY),
+    )
+
+
 def derive_run_state(
     items: Iterable[ItemSnapshot], *, mode: str, cancelled: bool = False
 ) -> RunSummary:
     """Pure: running while any item is not done; then failed, completed_with_warnings or
     completed (ARCHITECTURE §4). ``cancelled`` is set only by the cancel action and sticks."""
-    items = list(items)
-    done = [i for i in items if i.current_stage == Stage.DONE]
-    broken = [i for i in items if item_is_broken(i)]
-    degraded = [i for i in items if i.access_status == Access.DEGRADED]
-    summary = {
-        "total_items": len(items),
-        "completed_items": len(done),
-        "active_items": sum(1 for i in items if i.access_status == Access.ACTIVE),
-        "degraded_items": len(degraded),
-        "broken_items": len(broken),
-        "warning_items": sum(1 for i in items if i.has_warning),
-    }
+    return derive_run_state_from_counts(count_items(items), mode=mode, cancelled=cancelled)
+
+
+def derive_run_state_from_counts(
+    counts: RunCounts, *, mode: str, cancelled: bool = False
+) -> RunSummary:
+    """The same rule over counts: the worker's path, whatever the run's size."""
     if cancelled:
         state = RunState.CANCELLED
-    elif len(done) < len(items):
+    elif counts.done < counts.total:
         state = RunState.RUNNING
-    elif (items and len(broken) == len(items)) or (
-        mode == ImportRun.Mode.STRICT and (broken or any(item_ended_by_a_stage(i) for i in items))
+    elif (counts.total and counts.broken == counts.total) or (
+        mode == ImportRun.Mode.STRICT and (counts.broken or counts.ended_by_a_stage)
     ):
         state = RunState.FAILED
-    elif (
-        broken
-        or degraded
-        or summary["warning_items"]
-        or any(i.confirmation_status == Confirmation.ADVISORY for i in items)
-    ):
+    elif counts.broken or counts.degraded or counts.warnings or counts.advisory:
         state = RunState.COMPLETED_WITH_WARNINGS
     else:
         state = RunState.COMPLETED
-    return RunSummary(state=str(state), **summary)
+    return RunSummary(
+        state=str(state),
+        total_items=counts.total,
+        completed_items=counts.done,
+        active_items=counts.active,
+        degraded_items=counts.degraded,
+        broken_items=counts.broken,
+        warning_items=counts.warnings,
+    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from batch_import.run_state import PRE_VALIDATION_STAGES, RunCounts
 
 Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
+Confirmation = ImportRunItem.ConfirmationStatus
 
 
 def runs_newest_first() -> QuerySet[ImportRun]:
@@ -52,3 +54,28 @@ def item_get_with_events(run_id: str, item_id: str) -> ImportRunItem:
         )
         .get(run_id=run_id, pk=item_id)
     )
+
+
+def run_counts(run_id: str) -> RunCounts:
+    """The run's item counts in one aggregate query (the index on (run, …) serves it): a
+    transition costs the same whatever the run's size, instead of reading every item."""
+    done = Q(current_stage=Stage.DONE)
+    failed_before_validation = (
+        done & Q(access_status=Access.UNKNOWN) & Q(last_error_stage__isnull=False)
+    )
+    counts = ImportRunItem.objects.filter(run_id=run_id).aggregate(
+        total=Count("pk"),
+        done=Count("pk", filter=done),
+        active=Count("pk", filter=Q(access_status=Access.ACTIVE)),
+        degraded=Count("pk", filter=Q(access_status=Access.DEGRADED)),
+        broken=Count("pk", filter=Q(access_status=Access.BROKEN) | failed_before_validation),
+        warnings=Count("pk", filter=Q(has_warning=True)),
+        ended_by_a_stage=Count(
+            "pk",
+            filter=done
+            & ~Q(access_status=Access.ACTIVE)
+            & Q(last_error_stage__in=PRE_VALIDATION_STAGES),
+        ),
+        advisory=Count("pk", filter=Q(confirmation_status=Confirmation.ADVISORY)),
+    )
+    return RunCounts(**counts)

@@ -136,13 +136,13 @@ def _seconds_until_due(item: ImportRunItem) -> float:
 
 
 def sweep(limit: int | None = None) -> int:
-    """Scheduled: hand every due, unleased, unfinished item to a worker. Returns the count."""
-    limit = limit or settings.RELAY_CONCURRENCY * settings.RELAY_ITEMS_PER_WORKER * 8
-    due = list(
-        leases.claimable_items(timezone.now())
-        .order_by("next_retry_at")
-        .values_list("item_id", flat=True)[:limit]
-    )
+    """Scheduled: hand every due, unleased, unfinished item to a worker (all of them by
+    default: after a killed worker's leases expire, every orphan runs again within one sweep
+    interval, whatever their number). Returns the count."""
+    due_items = leases.claimable_items(timezone.now()).order_by("next_retry_at")
+    if limit is not None:
+        due_items = due_items[:limit]
+    due = list(due_items.values_list("item_id", flat=True))
     dispatch.enqueue_items(due)
     if due:
         logger.info("sweep handed %d items to workers", len(due))

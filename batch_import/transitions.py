@@ -2,7 +2,7 @@
 
 Recipe (STYLE.md): lock the row, return early when nothing changes, check the tables, save with
 ``update_fields``, append exactly one event in the same transaction, then bring the run's state
-and counters in step through ``derive_run_state``.
+and counters in step through ``derive_run_state_from_counts``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from django_q.tasks import async_task
 
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
-from batch_import.run_state import ItemSnapshot, derive_run_state, item_has_warning
+from batch_import.run_state import derive_run_state_from_counts, item_has_warning
+from batch_import.selectors import run_counts
 
 Stage = ImportRunItem.Stage
 Confirmation = ImportRunItem.ConfirmationStatus
@@ -185,18 +186,8 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
     """Recompute the run's state and counters from its items (same transaction as the caller)."""
     with transaction.atomic():
         run = ImportRun.objects.select_for_update().get(pk=run_id)
-        snapshots = [
-            ItemSnapshot(**row)
-            for row in run.items.values(
-                "current_stage",
-                "confirmation_status",
-                "access_status",
-                "has_warning",
-                "last_error_stage",
-            )
-        ]
-        summary = derive_run_state(
-            snapshots, mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
+        summary = derive_run_state_from_counts(
+            run_counts(run_id), mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
         )
         updates = {
             name: value for name, value in vars(summary).items() if getattr(run, name) != value

@@ -59,3 +59,26 @@ def test_claimable_items_lists_only_due_free_unfinished_items():
     due_item(lease_owner="alive", lease_until=now + timedelta(seconds=60))
     due_item(current_stage="done")
     assert set(leases.claimable_items(now).values_list("pk", flat=True)) == {free.pk, expired.pk}
+
+
+@pytest.mark.django_db
+def test_the_sweep_hands_out_every_orphan_at_once(monkeypatch, settings):
+    """After a killed worker's leases expire, all its items run again within one sweep,
+    however many there are (not 8 × RELAY_CONCURRENCY a minute)."""
+    from batch_import import dispatch, tasks
+    from tests.factories import ImportRunFactory, ImportRunItemFactory
+
+    settings.RELAY_CONCURRENCY = 1
+    handed: list[str] = []
+    monkeypatch.setattr(dispatch, "enqueue_items", lambda ids: handed.extend(ids))
+    run = ImportRunFactory()
+    past = timezone.now() - timedelta(minutes=5)
+    for _ in range(150):
+        ImportRunItemFactory(
+            run=run,
+            current_stage="confirm",
+            next_retry_at=past,
+            lease_owner="dead",
+            lease_until=past,
+        )
+    assert tasks.sweep() == 150 and len(handed) == 150

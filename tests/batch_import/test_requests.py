@@ -117,3 +117,23 @@ def test_parse_entry_lines_handles_bom_crlf_comments_blanks_and_duplicates():
     assert parsed.duplicate_lines == [5]
     assert parsed.skipped_lines == 2
     assert parsed.errors == {"line 6": "expected url,key[,model|model]"}
+
+
+@pytest.mark.django_db
+def test_a_run_takes_up_to_ten_thousand_entries():
+    host = HostFactory()
+    entries = [
+        {"base_url": f"https://u{i}.example.com/v1", "api_key": f"sk-key-{i:05d}"}
+        for i in range(10_001)
+    ]
+    body = {
+        "host_id": host.pk,
+        "mode": "partial",
+        "access_mode": "self_service",
+        "probe_api_key": "sk-probe",
+    }
+    request = validate_run_request({**body, "entries": entries[:10_000]})
+    assert len(request.entries) == 10_000
+    with pytest.raises(InvalidRequest) as refused:
+        validate_run_request({**body, "entries": entries})
+    assert refused.value.errors["entries"] == "at most 10000 entries per run"
