@@ -48,6 +48,9 @@ class ItemFilter(django_filters.FilterSet):
     account_resolution = django_filters.ChoiceFilter(
         choices=ImportRunItem.AccountResolution.choices, label=_("Resolution")
     )
+    failure_class = django_filters.ChoiceFilter(
+        choices=ImportRunItem.FailureClass.choices, label=_("Reason")
+    )
     q = django_filters.CharFilter(method="search", label=_("Search provider / URL / item"))
 
     class Meta:
@@ -60,6 +63,7 @@ class ItemFilter(django_filters.FilterSet):
             "provider_id",
             "matched_account_state",
             "account_resolution",
+            "failure_class",
             "q",
         ]
 

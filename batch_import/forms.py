@@ -35,6 +35,12 @@ class StartRunForm(forms.Form):
         label=_("Entries, one per line: url,key[,model|model]"),
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        hosts = list(self.fields["host_id"].queryset[:2])
+        if len(hosts) == 1:  # the only registered host is the one the operator means
+            self.fields["host_id"].initial = hosts[0].pk
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if self.errors:
@@ -72,14 +78,21 @@ class StartRunForm(forms.Form):
                 if field.startswith("entries["):
                     index = int(field[len("entries[") : field.index("]")])
                     where = f"line {lines[index]}" if index < len(lines) else field
-                    line_errors[where] = f"{field.split('.', 1)[-1]}: {message}"
+                    part = field.split(".", 1)[-1]
+                    line_errors[where] = f"{ENTRY_PARTS.get(part, part)}: {message}"
                 elif field.split("[")[0] in self.fields:
                     self.add_error(field.split("[")[0], f"{field}: {message}")
                 else:
                     self.add_error(None, f"{field}: {message}")
         for where, message in sorted(line_errors.items(), key=lambda kv: _line_number(kv[0])):
-            self.add_error("entries", f"{where}: {message}")
+            number = _line_number(where)
+            label = _("line %(number)d") % {"number": number} if number else where
+            self.add_error("entries", f"{label}: {message}")
         return cleaned
+
+
+# What an operator calls the parts of an entry line (not the API's field names).
+ENTRY_PARTS = {"base_url": _("URL"), "api_key": _("key"), "requested_models": _("models")}
 
 
 def _line_number(where: str) -> int:

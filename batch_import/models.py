@@ -23,12 +23,12 @@ class ImportRun(models.Model):
         CANCELLED = "cancelled", "cancelled"
 
     class Mode(models.TextChoices):
-        STRICT = "strict", "strict"
-        PARTIAL = "partial", "partial"
+        STRICT = "strict", _("strict")
+        PARTIAL = "partial", _("partial")
 
     class AccessMode(models.TextChoices):
-        SUBSCRIPTION = "subscription", "subscription"
-        SELF_SERVICE = "self_service", "self_service"
+        SUBSCRIPTION = "subscription", _("subscription")
+        SELF_SERVICE = "self_service", _("self-service")
 
     TERMINAL_STATES = frozenset(
         {State.COMPLETED, State.COMPLETED_WITH_WARNINGS, State.FAILED, State.CANCELLED}

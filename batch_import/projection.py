@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
@@ -391,3 +392,49 @@ def recommendation_labels(raw_models: Iterable[str]) -> list[str]:
         family = canonical_model_family(raw)
         labels.append(raw if family == raw else f"{family} ({raw})")
     return labels
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    failure_class: str
+    label: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """What the run page shows at a glance: how far, where the items are, when it may end,
+    and why the items that did not end active did not."""
+
+    done: int
+    total: int
+    percent: int
+    stages: list[tuple[Badge, int]]
+    eta_seconds: int | None
+    reasons: list[ReasonGroup]
+
+
+def run_progress(
+    run: ImportRun, stages: dict[str, int], reasons: dict[str, int], *, now=None
+) -> RunProgress:
+    """``stages`` and ``reasons`` are the selectors' grouped counts."""
+    percent = round(100 * run.completed_items / run.total_items) if run.total_items else 100
+    eta = None
+    if not run.is_terminal and run.completed_items and run.completed_items < run.total_items:
+        elapsed = ((now or timezone.now()) - run.started_at).total_seconds()
+        eta = round(elapsed / run.completed_items * (run.total_items - run.completed_items))
+    order = [value for value, _label in ImportRunItem.Stage.choices]
+    stage_badges = [(badge("stage", stage), stages[stage]) for stage in order if stages.get(stage)]
+    labels = dict(ImportRunItem.FailureClass.choices)
+    groups = [
+        ReasonGroup(failure_class=code, label=str(labels.get(code, code)), count=count)
+        for code, count in reasons.items()
+    ]
+    return RunProgress(
+        done=run.completed_items,
+        total=run.total_items,
+        percent=percent,
+        stages=stage_badges,
+        eta_seconds=eta,
+        reasons=groups,
+    )

@@ -79,3 +79,26 @@ def run_counts(run_id: str) -> RunCounts:
         advisory=Count("pk", filter=Q(confirmation_status=Confirmation.ADVISORY)),
     )
     return RunCounts(**counts)
+
+
+def stage_counts(run_id: str) -> dict[str, int]:
+    """Items per current stage (one grouped query)."""
+    rows = (
+        ImportRunItem.objects.filter(run_id=run_id)
+        .values("current_stage")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {row["current_stage"]: row["n"] for row in rows}
+
+
+def failure_class_counts(run_id: str) -> dict[str, int]:
+    """Finished items that did not end active, per failure class (one grouped query)."""
+    rows = (
+        ImportRunItem.objects.filter(run_id=run_id)
+        .exclude(failure_class="")
+        .values("failure_class")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "failure_class")
+    )
+    return {row["failure_class"]: row["n"] for row in rows}

@@ -37,8 +37,10 @@ def run_list(request: HttpRequest) -> HttpResponse:
     runs = RunFilter(request.GET, queryset=selectors.runs_newest_first())
     page = Paginator(runs.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [(run, projection.run_badges(run)["state"]) for run in page]
-    context = {"filter": runs, "page": page, "rows": rows}
-    return render(request, "batch_import/run_list.html", context)
+    running = any(not run.is_terminal for run in page)
+    context = {"filter": runs, "page": page, "rows": rows, "running": running}
+    template = "batch_import/_run_rows.html" if request.GET.get("fragment") else None
+    return render(request, template or "batch_import/run_list.html", context)
 
 
 @staff_required
@@ -54,6 +56,9 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "page": page,
         "rows": [(item, projection.item_badges(item)) for item in page],
         "running": not run.is_terminal,
+        "progress": projection.run_progress(
+            run, selectors.stage_counts(run.run_id), selectors.failure_class_counts(run.run_id)
+        ),
     }
     template = "batch_import/_run_live.html" if request.GET.get("fragment") else None
     return render(request, template or "batch_import/run_detail.html", context)
@@ -78,13 +83,15 @@ def item_detail(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse
         "matrix": projection.capability_matrix(item.capability_profile),
         "events": events,
         "running": not item.is_done,
+        "retryable": item.is_done and item.access_status != ImportRunItem.AccessStatus.ACTIVE,
         "preview_plan": (
             json.dumps(item.preview_plan, indent=2, sort_keys=True, ensure_ascii=False)
             if item.preview_plan
             else ""
         ),
     }
-    return render(request, "batch_import/item_detail.html", context)
+    template = "batch_import/_item_live.html" if request.GET.get("fragment") else None
+    return render(request, template or "batch_import/item_detail.html", context)
 
 
 @staff_required
@@ -117,12 +124,15 @@ def mask_keys(text: str) -> str:
 @staff_required
 @require_POST
 def run_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
-    _run_or_404(run_id)
+    run = _run_or_404(run_id)
+    if run.is_terminal:
+        messages.info(request, _("This run has already finished; there is nothing to cancel."))
+        return redirect("batch_import:run_detail", run_id=run_id)
     try:
         run_cancel(run_id=run_id, actor=request.user.get_username())
         messages.success(request, _("Run cancelled."))
-    except InvalidTransition as exc:
-        messages.error(request, str(exc))
+    except InvalidTransition:
+        messages.info(request, _("This run has already finished; there is nothing to cancel."))
     return redirect("batch_import:run_detail", run_id=run_id)
 
 

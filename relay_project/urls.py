@@ -7,7 +7,13 @@ from django.views import defaults
 from django.views.generic import RedirectView
 
 from relay_project import health
-from relay_project.api.views import SchemaView, SwaggerView, api_not_found, api_server_error
+from relay_project.api.views import (
+    RedocView,
+    SchemaView,
+    SwaggerView,
+    api_not_found,
+    api_server_error,
+)
 
 api_patterns = [
     path("", include("batch_import.api.urls")),
@@ -16,6 +22,7 @@ api_patterns = [
     path("", include("providers.api.urls")),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", RedocView.as_view(url_name="api-schema"), name="api-redoc"),
     # Last: any other /api/ path answers the JSON 404 envelope, whatever the method. (An empty
     # pattern matches every rest, new lines and all, which ".*" would not.)
     re_path(r"", api_not_found),

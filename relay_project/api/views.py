@@ -5,7 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from relay_project.api.errors import ErrorCode, envelope
 
@@ -32,4 +36,9 @@ class SchemaView(SpectacularAPIView):
 
 @extend_schema(exclude=True)
 class SwaggerView(SpectacularSwaggerView):
+    pass
+
+
+@extend_schema(exclude=True)
+class RedocView(SpectacularRedocView):
     pass

@@ -1,4 +1,5 @@
-// Running runs refresh themselves: re-fetch the live fragment while data-refresh is set.
+// Running runs, run lists and items refresh themselves: re-fetch the live fragment while
+// data-refresh is set and the fragment still marks something running.
 (function () {
   const live = document.getElementById("live");
   if (!live || !live.dataset.refresh) return;
@@ -10,8 +11,8 @@
       const answer = await fetch(url, { credentials: "same-origin" });
       if (answer.ok) {
         live.innerHTML = await answer.text();
-        // The fragment holds the state badge: stop once the run is no longer running.
-        if (!live.querySelector('[data-kind="run_state"][data-value="running"]')) return;
+        // The fragment says whether there is still something running: stop once not.
+        if (!live.querySelector('[data-running="1"], [data-kind="run_state"][data-value="running"]')) return;
       }
     } catch (e) { /* try again next tick */ }
     setTimeout(tick, every);

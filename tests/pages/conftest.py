@@ -79,6 +79,7 @@ def rich_run(db):
             account_resolution="replaced",
             last_error_stage="validate",
             last_error="gateway refused: HTTP 403",
+            failure_class="host_refused",
         ),
         ImportRunItemFactory(
             run=run,

@@ -102,7 +102,7 @@ def test_start_form_refuses_a_bad_line_then_starts_a_run(page, live_server, sett
     page.fill("#id_subscription_users", "ops@example.com")
     page.fill("#id_entries", "https://a.example,sk-secret-a\nnot-a-url,sk-secret-b")
     page.click("text=Start run")
-    assert page.locator("text=line 2: base_url: must start with http:// or https://").is_visible()
+    assert page.locator("text=line 2: URL: must start with http:// or https://").is_visible()
     assert "sk-secret" not in page.content()
     assert not ImportRun.objects.exists()
     page.screenshot(path=str(SHOTS / "form-error.png"), full_page=True)

@@ -96,10 +96,14 @@ def test_item_page_shows_models_capabilities_reuse_retry_and_events(client, staf
         "delay_ms",
         "initial 503, retry scheduled",
         "treated as advisory",
-        "Retry item",
         item.api_key_fingerprint,
     ):
         assert expected in html, expected
+    # A healthy item offers no retry; one that did not end active does.
+    assert item.access_status == "active" and "Retry item" not in html
+    broken = rich_run.items.get(access_status="broken")
+    url = f"/batch-import/runs/{rich_run.run_id}/items/{broken.item_id}"
+    assert "Retry item" in client.get(url).content.decode()
 
 
 def test_cancel_and_retry_buttons_post_to_the_services(client, staff):
@@ -115,7 +119,7 @@ def test_cancel_and_retry_buttons_post_to_the_services(client, staff):
         reverse("batch_import:run_cancel", args=[ImportRunFactory(state="completed").run_id]),
         follow=True,
     )
-    assert "already completed" in again.content.decode()
+    assert "already finished; there is nothing to cancel" in again.content.decode()
 
 
 def test_unknown_run_or_item_is_404(client, staff, rich_run):

@@ -39,7 +39,7 @@ def test_a_bad_line_is_named_by_its_number_nothing_is_created_and_keys_are_not_e
         "# comment\nhttps://a.example,sk-secret-aaaa\nnot-a-url,sk-secret-bbbb\nhttps://c.example\n"
     )
     html = client.post("/batch-import/runs/new", form_data(host, text)).content.decode()
-    assert "line 3: base_url: must start with http:// or https://" in html
+    assert "line 3: URL: must start with http:// or https://" in html
     assert "line 4: expected url,key[,model|model]" in html
     assert "sk-secret" not in html
     assert not ImportRun.objects.exists()
