@@ -13,7 +13,14 @@ import httpx
 
 from hosts.simulator.routes_accounts import model_object
 from hosts.simulator.rows import SimAccount, SimGroup, SimKey, SimUser, resolve_mapping
-from hosts.simulator.upstream import as_sse, forward_chat
+from hosts.simulator.upstream import (
+    Forwarded,
+    as_sse,
+    chat_request_from_messages,
+    forward_chat,
+    forward_responses,
+    message_from_chat,
+)
 from hosts.simulator.wire import (
     Abort,
     Ctx,
@@ -110,9 +117,16 @@ def models(ctx: Ctx) -> Response:
                 usable = account.status == "active" and account.schedulable
                 if usable and group.id in account.group_ids:
                     names.update(account.model_mapping)
-        # [NEW] builds the list from a Go map: its order changes from call to call (§13).
-        ids = random.sample(sorted(names), len(names)) or list(state.quirks.default_models)
-    data = [model_object(m, created=1704067200, owned_by="openai") for m in ids]
+    if names:
+        # [NEW] builds the list from a Go map, its order changing from call to call, with
+        # Claude-style objects (§13).
+        data = [
+            {"id": m, "type": "model", "display_name": m, "created_at": "2024-01-01T00:00:00Z"}
+            for m in random.sample(sorted(names), len(names))
+        ]
+    else:
+        ids = list(state.quirks.default_models)
+        data = [model_object(m, created=1704067200, owned_by="openai") for m in ids]
     return json_response({"object": "list", "data": data})
 
 
@@ -210,17 +224,17 @@ def _candidates(ctx: Ctx, group: SimGroup, model: str, priced_upstream: Any) -> 
     return [replace(a, credentials=dict(a.credentials), extra=dict(a.extra)) for a in found]
 
 
-@router.route("POST", "/v1/chat/completions", auth="gateway", new_only=True)
-def chat_completions(ctx: Ctx) -> Response:
-    body = _read_body(ctx)
-    state, requested = ctx.state, body["model"]
+def _route(ctx: Ctx, requested: str) -> tuple[list[SimAccount], str]:
+    """The group's accounts that may take ``requested`` (after the channel mapping), best
+    first, and the model they are asked for; the no-account answer when there are none."""
+    state = ctx.state
     with state.lock:
         group = _group(ctx)
         if group is None or group.platform != "openai":
             raise gateway_error(
                 400,
                 "invalid_request_error",
-                "the simulator serves chat completions for openai groups only",
+                "the simulator serves openai groups only",
             )
         channel = state.channel_for_group(group.id)
         model = requested
@@ -237,6 +251,14 @@ def chat_completions(ctx: Ctx) -> Response:
         candidates = _candidates(ctx, group, model, priced_upstream)
         if not candidates:
             raise _no_accounts(ctx, model, restricted=priced_upstream is not None, group=group)
+    return candidates, model
+
+
+@router.route("POST", "/v1/chat/completions", auth="gateway", new_only=True)
+@router.route("POST", "/chat/completions", auth="gateway", new_only=True)  # root alias (§13)
+def chat_completions(ctx: Ctx) -> Response:
+    body = _read_body(ctx)
+    candidates, model = _route(ctx, body["model"])
     last_status = 502
     for account in candidates:
         upstream_body = {**body, "model": account.upstream_model(model)}
@@ -264,6 +286,85 @@ def chat_completions(ctx: Ctx) -> Response:
             status=forwarded.status, body=forwarded.body, content_type=forwarded.content_type
         )
     raise _exhausted(last_status)
+
+
+def _forward_each(ctx: Ctx, candidates: list[SimAccount], send) -> Forwarded:
+    """Try the accounts in order, failing over like the chat handler (§9.4)."""
+    last_status = 502
+    for account in candidates:
+        try:
+            forwarded = send(account)
+        except (httpx.HTTPError, ValueError):
+            continue
+        if forwarded.status in FAILOVER_STATUSES or forwarded.status >= 500:
+            if forwarded.status == 401:
+                _mark_error(ctx, account.id, "upstream returned 401 during forwarding")
+            last_status = forwarded.status
+            continue
+        return forwarded
+    raise _exhausted(last_status)
+
+
+@router.route("POST", "/v1/responses", auth="gateway", new_only=True)
+@router.route("POST", "/responses", auth="gateway", new_only=True)  # root alias (§13)
+def responses(ctx: Ctx) -> Response:
+    """The Responses API for openai groups: relayed to the account's upstream as it is."""
+    body = _read_body(ctx)
+    candidates, model = _route(ctx, body["model"])
+    forwarded = _forward_each(
+        ctx,
+        candidates,
+        lambda account: forward_responses(
+            ctx.sim.upstream, account, {**body, "model": account.upstream_model(model)}
+        ),
+    )
+    return Response(
+        status=forwarded.status,
+        body=forwarded.body,
+        content_type=forwarded.content_type,
+        stream=forwarded.stream,
+    )
+
+
+@router.route("POST", "/v1/messages", auth="gateway", new_only=True)
+def messages(ctx: Ctx) -> Response:
+    """Anthropic Messages on an openai group: converted to chat, answered as a message."""
+    body = _read_body(ctx)
+    if body.get("stream"):
+        raise anthropic_error(400, "invalid_request_error", "the simulator does not stream here")
+    if not isinstance(body.get("max_tokens"), int):
+        raise anthropic_error(400, "invalid_request_error", "max_tokens: Field required")
+    candidates, model = _route(ctx, body["model"])
+    chat_body = chat_request_from_messages(body)
+
+    def send(account: SimAccount) -> Forwarded:
+        passthrough = account.extra.get("openai_responses_supported") is False or (
+            account.extra.get("openai_responses_mode") == "force_chat_completions"
+        )
+        upstream_body = {**chat_body, "model": account.upstream_model(model)}
+        return forward_chat(ctx.sim.upstream, account, upstream_body, passthrough=passthrough)
+
+    forwarded = _forward_each(ctx, candidates, send)
+    if forwarded.status != 200:
+        return Response(
+            status=forwarded.status, body=forwarded.body, content_type=forwarded.content_type
+        )
+    return json_response(message_from_chat(json.loads(forwarded.body), body["model"]))
+
+
+@router.route("GET", "/v1/usage", auth="gateway", new_only=True)
+def usage(ctx: Ctx) -> Response:
+    """What the key may still spend: its group's plan when the group is a subscription one,
+    else the user's balance (the CC Switch format)."""
+    with ctx.state.lock:
+        group = _group(ctx)
+        user = ctx.state.users.get(ctx.api_key.user_id)
+        if group is not None and group.subscription_type == "subscription":
+            return json_response(
+                {"isValid": True, "planName": group.name, "remaining": 0, "unit": "USD"}
+            )
+        balance = user.balance if user is not None else 0
+    return json_response({"isValid": True, "remaining": balance, "unit": "USD"})
 
 
 def _mark_error(ctx: Ctx, account_id: int, message: str) -> None:

@@ -183,6 +183,64 @@ def forward_chat(
     return _via_responses(client, account, body)
 
 
+def forward_responses(client: httpx.Client, account: SimAccount, body: dict[str, Any]) -> Forwarded:
+    """A Responses request (model already mapped) to the account's upstream, as it is."""
+    url = endpoint(account.credentials.get("base_url", ""), "/responses")
+    request = client.build_request(
+        "POST", url, json=body, headers=_headers(account, stream=bool(body.get("stream")))
+    )
+    response = client.send(request, stream=True)
+    ctype = response.headers.get("content-type", "application/json")
+    if response.status_code == 200 and "text/event-stream" in ctype:
+        return Forwarded(200, content_type=ctype, stream=_pipe(response))
+    try:
+        return Forwarded(response.status_code, response.read(), ctype)
+    finally:
+        response.close()
+
+
+def chat_request_from_messages(body: dict[str, Any]) -> dict[str, Any]:
+    """Anthropic Messages request → Chat Completions request (text content only)."""
+    chat_messages = []
+    system = body.get("system")
+    if system:
+        chat_messages.append({"role": "system", "content": _anthropic_text(system)})
+    for message in body.get("messages") or []:
+        chat_messages.append(
+            {
+                "role": message.get("role", "user"),
+                "content": _anthropic_text(message.get("content")),
+            }
+        )
+    return {"model": body["model"], "messages": chat_messages, "max_tokens": body["max_tokens"]}
+
+
+def _anthropic_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = [c.get("text", "") for c in content or [] if isinstance(c, Mapping)]
+    return "".join(str(p) for p in parts)
+
+
+def message_from_chat(completion: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """Chat completion → Anthropic message."""
+    usage = completion.get("usage") or {}
+    finish = (completion.get("choices") or [{}])[0].get("finish_reason")
+    return {
+        "id": "msg_" + uuid.uuid4().hex[:24],
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": chat_text(completion)}],
+        "stop_reason": "max_tokens" if finish == "length" else "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": usage.get("prompt_tokens", 0),
+            "output_tokens": usage.get("completion_tokens", 0),
+        },
+    }
+
+
 def _responses_tools(tools: Any) -> list[dict[str, Any]]:
     """Chat ``{"type":"function","function":{name,…}}`` → Responses ``{"type":"function",
     name,…}`` (the host keeps tools across the conversion, §13)."""

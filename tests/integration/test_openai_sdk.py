@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import httpx
 import openai
 import pytest
 
@@ -96,3 +97,35 @@ def test_streaming_through_the_host_is_real_and_reports_usage(host_simulator, up
     texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
     assert texts == ["one", " two", " three", " four"]  # word by word, not one block
     assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4
+
+
+def test_the_gateway_serves_responses_messages_usage_and_root_aliases(
+    host_simulator, upstream_factory
+):
+    """§13: the routes a real [NEW] host serves for openai groups, with the shapes it uses."""
+    upstream = upstream_factory(models=("glm-4.5",))
+    run = drive(start(register(host_simulator), [entry(upstream)]))
+    user_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    model = run.items.get().validation_evidence["model"]
+    client = sdk(f"{host_simulator.url}/v1", user_key)
+
+    response = client.responses.create(model=model, input="hi", max_output_tokens=16)
+    assert response.output_text
+    root = sdk(host_simulator.url, user_key)  # base URL without /v1: the root aliases
+    assert say_hi(root, model).choices[0].message.content
+    assert root.responses.create(model=model, input="hi", max_output_tokens=16).output_text
+    headers = {"Authorization": f"Bearer {user_key}"}
+    with httpx.Client(base_url=host_simulator.url, headers=headers) as http:
+        message = http.post(
+            "/v1/messages",
+            json={
+                "model": model,
+                "max_tokens": 16,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        ).json()
+        usage = http.get("/v1/usage").json()
+        listed = http.get("/v1/models").json()["data"]
+    assert message["type"] == "message" and message["content"][0]["text"]
+    assert usage["isValid"] is True and usage["unit"] == "USD" and usage["planName"]
+    assert set(listed[0]) == {"id", "type", "display_name", "created_at"}  # Claude-style
