@@ -45,6 +45,12 @@ def _group_ids(ctx: Ctx, value: Any) -> list[int]:
     return list(value)
 
 
+def _missing_group(ctx: Ctx, value: Any) -> bool:
+    return isinstance(value, list) and any(
+        isinstance(g, int) and g not in ctx.state.groups for g in value
+    )
+
+
 def _snapshot(account: SimAccount) -> SimAccount:
     return replace(account, credentials=dict(account.credentials), extra=dict(account.extra))
 
@@ -164,7 +170,21 @@ def _create_account(ctx: Ctx) -> Response:
     if not ctx.old and isinstance(rate, int | float) and rate < 0:
         raise fail(400, "rate_multiplier must be >= 0")
     extra = body.get("extra")
+    requested_groups = body.get("group_ids") or []
     with ctx.state.lock:
+        if ctx.old and _missing_group(ctx, requested_groups):
+            # [OLD] inserts the row, then binds the groups outside a transaction: a bad group
+            # id leaves an orphan account behind the 500 (§13).
+            orphan_id = ctx.state.new_id("account")
+            ctx.state.accounts[orphan_id] = SimAccount(
+                id=orphan_id,
+                name=body["name"],
+                platform=body["platform"],
+                type=body["type"],
+                credentials=dict(body["credentials"]),
+                extra=dict(extra) if isinstance(extra, dict) else {},
+            )
+            raise internal_error()
         account = SimAccount(
             id=ctx.state.new_id("account"),
             name=body["name"],

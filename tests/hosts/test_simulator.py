@@ -342,3 +342,23 @@ def test_simulator_gateway_refuses_a_query_key_first_and_shuffles_models(
         account.credentials["model_mapping"] = {f"m{i}": "canon" for i in range(8)}
     orders = {tuple(m.id for m in setup.client.gateway.models(setup.key.key)) for _ in range(6)}
     assert len(orders) > 1 and all(sorted(o) == sorted(next(iter(orders))) for o in orders)
+
+
+@pytest.mark.parametrize("old", [True, False])
+def test_simulator_account_create_with_a_missing_group(host_simulator_factory, old):
+    """§13: [OLD] inserts the account before binding groups, so a bad group id leaves an
+    orphan behind its 500; [NEW] writes nothing."""
+    sim = host_simulator_factory(old=old)
+    with httpx.Client(base_url=sim.url, headers={"x-api-key": sim.admin_key}) as http:
+        answer = http.post(
+            "/api/v1/admin/accounts",
+            json={
+                "name": "orphan",
+                "platform": "openai",
+                "type": "apikey",
+                "credentials": {"api_key": "sk-x", "base_url": "http://127.0.0.1:9"},
+                "group_ids": [999],
+            },
+        )
+    assert answer.status_code == 500
+    assert [a.name for a in sim.state.accounts.values()] == (["orphan"] if old else [])
