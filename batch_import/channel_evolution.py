@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ def model_mapping_delta(
     existing: Mapping[str, str],
     alias_table: Mapping[str, AliasLike],
     prices: Mapping[str, Mapping[str, float]] | None = None,
+    served: Iterable[str] = (),
 ) -> ChannelPatchContract:
     """Keep every existing entry, add alias → canonical for each discovered alias, and restrict
     the channel to the canonical models it prices (billing on the channel-mapped model).
@@ -45,6 +46,8 @@ def model_mapping_delta(
     ``prices`` (canonical id → host price fields, USD per token, from a model pack) gives a
     model its own priced entry; the others share unpriced entries (the host's default price).
     An existing entry is never overwritten: another item of the same provider may rely on it.
+    ``served``: the models the channel already prices; they stay (a channel shared by several
+    providers serves them all, and identity aliases leave no mapping entry to remember them).
     """
     mapping = dict(existing)
     added: dict[str, str] = {}
@@ -53,7 +56,7 @@ def model_mapping_delta(
             mapping[alias.raw] = alias.canonical
             added[alias.raw] = alias.canonical
     canonical_models = sorted(
-        {alias.canonical for alias in alias_table.values()} | set(mapping.values())
+        {alias.canonical for alias in alias_table.values()} | set(mapping.values()) | set(served)
     )
     prices = prices or {}
     pricing: list[dict[str, Any]] = [

@@ -226,8 +226,23 @@ class Provisioner:
             return None
         name = group_name(self.item.provider_id)
         channel = self.client.channels.find_by_name(name)
+        if channel is None and self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
+            # The probe key's group is shared by every provider of the run (and of other
+            # runs): it already has its channel, which takes this provider's aliases too.
+            channel = self.client.channels.bound_to_group(group_id)
+            if channel is not None:
+                record_event(
+                    item=self.item,
+                    event_type=EventType.REUSED,
+                    message=f"channel {channel.id} ({channel.name}) already serves group "
+                    f"{group_id}: this provider's aliases join it",
+                    payload={"channel_id": channel.id, "group_id": group_id},
+                )
         existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
-        contract = model_mapping_delta(existing, self.aliases, channel_prices(self.pack))
+        served = {m for entry in channel.model_pricing for m in entry.models} if channel else set()
+        contract = model_mapping_delta(
+            existing, self.aliases, channel_prices(self.pack), served=served
+        )
         pricing = [
             PricingEntry(**{**entry, "models": tuple(entry["models"])})
             for entry in contract.model_pricing
@@ -249,7 +264,13 @@ class Provisioner:
         repriced = bool(self.pack and self.pack.prices) and set(pricing) != set(
             channel.model_pricing
         )
-        if contract.changed or repriced or group_ids != sorted(channel.group_ids):
+        priced = {m for entry in contract.model_pricing for m in entry["models"]}
+        if (
+            contract.changed
+            or repriced
+            or priced != served
+            or group_ids != sorted(channel.group_ids)
+        ):
             self.client.channels.update(
                 channel.id,
                 group_ids=group_ids,

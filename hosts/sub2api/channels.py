@@ -30,6 +30,11 @@ class ChannelsAPI:
     def get(self, channel_id: int) -> Channel:
         return Channel.from_api(self._http.admin("GET", f"/channels/{channel_id}"))
 
+    def bound_to_group(self, group_id: int) -> Channel | None:
+        """The channel a group belongs to (a group belongs to at most one: the host answers
+        409 GROUP_ALREADY_IN_CHANNEL to a second)."""
+        return next((c for c in self.list() if group_id in c.group_ids), None)
+
     def find_by_name(self, name: str) -> Channel | None:
         for item in self._http.iter_admin_pages("/channels", {"search": name}):
             if item.get("name") == name:

@@ -75,3 +75,13 @@ def test_model_mapping_delta_gives_priced_models_their_own_entry():
         },
         {"platform": "openai", "models": ["b"], "billing_mode": "token"},
     ]
+
+
+def test_models_the_channel_already_serves_stay_priced():
+    """A channel shared by providers (self-service's one group) keeps serving the others'
+    models, identity aliases included, when one provider's aliases are added."""
+    contract = model_mapping_delta({}, table(("kimi-k2.6", "kimi-k2.6")), served={"glm-4.5"})
+    priced = {model for entry in contract.model_pricing for model in entry["models"]}
+    assert priced == {"glm-4.5", "kimi-k2.6"} and contract.restrict_models
+    without = model_mapping_delta({}, table(("kimi-k2.6", "kimi-k2.6")))
+    assert {m for e in without.model_pricing for m in e["models"]} == {"kimi-k2.6"}
