@@ -210,6 +210,18 @@ def item_retry(*, run_id: str, item_id: str, actor: str = "") -> ImportRunItem:
     return item
 
 
+def items_retry(*, run_id: str, item_ids: list[str], actor: str = "") -> list[ImportRunItem]:
+    """Retry several finished items of a run (those that ended active are left as they are).
+    Returns the items sent back."""
+    retried = []
+    candidates = ImportRunItem.objects.filter(
+        run_id=run_id, pk__in=item_ids, current_stage=Stage.DONE
+    ).exclude(access_status=ImportRunItem.AccessStatus.ACTIVE)
+    for item_id in candidates.values_list("pk", flat=True):
+        retried.append(item_retry(run_id=run_id, item_id=item_id, actor=actor))
+    return retried
+
+
 def _retry_stage(item: ImportRunItem) -> str:
     """The stage to run again: where it failed, else validation for a verdict worth redoing."""
     if item.last_error_stage in Stage.values and item.last_error_stage != Stage.DONE:

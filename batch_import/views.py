@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from batch_import import projection, selectors
@@ -19,7 +20,7 @@ from batch_import.filters import ItemFilter, RunFilter
 from batch_import.forms import StartRunForm
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.rollback import rollback_run, rollback_summary
-from batch_import.services import item_retry, run_cancel, run_promote, run_start
+from batch_import.services import item_retry, items_retry, run_cancel, run_promote, run_start
 
 PAGE_SIZE = 25
 staff_required = staff_member_required(login_url=settings.LOGIN_URL)
@@ -147,6 +148,24 @@ def item_retry_view(request: HttpRequest, run_id: str, item_id: str) -> HttpResp
     except InvalidTransition as exc:
         messages.error(request, str(exc))
     return redirect("batch_import:item_detail", run_id=run_id, item_id=item_id)
+
+
+@staff_required
+@require_POST
+def items_retry_view(request: HttpRequest, run_id: str) -> HttpResponse:
+    """The run page's "Retry selected": every selected item that did not end active."""
+    _run_or_404(run_id)
+    ids = request.POST.getlist("items")
+    retried = items_retry(run_id=run_id, item_ids=ids, actor=request.user.get_username())
+    if retried:
+        messages.success(
+            request,
+            ngettext("%(n)d item sent back.", "%(n)d items sent back.", len(retried))
+            % {"n": len(retried)},
+        )
+    else:
+        messages.info(request, _("Select items that did not end active to retry them."))
+    return redirect("batch_import:run_detail", run_id=run_id)
 
 
 @staff_required

@@ -125,3 +125,23 @@ def test_cancel_and_retry_buttons_post_to_the_services(client, staff):
 def test_unknown_run_or_item_is_404(client, staff, rich_run):
     assert client.get("/batch-import/runs/run_nope").status_code == 404
     assert client.get(f"/batch-import/runs/{rich_run.run_id}/items/item_nope").status_code == 404
+
+
+def test_retry_selected_sends_back_only_items_that_did_not_end_active(client, staff, rich_run):
+    broken = rich_run.items.get(access_status="broken")
+    active = rich_run.items.filter(access_status="active").first()
+    html = client.get(f"/batch-import/runs/{rich_run.run_id}").content.decode()
+    assert f'value="{broken.item_id}" form="retry-items"' in html
+    assert f'value="{active.item_id}" form="retry-items"' not in html
+    answer = client.post(
+        f"/batch-import/runs/{rich_run.run_id}/retry",
+        {"items": [broken.item_id, active.item_id]},
+        follow=True,
+    )
+    assert "1 item sent back." in answer.content.decode()
+    broken.refresh_from_db()
+    active.refresh_from_db()
+    assert broken.attempt == 2 and broken.current_stage != "done"
+    assert active.attempt == 1 and active.current_stage == "done"
+    nothing = client.post(f"/batch-import/runs/{rich_run.run_id}/retry", {}, follow=True)
+    assert "Select items that did not end active" in nothing.content.decode()
