@@ -1,8 +1,9 @@
-"""The official ``openai`` SDK, as a user of the upstream and of the host would use it
+"""The official ``openai`` and ``anthropic`` SDKs, as a user of the upstream and of the host would
 (issue #16): what the SDK sees through the gateway must agree with the pipeline's verdict."""
 
 from __future__ import annotations
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -129,3 +130,24 @@ def test_the_gateway_serves_responses_messages_usage_and_root_aliases(
     assert message["type"] == "message" and message["content"][0]["text"]
     assert usage["isValid"] is True and usage["unit"] == "USD" and usage["planName"]
     assert set(listed[0]) == {"id", "type", "display_name", "created_at"}  # Claude-style
+
+
+def test_the_anthropic_sdk_through_the_host_gateway(host_simulator, upstream_factory):
+    """An Anthropic client on an openai group: the host converts /v1/messages to chat."""
+    upstream = upstream_factory(models=("glm-4.5",))
+    run = drive(start(register(host_simulator), [entry(upstream)]))
+    user_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    model = run.items.get().validation_evidence["model"]
+    client = anthropic.Anthropic(
+        base_url=host_simulator.url, api_key=user_key, max_retries=0, timeout=10
+    )
+
+    message = client.messages.create(
+        model=model, max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert message.type == "message" and message.content[0].text
+    assert message.usage.output_tokens >= 1
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(
+            base_url=host_simulator.url, api_key="sk-" + "0" * 64, max_retries=0
+        ).messages.create(model=model, max_tokens=16, messages=[{"role": "user", "content": "hi"}])
