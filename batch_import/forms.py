@@ -97,3 +97,10 @@ ENTRY_PARTS = {"base_url": _("URL"), "api_key": _("key"), "requested_models": _(
 
 def _line_number(where: str) -> int:
     return int(where.split()[-1]) if where.startswith("line ") else 0
+
+
+class ReplaceEntryForm(forms.Form):
+    """Fix a failed item in place: the URL (prefilled) and a new key (never shown back)."""
+
+    base_url = forms.CharField(max_length=500, label=_("Base URL"))
+    api_key = forms.CharField(max_length=4096, widget=forms.PasswordInput, label=_("New API key"))

@@ -12,10 +12,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from batch_import import dispatch
-from batch_import.errors import Conflict, InvalidTransition
+from batch_import.errors import Conflict, InvalidRequest, InvalidTransition
 from batch_import.identity import api_key_digest, api_key_fingerprint, normalize_provider_id
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
-from batch_import.requests import RunRequest
+from batch_import.requests import RunRequest, base_url_error
 from batch_import.transitions import (
     EventType,
     Writer,
@@ -23,8 +23,11 @@ from batch_import.transitions import (
     refresh_run_state,
     transition_item,
 )
+from relay_project.crypto import Secret, reveal
+from relay_project.inputs import key_problem
 
 Stage = ImportRunItem.Stage
+Access = ImportRunItem.AccessStatus
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,61 @@ def items_retry(*, run_id: str, item_ids: list[str], actor: str = "") -> list[Im
     for item_id in candidates.values_list("pk", flat=True):
         retried.append(item_retry(run_id=run_id, item_id=item_id, actor=actor))
     return retried
+
+
+def item_replace_entry(
+    *, run_id: str, item_id: str, base_url: str, api_key: Secret | str, actor: str = ""
+) -> ImportRunItem:
+    """Fix a finished item that did not end active in place: a new base URL and/or key,
+    probed again from the start as a new attempt. The old key is overwritten (kept nowhere);
+    the event names only the fingerprints."""
+    errors: dict[str, str] = {}
+    url_error = base_url_error(base_url)
+    if url_error:
+        errors["base_url"] = url_error
+    key_error = key_problem(reveal(api_key))
+    if key_error:
+        errors["api_key"] = key_error
+    if errors:
+        raise InvalidRequest(errors)
+    key = Secret(reveal(api_key).strip())
+    with transaction.atomic():
+        run = ImportRun.objects.select_for_update().get(pk=run_id)
+        item = ImportRunItem.objects.select_for_update().get(run=run, pk=item_id)
+        if item.current_stage != Stage.DONE or item.access_status == Access.ACTIVE:
+            raise InvalidTransition(f"item {item_id} is not a finished item that failed")
+        old_fingerprint = item.api_key_fingerprint
+        item = transition_item(
+            item_id=item_id,
+            stage=Stage.PROBE,
+            confirmation_status=ImportRunItem.ConfirmationStatus.PENDING,
+            event_type=EventType.RETRIED,
+            message=(
+                f"entry replaced{f' by {actor}' if actor else ''}: {old_fingerprint} → "
+                f"{api_key_fingerprint(key)}; probing again"
+            ),
+            fields={
+                "base_url": base_url.strip(),
+                "provider_id": normalize_provider_id(base_url.strip()),
+                "api_key": key,
+                "api_key_fingerprint": api_key_fingerprint(key),
+                "api_key_digest": api_key_digest(key),
+                "attempt": item.attempt + 1,
+                "confirmation_attempts": 0,
+                "next_retry_at": timezone.now(),
+                "lease_owner": None,
+                "lease_until": None,
+                "last_error": None,
+                "last_error_stage": None,
+            },
+            payload={"from_stage": Stage.PROBE, "attempt": item.attempt + 1, "replaced": True},
+            writer=Writer.OPERATOR,
+        )
+        if run.state == ImportRun.State.CANCELLED:
+            run.state = ImportRun.State.RUNNING
+            run.save(update_fields=["state", "updated_at"])
+    transaction.on_commit(lambda: dispatch.enqueue_items([item_id]))
+    return item
 
 
 def _retry_stage(item: ImportRunItem) -> str:

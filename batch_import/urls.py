@@ -16,4 +16,9 @@ urlpatterns = [
     path("runs/<str:run_id>/promote", views.run_promote_view, name="run_promote"),
     path("runs/<str:run_id>/items/<str:item_id>", views.item_detail, name="item_detail"),
     path("runs/<str:run_id>/items/<str:item_id>/retry", views.item_retry_view, name="item_retry"),
+    path(
+        "runs/<str:run_id>/items/<str:item_id>/replace",
+        views.item_replace_view,
+        name="item_replace",
+    ),
 ]

@@ -15,12 +15,20 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from batch_import import projection, selectors
-from batch_import.errors import Conflict, InvalidTransition
+from batch_import.errors import Conflict, InvalidRequest, InvalidTransition
 from batch_import.filters import ItemFilter, RunFilter
-from batch_import.forms import StartRunForm
+from batch_import.forms import ENTRY_PARTS, ReplaceEntryForm, StartRunForm
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.rollback import rollback_run, rollback_summary
-from batch_import.services import item_retry, items_retry, run_cancel, run_promote, run_start
+from batch_import.services import (
+    item_replace_entry,
+    item_retry,
+    items_retry,
+    run_cancel,
+    run_promote,
+    run_start,
+)
+from relay_project.crypto import Secret
 
 PAGE_SIZE = 25
 staff_required = staff_member_required(login_url=settings.LOGIN_URL)
@@ -85,6 +93,7 @@ def item_detail(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse
         "events": events,
         "running": not item.is_done,
         "retryable": item.is_done and item.access_status != ImportRunItem.AccessStatus.ACTIVE,
+        "replace_form": ReplaceEntryForm(initial={"base_url": item.base_url}),
         "preview_plan": (
             json.dumps(item.preview_plan, indent=2, sort_keys=True, ensure_ascii=False)
             if item.preview_plan
@@ -135,6 +144,35 @@ def run_cancel_view(request: HttpRequest, run_id: str) -> HttpResponse:
     except InvalidTransition:
         messages.info(request, _("This run has already finished; there is nothing to cancel."))
     return redirect("batch_import:run_detail", run_id=run_id)
+
+
+@staff_required
+@require_POST
+def item_replace_view(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse:
+    """A new URL and key for a failed item, then probed again (the old key is not kept)."""
+    if not ImportRunItem.objects.filter(run_id=run_id, pk=item_id).exists():
+        raise Http404("no such item")
+    form = ReplaceEntryForm(request.POST)
+    if form.is_valid():
+        try:
+            item_replace_entry(
+                run_id=run_id,
+                item_id=item_id,
+                base_url=form.cleaned_data["base_url"],
+                api_key=Secret(form.cleaned_data["api_key"]),
+                actor=request.user.get_username(),
+            )
+        except InvalidRequest as exc:
+            for field, message in exc.errors.items():
+                messages.error(request, f"{ENTRY_PARTS.get(field, field)}: {message}")
+        except InvalidTransition:
+            messages.info(request, _("Only a finished item that did not end active can be fixed."))
+        else:
+            messages.success(request, _("Entry replaced; the item is probed again."))
+    else:
+        for field, errors in form.errors.items():
+            messages.error(request, f"{form.fields[field].label}: {' '.join(errors)}")
+    return redirect("batch_import:item_detail", run_id=run_id, item_id=item_id)
 
 
 @staff_required

@@ -145,3 +145,29 @@ def test_retry_selected_sends_back_only_items_that_did_not_end_active(client, st
     assert active.attempt == 1 and active.current_stage == "done"
     nothing = client.post(f"/batch-import/runs/{rich_run.run_id}/retry", {}, follow=True)
     assert "Select items that did not end active" in nothing.content.decode()
+
+
+def test_a_failed_item_is_fixed_in_place_with_a_new_key(client, staff, rich_run, settings):
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = False
+    broken = rich_run.items.get(access_status="broken")
+    page = client.get(f"/batch-import/runs/{rich_run.run_id}/items/{broken.item_id}")
+    assert "Fix this entry" in page.content.decode()
+    url = f"/batch-import/runs/{rich_run.run_id}/items/{broken.item_id}/replace"
+    refused = client.post(url, {"base_url": "http://x.example", "api_key": "sk-new"}, follow=True)
+    assert "URL: must use https" in refused.content.decode()
+    broken.refresh_from_db()
+    assert broken.attempt == 1
+
+    client.post(url, {"base_url": "https://fixed.example/v1", "api_key": "sk-fixed-key-0001"})
+
+    broken.refresh_from_db()
+    assert (broken.current_stage, broken.attempt) == ("probe", 2)
+    assert broken.base_url == "https://fixed.example/v1"
+    assert broken.provider_id.startswith("fixed-example")
+    assert broken.api_key.reveal() == "sk-fixed-key-0001"
+    event = broken.events.get(event_type="retried")
+    assert "entry replaced" in event.message and "sk-fixed" not in event.message
+    active = rich_run.items.filter(access_status="active").first()
+    again = f"/batch-import/runs/{rich_run.run_id}/items/{active.item_id}/replace"
+    answer = client.post(again, {"base_url": "https://a.example", "api_key": "sk-x"}, follow=True)
+    assert "Only a finished item that did not end active" in answer.content.decode()
