@@ -107,7 +107,7 @@ def item_detail(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse
 @staff_required
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest) -> HttpResponse:
-    form = StartRunForm(request.POST or None)
+    form = StartRunForm(request.POST or None, initial=_rerun_initial(request.GET.get("from")))
     if request.method == "POST":
         if form.is_valid():
             started = run_start(request=form.run_request, created_by=request.user.get_username())
@@ -120,13 +120,47 @@ def run_new(request: HttpRequest) -> HttpResponse:
     return render(request, "batch_import/run_new.html", {"form": form})
 
 
+KEY_PLACEHOLDER = "<paste the key again>"
+
+
+def _rerun_initial(run_id: str | None) -> dict:
+    """ "Re-run the failed lines": the run's settings and one line per item that did not end
+    active, with the key left for the operator to paste (keys never go back into a page)."""
+    if not run_id:
+        return {}
+    run = ImportRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return {}
+    failed = run.items.filter(current_stage=ImportRunItem.Stage.DONE).exclude(
+        access_status=ImportRunItem.AccessStatus.ACTIVE
+    )
+    lines = [
+        ",".join(
+            [
+                item.base_url,
+                KEY_PLACEHOLDER,
+                *(["|".join(item.requested_models)] if item.requested_models else []),
+            ]
+        )
+        for item in failed.order_by("position")
+    ]
+    return {
+        "host_id": run.host_id,
+        "mode": run.mode,
+        "access_mode": run.access_mode,
+        "subscription_users": ", ".join(run.subscription_users),
+        "subscription_days": run.subscription_days,
+        "entries": "\n".join(lines),
+    }
+
+
 def mask_keys(text: str) -> str:
     """Replace the key of every ``url,key[,models]`` line with a placeholder."""
     lines = []
     for line in text.splitlines():
         parts = line.split(",")
         if len(parts) >= 2 and not line.strip().startswith("#"):
-            parts[1] = " <paste the key again>"
+            parts[1] = f" {KEY_PLACEHOLDER}"
         lines.append(",".join(parts))
     return "\n".join(lines)
 

@@ -171,3 +171,15 @@ def test_a_failed_item_is_fixed_in_place_with_a_new_key(client, staff, rich_run,
     again = f"/batch-import/runs/{rich_run.run_id}/items/{active.item_id}/replace"
     answer = client.post(again, {"base_url": "https://a.example", "api_key": "sk-x"}, follow=True)
     assert "Only a finished item that did not end active" in answer.content.decode()
+
+
+def test_re_run_the_failed_lines_prefills_the_form_without_keys(client, staff, rich_run):
+    run_page = client.get(f"/batch-import/runs/{rich_run.run_id}").content.decode()
+    assert f"?from={rich_run.run_id}" in run_page
+    html = client.get(f"/batch-import/runs/new?from={rich_run.run_id}").content.decode()
+    broken = rich_run.items.get(access_status="broken")
+    assert f"{broken.base_url},&lt;paste the key again&gt;" in html
+    for item in rich_run.items.all():
+        assert item.api_key.reveal() not in html  # keys never go back into a page
+    active = rich_run.items.filter(access_status="active").first()
+    assert f"{active.base_url}," not in html
