@@ -112,11 +112,12 @@ def run_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             started = run_start(request=form.run_request, created_by=request.user.get_username())
             return redirect("batch_import:run_detail", run_id=started.run.run_id)
-        # Keys are secrets: the form comes back with every key masked, never echoed.
-        masked = request.POST.copy()
-        masked["entries"] = mask_keys(request.POST.get("entries", ""))
-        masked["probe_api_key"] = ""
-        form.data = masked
+        # The lines come back as the operator typed them (in this same answer only, never
+        # cached or stored) so that only the bad lines need fixing; the probe key field is a
+        # password input and is not filled back.
+        response = render(request, "batch_import/run_new.html", {"form": form})
+        response["Cache-Control"] = "no-store"
+        return response
     return render(request, "batch_import/run_new.html", {"form": form})
 
 
@@ -152,17 +153,6 @@ def _rerun_initial(run_id: str | None) -> dict:
         "subscription_days": run.subscription_days,
         "entries": "\n".join(lines),
     }
-
-
-def mask_keys(text: str) -> str:
-    """Replace the key of every ``url,key[,models]`` line with a placeholder."""
-    lines = []
-    for line in text.splitlines():
-        parts = line.split(",")
-        if len(parts) >= 2 and not line.strip().startswith("#"):
-            parts[1] = f" {KEY_PLACEHOLDER}"
-        lines.append(",".join(parts))
-    return "\n".join(lines)
 
 
 @staff_required
