@@ -18,7 +18,7 @@ from batch_import.stages.common import add_advisories, schedule_retry, stage_ret
 from batch_import.stages.confirm import gateway_model
 from batch_import.transitions import EventType, Writer, record_event, transition_item
 from hosts.models import ManagedResource
-from hosts.sub2api import HostError, client_for_host
+from hosts.sub2api import GatewayRefusal, HostError, client_for_host
 from relay_project.crypto import Secret
 
 Stage = ImportRunItem.Stage
@@ -68,6 +68,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         return
     client = client_for_host(host, transport=ctx.host_transport)
     evidence: dict | None = None
+    refusal = ""
     try:
         listed = [m.id for m in client.gateway.models(key)]
         if model not in listed:
@@ -87,6 +88,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
             text=completion.content if completion.ok else completion.error_message,
         )
         if not completion.ok:
+            refusal = completion.refusal
             raise HostError(
                 status=completion.status,
                 reason=completion.error_type,
@@ -96,28 +98,27 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     except HostError as exc:
         evidence = evidence or completion_evidence(model, status=exc.status, text=exc.message)
         attempt = stage_retries(item) + 1
+        why = refusal_reason(refusal, model=model, group_id=item.group_id)
+        payload = {"status": exc.status, "reason": exc.reason, "refusal": refusal}
         if exc.transient and attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
-            schedule_retry(
-                item,
-                attempt=attempt,
-                reason=f"gateway: {exc}",
-                payload={"status": exc.status, "reason": exc.reason},
-            )
+            schedule_retry(item, attempt=attempt, reason=f"gateway: {why}{exc}", payload=payload)
         elif exc.transient:
             verdict(
                 item,
                 Access.DEGRADED,
-                f"gateway kept failing: {exc}",
+                f"gateway kept failing: {why}{exc}",
                 failure_class=gateway_failure(exc),
                 evidence=evidence,
+                payload=payload,
             )
         else:
             verdict(
                 item,
                 Access.BROKEN,
-                f"gateway refused: {exc}",
+                f"gateway refused: {why}{exc}",
                 failure_class=gateway_failure(exc),
                 evidence=evidence,
+                payload=payload,
             )
         return
     finally:
@@ -151,6 +152,21 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     verdict(
         item, Access.ACTIVE, f"gateway served {model}", advisories=advisories, evidence=evidence
     )
+
+
+REFUSAL_REASONS = {
+    GatewayRefusal.NO_ACCOUNT: "no schedulable account for {model} yet (a new account warms up)",
+    GatewayRefusal.RATE_LIMITED: "every account for {model} is rate-limited",
+    GatewayRefusal.MODEL_NOT_FOUND: "no account of group {group_id} maps {model}",
+    GatewayRefusal.CHANNEL_RESTRICTED: "the channel of group {group_id} prices no {model}",
+}
+
+
+def refusal_reason(refusal: str, *, model: str, group_id: int | None) -> str:
+    """What a "no account" answer means, whatever build said it (§13): a warm-up is retried,
+    rate limits are retried and then degrade, a missing mapping or price is definitive."""
+    template = REFUSAL_REASONS.get(refusal)
+    return template.format(model=model, group_id=group_id) + " — " if template else ""
 
 
 def routing_ambiguous(item: ImportRunItem) -> bool:

@@ -406,11 +406,42 @@ class ChatCompletion:
 
     @property
     def transient(self) -> bool:
+        if self.refusal in (GatewayRefusal.MODEL_NOT_FOUND, GatewayRefusal.CHANNEL_RESTRICTED):
+            return False
         return self.status in (408, 429) or self.status >= 500
 
     @property
     def no_available_accounts(self) -> bool:
         return self.status == 503 and self.error_type == "api_error"
+
+    @property
+    def refusal(self) -> str:
+        """Why the gateway found no account for the model, the same on every build (§9.5, §13);
+        ``""`` for any other answer."""
+        if self.no_available_accounts:
+            if "channel pricing restriction" in self.error_message:
+                return GatewayRefusal.CHANNEL_RESTRICTED
+            return GatewayRefusal.NO_ACCOUNT
+        if self.status == 404 and self.error_type == "model_not_found":
+            return GatewayRefusal.MODEL_NOT_FOUND
+        if self.status == 429:
+            return GatewayRefusal.RATE_LIMITED
+        return ""
+
+
+class GatewayRefusal:
+    """The "no account" answers of the gateway, by what they mean rather than by build:
+    generic 503 "Service temporarily unavailable" and detailed 503 "No available accounts…"
+    are both ``NO_ACCOUNT`` (nothing schedulable yet: a new account warming up);
+    ``CHANNEL_RESTRICTED`` is the detailed 503 of a channel that prices none of the model
+    (waiting will not help); ``MODEL_NOT_FOUND`` (404 ``model_not_found``) says the group has
+    accounts but none maps the model; ``RATE_LIMITED`` (429) that every one that does is
+    rate-limited for now."""
+
+    NO_ACCOUNT = "no_account"
+    CHANNEL_RESTRICTED = "channel_restricted"
+    MODEL_NOT_FOUND = "model_not_found"
+    RATE_LIMITED = "rate_limited"
 
 
 @dataclass(frozen=True)

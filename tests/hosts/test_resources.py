@@ -254,6 +254,47 @@ def test_gateway_chat_completion_errors_become_results(status, body, error_type,
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "error", "refusal", "transient"),
+    [
+        (503, ("api_error", "Service temporarily unavailable"), "no_account", True),
+        (
+            503,
+            ("api_error", "No available accounts: no available OpenAI accounts"),
+            "no_account",
+            True,
+        ),
+        (
+            503,
+            ("api_error", "No available accounts: x (channel pricing restriction)"),
+            "channel_restricted",
+            False,
+        ),
+        (
+            404,
+            ("model_not_found", 'Model "m" is not supported by any account'),
+            "model_not_found",
+            False,
+        ),
+        (
+            429,
+            ("rate_limit_error", "All available accounts are rate limited"),
+            "rate_limited",
+            True,
+        ),
+        (502, ("upstream_error", "Upstream request failed"), "", True),
+        (404, ("not_found_error", "no route"), "", False),
+    ],
+)
+def test_gateway_no_account_answers_are_classified_whatever_the_build(
+    status, error, refusal, transient
+):
+    body = {"error": {"type": error[0], "message": error[1]}}
+    host = FakeHost({("POST", "/v1/chat/completions"): httpx.Response(status, json=body)})
+    result = host.client().gateway.chat_completion("sk-user", model="m")
+    assert (result.refusal, result.transient) == (refusal, transient)
+
+
 def test_assign_covering_extends_an_existing_one_that_ends_too_soon():
     conflict = httpx.Response(
         409,

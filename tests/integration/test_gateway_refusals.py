@@ -1,0 +1,143 @@
+"""The gateway's "no account" answer depends on the build (issue #16, point 3; §9.5, §13):
+validation tells a warm-up (retried) from a missing mapping (definitive) and from rate limits
+(retried, then degraded), whichever build said it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from batch_import.models import ImportRunItem
+from batch_import.stages import STAGE_STEPS
+from tests.integration.pipeline import drive, entry, register, start
+
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]
+
+
+def before_validate(monkeypatch, change):
+    """Change the host just before the gateway is asked, as an admin or time would."""
+    step = STAGE_STEPS[ImportRunItem.Stage.VALIDATE]
+
+    def validate(item, ctx):
+        change()
+        step(item, ctx)
+
+    monkeypatch.setitem(STAGE_STEPS, ImportRunItem.Stage.VALIDATE, validate)
+
+
+@pytest.mark.parametrize("style", ["generic", "detailed", "classified"])
+def test_a_warm_up_is_retried_until_active_on_every_build(
+    style, host_simulator_factory, upstream_factory
+):
+    sim = host_simulator_factory(warmup_seconds=0.5)
+    sim.quirks.no_account = style
+    item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
+    assert item.access_status == "active" and "warmup_retried" in item.advisory_messages
+    retries = item.events.filter(event_type="retry_scheduled", stage="validate")
+    assert retries.exists()
+    assert all(event.payload["refusal"] == "no_account" for event in retries)
+    assert "no schedulable account for kimi-k2.6 yet" in retries.first().message
+
+
+@pytest.mark.parametrize("style", ["generic", "detailed"])
+def test_a_warm_up_that_never_ends_is_degraded_as_routing(
+    style, host_simulator_factory, upstream_factory, settings
+):
+    settings.RELAY_VALIDATE_MAX_RETRIES = 1
+    sim = host_simulator_factory(warmup_seconds=60)
+    sim.quirks.no_account = style
+    item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
+    assert (item.access_status, item.failure_class) == ("degraded", "gateway_routing")
+    assert "no schedulable account for kimi-k2.6 yet" in item.last_error
+
+
+def test_model_not_found_is_definitive_and_not_retried(
+    host_simulator_factory, upstream_factory, monkeypatch
+):
+    """The classified build: the group has accounts, none maps the model the gateway is asked
+    for (here an admin's channel mapping sends it elsewhere)."""
+    sim = host_simulator_factory()
+    sim.quirks.no_account = "classified"
+
+    def remap():
+        with sim.state.lock:
+            for channel in sim.state.channels.values():
+                channel.restrict_models = False
+                channel.model_mapping = {"openai": {"*": "nowhere"}}
+
+    before_validate(monkeypatch, remap)
+    run = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))]))
+    item = run.items.get()
+    if not sim.state.channels:
+        pytest.skip("the pipeline made no channel for the group")
+    assert (item.access_status, item.failure_class) == ("broken", "gateway_routing")
+    assert not item.events.filter(event_type="retry_scheduled", stage="validate").exists()
+    assert f"no account of group {item.group_id} maps kimi-k2.6" in item.last_error
+    validated = item.events.get(event_type="validated")
+    assert validated.payload["refusal"] == "model_not_found" and validated.payload["status"] == 404
+
+
+def rate_limit(sim, seconds: float):
+    def change():
+        with sim.state.lock:
+            for account in sim.state.accounts.values():
+                account.rate_limited_until = max(
+                    account.rate_limited_until, time.monotonic() + seconds
+                )
+
+    return change
+
+
+def test_rate_limits_that_pass_are_retried_until_active(
+    host_simulator_factory, upstream_factory, monkeypatch
+):
+    sim = host_simulator_factory()
+    sim.quirks.no_account = "classified"
+    limited = rate_limit(sim, 0.3)
+    done = []
+
+    def once():
+        if not done:
+            done.append(limited())
+
+    before_validate(monkeypatch, once)
+    item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
+    assert item.access_status == "active"
+    retries = item.events.filter(event_type="retry_scheduled", stage="validate")
+    assert retries.exists()
+    assert {(e.payload["refusal"], e.payload["status"]) for e in retries} == {("rate_limited", 429)}
+    assert "every account for kimi-k2.6 is rate-limited" in retries.first().message
+
+
+def test_rate_limits_that_last_are_degraded_as_quota(
+    host_simulator_factory, upstream_factory, monkeypatch, settings
+):
+    settings.RELAY_VALIDATE_MAX_RETRIES = 1
+    sim = host_simulator_factory()
+    sim.quirks.no_account = "classified"
+    before_validate(monkeypatch, rate_limit(sim, 60))
+    item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
+    assert (item.access_status, item.failure_class) == ("degraded", "upstream_quota")
+    assert "every account for kimi-k2.6 is rate-limited" in item.last_error
+
+
+def test_a_channel_that_prices_nothing_is_definitive(
+    host_simulator_factory, upstream_factory, monkeypatch
+):
+    """The detailed build says why: the group's channel restricts models and prices none."""
+    sim = host_simulator_factory()
+    sim.quirks.no_account = "detailed"
+
+    def restrict():
+        with sim.state.lock:
+            for channel in sim.state.channels.values():
+                channel.restrict_models, channel.model_pricing = True, []
+
+    before_validate(monkeypatch, restrict)
+    item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
+    if not sim.state.channels:
+        pytest.skip("the pipeline made no channel for the group")
+    assert (item.access_status, item.failure_class) == ("broken", "gateway_routing")
+    assert not item.events.filter(event_type="retry_scheduled", stage="validate").exists()
+    assert f"the channel of group {item.group_id} prices no kimi-k2.6" in item.last_error
