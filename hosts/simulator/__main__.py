@@ -37,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="generic",
         help="the gateway's answer when no account can serve (build-dependent, §13)",
     )
+    parser.add_argument(
+        "--bearer-exact",
+        action="store_true",
+        help='accept only exactly "Bearer <key>" at the gateway (builds before the current one)',
+    )
     parser.add_argument("--version", dest="version_string", default="", help="reported version")
     return parser
 
@@ -49,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup_seconds=args.warmup,
         responses_probe=not args.no_responses_probe,
         no_account=args.no_account,
+        bearer_exact=args.bearer_exact,
         version=args.version_string,
     )
     sim = HostSimulator(

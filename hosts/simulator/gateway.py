@@ -49,9 +49,13 @@ def authenticate(ctx: Ctx) -> tuple[SimKey, SimUser]:
             "api_key_in_query_deprecated",
             "API key in query parameter is deprecated. Please use Authorization header instead.",
         )
-    # "Bearer" compared without case (strings.EqualFold), then x-api-key, x-goog-api-key.
-    scheme, _, token = req.header("Authorization").partition(" ")
-    raw = token.strip() if scheme.lower() == "bearer" else ""
+    # "Bearer" compared without case (strings.EqualFold), or exactly on older builds; then
+    # x-api-key, x-goog-api-key.
+    scheme, space, token = req.header("Authorization").partition(" ")
+    if state.quirks.bearer_exact:
+        raw = token if space and scheme == "Bearer" else ""
+    else:
+        raw = token.strip() if scheme.lower() == "bearer" else ""
     raw = raw or req.header("x-api-key") or req.header("x-goog-api-key") or in_query
     if not raw:
         raise flat(401, "API_KEY_REQUIRED", "API key is required")

@@ -66,6 +66,10 @@ class Quirks:
     no_account: str = "generic"
     # Builds with admin_service.applyMaskedKeys list group keys masked (§13): "sk-abc...wxyz".
     masked_group_keys: bool = False
+    # Builds before the current API-key middleware take only exactly "Bearer <key>" (the
+    # scheme compared with ==, the key not trimmed); the current one folds the scheme's case
+    # and trims the key (§13). Anything else falls through to x-api-key.
+    bearer_exact: bool = False
     version: str = ""  # override the reported version
     jwt_ttl_seconds: float = 3600.0
 

@@ -324,6 +324,25 @@ def test_simulator_warmup_restarts_when_account_is_reactivated(
     assert rewarming.no_available_accounts
 
 
+def test_simulator_gateway_takes_only_exactly_bearer_on_older_builds(host_simulator, fake_upstream):
+    setup = provision(host_simulator, fake_upstream)
+    host_simulator.quirks.bearer_exact = True
+    key = reveal(setup.key.key)
+    with httpx.Client(base_url=host_simulator.url) as http:
+
+        def answer(value: str) -> tuple[int, str]:
+            response = http.get("/v1/models", headers={"Authorization": value})
+            return response.status_code, response.json().get("code", "")
+
+        assert answer(f"Bearer {key}") == (200, "")
+        assert answer(f"bearer {key}") == (401, "API_KEY_REQUIRED")  # no fallback either
+        assert answer(f"Bearer  {key}") == (401, "INVALID_API_KEY")  # the key is not trimmed
+        assert http.get("/v1/models", headers={"x-api-key": key}).status_code == 200
+        refused = http.get(f"/v1/models?api_key={key}", headers={"x-api-key": key})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "api_key_in_query_deprecated"
+
+
 def test_simulator_gateway_refuses_a_query_key_first_and_shuffles_models(
     host_simulator, fake_upstream
 ):

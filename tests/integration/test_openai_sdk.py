@@ -151,3 +151,17 @@ def test_the_anthropic_sdk_through_the_host_gateway(host_simulator, upstream_fac
         anthropic.Anthropic(
             base_url=host_simulator.url, api_key="sk-" + "0" * 64, max_retries=0
         ).messages.create(model=model, max_tokens=16, messages=[{"role": "user", "content": "hi"}])
+
+
+def test_the_pipeline_and_the_sdk_send_exactly_bearer(host_simulator_factory, upstream_factory):
+    """Older builds take only exactly "Bearer <key>" (§13): neither our adapter nor the SDK
+    may lean on the current build's tolerance."""
+    sim = host_simulator_factory(bearer_exact=True)
+    item = drive(start(register(sim), [entry(upstream_factory(models=("glm-4.5",)))])).items.get()
+    assert item.access_status == "active"
+    user_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    client = sdk(f"{sim.url}/v1", user_key)
+    assert [m.id for m in client.models.list()] == ["glm-4.5"]
+    assert say_hi(client, "glm-4.5").choices[0].message.content
+    with pytest.raises(openai.AuthenticationError):
+        say_hi(sdk(f"{sim.url}/v1", "sk-" + "0" * 64), "glm-4.5")
