@@ -400,30 +400,37 @@ class Provisioner:
                 user_id=user_id, group_id=group_id, validity_days=self.run.subscription_days
             )
             subscription = assignment.subscription
-            # Recorded once, by the run that assigned it first, so a rollback can revoke it.
-            if not ManagedResource.objects.filter(
+            ours = ManagedResource.objects.filter(
                 host=self.host,
                 resource_type=Resource.SUBSCRIPTION,
                 host_resource_id=str(subscription.id),
-            ).exists():
+            ).exists()
+            # Recorded once, by the run that assigned it first, so a rollback can revoke it;
+            # one that was on the host before us is never ours to revoke.
+            if assignment.created and not ours:
                 self.record(Resource.SUBSCRIPTION, subscription.id, f"{email}|{group_id}")
             else:
-                self.note_subscription_reused(email, assignment)
+                self.note_subscription_reused(email, assignment, ours=ours)
             self.user_key(email, password, group_id)
 
-    def note_subscription_reused(self, email: str, assignment: SubscriptionAssignment) -> None:
+    def note_subscription_reused(
+        self, email: str, assignment: SubscriptionAssignment, *, ours: bool
+    ) -> None:
         """Say what happened to a subscription that already existed: kept as it was, or
         extended to cover the run's days (never a failure, whatever its terms were)."""
         subscription = assignment.subscription
         until = f"{subscription.expires_at:%Y-%m-%d}" if subscription.expires_at else "?"
+        whose = "" if ours else " (it was on the host already; a rollback keeps it)"
         if assignment.extended_by_days:
             message = (
                 f"subscription {subscription.id} of {email} extended by "
                 f"{assignment.extended_by_days} days (until {until}) to cover "
-                f"{self.run.subscription_days} days"
+                f"{self.run.subscription_days} days{whose}"
             )
         else:
-            message = f"subscription {subscription.id} of {email} reused (valid until {until})"
+            message = (
+                f"subscription {subscription.id} of {email} reused (valid until {until}){whose}"
+            )
         record_event(
             item=self.item,
             event_type=EventType.REUSED,
@@ -432,6 +439,7 @@ class Provisioner:
                 "subscription_id": subscription.id,
                 "extended_by_days": assignment.extended_by_days,
                 "conflict_reason": assignment.conflict_reason,
+                "managed": ours,
             },
         )
 

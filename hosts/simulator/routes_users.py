@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hosts.simulator.rows import SimSubscription, SimUser, iso, utcnow
@@ -204,6 +204,7 @@ def subscriptions_get(ctx: Ctx) -> Response:
 
 
 MAX_VALIDITY_DAYS = 36500  # [NEW] caps validity_days (binding max)
+MAX_EXPIRES_AT = datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)  # [NEW] latest expiry
 
 
 def assign_conflict(existing: SimSubscription, *, days: int, notes: str) -> str:
@@ -271,7 +272,24 @@ def subscriptions_extend(ctx: Ctx) -> Response:
         sub = ctx.state.subscriptions.get(parse_id(ctx.params["id"], "subscription"))
         if sub is None:
             raise fail(404, "subscription not found", "SUBSCRIPTION_NOT_FOUND")
-        sub.expires_at += timedelta(days=days)
+        if ctx.old:
+            sub.expires_at += timedelta(days=days)
+            return ok(sub.dto())
+        # [NEW] ExtendSubscription: days clamped; an expired one counts from now and may not
+        # be shortened; the result capped and never already over.
+        days = max(-MAX_VALIDITY_DAYS, min(days, MAX_VALIDITY_DAYS))
+        now = utcnow()
+        expired = sub.expires_at <= now
+        if expired and days < 0:
+            raise fail(400, "cannot shorten an expired subscription", "CANNOT_SHORTEN_EXPIRED")
+        expires_at = min(
+            (now if expired else sub.expires_at) + timedelta(days=days), MAX_EXPIRES_AT
+        )
+        if expires_at <= now:
+            raise fail(400, "adjustment would expire subscription", "ADJUST_WOULD_EXPIRE")
+        sub.expires_at = expires_at
+        if sub.status == "expired":
+            sub.status = "active"
         return ok(sub.dto())
 
 

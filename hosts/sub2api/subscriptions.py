@@ -29,6 +29,9 @@ class SubscriptionAssignment:
     subscription: Subscription
     extended_by_days: int = 0
     conflict_reason: str = ""
+    # No subscription of the user to the group existed before: this call made it (only then
+    # is it ours to revoke).
+    created: bool = False
 
 
 class SubscriptionsAPI:
@@ -111,6 +114,7 @@ class SubscriptionsAPI:
         A re-assign the host refuses because the terms differ ([NEW] 409
         SUBSCRIPTION_ASSIGN_CONFLICT after an admin extended it, or another run asked for
         other days; [OLD] 409 SUBSCRIPTION_ALREADY_EXISTS) is never a failure."""
+        before = self.find(user_id=user_id, group_id=group_id)
         conflict = ""
         try:
             subscription = self.assign(
@@ -126,13 +130,22 @@ class SubscriptionsAPI:
             conflict = exc.metadata.get("conflict_reason", "") or "conflict"
         now = now or datetime.now(UTC)
         wanted = now + timedelta(days=validity_days)
-        missing = wanted - subscription.expires_at if subscription.expires_at else timedelta(0)
-        if missing <= COVERAGE_SLACK:
-            return SubscriptionAssignment(subscription=subscription, conflict_reason=conflict)
-        days = math.ceil(missing.total_seconds() / 86400)
-        extended = self.extend(subscription.id, days)
+        extended = 0
+        # [NEW] extends an expired subscription from now, an older build maybe from its past
+        # end: what is still missing is measured again after each answer.
+        for _ in range(2):
+            ends = subscription.expires_at
+            missing = wanted - max(ends, now) if ends else timedelta(0)
+            if missing <= COVERAGE_SLACK:
+                break
+            days = math.ceil(missing.total_seconds() / 86400)
+            subscription = self.extend(subscription.id, days)
+            extended += days
         return SubscriptionAssignment(
-            subscription=extended, extended_by_days=days, conflict_reason=conflict
+            subscription=subscription,
+            extended_by_days=extended,
+            conflict_reason=conflict,
+            created=before is None,
         )
 
     def revoke(self, subscription_id: int) -> None:

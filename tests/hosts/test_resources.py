@@ -38,6 +38,8 @@ class FakeHost:
         body = json.loads(request.content) if request.content else None
         self.sent.append((request.method, request.url.path, body))
         answer = self.routes[(request.method, request.url.path)]
+        if callable(answer):  # an answer that changes from call to call
+            answer = answer()
         if isinstance(answer, httpx.Response):
             return answer
         return httpx.Response(200, json={"code": 0, "message": "success", "data": answer})
@@ -341,9 +343,52 @@ def test_assign_covering_reuses_one_that_lasts_long_enough():
         "starts_at": "2026-12-04T00:00:00Z",
         "expires_at": "2027-01-03T00:00:00Z",
     }
-    host = FakeHost({("POST", "/api/v1/admin/subscriptions/assign"): existing})
+    host = FakeHost(
+        {
+            ("GET", "/api/v1/admin/subscriptions"): {"items": [], "pages": 1},
+            ("POST", "/api/v1/admin/subscriptions/assign"): existing,
+        }
+    )
     done = host.client().subscriptions.assign_covering(
         user_id=1, group_id=2, validity_days=30, now=datetime(2026, 12, 4, 0, 5, tzinfo=UTC)
     )
-    assert done.extended_by_days == 0 and done.subscription.id == 5
-    assert [s[1] for s in host.sent] == ["/api/v1/admin/subscriptions/assign"]
+    assert done.extended_by_days == 0 and done.subscription.id == 5 and done.created
+    assert [s[1] for s in host.sent] == [
+        "/api/v1/admin/subscriptions",
+        "/api/v1/admin/subscriptions/assign",
+    ]
+
+
+def test_assign_covering_counts_an_expired_one_from_now_and_checks_the_answer():
+    """[OLD] refuses the re-assign; an expired subscription is extended by what is missing
+    from now, and again if the host counted from its past end."""
+    expired = {
+        "id": 5,
+        "user_id": 1,
+        "group_id": 2,
+        "status": "expired",
+        "starts_at": "2026-10-01T00:00:00Z",
+        "expires_at": "2026-10-31T00:00:00Z",
+    }
+    ends = iter(["2026-11-30T00:00:00Z", "2027-01-03T00:00:00Z"])
+    host = FakeHost(
+        {
+            ("GET", "/api/v1/admin/subscriptions"): {"items": [expired], "pages": 1},
+            ("POST", "/api/v1/admin/subscriptions/assign"): httpx.Response(
+                409,
+                json={"code": 409, "message": "exists", "reason": "SUBSCRIPTION_ALREADY_EXISTS"},
+            ),
+            ("POST", "/api/v1/admin/subscriptions/5/extend"): lambda: {
+                **expired,
+                "status": "active",
+                "expires_at": next(ends),
+            },
+        }
+    )
+    done = host.client().subscriptions.assign_covering(
+        user_id=1, group_id=2, validity_days=30, now=datetime(2026, 12, 4, tzinfo=UTC)
+    )
+    extends = [body for method, path, body in host.sent if path.endswith("/extend")]
+    assert extends == [{"days": 30}, {"days": 30}]  # the second: the host counted from October
+    assert done.extended_by_days == 60 and not done.created
+    assert done.subscription.expires_at == datetime(2027, 1, 3, tzinfo=UTC)

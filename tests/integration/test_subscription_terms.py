@@ -58,6 +58,7 @@ def test_a_subscription_an_admin_extended_is_reused_as_it_is(host_simulator, ups
         "subscription_id": only_subscription(host_simulator).id,
         "extended_by_days": 0,
         "conflict_reason": "validity_days_mismatch",
+        "managed": True,
     }
 
 
@@ -92,3 +93,49 @@ def test_the_simulator_refuses_a_re_assign_in_other_terms(host_simulator, upstre
             user_id=subscription.user_id, group_id=subscription.group_id, validity_days=7
         )
         assert renewed.id == subscription.id and renewed.status == "active"
+
+
+def test_a_subscription_we_did_not_make_is_covered_but_never_ours_to_revoke(
+    host_simulator, upstream_factory
+):
+    """A subscription our records do not know (an admin's, or from a lost database) is
+    extended when it ends too soon, but a rollback of the run leaves it on the host."""
+    from batch_import.rollback import rollback_run
+    from hosts.models import ManagedResource
+
+    host = register(host_simulator)
+    upstream = upstream_factory(models=("glm-4.5",))
+    drive(start(host, [entry(upstream)], subscription_days=30))
+    ManagedResource.objects.filter(resource_type="subscription").delete()
+    subscription_id = only_subscription(host_simulator).id
+
+    run = drive(start(host, [entry(upstream)], subscription_days=90))
+
+    item = run.items.get()
+    assert item.access_status == "active"
+    event = item.events.get(event_type="reused", message__contains="subscription")
+    assert "extended by" in event.message and "a rollback keeps it" in event.message
+    assert event.payload["managed"] is False
+    assert not ManagedResource.objects.filter(resource_type="subscription").exists()
+    rollback_run(run_id=run.run_id, requested_by="ops")
+    assert subscription_id in host_simulator.state.subscriptions
+
+
+def test_the_simulator_extends_like_the_host(host_simulator, upstream_factory):
+    from hosts.sub2api import HostError, client_for_host
+
+    host = register(host_simulator)
+    drive(start(host, [entry(upstream_factory(models=("glm-4.5",)))], subscription_days=30))
+    subscription = only_subscription(host_simulator)
+    with client_for_host(host) as client:
+        with pytest.raises(HostError) as too_short:
+            client.subscriptions.extend(subscription.id, -31)
+        assert too_short.value.reason == "ADJUST_WOULD_EXPIRE"
+        with host_simulator.state.lock:
+            subscription.expires_at = utcnow() - timedelta(days=10)
+        with pytest.raises(HostError) as shorten:
+            client.subscriptions.extend(subscription.id, -1)
+        assert shorten.value.reason == "CANNOT_SHORTEN_EXPIRED"
+        renewed = client.subscriptions.extend(subscription.id, 7)  # from now, not from its end
+    assert renewed.status == "active"
+    assert utcnow() + timedelta(days=6) < renewed.expires_at <= utcnow() + timedelta(days=7)
