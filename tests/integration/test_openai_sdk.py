@@ -165,3 +165,38 @@ def test_the_pipeline_and_the_sdk_send_exactly_bearer(host_simulator_factory, up
     assert say_hi(client, "glm-4.5").choices[0].message.content
     with pytest.raises(openai.AuthenticationError):
         say_hi(sdk(f"{sim.url}/v1", "sk-" + "0" * 64), "glm-4.5")
+
+
+def test_the_sdk_and_the_pipeline_read_each_no_account_answer_alike(
+    host_simulator_factory, upstream_factory
+):
+    """Builds with classified no-account answers (§13): the SDK's exception and the adapter's
+    reading of the same answer agree (a mapping problem is NotFound, limits are RateLimit)."""
+    import time
+
+    from hosts.sub2api import GatewayRefusal, client_for_host
+
+    sim = host_simulator_factory()
+    sim.quirks.no_account = "classified"
+    host = register(sim)
+    run = drive(start(host, [entry(upstream_factory(models=("glm-4.5",)))]))
+    item = run.items.get()
+    user_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    model = item.validation_evidence["model"]
+    client = sdk(f"{sim.url}/v1", user_key)
+    with sim.state.lock:  # a channel restricting models answers an unpriced one with 503
+        for channel in sim.state.channels.values():
+            channel.restrict_models = False
+    with client_for_host(host) as ours:
+        with pytest.raises(openai.NotFoundError) as unmapped:
+            say_hi(client, "no-such-model")
+        unmapped_ours = ours.gateway.chat_completion(user_key, model="no-such-model")
+        with sim.state.lock:
+            for account in sim.state.accounts.values():
+                account.rate_limited_until = time.monotonic() + 60
+        with pytest.raises(openai.RateLimitError):
+            say_hi(client, model)
+        limited_ours = ours.gateway.chat_completion(user_key, model=model)
+    assert unmapped.value.status_code == 404
+    assert unmapped_ours.refusal == GatewayRefusal.MODEL_NOT_FOUND and not unmapped_ours.transient
+    assert limited_ours.refusal == GatewayRefusal.RATE_LIMITED and limited_ours.transient
