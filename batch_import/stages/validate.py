@@ -102,7 +102,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         payload = {"status": exc.status, "reason": exc.reason, "refusal": refusal}
         if exc.transient and attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
             schedule_retry(item, attempt=attempt, reason=f"gateway: {why}{exc}", payload=payload)
-        elif exc.transient:
+        elif exc.transient or refusal == GatewayRefusal.KEY_QUOTA:  # it passes, not soon
             verdict(
                 item,
                 Access.DEGRADED,
@@ -159,6 +159,7 @@ REFUSAL_REASONS = {
     GatewayRefusal.RATE_LIMITED: "every account for {model} is rate-limited",
     GatewayRefusal.MODEL_NOT_FOUND: "no account of group {group_id} maps {model}",
     GatewayRefusal.CHANNEL_RESTRICTED: "the channel of group {group_id} prices no {model}",
+    GatewayRefusal.KEY_QUOTA: "the access key has used up its quota or usage limit",
 }
 
 

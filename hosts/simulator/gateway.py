@@ -151,7 +151,9 @@ def _no_accounts(
             )
         if mapping and all(a.rate_limited_until > time.monotonic() for a in mapping):
             return gateway_error(
-                429, "rate_limit_error", "All available accounts are rate limited, retry later"
+                429,
+                "rate_limit_error",
+                "All available accounts are currently rate-limited. Please retry later.",
             )
     if style == "detailed":
         if restricted:

@@ -406,7 +406,7 @@ class ChatCompletion:
 
     @property
     def transient(self) -> bool:
-        if self.refusal in (GatewayRefusal.MODEL_NOT_FOUND, GatewayRefusal.CHANNEL_RESTRICTED):
+        if self.refusal in GatewayRefusal.LASTING:
             return False
         return self.status in (408, 429) or self.status >= 500
 
@@ -425,6 +425,8 @@ class ChatCompletion:
         if self.status == 404 and self.error_type == "model_not_found":
             return GatewayRefusal.MODEL_NOT_FOUND
         if self.status == 429:
+            if self.error_type in KEY_QUOTA_ANSWERS:
+                return GatewayRefusal.KEY_QUOTA
             return GatewayRefusal.RATE_LIMITED
         return ""
 
@@ -436,12 +438,22 @@ class GatewayRefusal:
     ``CHANNEL_RESTRICTED`` is the detailed 503 of a channel that prices none of the model
     (waiting will not help); ``MODEL_NOT_FOUND`` (404 ``model_not_found``) says the group has
     accounts but none maps the model; ``RATE_LIMITED`` (429) that every one that does is
-    rate-limited for now."""
+    rate-limited for now. ``KEY_QUOTA`` is a 429 about the key itself (its quota, or its
+    subscription's daily/weekly/monthly limit): it lasts until a window resets, hours away."""
 
     NO_ACCOUNT = "no_account"
     CHANNEL_RESTRICTED = "channel_restricted"
     MODEL_NOT_FOUND = "model_not_found"
     RATE_LIMITED = "rate_limited"
+    KEY_QUOTA = "key_quota"
+    LASTING = frozenset({CHANNEL_RESTRICTED, MODEL_NOT_FOUND, KEY_QUOTA})
+
+
+# 429s about the key, not the accounts: the middleware's flat codes and the gateway's
+# "rate_limit_exceeded" for a key's own 5h/daily/7d limits (API-key middleware, billing).
+KEY_QUOTA_ANSWERS = frozenset(
+    {"API_KEY_QUOTA_EXHAUSTED", "USAGE_LIMIT_EXCEEDED", "rate_limit_exceeded"}
+)
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,15 @@ def test_gateway_chat_completion_errors_become_results(status, body, error_type,
             "rate_limited",
             True,
         ),
+        (
+            429,
+            ("rate_limit_error", "All available accounts are currently rate-limited."),
+            "rate_limited",
+            True,
+        ),
+        (429, ("rate_limit_exceeded", "api key daily limit used up"), "key_quota", False),
+        (429, ("USAGE_LIMIT_EXCEEDED", "daily usage limit exceeded"), "key_quota", False),
+        (429, ("API_KEY_QUOTA_EXHAUSTED", "API key quota used up"), "key_quota", False),
         (502, ("upstream_error", "Upstream request failed"), "", True),
         (404, ("not_found_error", "no route"), "", False),
     ],
@@ -292,6 +301,8 @@ def test_gateway_no_account_answers_are_classified_whatever_the_build(
     status, error, refusal, transient
 ):
     body = {"error": {"type": error[0], "message": error[1]}}
+    if error[0].isupper():  # the API-key middleware's flat shape
+        body = {"code": error[0], "message": error[1]}
     host = FakeHost({("POST", "/v1/chat/completions"): httpx.Response(status, json=body)})
     result = host.client().gateway.chat_completion("sk-user", model="m")
     assert (result.refusal, result.transient) == (refusal, transient)

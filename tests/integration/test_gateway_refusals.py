@@ -141,3 +141,27 @@ def test_a_channel_that_prices_nothing_is_definitive(
     assert (item.access_status, item.failure_class) == ("broken", "gateway_routing")
     assert not item.events.filter(event_type="retry_scheduled", stage="validate").exists()
     assert f"the channel of group {item.group_id} prices no kimi-k2.6" in item.last_error
+
+
+def test_a_key_over_its_own_limit_is_degraded_without_retrying(
+    host_simulator, upstream_factory, monkeypatch
+):
+    """A 429 about the key itself (its subscription's daily limit) passes only when the
+    window resets: not worth a retry, not a broken setup either."""
+    from hosts.sub2api import ChatCompletion
+    from hosts.sub2api.gateway import GatewayAPI
+
+    def over_limit(self, api_key, **kwargs):
+        return ChatCompletion(
+            status=429,
+            error_type="USAGE_LIMIT_EXCEEDED",
+            error_message="daily usage limit exceeded",
+        )
+
+    monkeypatch.setattr(GatewayAPI, "chat_completion", over_limit)
+    item = drive(
+        start(register(host_simulator), [entry(upstream_factory(models=("kimi-k2.6",)))])
+    ).items.get()
+    assert (item.access_status, item.failure_class) == ("degraded", "upstream_quota")
+    assert not item.events.filter(event_type="retry_scheduled", stage="validate").exists()
+    assert "used up its quota or usage limit" in item.last_error
