@@ -48,6 +48,9 @@ def setup_django(db_path: Path) -> None:
         RELAY_RETRY_MAX_DELAY="0.2",
         RELAY_Q_NAME=f"relay-bench-{os.getpid()}",
         RELAY_VAR_DIR=str(db_path.parent),
+        # Import throughput only: no after-import reconcile (of an earlier scenario whose
+        # simulators are gone) competing for the cluster's workers.
+        RELAY_AFTER_RUN_TASK="",
     )
     sys.path.insert(0, str(ROOT))
     import django
