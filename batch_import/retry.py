@@ -18,6 +18,12 @@ def backoff_delay(attempt: int, *, rng: random.Random | None = None) -> float:
     return ceiling / 2 + ceiling / 2 * jitter
 
 
-def next_retry_at(now: datetime, attempt: int, *, rng: random.Random | None = None):
+def next_retry_at(
+    now: datetime, attempt: int, *, rng: random.Random | None = None, at_least: float = 0.0
+):
+    """When to retry: the backoff, or longer when the other side asked for a wait
+    (``Retry-After``), never past the configured cap."""
     delay = backoff_delay(attempt, rng=rng)
+    if at_least > delay:
+        delay = min(at_least, settings.RELAY_RETRY_MAX_DELAY)
     return now + timedelta(seconds=delay), delay

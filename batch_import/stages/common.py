@@ -44,10 +44,12 @@ def schedule_retry(
     reason: str,
     extra_counter: str | None = None,
     payload: dict[str, Any] | None = None,
+    at_least: float = 0.0,
 ) -> ImportRunItem:
-    """Try this stage again after an exponential, jittered delay (a retry_scheduled event)."""
+    """Try this stage again after an exponential, jittered delay (a retry_scheduled event),
+    or after ``at_least`` seconds when the other side asked to wait that long."""
     now = timezone.now()
-    when, delay = next_retry_at(now, attempt)
+    when, delay = next_retry_at(now, attempt, at_least=at_least)
     fields: dict[str, Any] = {
         "retry_count": item.retry_count + 1,
         "last_retry_at": now,

@@ -68,7 +68,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         return
     client = client_for_host(host, transport=ctx.host_transport)
     evidence: dict | None = None
-    refusal = ""
+    refusal, wait = "", 0.0
     try:
         listed = [m.id for m in client.gateway.models(key)]
         if model not in listed:
@@ -88,7 +88,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
             text=completion.content if completion.ok else completion.error_message,
         )
         if not completion.ok:
-            refusal = completion.refusal
+            refusal, wait = completion.refusal, completion.retry_after
             raise HostError(
                 status=completion.status,
                 reason=completion.error_type,
@@ -101,7 +101,15 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         why = refusal_reason(refusal, model=model, group_id=item.group_id)
         payload = {"status": exc.status, "reason": exc.reason, "refusal": refusal}
         if exc.transient and attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
-            schedule_retry(item, attempt=attempt, reason=f"gateway: {why}{exc}", payload=payload)
+            if wait:
+                payload["retry_after"] = wait
+            schedule_retry(
+                item,
+                attempt=attempt,
+                reason=f"gateway: {why}{exc}",
+                payload=payload,
+                at_least=wait,
+            )
         elif exc.transient or refusal == GatewayRefusal.KEY_QUOTA:  # it passes, not soon
             verdict(
                 item,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from dataclasses import replace
@@ -149,12 +150,17 @@ def _no_accounts(
                 "model_not_found",
                 f'Model "{model}" is not supported by any configured account in this group',
             )
-        if mapping and all(a.rate_limited_until > time.monotonic() for a in mapping):
-            return gateway_error(
+        now = time.monotonic()
+        if mapping and all(a.rate_limited_until > now for a in mapping):
+            limited = gateway_error(
                 429,
                 "rate_limit_error",
                 "All available accounts are currently rate-limited. Please retry later.",
             )
+            # Builds that classify this answer say when the first account is free again.
+            soonest = min(a.rate_limited_until for a in mapping) - now
+            limited.response.headers["Retry-After"] = str(max(1, math.ceil(soonest)))
+            return limited
     if style == "detailed":
         if restricted:
             detail = (

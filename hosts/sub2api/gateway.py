@@ -28,6 +28,18 @@ def _content_text(content: Any) -> str:
     return ""
 
 
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after_seconds(value: str | None) -> float:
+    """``Retry-After`` in seconds (the host sends whole seconds); 0 when absent or a date."""
+    try:
+        seconds = float((value or "").strip())
+    except ValueError:
+        return 0.0
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
 class GatewayAPI:
     def __init__(self, http: HostHTTP) -> None:
         self._http = http
@@ -80,6 +92,7 @@ class GatewayAPI:
                 status=status,
                 error_type=error.reason or f"http_{status}",
                 error_message=error.message,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         try:
             data = response.json()

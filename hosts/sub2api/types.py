@@ -399,6 +399,7 @@ class ChatCompletion:
     finish_reason: str = ""
     error_type: str = ""
     error_message: str = ""
+    retry_after: float = 0.0  # seconds the gateway asked us to wait (Retry-After), if any
 
     @property
     def ok(self) -> bool:

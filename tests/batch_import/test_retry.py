@@ -20,3 +20,17 @@ def test_backoff_grows_exponentially_up_to_the_cap_with_jitter(attempt, ceiling)
     delays = [backoff_delay(attempt, rng=random.Random(seed)) for seed in range(50)]
     assert all(ceiling / 2 <= d <= ceiling for d in delays)
     assert len({round(d, 6) for d in delays}) > 1  # jittered, not fixed
+
+
+@pytest.mark.parametrize("at_least", [0, 1, 30, 600])
+def test_a_requested_wait_lengthens_the_backoff_up_to_the_cap(at_least):
+    from datetime import UTC, datetime, timedelta
+
+    from batch_import.retry import next_retry_at
+
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    rng = random.Random(1)
+    backoff = backoff_delay(1, rng=random.Random(1))
+    when, waited = next_retry_at(now, 1, rng=rng, at_least=at_least)
+    assert waited == pytest.approx(max(backoff, min(at_least, 60)))
+    assert when == now + timedelta(seconds=waited)

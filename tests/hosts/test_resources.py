@@ -308,6 +308,18 @@ def test_gateway_no_account_answers_are_classified_whatever_the_build(
     assert (result.refusal, result.transient) == (refusal, transient)
 
 
+@pytest.mark.parametrize(
+    ("header", "seconds"), [("7", 7.0), (None, 0.0), ("Wed, 21 Oct 2026 07:28:00 GMT", 0.0)]
+)
+def test_gateway_retry_after_is_read_in_seconds(header, seconds):
+    headers = {"Retry-After": header} if header else {}
+    body = {"error": {"type": "rate_limit_error", "message": "All available accounts…"}}
+    answer = httpx.Response(429, json=body, headers=headers)
+    host = FakeHost({("POST", "/v1/chat/completions"): answer})
+    result = host.client().gateway.chat_completion("sk-user", model="m")
+    assert result.retry_after == seconds
+
+
 def test_assign_covering_extends_an_existing_one_that_ends_too_soon():
     conflict = httpx.Response(
         409,

@@ -108,6 +108,9 @@ def test_rate_limits_that_pass_are_retried_until_active(
     assert retries.exists()
     assert {(e.payload["refusal"], e.payload["status"]) for e in retries} == {("rate_limited", 429)}
     assert "every account for kimi-k2.6 is rate-limited" in retries.first().message
+    first = retries.order_by("pk").first().payload
+    assert first["retry_after"] == 1  # the host said when an account is free again
+    assert first["delay_ms"] == 400  # ... waited for, up to the configured cap (tests: 0.4 s)
 
 
 def test_rate_limits_that_last_are_degraded_as_quota(
