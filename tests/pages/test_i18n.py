@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from django.utils import translation
 
@@ -42,8 +45,6 @@ def test_every_badge_label_has_a_chinese_translation():
 def test_the_chinese_catalog_has_no_untranslated_or_fuzzy_entry():
     """Every msgid in locale/zh_Hans has a Chinese text (makemessages adds new msgids with an
     empty msgstr: this fails until someone translates them)."""
-    from pathlib import Path
-
     from django.conf import settings
 
     catalog = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
@@ -72,5 +73,45 @@ def po_entries(text: str) -> list[dict]:
             entry[field] = entry.get(field, "") + line[1:-1]
         else:
             field, _, rest = line.partition(" ")
+            if field in ("msgctxt", "msgid") and any(k.startswith("msgstr") for k in entry):
+                entries.append(entry)  # an entry not separated by a blank line
+                entry = {"fuzzy": False}
             entry[field] = rest.strip()[1:-1]
     return entries
+
+
+@pytest.mark.skipif(not shutil.which("xgettext"), reason="gettext not installed")
+def test_every_source_msgid_is_in_the_chinese_catalog(tmp_path, settings, monkeypatch):
+    """makemessages into an empty directory lists every string the code and templates mark
+    for translation; each must have a Chinese text in locale/zh_Hans."""
+    from django.core.management import call_command
+
+    # A copy of the sources: makemessages writes next to the nearest locale directory, and
+    # the real catalog must stay as it is.
+    source = tmp_path / "src"
+    skip = {".git", ".venv", "var", "locale", "tests", "docs", "static", "benchmarks", "deploy"}
+    shutil.copytree(
+        settings.BASE_DIR,
+        source,
+        ignore=lambda directory, names: [n for n in names if n in skip or n.endswith(".pyc")],
+        symlinks=True,
+    )
+    monkeypatch.chdir(source)
+    settings.LOCALE_PATHS = [str(tmp_path / "out")]
+    (tmp_path / "out").mkdir()
+    call_command("makemessages", locale=["zh_Hans"], verbosity=0)
+    fresh = tmp_path / "out" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+    catalog = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
+    translated = {
+        (e.get("msgctxt"), e["msgid"])
+        for e in po_entries(catalog.read_text(encoding="utf-8"))
+        if (e.get("msgstr") or e.get("msgstr[0]")) and not e["fuzzy"]
+    }
+    extracted = po_entries(fresh.read_text(encoding="utf-8"))
+    assert len(extracted) > 300
+    missing = [
+        (e.get("msgctxt"), e["msgid"])
+        for e in extracted
+        if (e.get("msgctxt"), e["msgid"]) not in translated
+    ]
+    assert missing == []
