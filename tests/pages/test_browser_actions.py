@@ -1,0 +1,126 @@
+# ruff: noqa: F811  (the page and browser fixtures are imported from test_browser)
+"""Issue #20 in headless Chromium, both languages and both widths: badge colours and labels,
+Cancel only while running (and a friendly answer when the run finished meanwhile), the start
+form after an error, and ReDoc offline."""
+
+from __future__ import annotations
+
+import pytest
+
+from batch_import.models import ImportRun
+from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
+from tests.pages.test_browser import SHOTS, browser, page  # noqa: F401
+from tests.pages.test_browser_layout import WIDTHS, fits, switch_language
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+COLOURS = {  # relay.css: each badge colour's text colour, as getComputedStyle reports it
+    "badge-blue": "rgb(29, 78, 216)",
+    "badge-green": "rgb(21, 128, 61)",
+    "badge-yellow": "rgb(161, 98, 7)",
+    "badge-red": "rgb(185, 28, 28)",
+    "badge-gray": "rgb(75, 85, 99)",
+    "badge-cyan": "rgb(14, 116, 144)",
+}
+ADVISORY = {"en": "advisory", "zh-hans": "提示"}
+CANCELLED_LATE = {
+    "en": "This run has already finished; there is nothing to cancel.",
+    "zh-hans": "该批次已经结束,无需取消。",
+}
+LINE_2 = {
+    "en": "line 2: URL: must start with http:// or https://",
+    "zh-hans": "第 2 行: 地址: 必须以 http:// 或 https:// 开头",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_badges_have_labels_colours_and_one_line(page, live_server, rich_run, language, width):
+    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+    switch_language(page, live_server, language)
+    page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}")
+    badges = page.locator(".items .badge").all()
+    assert len(badges) >= 16
+    for badge in badges:
+        css = badge.evaluate(
+            "e => ({cls: e.className, color: getComputedStyle(e).color,"
+            " ws: getComputedStyle(e).whiteSpace, lines: e.getClientRects().length,"
+            " h: e.getBoundingClientRect().height})"
+        )
+        colour = next(c for c in css["cls"].split() if c in COLOURS)
+        assert css["color"] == COLOURS[colour], css
+        assert css["ws"] == "nowrap" and css["lines"] == 1 and css["h"] < 30, css
+    advisory = page.locator('.items [data-kind="confirmation"][data-value="advisory"]')
+    assert advisory.first.inner_text() == ADVISORY[language]  # never "advisory 提示"
+    # Every badge column has a heading; the header's links each stay on one line.
+    headings = page.locator(".items thead th").all_inner_texts()
+    assert all(h.strip() for h in headings[1:]), headings
+    for heading in page.locator(".items thead th").all()[1:]:  # never one character a line
+        assert heading.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
+    for link in page.locator("header.top nav a").all():
+        assert link.evaluate("e => e.getClientRects().length") == 1
+    assert fits(page)
+    page.screenshot(path=str(SHOTS / f"badges-{language}-{width}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_cancel_only_while_running_and_friendly_when_too_late(page, live_server, language):
+    page.set_viewport_size({"width": 390, "height": 900})
+    switch_language(page, live_server, language)
+    run = ImportRunFactory(state="running", total_items=1)
+    ImportRunItemFactory(run=run, current_stage="confirm")
+    page.goto(f"{live_server.url}/batch-import/runs/{run.run_id}")
+    cancel = page.locator("#live button.danger")
+    assert cancel.count() == 1
+    # The run finishes while the page is open, then the operator presses Cancel.
+    ImportRun.objects.filter(pk=run.pk).update(state="completed_with_warnings")
+    cancel.click()
+    page.wait_for_url(f"{live_server.url}/batch-import/runs/{run.run_id}")
+    message = page.locator(".messages li").first.inner_text()
+    assert message == CANCELLED_LATE[language]
+    assert "completed_with_warnings" not in page.locator("main").inner_text()
+    assert page.locator("#live button.danger").count() == 0
+    assert fits(page)
+    page.screenshot(path=str(SHOTS / f"cancel-late-{language}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_start_form_keeps_the_lines_and_names_the_bad_one(
+    page, live_server, settings, language, width
+):
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = True
+    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+    switch_language(page, live_server, language)
+    host = HostFactory(name="only-host")
+    page.goto(f"{live_server.url}/batch-import/runs/new")
+    assert page.input_value("#id_host_id") == str(host.pk)  # the only host, preselected
+    typed = "https://a.example,sk-secret-a\nnot-a-url,sk-secret-b\nhttps://c.example,sk-secret-c"
+    page.fill("#id_subscription_users", "ops@example.com")
+    page.fill("#id_entries", typed)
+    page.locator("form.stack button[type=submit]").first.click()
+    errors = page.locator(".errorlist li").all_inner_texts()
+    assert LINE_2[language] in errors, errors
+    assert not any("entries[" in e for e in errors), errors
+    assert page.input_value("#id_entries") == typed  # valid lines not masked
+    assert page.input_value("#id_host_id") == str(host.pk)
+    assert not ImportRun.objects.exists()
+    assert fits(page)
+    page.screenshot(path=str(SHOTS / f"form-error-{language}-{width}.png"), full_page=True)
+
+
+def test_redoc_works_offline(page, live_server):
+    outside: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(live_server.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto(f"{live_server.url}/api/redoc/")
+    page.wait_for_selector("[data-section-id^='operation/']", timeout=20_000)
+    assert page.locator("[data-section-id^='operation/']").count() > 20
+    assert outside == []
+    page.screenshot(path=str(SHOTS / "redoc.png"))
