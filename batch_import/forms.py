@@ -80,8 +80,14 @@ class StartRunForm(forms.Form):
                     where = f"line {lines[index]}" if index < len(lines) else field
                     part = field.split(".", 1)[-1]
                     line_errors[where] = f"{ENTRY_PARTS.get(part, part)}: {message}"
-                elif field.split("[")[0] in self.fields:
-                    self.add_error(field.split("[")[0], f"{field}: {message}")
+                elif field.startswith("subscription_users["):  # name the email, not the index
+                    number = int(field[len("subscription_users[") : field.index("]")]) + 1
+                    self.add_error(
+                        "subscription_users",
+                        _("email %(number)d: %(message)s") % {"number": number, "message": message},
+                    )
+                elif field in self.fields:  # shown under its own field: no internal name
+                    self.add_error(field, message)
                 else:
                     self.add_error(None, f"{field}: {message}")
         for where, message in sorted(line_errors.items(), key=lambda kv: _line_number(kv[0])):

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
 
 from batch_import.errors import InvalidRequest
 from batch_import.models import ImportRun
@@ -62,7 +63,7 @@ def parse_entry_line(line: str) -> dict[str, Any]:
     """``url,key[,model|model]`` → an entry dict (not validated yet)."""
     parts = [part.strip() for part in line.split(",")]
     if len(parts) < 2 or len(parts) > 3:
-        raise ValueError("expected url,key[,model|model]")
+        raise ValueError(_("expected url,key[,model|model]"))
     models = [m.strip() for m in parts[2].split("|") if m.strip()] if len(parts) == 3 else []
     return {"base_url": parts[0], "api_key": parts[1], "requested_models": models}
 
@@ -162,7 +163,7 @@ def _int(data: Mapping[str, Any], name: str, errors: dict, *, low: int, high: in
         errors[name] = "must be an integer"
         return 0
     if not low <= number <= high:
-        errors[name] = f"must be between {low} and {high}"
+        errors[name] = _("must be between %(low)d and %(high)d") % {"low": low, "high": high}
     return number
 
 
@@ -170,7 +171,7 @@ def _emails(value: Any, errors: dict[str, str]) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [part for part in value.split(",")]
     if not value:
-        errors["subscription_users"] = "is required when access_mode=subscription"
+        errors["subscription_users"] = _("is required when access_mode=subscription")
         return ()
     if not isinstance(value, list | tuple):
         errors["subscription_users"] = "must be a list of emails"
@@ -181,7 +182,7 @@ def _emails(value: Any, errors: dict[str, str]) -> tuple[str, ...]:
         try:
             validate_email(email)
         except ValidationError:
-            errors[f"subscription_users[{index}]"] = "not a valid email"
+            errors[f"subscription_users[{index}]"] = _("not a valid email")
             continue
         if email not in users:
             users.append(email)
@@ -191,7 +192,7 @@ def _emails(value: Any, errors: dict[str, str]) -> tuple[str, ...]:
 def _secret(value: Any, name: str, errors: dict[str, str]) -> Secret | None:
     text = value.reveal() if isinstance(value, Secret) else value
     if not isinstance(text, str) or not text.strip():
-        errors[name] = "is required when access_mode=self_service"
+        errors[name] = _("is required when access_mode=self_service")
         return None
     problem = key_problem(text)
     if problem:
@@ -202,10 +203,10 @@ def _secret(value: Any, name: str, errors: dict[str, str]) -> Secret | None:
 
 def _entries(value: Any, errors: dict[str, str]) -> list[EntryInput]:
     if not isinstance(value, list | tuple) or not value:
-        errors["entries"] = "at least one entry is required"
+        errors["entries"] = _("at least one entry is required")
         return []
     if len(value) > MAX_ENTRIES:
-        errors["entries"] = f"at most {MAX_ENTRIES} entries per run"
+        errors["entries"] = _("at most %(n)d entries per run") % {"n": MAX_ENTRIES}
         return []
     entries: list[EntryInput] = []
     for index, raw in enumerate(value):
@@ -238,7 +239,7 @@ def base_url_error(value: Any) -> str | None:
     if problem:
         return problem
     if urlsplit(value.strip()).scheme == "http" and not settings.RELAY_ALLOW_INSECURE_UPSTREAMS:
-        return "must use https (set RELAY_ALLOW_INSECURE_UPSTREAMS=1 to allow http)"
+        return _("must use https (set RELAY_ALLOW_INSECURE_UPSTREAMS=1 to allow http)")
     return None
 
 
@@ -252,10 +253,10 @@ def _requested_models(value: Any, name: str, errors: dict[str, str]) -> tuple[st
         return ()
     models = tuple(dict.fromkeys(str(m).strip() for m in value if str(m).strip()))
     if len(models) > MAX_REQUESTED_MODELS:
-        errors[name] = f"at most {MAX_REQUESTED_MODELS} models"
+        errors[name] = _("at most %(n)d models") % {"n": MAX_REQUESTED_MODELS}
     for model in models:
         problem = text_problem(model, max_length=MAX_MODEL_NAME_LENGTH)
         if problem:
-            errors[name] = f"a model name {problem}"
+            errors[name] = _("a model name %(problem)s") % {"problem": problem}
             return ()
     return models

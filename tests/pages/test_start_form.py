@@ -51,11 +51,29 @@ def test_conditional_fields_are_required_by_access_mode(client, staff):
         "/batch-import/runs/new",
         form_data(host, "https://a.example,sk-a", access_mode="self_service"),
     ).content.decode()
-    assert "probe_api_key: is required when access_mode=self_service" in html
+    assert "<li>is required when access_mode=self_service</li>" in html
+    assert "probe_api_key:" not in html  # shown under its field, without the internal name
     html = client.post(
         "/batch-import/runs/new", form_data(host, "https://a.example,sk-a", subscription_users="")
     ).content.decode()
-    assert "subscription_users" in html
+    assert "<li>is required when access_mode=subscription</li>" in html
+    assert "subscription_users:" not in html
+    assert not ImportRun.objects.exists()
+
+
+def test_form_errors_read_in_chinese_without_internal_names(client, staff):
+    host = HostFactory()
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/batch-import/runs/new"})
+    text = "https://a.example,sk-a\nhttp://b.example,sk-b\nhttps://c.example"
+    html = client.post(
+        "/batch-import/runs/new",
+        form_data(host, text, subscription_users="ops@example.com, not-an-email"),
+    ).content.decode()
+    assert "第 2 行: 地址: 必须使用 https" in html
+    assert "第 3 行: 格式应为 url,key[,model|model]" in html
+    assert "第 2 个邮箱:不是有效的邮箱地址" in html
+    assert "entries[" not in html and "subscription_users[" not in html
+    assert "https://a.example,sk-a" in html  # the valid line is kept as typed
     assert not ImportRun.objects.exists()
 
 
