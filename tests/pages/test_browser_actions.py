@@ -124,3 +124,34 @@ def test_redoc_works_offline(page, live_server):
     assert page.locator("[data-section-id^='operation/']").count() > 20
     assert outside == []
     page.screenshot(path=str(SHOTS / "redoc.png"))
+
+
+PROGRESS = {
+    "en": ("1 of 3 done (33%)", "s left", ["Active 1", "Degraded 0", "Broken 0", "Warnings 0"]),
+    "zh-hans": ("已完成 1 / 3(33%)", "约剩", ["可用 1", "降级 0", "不可用 0", "告警 0"]),
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_a_running_run_shows_its_progress(page, live_server, language, width):
+    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+    switch_language(page, live_server, language)
+    run = ImportRunFactory(state="running", total_items=3, completed_items=1, active_items=1)
+    ImportRunItemFactory(run=run, current_stage="done", access_status="active")
+    ImportRunItemFactory(run=run, current_stage="confirm")
+    ImportRunItemFactory(run=run, current_stage="probe")
+    page.goto(f"{live_server.url}/batch-import/runs/{run.run_id}")
+    done, eta, outcomes = PROGRESS[language]
+    line = page.locator("[data-progress]").inner_text()
+    assert done in line and eta in line, line
+    assert page.locator("[data-progress] progress").get_attribute("value") == "1"
+    assert page.locator(".stage-counts li").count() == 3  # done, confirm, probe: one each
+    for stage in page.locator(".stage-counts .badge").all():
+        assert stage.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
+    assert page.locator(".outcomes li").all_inner_texts() == outcomes
+    broken = page.locator('[data-outcome="broken"] .badge')
+    assert broken.evaluate("e => getComputedStyle(e).color") == COLOURS["badge-red"]
+    assert page.locator("#live button.danger").count() == 1  # Cancel while running
+    assert fits(page)
+    page.screenshot(path=str(SHOTS / f"run-running-{language}-{width}.png"), full_page=True)
