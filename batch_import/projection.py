@@ -148,8 +148,9 @@ def advisory_texts(codes: Iterable[str]) -> list[str]:
     return [advisory_text(code) for code in codes]
 
 
-def recent_warnings(run: ImportRun) -> list[str]:
-    """Run-level warning summary (seed 004 §6.3), built from counters and item advisories."""
+def recent_warnings(run: ImportRun, *, with_reasons: bool = True) -> list[str]:
+    """Run-level warning summary (seed 004 §6.3), built from counters and item advisories.
+    ``with_reasons=False``: without the per-reason lines (the run page lists them as links)."""
     warnings: list[str] = []
     advisory = run.items.filter(
         confirmation_status=ImportRunItem.ConfirmationStatus.ADVISORY
@@ -182,7 +183,7 @@ def recent_warnings(run: ImportRun) -> list[str]:
             )
             % {"n": run.broken_items}
         )
-    if run.broken_items or run.degraded_items:
+    if with_reasons and (run.broken_items or run.degraded_items):
         warnings.extend(_failure_reasons(run))
     other = (
         run.items.filter(has_warning=True)

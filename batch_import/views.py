@@ -60,7 +60,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     context = {
         "run": run,
         "state_badge": projection.run_badges(run)["state"],
-        "warnings": projection.recent_warnings(run),
+        "warnings": projection.recent_warnings(run, with_reasons=False),
         "filter": items,
         "page": page,
         "rows": [(item, projection.item_badges(item)) for item in page],

@@ -38,6 +38,9 @@ def test_run_pages_read_at_a_glance(page, live_server, rich_run, language, width
     assert texts["why"] in page.content()
     reason = page.locator("[data-reason]").first
     reason_class = reason.get_attribute("data-reason")
+    reason_text = reason.inner_text().split(":")[-1].split(":")[-1].strip()
+    warnings = page.locator(".warnings li").all_inner_texts()
+    assert not any(reason_text in w for w in warnings), warnings  # said once, as the link
     for badge in page.locator(".items .badge").all():
         assert badge.evaluate("e => getComputedStyle(e).whiteSpace") == "nowrap"
         assert badge.evaluate("e => e.getClientRects().length") == 1  # one line, never wrapped
