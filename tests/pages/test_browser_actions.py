@@ -155,3 +155,36 @@ def test_a_running_run_shows_its_progress(page, live_server, language, width):
     assert page.locator("#live button.danger").count() == 1  # Cancel while running
     assert fits(page)
     page.screenshot(path=str(SHOTS / f"run-running-{language}-{width}.png"), full_page=True)
+
+
+ITEM_LABELS = {
+    "en": ["Stage", "Confirmation", "Access", "Account state", "Resolution"],
+    "zh-hans": ["阶段", "确认状态", "可用性", "账号状态", "账号处理"],
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_item_page_labels_its_badges_and_fits(page, live_server, rich_run, language, width):
+    page.set_viewport_size({"width": WIDTHS[width], "height": 900})
+    switch_language(page, live_server, language)
+    broken = rich_run.items.get(access_status="broken")
+    healthy = rich_run.items.filter(access_status="active").first()
+    page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}/items/{broken.item_id}")
+    labels = page.locator(".badges .label").all_inner_texts()
+    assert labels == ITEM_LABELS[language], labels
+    for label in page.locator(".badges .label").all():  # a label never breaks inside
+        assert label.evaluate("e => e.getClientRects().length") == 1
+    for badge in page.locator(".badges .badge").all():
+        css = badge.evaluate(
+            "e => ({cls: e.className, color: getComputedStyle(e).color,"
+            " lines: e.getClientRects().length})"
+        )
+        colour = next(c for c in css["cls"].split() if c in COLOURS)
+        assert css["color"] == COLOURS[colour] and css["lines"] == 1, css
+    assert page.locator("form.actions button").count() == 1  # Retry: the item did not end active
+    assert fits(page)
+    page.screenshot(path=str(SHOTS / f"item-{language}-{width}.png"), full_page=True)
+    page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}/items/{healthy.item_id}")
+    assert page.locator("form.actions button").count() == 0  # nothing to retry on a healthy one
+    assert fits(page)
