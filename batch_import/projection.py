@@ -96,6 +96,8 @@ def item_badges(item: ImportRunItem) -> dict[str, Badge | None]:
         "reuse": badge("reuse", item.provision_reused or None),
         "account_state": badge("account_state", item.matched_account_state),
         "resolution": badge("resolution", item.account_resolution),
+        # The stage the last error came from, in the operator's words (not "[validate]").
+        "error_stage": badge("stage", item.last_error_stage),
     }
 
 

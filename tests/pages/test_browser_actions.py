@@ -157,6 +157,7 @@ def test_a_running_run_shows_its_progress(page, live_server, language, width):
     page.screenshot(path=str(SHOTS / f"run-running-{language}-{width}.png"), full_page=True)
 
 
+ERROR_STAGE = {"en": "(validate)", "zh-hans": "(验证)"}
 ITEM_LABELS = {
     "en": ["Stage", "Confirmation", "Access", "Account state", "Resolution"],
     "zh-hans": ["阶段", "确认状态", "可用性", "账号状态", "账号处理"],
@@ -183,6 +184,8 @@ def test_item_page_labels_its_badges_and_fits(page, live_server, rich_run, langu
         colour = next(c for c in css["cls"].split() if c in COLOURS)
         assert css["color"] == COLOURS[colour] and css["lines"] == 1, css
     assert page.locator("form.actions button").count() == 1  # Retry: the item did not end active
+    error = page.locator("p.error").inner_text()
+    assert ERROR_STAGE[language] in error and "[validate]" not in error, error
     assert fits(page)
     page.screenshot(path=str(SHOTS / f"item-{language}-{width}.png"), full_page=True)
     page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}/items/{healthy.item_id}")
