@@ -61,7 +61,8 @@ def test_conditional_fields_are_required_by_access_mode(client, staff):
     assert not ImportRun.objects.exists()
 
 
-def test_form_errors_read_in_chinese_without_internal_names(client, staff):
+def test_form_errors_read_in_chinese_without_internal_names(client, staff, settings):
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = False  # `make test` allows http: refuse it here
     host = HostFactory()
     client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/batch-import/runs/new"})
     text = "https://a.example,sk-a\nhttp://b.example,sk-b\nhttps://c.example"
