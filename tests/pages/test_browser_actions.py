@@ -108,24 +108,6 @@ def test_start_form_keeps_the_lines_and_names_the_bad_one(
     page.screenshot(path=str(SHOTS / f"form-error-{language}-{width}.png"), full_page=True)
 
 
-def test_redoc_works_offline(page, live_server):
-    outside: list[str] = []
-
-    def only_this_server(route):
-        if route.request.url.startswith(live_server.url):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_this_server)
-    page.goto(f"{live_server.url}/api/redoc/")
-    page.wait_for_selector("[data-section-id^='operation/']", timeout=20_000)
-    assert page.locator("[data-section-id^='operation/']").count() > 20
-    assert outside == []
-    page.screenshot(path=str(SHOTS / "redoc.png"))
-
-
 PROGRESS = {
     "en": ("1 of 3 done (33%)", "s left", ["Active 1", "Degraded 0", "Broken 0", "Warnings 0"]),
     "zh-hans": ("已完成 1 / 3(33%)", "约剩", ["可用 1", "降级 0", "不可用 0", "告警 0"]),

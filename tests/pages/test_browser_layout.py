@@ -69,7 +69,15 @@ def test_running_pages_refresh_themselves(page, live_server):  # noqa: F811
     page.wait_for_selector('#live [data-kind="stage"][data-value="done"]', timeout=10_000)
 
 
-def test_swagger_ui_works_offline(page, live_server):  # noqa: F811
+@pytest.mark.parametrize(
+    ("path", "operation", "shot"),
+    [
+        ("/api/docs/", ".swagger-ui .opblock", "swagger.png"),
+        ("/api/redoc/", "[data-section-id^='operation/']", "redoc.png"),
+    ],
+)
+def test_the_api_docs_work_offline(page, live_server, path, operation, shot):  # noqa: F811
+    """Swagger UI and ReDoc load nothing from another origin (sidecar assets, no fonts)."""
     outside: list[str] = []
 
     def only_this_server(route):
@@ -80,8 +88,8 @@ def test_swagger_ui_works_offline(page, live_server):  # noqa: F811
             route.abort()
 
     page.route("**/*", only_this_server)
-    page.goto(f"{live_server.url}/api/docs/")
-    page.wait_for_selector(".swagger-ui .opblock", timeout=15_000)
-    assert page.locator(".swagger-ui .opblock").count() > 20
+    page.goto(f"{live_server.url}{path}")
+    page.wait_for_selector(operation, timeout=20_000)
+    assert page.locator(operation).count() > 20
     assert outside == []
-    page.screenshot(path=str(SHOTS / "swagger.png"))
+    page.screenshot(path=str(SHOTS / shot))
