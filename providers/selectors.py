@@ -37,6 +37,7 @@ def provider_resources(provider: Provider) -> QuerySet[ManagedResource]:
 
 
 def latest_access_checks(provider: Provider) -> dict[str, ProviderCheck]:
+    """The provider's latest gateway check in each access mode (the access closure's input)."""
     latest = {}
     for mode in AccessMode.values:
         check = (

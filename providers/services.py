@@ -16,13 +16,13 @@ from hosts.models import Host, ManagedResource
 from hosts.sub2api import Account, client_for_host
 from providers.errors import InvalidProviderTransition
 from providers.models import (
-    AccessMode,
     Provider,
     ProviderAccount,
     ProviderCheck,
     ReconcileRun,
     ResourceBaseline,
 )
+from providers.selectors import latest_access_checks
 from providers.state import AccountHealth, access_closure, derive_state
 from providers.transitions import EventType, provider_event, provider_move, provider_set_access
 
@@ -145,16 +145,7 @@ def evidence_state(provider: Provider) -> tuple[str, str]:
 
 def latest_gateway_checks(provider: Provider) -> dict[str, bool]:
     """``{access_mode: ok}`` of the provider's latest gateway check in each mode."""
-    latest: dict[str, bool] = {}
-    for mode in AccessMode.values:
-        check = (
-            provider.checks.filter(kind=ProviderCheck.Kind.GATEWAY, access_mode=mode)
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        if check is not None:
-            latest[mode] = check.ok
-    return latest
+    return {mode: check.ok for mode, check in latest_access_checks(provider).items()}
 
 
 def provider_disable(*, provider_pk: int, actor: str = "") -> Provider:
