@@ -414,18 +414,25 @@ class RunProgress:
     percent: int
     stages: list[tuple[Badge, int]]
     eta_seconds: int | None
+    # Where the estimate comes from: "this_run" (its own finished items), "earlier_runs" (the
+    # host's latest finished runs, before this one has finished an item) or "estimating" (a
+    # running run with no figure yet); "" once the run has ended.
+    eta_basis: str
     reasons: list[ReasonGroup]
 
 
 def run_progress(
-    run: ImportRun, stages: dict[str, int], reasons: dict[str, int], *, now=None
+    run: ImportRun,
+    stages: dict[str, int],
+    reasons: dict[str, int],
+    *,
+    earlier_seconds_per_item: float | None = None,
+    now=None,
 ) -> RunProgress:
-    """``stages`` and ``reasons`` are the selectors' grouped counts."""
+    """``stages`` and ``reasons`` are the selectors' grouped counts; ``earlier_seconds_per_item``
+    (``selectors.earlier_seconds_per_item``) gives an estimate before the first item is done."""
     percent = round(100 * run.completed_items / run.total_items) if run.total_items else 100
-    eta = None
-    if not run.is_terminal and run.completed_items and run.completed_items < run.total_items:
-        elapsed = ((now or timezone.now()) - run.started_at).total_seconds()
-        eta = round(elapsed / run.completed_items * (run.total_items - run.completed_items))
+    eta, basis = _estimate(run, earlier_seconds_per_item, now or timezone.now())
     order = [value for value, _label in ImportRunItem.Stage.choices]
     stage_badges = [(badge("stage", stage), stages[stage]) for stage in order if stages.get(stage)]
     labels = dict(ImportRunItem.FailureClass.choices)
@@ -439,5 +446,23 @@ def run_progress(
         percent=percent,
         stages=stage_badges,
         eta_seconds=eta,
+        eta_basis=basis,
         reasons=groups,
     )
+
+
+def _estimate(
+    run: ImportRun, earlier_seconds_per_item: float | None, now
+) -> tuple[int | None, str]:
+    """Seconds left and where the figure comes from (``RunProgress.eta_basis``)."""
+    if run.is_terminal or run.completed_items >= run.total_items:
+        return None, ""
+    elapsed = max((now - run.started_at).total_seconds(), 0.0)
+    if run.completed_items:
+        left = elapsed / run.completed_items * (run.total_items - run.completed_items)
+        return round(left), "this_run"
+    if earlier_seconds_per_item is not None:
+        left = earlier_seconds_per_item * run.total_items - elapsed
+        if left >= 1:  # a run slower than the earlier ones has no figure until an item ends
+            return round(left), "earlier_runs"
+    return None, "estimating"

@@ -92,6 +92,40 @@ def stage_counts(run_id: str) -> dict[str, int]:
     return {row["current_stage"]: row["n"] for row in rows}
 
 
+ESTIMATE_FROM_RUNS = 5
+
+
+def earlier_seconds_per_item(run: ImportRun) -> float | None:
+    """Wall-clock seconds per item of the host's latest finished runs (previews and
+    cancelled runs aside), for an estimate before this run has finished an item of its own.
+
+    None without a query once the run has its own figure (or has ended), and when the host has
+    no such run yet."""
+    if run.is_terminal or run.completed_items:
+        return None
+    rows = (
+        ImportRun.objects.filter(
+            host_id=run.host_id,
+            is_preview=False,
+            finished_at__isnull=False,
+            total_items__gt=0,
+            state__in=[
+                ImportRun.State.COMPLETED,
+                ImportRun.State.COMPLETED_WITH_WARNINGS,
+                ImportRun.State.FAILED,
+            ],
+        )
+        .exclude(pk=run.pk)
+        .order_by("-finished_at")
+        .values_list("started_at", "finished_at", "total_items")[:ESTIMATE_FROM_RUNS]
+    )
+    seconds = items = 0.0
+    for started_at, finished_at, total in rows:
+        seconds += max((finished_at - started_at).total_seconds(), 0.0)
+        items += total
+    return seconds / items if items else None
+
+
 def failure_class_counts(run_id: str) -> dict[str, int]:
     """Finished items that did not end active, per failure class (one grouped query)."""
     rows = (

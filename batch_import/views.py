@@ -66,7 +66,10 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "rows": [(item, projection.item_badges(item)) for item in page],
         "running": not run.is_terminal,
         "progress": projection.run_progress(
-            run, selectors.stage_counts(run.run_id), selectors.failure_class_counts(run.run_id)
+            run,
+            selectors.stage_counts(run.run_id),
+            selectors.failure_class_counts(run.run_id),
+            earlier_seconds_per_item=selectors.earlier_seconds_per_item(run),
         ),
     }
     template = "batch_import/_run_live.html" if request.GET.get("fragment") else None

@@ -139,6 +139,25 @@ def test_a_running_run_shows_its_progress(page, live_server, language, width):
     page.screenshot(path=str(SHOTS / f"run-running-{language}-{width}.png"), full_page=True)
 
 
+ESTIMATING = {"en": "estimating…", "zh-hans": "正在估算…"}
+
+
+@pytest.mark.parametrize("language", ["en", "zh-hans"])
+def test_a_run_with_nothing_done_yet_shows_an_estimate_or_says_it_is_estimating(
+    page, live_server, language
+):
+    page.set_viewport_size({"width": WIDTHS["phone"], "height": 900})
+    switch_language(page, live_server, language)
+    run = ImportRunFactory(state="running", total_items=2)
+    ImportRunItemFactory(run=run, current_stage="probe")
+    ImportRunItemFactory(run=run, current_stage="probe")
+    page.goto(f"{live_server.url}/batch-import/runs/{run.run_id}")
+    eta = page.locator("[data-progress] [data-eta]")
+    assert eta.inner_text() == ESTIMATING[language]
+    assert eta.evaluate("e => e.getBoundingClientRect().width") > 0  # shown, not blank
+    assert fits(page)
+
+
 ERROR_STAGE = {"en": "(validate)", "zh-hans": "(验证)"}
 ITEM_LABELS = {
     "en": ["Stage", "Confirmation", "Access", "Account state", "Resolution"],
