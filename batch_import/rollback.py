@@ -25,6 +25,7 @@ from batch_import.retry import next_retry_at
 from batch_import.stages.validate import record_rolled_back
 from batch_import.transitions import EventType, hand_over_run, record_event
 from hosts.models import ManagedResource
+from hosts.resources import delete_resource
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 
 logger = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ def _claim(rollback: RunRollback) -> bool:
 def _present_records(run: ImportRun) -> list[ManagedResource]:
     records = ManagedResource.objects.filter(
         host=run.host, created_by_run_id=run.run_id, state=ManagedResource.State.PRESENT
-    )
+    ).select_related("user_record")
     rank = {resource_type: n for n, resource_type in enumerate(ROLLBACK_ORDER)}
     return sorted(
         (r for r in records if r.resource_type in rank),
@@ -178,7 +179,7 @@ def _execute(run: ImportRun, client: Sub2ApiClient):
             kept.append(asdict(planned) | {"action": "keep", "reason": reason})
             continue
         try:
-            _delete(client, record)
+            delete_resource(client, record)
         except HostError as exc:
             if exc.status != 404:  # already gone counts as deleted
                 logger.warning("rollback of %s failed: %s", record, exc)
@@ -254,7 +255,7 @@ def _still_used(record: ManagedResource, run: ImportRun) -> str:
         .exclude(run_id=run.run_id)
         .exclude(run__rollback__status=Status.ROLLED_BACK)
     )
-    resource_id = _int(record.host_resource_id)
+    resource_id = record.host_id_int
     resource_type = record.resource_type
     if resource_type == Resource.ACCOUNT:
         users = others.filter(Q(account_id=resource_id) | Q(reused_from_account_id=resource_id))
@@ -263,9 +264,8 @@ def _still_used(record: ManagedResource, run: ImportRun) -> str:
     elif resource_type == Resource.GROUP:
         users = others.filter(group_id=resource_id)
     elif resource_type in (Resource.API_KEY, Resource.SUBSCRIPTION):
-        # "email|group_id": the key or subscription serves every run that uses the group.
-        group_id = _int(record.logical_key.rpartition("|")[2])
-        users = others.filter(group_id=group_id)
+        # The key or subscription serves every run that uses its group.
+        users = others.filter(group_id=record.host_group_id)
     elif resource_type == Resource.USER:
         runs = (
             ImportRun.objects.filter(host=run.host)
@@ -283,35 +283,6 @@ def _still_used(record: ManagedResource, run: ImportRun) -> str:
     return f"used by run {other}" if other else ""
 
 
-def _delete(client: Sub2ApiClient, record: ManagedResource) -> None:
-    resource_id = int(record.host_resource_id)
-    resource_type = record.resource_type
-    if resource_type == Resource.SUBSCRIPTION:
-        client.subscriptions.revoke(resource_id)
-    elif resource_type == Resource.API_KEY:
-        _delete_key(client, record, resource_id)
-    elif resource_type == Resource.ACCOUNT:
-        client.accounts.delete(resource_id)
-    elif resource_type == Resource.CHANNEL:
-        client.channels.delete(resource_id)
-    elif resource_type == Resource.GROUP:
-        client.groups.delete(resource_id)
-    elif resource_type == Resource.USER:
-        client.users.delete(resource_id)
-
-
-def _delete_key(client: Sub2ApiClient, record: ManagedResource, key_id: int) -> None:
-    """A user key is deleted as its user (the admin API has no key DELETE)."""
-    email = record.logical_key.rpartition("|")[0]
-    user = ManagedResource.objects.filter(
-        host=record.host, resource_type=Resource.USER, logical_key=email
-    ).first()
-    if user is None or user.secret is None or user.state == ManagedResource.State.DELETED:
-        return  # its user is gone, and the host dropped the user's keys with it
-    session = client.login(email, user.secret)
-    client.keys.delete(session, key_id)
-
-
 def _owner(record: ManagedResource, run: ImportRun) -> ImportRunItem:
     item = run.items.filter(pk=record.created_by_item_id).first()
     return item or run.items.order_by("position").first()
@@ -319,13 +290,6 @@ def _owner(record: ManagedResource, run: ImportRun) -> ImportRunItem:
 
 def _set_batch_status(run_id: str, status: str) -> None:
     LegacyImportBatch.objects.filter(run_id=run_id).update(status=status, updated_at=timezone.now())
-
-
-def _int(value: str) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _stop_other_items(run_id: str, failed_item_id: str) -> None:

@@ -90,6 +90,26 @@ class ManagedResource(models.Model):
     state = models.CharField(max_length=20, choices=State.choices, default=State.PRESENT)
     created_by_run_id = models.CharField(max_length=64, blank=True)
     created_by_item_id = models.CharField(max_length=64, blank=True)
+    host_group_id = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="The host group a subscription or user key serves."
+    )
+    user_record = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="owned_resources",
+        help_text="The managed user a subscription or user key belongs to.",
+    )
+    families = models.JSONField(
+        default=list, blank=True, help_text="Canonical model families an account serves."
+    )
+    deprecated = models.BooleanField(
+        default=False, help_text="A replaced account: kept, no longer scheduled."
+    )
+    adopted = models.BooleanField(
+        default=False, help_text="Found on the host by its deterministic name, not created here."
+    )
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -100,7 +120,14 @@ class ManagedResource(models.Model):
             models.UniqueConstraint(
                 fields=["host", "resource_type", "host_resource_id"],
                 name="managedres_host_type_resid_uniq",
-            )
+            ),
+            # One live managed user per email and host: the record is claimed (holding the
+            # password) before the user is created, so racing workers share one password.
+            models.UniqueConstraint(
+                fields=["host", "logical_key"],
+                condition=models.Q(resource_type="user") & ~models.Q(state="deleted"),
+                name="managedres_one_live_user_uniq",
+            ),
         ]
         indexes = [
             # Reuse preflight: "accounts of this provider + key on this host".
@@ -108,8 +135,17 @@ class ManagedResource(models.Model):
                 fields=["host", "resource_type", "provider_id"], name="managedres_provider_idx"
             ),
             models.Index(fields=["host", "logical_key"], name="managedres_logical_idx"),
+            # Validation: "the user key of this group on this host".
+            models.Index(
+                fields=["host", "resource_type", "host_group_id"], name="managedres_group_idx"
+            ),
             models.Index(fields=["created_by_run_id"], name="managedres_run_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.resource_type}#{self.host_resource_id} ({self.logical_key})"
+
+    @property
+    def host_id_int(self) -> int | None:
+        """The host's numeric id (None for a user whose create has not answered yet)."""
+        return int(self.host_resource_id) if self.host_resource_id.isdigit() else None

@@ -9,7 +9,6 @@ worker's run is resumed by the next sweep where it stopped.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from batch_import.stages.confirm import gateway_model
 from batch_import.stages.validate import NoAccessKey, access_key
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
+from hosts.sub2api.accounts import AccountTestFailure, classify_test_failure
 from probe.client import UpstreamClient
 from probe.discovery import discover_models
 from probe.errors import ProbeError
@@ -53,7 +53,7 @@ Resource = ManagedResource.ResourceType
 Kind = ReconcileResult.Kind
 AccountStatus = ProviderAccount.Status
 COMPARED_TYPES = (Resource.GROUP, Resource.CHANNEL, Resource.ACCOUNT)
-HTTP_STATUS_IN_TEXT = re.compile(r"\b([1-5]\d\d)\b")
+TRANSIENT_TEST_FAILURES = (AccountTestFailure.WARMUP, AccountTestFailure.TRANSIENT)
 
 
 @dataclass(frozen=True)
@@ -348,15 +348,6 @@ def _account_row(provider: Provider, record: ManagedResource) -> ProviderAccount
 
 
 # --- health: account tests and the policy ------------------------------------------------------
-def failure_is_transient(error: str) -> bool:
-    """An account test's error text names the upstream's status when there was one: 408, 429
-    and 5xx pass on their own; no status but a timeout too."""
-    codes = [int(code) for code in HTTP_STATUS_IN_TEXT.findall(error)]
-    if codes:
-        return any(code in (408, 429) or code >= 500 for code in codes)
-    return "timeout" in error.lower() or "timed out" in error.lower()
-
-
 def smoke_model_for(provider: Provider, account: ProviderAccount) -> str:
     item = _latest_item(provider, digest=account.api_key_digest)
     return gateway_model(item) if item is not None else ""
@@ -381,7 +372,7 @@ def check_account(
             account.host_account_id, model=smoke_model_for(provider, account) or None
         )
         ok, error = result.success, result.error or ("" if result.success else "test failed")
-        transient = not ok and failure_is_transient(error)
+        transient = classify_test_failure(result) in TRANSIENT_TEST_FAILURES
     except HostError as exc:
         ok, error, transient = False, f"host: {exc}", exc.transient
     latency = round((time.monotonic() - started) * 1000)

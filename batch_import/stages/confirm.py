@@ -15,23 +15,17 @@ from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, schedule_retry
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.sub2api import HostError, client_for_host
+from hosts.sub2api.accounts import AccountTestFailure, classify_test_failure
 from probe.aliases import canonical_model_id
 from probe.capability import CapabilityProfile, responses_supported
 
 Stage = ImportRunItem.Stage
 Confirmation = ImportRunItem.ConfirmationStatus
 
-WARMUP_MARKERS = ("no available accounts", "service temporarily unavailable")
-
 
 def gateway_model(item: ImportRunItem) -> str:
     """Clients ask the host for the canonical id; the account maps it to the raw one."""
     return canonical_model_id(item.resolved_smoke_model or "")
-
-
-def is_warmup(text: str) -> bool:
-    lowered = text.lower()
-    return "503" in lowered or any(marker in lowered for marker in WARMUP_MARKERS)
 
 
 def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
@@ -70,24 +64,27 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
         finish(item, Confirmation.CONFIRMED, "account test passed")
         return
     error = result.error or "account test failed"
-    if result.upstream_status in RACE_STATUSES and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
+    failure = classify_test_failure(result)
+    retries_left = attempt <= settings.RELAY_CONFIRM_MAX_RETRIES
+    if failure == AccountTestFailure.ROUTE_REFUSED and retries_left:
         # Until the host's own background probe of /v1/responses settles, its test of a new
         # account goes there; a chat-only upstream refuses the route (its own 403/404/405).
-        retry(item, attempt, f"first tests return {error!r}: the host's probe race; testing again")
+        retry(
+            item,
+            attempt,
+            f"first tests return {error!r}: the host's probe race; testing again",
+            probe_race=True,
+        )
         return
-    if is_warmup(error) and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
+    if failure == AccountTestFailure.WARMUP and retries_left:
         retry(item, attempt, f"warm-up: {error}")
         return
     finish(item, Confirmation.FAILED, f"account test failed: {error}", error=error)
 
 
-# What a chat-only upstream answers at /v1/responses (the route is not there).
-RACE_STATUSES = frozenset({403, 404, 405, 501})
-
-
 def race_seen(item: ImportRunItem) -> bool:
     return item.events.filter(
-        stage=Stage.CONFIRM, attempt=item.attempt, message__contains="probe race"
+        stage=Stage.CONFIRM, attempt=item.attempt, payload__probe_race=True
     ).exists()
 
 
@@ -95,8 +92,14 @@ def responses_unsupported_or_unknown(item: ImportRunItem) -> bool:
     return responses_supported(CapabilityProfile.from_dict(item.capability_profile)) is not True
 
 
-def retry(item: ImportRunItem, attempt: int, reason: str) -> None:
-    schedule_retry(item, attempt=attempt, reason=reason, extra_counter="confirmation_attempts")
+def retry(item: ImportRunItem, attempt: int, reason: str, *, probe_race: bool = False) -> None:
+    schedule_retry(
+        item,
+        attempt=attempt,
+        reason=reason,
+        extra_counter="confirmation_attempts",
+        payload={"probe_race": True} if probe_race else None,
+    )
 
 
 def finish(

@@ -13,19 +13,15 @@ from batch_import.channel_evolution import model_mapping_delta
 from batch_import.failures import host_failure
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.packs import channel_prices
-from batch_import.reuse import ExistingAccount, IncomingProvider, decide_reuse
+from batch_import.reuse import IncomingProvider, decide_reuse
+from batch_import.reuse_preflight import existing_accounts
 from batch_import.stages import StageContext
 from batch_import.stages.common import fail_item
-from batch_import.stages.provision import (
-    Provisioner,
-    account_name,
-    account_state,
-    group_name,
-    handle_host_error,
-)
+from batch_import.stages.provision import Provisioner, handle_host_error, item_resources
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, client_for_host
+from hosts.sub2api.naming import managed_account_name, managed_group_name
 
 Stage = ImportRunItem.Stage
 Resource = ManagedResource.ResourceType
@@ -36,7 +32,7 @@ def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
     run = item.run
     client = client_for_host(run.host, transport=ctx.host_transport)
     try:
-        plan = Planner(item=item, run=run, host=run.host, client=client).plan()
+        plan = Planner(item, item_resources(item, client)).plan()
     except HostError as exc:
         if exc.transient:
             handle_host_error(item, run, exc, ctx)
@@ -66,7 +62,7 @@ class Planner(Provisioner):
     """The provisioner's reads without its writes."""
 
     def plan(self) -> dict[str, Any]:
-        existing = self.existing_accounts_readonly()
+        existing = existing_accounts(self.item, self.resources, read_only=True)
         decision = decide_reuse(
             existing, IncomingProvider(provider_id=self.item.provider_id, families=self.families)
         )
@@ -99,30 +95,17 @@ class Planner(Provisioner):
         )
         return sorted(p["entry_index"] for p in payloads if "entry_index" in p)
 
-    def existing_accounts_readonly(self) -> list[ExistingAccount]:
-        found: list[ExistingAccount] = []
-        records = ManagedResource.objects.filter(
-            host=self.host,
-            resource_type=Resource.ACCOUNT,
-            provider_id=self.item.provider_id,
-            api_key_digest=self.item.api_key_digest,
-        ).exclude(state=ManagedResource.State.DELETED)
-        for record in records:
-            try:
-                account = self.client.accounts.get(int(record.host_resource_id))
-            except HostError as exc:
-                if exc.status == 404:
-                    continue
-                raise
-            found.append(
-                ExistingAccount(
-                    account_id=account.id,
-                    provider_id=record.provider_id,
-                    state=account_state(account, record),
-                    families=frozenset(record.metadata.get("families", [])),
-                )
-            )
-        return found
+    @property
+    def host(self):
+        return self.resources.host
+
+    @property
+    def client(self):
+        return self.resources.client
+
+    @property
+    def has_channels(self) -> bool:
+        return "channels" not in (self.host.missing_capabilities or [])
 
     def plan_group(self) -> tuple[dict[str, Any], int | None]:
         if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
@@ -131,7 +114,7 @@ class Planner(Provisioner):
             if group_id is None:
                 entry["conflict"] = "probe_api_key is not bound to any group on this host"
             return entry, group_id
-        name = group_name(self.item.provider_id)
+        name = managed_group_name(self.item.provider_id)
         group = self.client.groups.find_by_name(name)
         if group is None:
             return {"name": name, "id": None, "action": "create"}, None
@@ -146,7 +129,7 @@ class Planner(Provisioner):
     def plan_channel(self, group_id: int | None) -> dict[str, Any]:
         if not self.has_channels:
             return {"action": "unsupported"}
-        name = group_name(self.item.provider_id)
+        name = managed_group_name(self.item.provider_id)
         channel = self.client.channels.find_by_name(name)
         existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
         contract = model_mapping_delta(existing, self.aliases, channel_prices(self.pack))
@@ -168,7 +151,7 @@ class Planner(Provisioner):
     def plan_account(self, decision) -> dict[str, Any]:
         if decision.action in ("create", "replace"):
             return {
-                "name": account_name(self.item),
+                "name": managed_account_name(self.item.provider_id, self.item.api_key_fingerprint),
                 "action": "create",
                 "retires": decision.reused_from_account_id,
             }
@@ -192,6 +175,6 @@ class Planner(Provisioner):
                 else None
             )
             entry["subscription"] = "reuse" if subscription else "assign"
-            entry["key"] = f"ensure {group_name(self.item.provider_id)}"
+            entry["key"] = f"ensure {managed_group_name(self.item.provider_id)}"
             planned.append(entry)
         return planned

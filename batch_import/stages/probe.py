@@ -79,7 +79,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     if not item.requested_models and pack and pack.smoke_test_model in profile.smoke_ok_models:
         smoke = pack.smoke_test_model
     profile_dict = profile.to_dict()
-    advisories = list(profile_dict["transport_profile"].get("known_advisories", []))
+    advisories = list(profile.transport_profile.known_advisories)
     if models_from_pack:
         advisories.append("models_from_pack")
     unresolved = [m for m in item.requested_models if not resolve_requested_model(m, raw_models)]

@@ -17,7 +17,7 @@ from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, schedule_retry, stage_retries
 from batch_import.stages.confirm import gateway_model
 from batch_import.transitions import EventType, Writer, record_event, transition_item
-from hosts.models import ManagedResource
+from hosts.resources import user_key
 from hosts.sub2api import GatewayRefusal, HostError, client_for_host
 from relay_project.crypto import Secret
 
@@ -25,7 +25,6 @@ Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
 Confirmation = ImportRunItem.ConfirmationStatus
 FailureClass = ImportRunItem.FailureClass
-Resource = ManagedResource.ResourceType
 
 
 class NoAccessKey(Exception):
@@ -37,15 +36,10 @@ def access_key(item: ImportRunItem) -> Secret:
     if run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
         return run.probe_api_key
     email = run.subscription_users[0]
-    record = ManagedResource.objects.filter(
-        host=run.host,
-        resource_type=Resource.API_KEY,
-        logical_key=f"{email}|{item.group_id}",
-        state=ManagedResource.State.PRESENT,
-    ).first()
-    if record is None or not record.secret:
+    key = user_key(run.host, email, item.group_id)
+    if key is None:
         raise NoAccessKey(f"no managed key for {email} in group {item.group_id}")
-    return record.secret
+    return key
 
 
 def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
@@ -251,7 +245,6 @@ def verdict(
         payload=payload,
         writer=Writer.VALIDATION,
     )
-    _remember_verdict(item, access)
 
 
 def record_failure(
@@ -318,16 +311,3 @@ def record_rolled_back(item: ImportRunItem, *, when, message: str) -> None:
         fields=fields,
         writer=Writer.VALIDATION,
     )
-
-
-def _remember_verdict(item: ImportRunItem, access: str) -> None:
-    """The next run's reuse preflight reads this: a broken account gets replaced."""
-    if item.account_id is None:
-        return
-    for record in ManagedResource.objects.filter(
-        host_id=item.run.host_id,
-        resource_type=Resource.ACCOUNT,
-        host_resource_id=str(item.account_id),
-    ):
-        record.metadata = {**record.metadata, "access_status": access}
-        record.save(update_fields=["metadata", "updated_at"])

@@ -9,7 +9,9 @@ Host quirks handled here:
 
 from __future__ import annotations
 
+import enum
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -201,3 +203,40 @@ def summarize_test(events: Sequence[TestEvent]) -> AccountTestResult:
     return AccountTestResult(
         success=success, model=model, text=text, error=error, events=tuple(events)
     )
+
+
+class AccountTestFailure(enum.StrEnum):
+    """What a failed account test means, read from the host's error text (its only report).
+
+    ``ROUTE_REFUSED``: the upstream refused the route the host tested (403/404/405/501), what a
+    chat-only upstream answers while the host's own /v1/responses probe has not settled;
+    ``WARMUP``: the host has no schedulable account yet (503 / "no available accounts");
+    ``TRANSIENT``: a timeout, 408, 429 or another 5xx; ``DEFINITIVE``: anything else.
+    """
+
+    ROUTE_REFUSED = "route_refused"
+    WARMUP = "warmup"
+    TRANSIENT = "transient"
+    DEFINITIVE = "definitive"
+
+
+ROUTE_REFUSED_STATUSES = frozenset({403, 404, 405, 501})
+WARMUP_MARKERS = ("no available accounts", "service temporarily unavailable")
+HTTP_STATUS_IN_TEXT = re.compile(r"\b([1-5]\d\d)\b")
+
+
+def classify_test_failure(result: AccountTestResult) -> AccountTestFailure | None:
+    """``None`` for a passed test."""
+    if result.success:
+        return None
+    if result.upstream_status in ROUTE_REFUSED_STATUSES:
+        return AccountTestFailure.ROUTE_REFUSED
+    lowered = result.error.lower()
+    if "503" in lowered or any(marker in lowered for marker in WARMUP_MARKERS):
+        return AccountTestFailure.WARMUP
+    codes = [int(code) for code in HTTP_STATUS_IN_TEXT.findall(lowered)]
+    if codes:
+        transient = any(code in (408, 429) or code >= 500 for code in codes)
+    else:
+        transient = "timeout" in lowered or "timed out" in lowered
+    return AccountTestFailure.TRANSIENT if transient else AccountTestFailure.DEFINITIVE

@@ -1,4 +1,4 @@
-"""Find-or-create by unique name, shared by the resources the host keeps unique by name."""
+"""Host resource names: find-or-create by unique name, and the names relay-manager gives."""
 
 from __future__ import annotations
 
@@ -31,3 +31,18 @@ def ensure_by_name(
         if found is None:
             raise
         return found, False
+
+
+# The names relay-manager gives what it makes on a host: deterministic, so a resumed or retried
+# item finds what it made instead of making it twice.
+MANAGED_PREFIX = "rm-"
+
+
+def managed_group_name(provider_id: str) -> str:
+    """Group, channel and user-key name of one provider."""
+    return f"{MANAGED_PREFIX}{provider_id}"
+
+
+def managed_account_name(provider_id: str, key_fingerprint: str) -> str:
+    """One account per provider and upstream key."""
+    return f"{MANAGED_PREFIX}{provider_id}-{key_fingerprint.removeprefix('sha256:')}"

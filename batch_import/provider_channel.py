@@ -1,0 +1,65 @@
+"""The provider's channel on the host: created with its alias mapping and prices, or grown by
+``model_mapping_delta`` when a later import discovers more (never a second channel for a group)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from batch_import.channel_evolution import model_mapping_delta
+from batch_import.packs import channel_prices
+from hosts.resources import HostResources
+from hosts.sub2api import PricingEntry
+
+
+def ensure_channel(
+    resources: HostResources,
+    *,
+    group_id: int,
+    aliases: Mapping,
+    pack,
+    share_group_channel: bool,
+    on_patched: Callable[[int, dict, bool], None],
+    on_joined: Callable[[int, str], None],
+) -> int:
+    """The channel serving ``group_id`` with this provider's aliases → its id.
+
+    ``share_group_channel``: the group is not the provider's own (self-service: the operator
+    key's group, shared by every provider), so its existing channel takes the aliases too.
+    """
+    channel = resources.find_channel()
+    if channel is None and share_group_channel:
+        channel = resources.find_channel(serving_group=group_id)
+        if channel is not None:
+            on_joined(channel.id, channel.name)
+    existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
+    served = {m for entry in channel.model_pricing for m in entry.models} if channel else set()
+    contract = model_mapping_delta(existing, aliases, channel_prices(pack), served=served)
+    pricing = [
+        PricingEntry(**{**entry, "models": tuple(entry["models"])})
+        for entry in contract.model_pricing
+    ]
+    if channel is None:
+        channel, created = resources.create_channel(
+            group_id=group_id,
+            model_mapping=contract.host_model_mapping(),
+            model_pricing=pricing,
+            restrict_models=contract.restrict_models,
+            billing_model_source=contract.billing_model_source,
+        )
+        if created:
+            return channel.id
+    group_ids = sorted(set(channel.group_ids) | {group_id})
+    # A pack installed (or upgraded) after the channel was made brings its prices along.
+    repriced = bool(pack and pack.prices) and set(pricing) != set(channel.model_pricing)
+    priced = {m for entry in contract.model_pricing for m in entry["models"]}
+    if contract.changed or repriced or priced != served or group_ids != sorted(channel.group_ids):
+        resources.client.channels.update(
+            channel.id,
+            group_ids=group_ids,
+            model_mapping=contract.host_model_mapping(),
+            model_pricing=pricing,
+            restrict_models=contract.restrict_models,
+            billing_model_source=contract.billing_model_source,
+        )
+        on_patched(channel.id, contract.added, repriced)
+    return channel.id

@@ -1,0 +1,71 @@
+"""The reuse preflight's facts: our accounts of one provider + upstream key on the item's host,
+each with the state ``decide_reuse`` weighs (the host's view plus our last verdict on it)."""
+
+from __future__ import annotations
+
+from batch_import.models import ImportRunItem
+from batch_import.reuse import ExistingAccount
+from hosts.resources import HostResources, TrackedAccount
+
+AccountState = ImportRunItem.MatchedAccountState
+Access = ImportRunItem.AccessStatus
+
+
+def existing_accounts(
+    item: ImportRunItem, resources: HostResources, *, read_only: bool = False
+) -> list[ExistingAccount]:
+    """Unless ``read_only`` (a preview writes nothing): first take in an account a lost create
+    left untracked, and mark the records of accounts the host no longer has."""
+    if not read_only:
+        resources.adopt_untracked_accounts(
+            item.api_key_fingerprint, item.api_key_digest, item.canonical_model_families
+        )
+    tracked = resources.tracked_accounts(item.api_key_digest, mark_gone=not read_only)
+    verdicts = last_verdicts(item, [t.account.id for t in tracked])
+    return [
+        ExistingAccount(
+            account_id=t.account.id,
+            provider_id=t.record.provider_id,
+            state=account_state(t, verdicts.get(t.account.id)),
+            families=frozenset(t.record.families),
+        )
+        for t in tracked
+    ]
+
+
+def last_verdicts(item: ImportRunItem, account_ids: list[int]) -> dict[int, str]:
+    """Account id → the last verdict (active / degraded / broken) of an item of the same
+    provider + key on the same host that used it: items are the one record of verdicts."""
+    if not account_ids:
+        return {}
+    rows = (
+        ImportRunItem.objects.filter(
+            provider_id=item.provider_id,
+            api_key_digest=item.api_key_digest,
+            run__host_id=item.run.host_id,
+            run__is_preview=False,
+            account_id__in=account_ids,
+        )
+        .exclude(access_status=Access.UNKNOWN)
+        .order_by("account_id", "-updated_at")
+        .values_list("account_id", "access_status")
+    )
+    verdicts: dict[int, str] = {}
+    for account_id, access in rows:
+        verdicts.setdefault(account_id, access)
+    return verdicts
+
+
+def account_state(tracked: TrackedAccount, last_verdict: str | None) -> str:
+    """The host's view plus ours: error → broken; our own replaced account → deprecated;
+    a last validation verdict of broken → broken; switched off → disabled."""
+    account, record = tracked.account, tracked.record
+    if account.status == "error":
+        return AccountState.BROKEN
+    if record.deprecated:
+        return AccountState.DEPRECATED
+    if last_verdict == Access.BROKEN:
+        return AccountState.BROKEN
+    if account.status != "active" or not account.schedulable:
+        return AccountState.DISABLED
+    return AccountState.ACTIVE
