@@ -3,23 +3,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from batch_import.channel_evolution import model_mapping_delta
+from batch_import.models import ImportRunItem
 from batch_import.packs import channel_prices
+from batch_import.transitions import EventType, record_event
 from hosts.resources import HostResources
 from hosts.sub2api import PricingEntry
 
 
 def ensure_channel(
+    item: ImportRunItem,
     resources: HostResources,
     *,
     group_id: int,
     aliases: Mapping,
     pack,
     share_group_channel: bool,
-    on_patched: Callable[[int, dict, bool], None],
-    on_joined: Callable[[int, str], None],
 ) -> int:
     """The channel serving ``group_id`` with this provider's aliases → its id.
 
@@ -30,7 +31,13 @@ def ensure_channel(
     if channel is None and share_group_channel:
         channel = resources.find_channel(serving_group=group_id)
         if channel is not None:
-            on_joined(channel.id, channel.name)
+            record_event(
+                item=item,
+                event_type=EventType.REUSED,
+                message=f"channel {channel.id} ({channel.name}) already serves group "
+                f"{group_id}: this provider's aliases join it",
+                payload={"channel_id": channel.id, "group_id": group_id},
+            )
     existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
     served = {m for entry in channel.model_pricing for m in entry.models} if channel else set()
     contract = model_mapping_delta(existing, aliases, channel_prices(pack), served=served)
@@ -61,5 +68,10 @@ def ensure_channel(
             restrict_models=contract.restrict_models,
             billing_model_source=contract.billing_model_source,
         )
-        on_patched(channel.id, contract.added, repriced)
+        record_event(
+            item=item,
+            event_type=EventType.PATCHED,
+            message=f"channel {channel.id}: added {len(contract.added)} alias mappings",
+            payload={"channel_id": channel.id, "added": contract.added, "repriced": repriced},
+        )
     return channel.id

@@ -1,14 +1,20 @@
-"""Helpers every stage uses: failing an item, scheduling a retry, reading the run's host."""
+"""Helpers the stages share: failing an item, scheduling a retry, the item's host resource
+service and what a failed host call does to the item."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
+from batch_import.failures import host_failure
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.retry import next_retry_at
-from batch_import.transitions import EventType, transition_item
+from batch_import.transitions import EventType, record_event, transition_item
+from hosts.models import ManagedResource
+from hosts.resources import HostResources, Owner
+from hosts.sub2api import HostError
 
 Stage = ImportRunItem.Stage
 
@@ -77,3 +83,43 @@ def stage_retries(item: ImportRunItem) -> int:
     return item.events.filter(
         event_type=EventType.RETRY_SCHEDULED, stage=item.current_stage, attempt=item.attempt
     ).count()
+
+
+def item_resources(item: ImportRunItem, client) -> HostResources:
+    """The host resource service acting for ``item``; each resource it records is an event."""
+
+    def recorded(record: ManagedResource) -> None:
+        record_event(
+            item=item,
+            event_type=EventType.RESOURCE_CREATED,
+            message=f"created {record.resource_type} {record.host_resource_id} "
+            f"({record.logical_key})",
+            payload={
+                "resource_type": record.resource_type,
+                "host_resource_id": record.host_resource_id,
+            },
+        )
+
+    owner = Owner(run_id=item.run_id, item_id=item.item_id, provider_id=item.provider_id)
+    return HostResources(item.run.host, client, owner, on_recorded=recorded)
+
+
+def handle_host_error(item: ImportRunItem, run: ImportRun, exc: HostError, ctx) -> None:
+    attempt = stage_retries(item) + 1
+    if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
+        schedule_retry(
+            item, attempt=attempt, reason=f"host: {exc}", payload=host_error_payload(exc)
+        )
+        return
+    fail_item(
+        item,
+        error=f"host: {exc}",
+        failure_class=host_failure(exc),
+        transient=exc.transient,
+        payload=host_error_payload(exc),
+        ctx=ctx,
+    )
+
+
+def host_error_payload(exc: HostError) -> dict:
+    return {"status": exc.status, "reason": exc.reason, "transient": exc.transient}

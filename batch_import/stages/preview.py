@@ -16,8 +16,8 @@ from batch_import.packs import channel_prices
 from batch_import.reuse import IncomingProvider, decide_reuse
 from batch_import.reuse_preflight import existing_accounts
 from batch_import.stages import StageContext
-from batch_import.stages.common import fail_item
-from batch_import.stages.provision import Provisioner, handle_host_error, item_resources
+from batch_import.stages.common import fail_item, handle_host_error, item_resources
+from batch_import.stages.provision import Provisioner
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, client_for_host

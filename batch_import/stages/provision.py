@@ -4,12 +4,14 @@ records live in ``hosts.resources``; this module decides and orchestrates."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from django.conf import settings
 from django.db import transaction
 
-from batch_import.failures import host_failure
+from batch_import.account_shape import (
+    account_mapping,
+    chat_only_extra,
+    credentials,
+    responses_flag,
+)
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
 from batch_import.packs import apply_pack_aliases, pack_profile
 from batch_import.provider_channel import ensure_channel
@@ -17,13 +19,11 @@ from batch_import.reuse import IncomingProvider, ReuseAction, ReuseDecision, dec
 from batch_import.reuse_preflight import existing_accounts
 from batch_import.stages import StageContext
 from batch_import.stages.access import ensure_subscription_access
-from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
+from batch_import.stages.common import add_advisories, handle_host_error, item_resources
 from batch_import.transitions import EventType, record_event, transition_item
-from hosts.models import ManagedResource
-from hosts.resources import HostResources, Owner
-from hosts.sub2api import HostError, OpenAICredentials, client_for_host
+from hosts.resources import HostResources
+from hosts.sub2api import HostError, client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
-from probe.capability import CapabilityProfile, responses_supported
 
 Stage = ImportRunItem.Stage
 
@@ -34,15 +34,6 @@ FINISH_EVENT = {
     ReuseAction.REACTIVATE: EventType.REACTIVATED,
     ReuseAction.REPLACE: EventType.REPLACED,
 }
-
-
-def upstream_root(base_url: str) -> str:
-    """The host appends /v1/... itself ([OLD] literally), so it gets the root without /v1."""
-    parts = urlsplit(base_url.strip())
-    path = parts.path.rstrip("/")
-    if path.lower().endswith("/v1"):
-        path = path[:-3]
-    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
@@ -60,42 +51,6 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
         handle_host_error(item, run, exc, ctx)
     finally:
         client.close()
-
-
-def item_resources(item: ImportRunItem, client) -> HostResources:
-    """The host resource service acting for ``item``; each resource it records is an event."""
-
-    def recorded(record: ManagedResource) -> None:
-        record_event(
-            item=item,
-            event_type=EventType.RESOURCE_CREATED,
-            message=f"created {record.resource_type} {record.host_resource_id} "
-            f"({record.logical_key})",
-            payload={
-                "resource_type": record.resource_type,
-                "host_resource_id": record.host_resource_id,
-            },
-        )
-
-    owner = Owner(run_id=item.run_id, item_id=item.item_id, provider_id=item.provider_id)
-    return HostResources(item.run.host, client, owner, on_recorded=recorded)
-
-
-def handle_host_error(item: ImportRunItem, run: ImportRun, exc: HostError, ctx) -> None:
-    attempt = stage_retries(item) + 1
-    if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
-        schedule_retry(
-            item, attempt=attempt, reason=f"host: {exc}", payload=host_error_payload(exc)
-        )
-        return
-    fail_item(
-        item,
-        error=f"host: {exc}",
-        failure_class=host_failure(exc),
-        transient=exc.transient,
-        payload=host_error_payload(exc),
-        ctx=ctx,
-    )
 
 
 class Provisioner:
@@ -128,62 +83,12 @@ class Provisioner:
             self.advisories.append("channels_unsupported")
             return None
         return ensure_channel(
+            self.item,
             self.resources,
             group_id=group_id,
             aliases=self.aliases,
             pack=self.pack,
             share_group_channel=self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE,
-            on_joined=self.channel_joined,
-            on_patched=self.channel_patched,
-        )
-
-    def channel_joined(self, channel_id: int, name: str) -> None:
-        record_event(
-            item=self.item,
-            event_type=EventType.REUSED,
-            message=f"channel {channel_id} ({name}) already serves the operator key's group: "
-            "this provider's aliases join it",
-            payload={"channel_id": channel_id},
-        )
-
-    def channel_patched(self, channel_id: int, added: dict, repriced: bool) -> None:
-        record_event(
-            item=self.item,
-            event_type=EventType.PATCHED,
-            message=f"channel {channel_id}: added {len(added)} alias mappings",
-            payload={"channel_id": channel_id, "added": added, "repriced": repriced},
-        )
-
-    def account_mapping(self) -> dict[str, str]:
-        """canonical → raw: clients ask for the canonical id, the upstream gets its own name."""
-        mapping: dict[str, str] = {}
-        for alias in self.aliases.values():
-            mapping.setdefault(alias.canonical, alias.raw)
-        return mapping
-
-    def responses_supported(self) -> bool | None:
-        """False only when our probe settled that /v1/responses is missing upstream; an
-        inconclusive probe leaves the host to find out (its own probe, §4.10)."""
-        verdict = responses_supported(CapabilityProfile.from_dict(self.item.capability_profile))
-        return False if verdict is False else None
-
-    def chat_only_extra(self) -> dict:
-        """For a chat-only upstream, also pin the manual override: the host's own Responses
-        probe rewrites ``openai_responses_supported`` (a 403 reads as "supported" on some
-        builds), but never ``openai_responses_mode``."""
-        if self.responses_supported() is False:
-            return {
-                "openai_responses_supported": False,
-                "openai_responses_mode": "force_chat_completions",
-            }
-        return {}
-
-    def credentials(self, mapping: dict[str, str]) -> OpenAICredentials:
-        # Sent whole every time: [OLD] hosts replace the credentials map on update.
-        return OpenAICredentials(
-            api_key=self.item.api_key,
-            base_url=upstream_root(self.item.base_url),
-            model_mapping=mapping,
         )
 
     def apply_decision(self, decision: ReuseDecision, group_id: int) -> int:
@@ -192,9 +97,9 @@ class Provisioner:
             account_id = resources.create_account(
                 key_fingerprint=self.item.api_key_fingerprint,
                 key_digest=self.item.api_key_digest,
-                credentials=self.credentials(self.account_mapping()),
-                responses_supported=self.responses_supported(),
-                extra=self.chat_only_extra(),
+                credentials=credentials(self.item, account_mapping(self.aliases)),
+                responses_supported=responses_flag(self.item),
+                extra=chat_only_extra(self.item),
                 group_id=group_id,
                 families=self.families,
                 # One key per item and attempt: a retry after a lost answer replays the first
@@ -209,13 +114,13 @@ class Provisioner:
             resources.reactivate_account(account_id, self.families)
         account = resources.client.accounts.get(account_id)
         mapping = dict(account.model_mapping)
-        missing = {k: v for k, v in self.account_mapping().items() if k not in mapping}
+        missing = {k: v for k, v in account_mapping(self.aliases).items() if k not in mapping}
         if missing or group_id not in account.group_ids:
             mapping.update(missing)
             resources.client.accounts.update(
                 account_id,
-                credentials=self.credentials(mapping),
-                extra={**account.extra, **self.chat_only_extra()},
+                credentials=credentials(self.item, mapping),
+                extra={**account.extra, **chat_only_extra(self.item)},
                 group_ids=sorted(set(account.group_ids) | {group_id}),
             )
             resources.add_families(account_id, self.families)
@@ -252,7 +157,3 @@ class Provisioner:
                     "gateway_model": canonical_model_id(self.item.resolved_smoke_model or ""),
                 },
             )
-
-
-def host_error_payload(exc: HostError) -> dict:
-    return {"status": exc.status, "reason": exc.reason, "transient": exc.transient}
