@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from hosts.models import Host
 from relay_project.crypto import EncryptedTextField
@@ -16,11 +17,14 @@ from relay_project.ids import new_event_id, new_item_id, new_run_id
 
 class ImportRun(models.Model):
     class State(models.TextChoices):
-        RUNNING = "running", "running"
-        COMPLETED = "completed", "completed"
-        COMPLETED_WITH_WARNINGS = "completed_with_warnings", "completed_with_warnings"
-        FAILED = "failed", "failed"
-        CANCELLED = "cancelled", "cancelled"
+        RUNNING = "running", pgettext_lazy("run state", "running")
+        COMPLETED = "completed", pgettext_lazy("run state", "completed")
+        COMPLETED_WITH_WARNINGS = (
+            "completed_with_warnings",
+            pgettext_lazy("run state", "completed with warnings"),
+        )
+        FAILED = "failed", pgettext_lazy("run state", "failed")
+        CANCELLED = "cancelled", pgettext_lazy("run state", "cancelled")
 
     class Mode(models.TextChoices):
         STRICT = "strict", _("strict")
@@ -115,23 +119,23 @@ class LegacyImportBatch(models.Model):
 
 class ImportRunItem(models.Model):
     class Stage(models.TextChoices):
-        PROBE = "probe", "probe"
-        PROVISION = "provision", "provision"
-        CONFIRM = "confirm", "confirm"
-        VALIDATE = "validate", "validate"
-        DONE = "done", "done"
+        PROBE = "probe", pgettext_lazy("stage", "probe")
+        PROVISION = "provision", pgettext_lazy("stage", "provision")
+        CONFIRM = "confirm", pgettext_lazy("stage", "confirm")
+        VALIDATE = "validate", pgettext_lazy("stage", "validate")
+        DONE = "done", pgettext_lazy("stage", "done")
 
     class ConfirmationStatus(models.TextChoices):
-        PENDING = "pending", "pending"
-        CONFIRMED = "confirmed", "confirmed"
-        ADVISORY = "advisory", "advisory"
-        FAILED = "failed", "failed"
+        PENDING = "pending", pgettext_lazy("confirmation", "pending")
+        CONFIRMED = "confirmed", pgettext_lazy("confirmation", "confirmed")
+        ADVISORY = "advisory", pgettext_lazy("confirmation", "advisory")
+        FAILED = "failed", pgettext_lazy("confirmation", "failed")
 
     class AccessStatus(models.TextChoices):
-        UNKNOWN = "unknown", "unknown"
-        ACTIVE = "active", "active"
-        DEGRADED = "degraded", "degraded"
-        BROKEN = "broken", "broken"
+        UNKNOWN = "unknown", pgettext_lazy("access", "unknown")
+        ACTIVE = "active", pgettext_lazy("access", "active")
+        DEGRADED = "degraded", pgettext_lazy("access", "degraded")
+        BROKEN = "broken", pgettext_lazy("access", "broken")
 
     class FailureClass(models.TextChoices):
         """Why an item is degraded or broken, so an operator tells a dead key from a host
@@ -150,16 +154,16 @@ class ImportRunItem(models.Model):
         INTERNAL_ERROR = "internal_error", _("internal error")
 
     class MatchedAccountState(models.TextChoices):
-        ACTIVE = "active", "active"
-        DISABLED = "disabled", "disabled"
-        DEPRECATED = "deprecated", "deprecated"
-        BROKEN = "broken", "broken"
+        ACTIVE = "active", pgettext_lazy("account state", "enabled")
+        DISABLED = "disabled", pgettext_lazy("account state", "disabled")
+        DEPRECATED = "deprecated", pgettext_lazy("account state", "deprecated")
+        BROKEN = "broken", pgettext_lazy("account state", "broken")
 
     class AccountResolution(models.TextChoices):
-        CREATED = "created", "created"
-        REUSED = "reused", "reused"
-        REACTIVATED = "reactivated", "reactivated"
-        REPLACED = "replaced", "replaced"
+        CREATED = "created", pgettext_lazy("account resolution", "created")
+        REUSED = "reused", pgettext_lazy("account resolution", "reused")
+        REACTIVATED = "reactivated", pgettext_lazy("account resolution", "reactivated")
+        REPLACED = "replaced", pgettext_lazy("account resolution", "replaced")
 
     item_id = models.CharField(primary_key=True, max_length=40, default=new_item_id, editable=False)
     run = models.ForeignKey(

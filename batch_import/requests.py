@@ -143,9 +143,12 @@ def _host_id(value: Any, errors: dict[str, str]) -> int:
 def _choice(data: Mapping[str, Any], name: str, allowed: list[str], errors: dict) -> str:
     value = data.get(name)
     if value in (None, ""):
-        errors[name] = f"is required (one of {', '.join(allowed)})"
+        errors[name] = _("is required (one of %(choices)s)") % {"choices": ", ".join(allowed)}
     elif value not in allowed:
-        errors[name] = f"must be one of {', '.join(allowed)}, got {value!r}"
+        errors[name] = _("must be one of %(choices)s, got %(value)s") % {
+            "choices": ", ".join(allowed),
+            "value": repr(value),
+        }
     return value or ""
 
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from batch_import.errors import Conflict
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
@@ -91,9 +92,12 @@ def rollback_run(
     rollback = RunRollback.objects.filter(run=run).first()
     # Once started (strict mode starts it mid-run), a rollback may always be resumed.
     if rollback is None and not allow_running and not run.is_terminal:
-        raise Conflict(f"run {run_id} is still {run.state}; cancel it before rolling it back")
+        raise Conflict(
+            _("run %(run_id)s is still %(state)s; cancel it before rolling it back")
+            % {"run_id": run_id, "state": run.get_state_display()}
+        )
     if rollback is None:
-        rollback, _ = RunRollback.objects.get_or_create(
+        rollback, _created = RunRollback.objects.get_or_create(
             run=run, defaults={"requested_by": requested_by, "status": Status.PARTIAL}
         )
     # Done, unless something became deletable since: made by an item retried after the

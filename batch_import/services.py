@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from batch_import import dispatch
 from batch_import.errors import Conflict, InvalidRequest, InvalidTransition
@@ -84,7 +85,7 @@ def run_start(
 
 def _replay(existing: ImportRun, digest: str) -> StartedRun:
     if existing.request_digest != digest:
-        raise Conflict("Idempotency-Key was already used with a different request body")
+        raise Conflict(_("Idempotency-Key was already used with a different request body"))
     return StartedRun(run=existing, created=False)
 
 
@@ -154,7 +155,10 @@ def run_cancel(*, run_id: str, actor: str = "") -> ImportRun:
     with transaction.atomic():
         run = ImportRun.objects.select_for_update().get(pk=run_id)
         if run.is_terminal:
-            raise InvalidTransition(f"run {run_id} is already {run.state}")
+            raise InvalidTransition(
+                _("run %(run_id)s is already %(state)s")
+                % {"run_id": run_id, "state": run.get_state_display()}
+            )
         run.state = ImportRun.State.CANCELLED
         run.save(update_fields=["state", "updated_at"])
         now = timezone.now()
@@ -182,7 +186,10 @@ def item_retry(*, run_id: str, item_id: str, actor: str = "") -> ImportRunItem:
         run = ImportRun.objects.select_for_update().get(pk=run_id)
         item = ImportRunItem.objects.select_for_update().get(run=run, pk=item_id)
         if item.current_stage != Stage.DONE:
-            raise InvalidTransition(f"item {item_id} is still in stage {item.current_stage}")
+            raise InvalidTransition(
+                _("item %(item_id)s is still in stage %(stage)s")
+                % {"item_id": item_id, "stage": item.get_current_stage_display()}
+            )
         restart = _retry_stage(item)
         if run.state == ImportRun.State.CANCELLED:
             run.state = ImportRun.State.RUNNING
@@ -245,7 +252,9 @@ def item_replace_entry(
         run = ImportRun.objects.select_for_update().get(pk=run_id)
         item = ImportRunItem.objects.select_for_update().get(run=run, pk=item_id)
         if item.current_stage != Stage.DONE or item.access_status == Access.ACTIVE:
-            raise InvalidTransition(f"item {item_id} is not a finished item that failed")
+            raise InvalidTransition(
+                _("item %(item_id)s is not a finished item that failed") % {"item_id": item_id}
+            )
         old_fingerprint = item.api_key_fingerprint
         item = transition_item(
             item_id=item_id,
@@ -324,13 +333,22 @@ def run_promote(*, run_id: str, actor: str = "") -> ImportRun:
     with transaction.atomic():
         preview = ImportRun.objects.select_for_update().get(pk=run_id)
         if not preview.is_preview:
-            raise Conflict(f"run {run_id} is not a preview")
+            raise Conflict(_("run %(run_id)s is not a preview") % {"run_id": run_id})
         if preview.promoted_to:
-            raise Conflict(f"preview {run_id} was already promoted to run {preview.promoted_to}")
+            raise Conflict(
+                _("preview %(run_id)s was already promoted to run %(promoted_to)s")
+                % {"run_id": run_id, "promoted_to": preview.promoted_to}
+            )
         if not preview.is_terminal:
-            raise Conflict(f"preview {run_id} is still {preview.state}")
+            raise Conflict(
+                _("preview %(run_id)s is still %(state)s")
+                % {"run_id": run_id, "state": preview.get_state_display()}
+            )
         if timezone.now() - preview.started_at > PREVIEW_MAX_AGE:
-            raise Conflict(f"preview {run_id} is older than {PREVIEW_MAX_AGE}; preview again")
+            raise Conflict(
+                _("preview %(run_id)s is older than %(age)s; preview again")
+                % {"run_id": run_id, "age": PREVIEW_MAX_AGE}
+            )
         run = ImportRun.objects.create(
             host_id=preview.host_id,
             mode=preview.mode,

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import httpx
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from hosts.errors import HostRegistrationError
 from hosts.models import Host, HostCapabilitySnapshot
@@ -31,7 +33,7 @@ __all__ = ["HostRegistrationError", "register_host", "reprobe_host"]
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 # Host answers that mean "these admin credentials are not accepted".
 logger = logging.getLogger(__name__)
-NOT_SUB2API = (
+NOT_SUB2API = gettext_lazy(
     "the host did not answer like a sub2api admin API (check the address and that it is "
     "reachable from relay-manager; the details are in the server log)"
 )
@@ -71,35 +73,39 @@ def validate_registration(
     """Field → message for every problem visible without asking the host."""
     errors: dict[str, str] = {}
     if not name:
-        errors["name"] = "a name is required"
+        errors["name"] = _("a name is required")
     elif len(name) > 100:
-        errors["name"] = "at most 100 characters"
+        errors["name"] = _("at most %(n)d characters") % {"n": 100}
     elif Host.objects.filter(name=name).exists():
-        errors["name"] = f"a host named {name!r} is already registered"
+        errors["name"] = _("a host named %(name)s is already registered") % {"name": repr(name)}
     url_error = url_problem(base_url)
     if url_error:
-        errors["base_url"] = "a base URL is required" if url_error == "is required" else url_error
-    elif urlsplit(base_url).scheme == "http" and _reaches_public_address(base_url):
         errors["base_url"] = (
-            "plain http is only allowed for loopback or private addresses (a host on your own "
-            "network); use https"
+            _("a base URL is required") if url_error == _("is required") else url_error
+        )
+    elif urlsplit(base_url).scheme == "http" and _reaches_public_address(base_url):
+        errors["base_url"] = _(
+            "plain http is only allowed for loopback or private addresses (a host on your "
+            "own network); use https"
         )
     if auth_type not in Host.AuthType.values:
-        errors["auth_type"] = f"must be one of {', '.join(Host.AuthType.values)}"
+        errors["auth_type"] = _("must be one of %(choices)s") % {
+            "choices": ", ".join(Host.AuthType.values)
+        }
     if not admin_credential:
         errors["admin_credential"] = (
-            "the admin API key is required"
+            _("the admin API key is required")
             if auth_type == Host.AuthType.ADMIN_API_KEY
-            else "the admin password is required"
+            else _("the admin password is required")
         )
     elif auth_type == Host.AuthType.ADMIN_API_KEY and key_problem(admin_credential):
         errors["admin_credential"] = key_problem(admin_credential)
     elif auth_type == Host.AuthType.ADMIN_API_KEY and not admin_credential.startswith("admin-"):
-        errors["admin_credential"] = "a sub2api admin API key looks like admin-<64 hex>"
+        errors["admin_credential"] = _("a sub2api admin API key looks like admin-<64 hex>")
     elif auth_type == Host.AuthType.PASSWORD and text_problem(admin_credential, max_length=512):
         errors["admin_credential"] = text_problem(admin_credential, max_length=512)
     if auth_type == Host.AuthType.PASSWORD and not EMAIL_RE.match(admin_email or ""):
-        errors["admin_email"] = "an admin email address is required for password auth"
+        errors["admin_email"] = _("an admin email address is required for password auth")
     return errors
 
 
@@ -121,9 +127,14 @@ def _reaches_public_address(base_url: str) -> bool:
 def _credential_errors(host: Host, error: HostError) -> dict[str, str]:
     if host.auth_type == Host.AuthType.PASSWORD:
         if error.reason == "FORBIDDEN":
-            return {"admin_email": "this host user is not an admin"}
-        return {"admin_credential": f"the host rejected this admin email and password ({error})"}
-    return {"admin_credential": f"the host rejected the admin API key ({error})"}
+            return {"admin_email": _("this host user is not an admin")}
+        return {
+            "admin_credential": _("the host rejected this admin email and password (%(error)s)")
+            % {"error": error}
+        }
+    return {
+        "admin_credential": _("the host rejected the admin API key (%(error)s)") % {"error": error}
+    }
 
 
 def probe_host(host: Host, *, transport: httpx.BaseTransport | None = None) -> ProbeOutcome:
@@ -236,7 +247,7 @@ def register_host(
         # One answer for a closed port, another service and a non-sub2api web server: the
         # registration form must not tell them apart (it would be a port scanner).
         logger.info("host registration of %s refused: %s", base_url, outcome.error)
-        raise HostRegistrationError({"base_url": NOT_SUB2API})
+        raise HostRegistrationError({"base_url": str(NOT_SUB2API)})
     if outcome.field_errors:  # a sub2api that answered the admin key, in a version we refuse
         raise HostRegistrationError(outcome.field_errors)
     with transaction.atomic():

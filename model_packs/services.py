@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from hosts.models import Host
 from model_packs.archive import PackArchiveError, read_folder, read_zip
@@ -74,8 +75,11 @@ def _same_or_refuse(existing: Pack, validated: ValidatedPack) -> Pack:
     if existing.content_digest != validated.content_digest:
         raise PackConflict(
             {
-                "pack.json.version": f"{validated.pack_id} {validated.version} is already "
-                "installed with other content; a changed pack needs a new version"
+                "pack.json.version": _(
+                    "%(pack_id)s %(version)s is already installed with other content; "
+                    "a changed pack needs a new version"
+                )
+                % {"pack_id": validated.pack_id, "version": validated.version}
             }
         )
     return existing

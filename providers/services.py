@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_q.tasks import async_task
 
 from batch_import.models import ImportRun, ImportRunItem
@@ -293,7 +294,9 @@ def provider_reconcile(
 ) -> ReconcileRun:
     """Reconcile one provider now (refused for a disabled one)."""
     if provider.is_disabled:
-        raise InvalidProviderTransition(f"provider {provider.provider_id} is disabled")
+        raise InvalidProviderTransition(
+            _("provider %(id)s is disabled") % {"id": provider.provider_id}
+        )
     return reconcile_start(
         host=provider.host,
         provider_pks=[provider.pk],
@@ -311,7 +314,9 @@ def provider_account_switch(*, account_pk: int, enable: bool, actor: str = "") -
     account = ProviderAccount.objects.select_related("provider__host").get(pk=account_pk)
     provider = account.provider
     if provider.is_disabled:
-        raise InvalidProviderTransition(f"provider {provider.provider_id} is disabled")
+        raise InvalidProviderTransition(
+            _("provider %(id)s is disabled") % {"id": provider.provider_id}
+        )
     with client_for_host(provider.host) as client:
         updated = client.accounts.set_schedulable(account.host_account_id, enable)
     ResourceBaseline.objects.filter(

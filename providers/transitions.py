@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from providers.errors import InvalidProviderTransition
 from providers.models import Provider, ProviderEvent
@@ -29,7 +30,12 @@ def provider_move(
         for step in path_to(provider.state, to_state):
             if step not in ALLOWED[provider.state]:
                 raise InvalidProviderTransition(
-                    f"provider {provider.provider_id} cannot go from {provider.state} to {step}"
+                    _("provider %(id)s cannot go from %(from)s to %(to)s")
+                    % {
+                        "id": provider.provider_id,
+                        "from": Provider.State(provider.state).label,
+                        "to": Provider.State(step).label,
+                    }
                 )
             provider_event(
                 provider=provider,

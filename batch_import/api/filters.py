@@ -9,6 +9,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from batch_import.filters import ItemFilter
 
@@ -27,7 +28,7 @@ class StrictBooleanFormField(forms.Field):
             return True
         if word in FALSE_WORDS:
             return False
-        raise ValidationError("must be true or false", code="invalid")
+        raise ValidationError(_("must be true or false"), code="invalid")
 
 
 class StrictBooleanFilter(django_filters.BooleanFilter):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -90,7 +91,10 @@ def _idempotency_key(request: Request) -> str | None:
     key = raw.strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not (key.isascii() and key.isprintable()):
         raise InvalidInput(
-            {"Idempotency-Key": f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters"}
+            {
+                "Idempotency-Key": _("must be 1 to %(n)d printable ASCII characters")
+                % {"n": IDEMPOTENCY_KEY_MAX}
+            }
         )
     return key
 
@@ -99,7 +103,7 @@ def _run_or_404(run_id: str) -> ImportRun:
     try:
         return run_get(run_id)
     except ImportRun.DoesNotExist:
-        raise NotFound(f"run {run_id} does not exist") from None
+        raise NotFound(_("run %(run_id)s does not exist") % {"run_id": run_id}) from None
 
 
 def _run_detail(run: ImportRun) -> dict:
@@ -112,7 +116,10 @@ def _item_detail(run_id: str, item_id: str) -> dict:
     try:
         item = item_get_with_events(run_id, item_id)
     except ImportRunItem.DoesNotExist:
-        raise NotFound(f"item {item_id} does not exist in run {run_id}") from None
+        raise NotFound(
+            _("item %(item_id)s does not exist in run %(run_id)s")
+            % {"item_id": item_id, "run_id": run_id}
+        ) from None
     return ItemDetailOutputSerializer(item_detail_projection(item, item.events.all())).data
 
 
@@ -229,7 +236,7 @@ class RunViewSet(viewsets.GenericViewSet):
         try:
             run = services.run_cancel(run_id=run_id, actor=_actor(request))
         except ImportRun.DoesNotExist:
-            raise NotFound(f"run {run_id} does not exist") from None
+            raise NotFound(_("run %(run_id)s does not exist") % {"run_id": run_id}) from None
         return Response(_run_detail(run))
 
     @extend_schema(
@@ -360,7 +367,10 @@ class ItemViewSet(viewsets.GenericViewSet):
         try:
             services.item_retry(run_id=run_id, item_id=item_id, actor=_actor(request))
         except (ImportRun.DoesNotExist, ImportRunItem.DoesNotExist):
-            raise NotFound(f"item {item_id} does not exist in run {run_id}") from None
+            raise NotFound(
+                _("item %(item_id)s does not exist in run %(run_id)s")
+                % {"item_id": item_id, "run_id": run_id}
+            ) from None
         return Response(_item_detail(run_id, item_id))
 
 
@@ -409,5 +419,7 @@ class LegacyBatchViewSet(viewsets.GenericViewSet):
         try:
             batch = self.get_queryset().get(pk=int(batch_id))
         except LegacyImportBatch.DoesNotExist:
-            raise NotFound(f"import batch {batch_id} does not exist") from None
+            raise NotFound(
+                _("import batch %(batch_id)s does not exist") % {"batch_id": batch_id}
+            ) from None
         return Response(LegacyBatchOutputSerializer(batch).data)

@@ -5,6 +5,7 @@ these views only parse, call and serialize.
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -83,7 +84,7 @@ class HostViewSet(viewsets.GenericViewSet):
         try:
             return Host.objects.get(pk=int(host_id))
         except Host.DoesNotExist:
-            raise NotFound(f"host {host_id} does not exist") from None
+            raise NotFound(_("host %(host_id)s does not exist") % {"host_id": host_id}) from None
 
     @extend_schema(
         operation_id="hosts_list",

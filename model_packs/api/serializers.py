@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
@@ -21,7 +22,7 @@ class PackInstallInputSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict) -> dict:
         if ("file" in attrs) == ("folder" in attrs):
-            raise serializers.ValidationError({"file": "give either file (a zip) or folder"})
+            raise serializers.ValidationError({"file": _("give either file (a zip) or folder")})
         return attrs
 
 

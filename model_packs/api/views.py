@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -40,7 +41,7 @@ class PackViewSet(viewsets.GenericViewSet):
             .first()
         )
         if pack is None:
-            raise NotFound(f"pack {pack_id} is not installed")
+            raise NotFound(_("pack %(pack_id)s is not installed") % {"pack_id": pack_id})
         return pack
 
     @extend_schema(
@@ -112,7 +113,9 @@ class PackViewSet(viewsets.GenericViewSet):
         if "host_id" in data:
             host = Host.objects.filter(pk=data["host_id"]).first()
             if host is None:
-                raise InvalidInput({"host_id": f"host {data['host_id']} does not exist"})
+                raise InvalidInput(
+                    {"host_id": _("host %(host_id)s does not exist") % {"host_id": data["host_id"]}}
+                )
         # PackRejected (400, naming the file or field) and PackConflict (409) are domain
         # errors: the exception handler answers them.
         if "file" in data:

@@ -4,6 +4,7 @@ Views parse, call a service or selector, and serialize."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
@@ -47,7 +48,7 @@ def _provider(pk: str) -> Provider:
     try:
         return selectors.providers_for_inventory().get(pk=int(pk))
     except Provider.DoesNotExist:
-        raise NotFound(f"provider {pk} does not exist") from None
+        raise NotFound(_("provider %(id)s does not exist") % {"id": pk}) from None
 
 
 def _reconcile_body(run: ReconcileRun) -> dict:
@@ -247,7 +248,10 @@ class ProviderViewSet(viewsets.GenericViewSet):
         provider = _provider(id)
         account = provider.accounts.filter(host_account_id=int(account_id)).first()
         if account is None:
-            raise NotFound(f"provider {id} has no account {account_id}")
+            raise NotFound(
+                _("provider %(id)s has no account %(account_id)s")
+                % {"id": id, "account_id": account_id}
+            )
         services.provider_account_switch(
             account_pk=account.pk, enable=switch == "enable", actor=_actor(request)
         )
@@ -304,7 +308,7 @@ class ReconcileRunViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, run_id: str) -> Response:
         run = self.get_queryset().filter(pk=run_id).first()
         if run is None:
-            raise NotFound(f"reconcile run {run_id} does not exist")
+            raise NotFound(_("reconcile run %(run_id)s does not exist") % {"run_id": run_id})
         return Response(ReconcileRunOutputSerializer(run).data)
 
 
@@ -320,7 +324,7 @@ class HostAccessViewSet(viewsets.GenericViewSet):
     def list(self, request: Request, host_id: str) -> Response:
         host = Host.objects.filter(pk=int(host_id)).first()
         if host is None:
-            raise NotFound(f"host {host_id} does not exist")
+            raise NotFound(_("host %(host_id)s does not exist") % {"host_id": host_id})
         providers = Provider.objects.filter(host=host).exclude(state=Provider.State.DISABLED)
         latest = [services.latest_gateway_checks(p) for p in providers]
         body = {

@@ -12,6 +12,8 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import APIException, ErrorDetail, ValidationError
 from rest_framework.response import Response
@@ -25,7 +27,7 @@ from relay_project.errors import DomainError
 
 logger = logging.getLogger("relay_project.api")
 
-INTERNAL_MESSAGE = "internal error; it has been logged"
+INTERNAL_MESSAGE = _("internal error; it has been logged")
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -38,7 +40,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
         set_rollback()
         return Response(
-            envelope(ErrorCode.INTERNAL_ERROR, INTERNAL_MESSAGE),
+            envelope(ErrorCode.INTERNAL_ERROR, str(INTERNAL_MESSAGE)),
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     fields: dict[str, str] | None = None
@@ -49,7 +51,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         fields = flatten_errors(exc.detail)
         message = "; ".join(f"{path}: {msg}" for path, msg in fields.items())
     elif response.status_code >= 500:
-        message = INTERNAL_MESSAGE
+        message = str(INTERNAL_MESSAGE)
     else:
         message = _message(exc)
     response.data = envelope(code_for_status(response.status_code), message, fields)
@@ -65,7 +67,7 @@ def _as_api_exception(exc: Exception) -> Exception:
             return InvalidInput(dict(exc.field_errors))
         return _with_status(exc.http_status, str(exc))
     if isinstance(exc, ObjectDoesNotExist):
-        return _with_status(status.HTTP_404_NOT_FOUND, "not found")
+        return _with_status(status.HTTP_404_NOT_FOUND, gettext("not found"))
     if isinstance(exc, DjangoValidationError):
         return InvalidInput(
             {key: " ".join(msgs) for key, msgs in exc.message_dict.items()}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
-    default_error_messages = {"invalid": "must be a string"}
+    default_error_messages = {"invalid": _("must be a string")}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -22,7 +23,7 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    default_error_messages = {"invalid": "must be an integer"}
+    default_error_messages = {"invalid": _("must be an integer")}
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
@@ -32,7 +33,7 @@ class StrictIntegerField(serializers.IntegerField):
 
 class StrictChoiceField(serializers.ChoiceField):
     # The message does not echo the input: a pasted key in the wrong field must not come back.
-    default_error_messages = {"invalid_choice": "must be one of {choices}"}
+    default_error_messages = {"invalid_choice": _("must be one of {choices}")}
 
     def to_internal_value(self, data: Any) -> str:
         if data == "" and self.allow_blank:
@@ -43,7 +44,7 @@ class StrictChoiceField(serializers.ChoiceField):
 
 
 class StrictBooleanField(serializers.BooleanField):
-    default_error_messages = {"invalid": "must be true or false"}
+    default_error_messages = {"invalid": _("must be true or false")}
 
     def to_internal_value(self, data: Any) -> bool:
         if not isinstance(data, bool):

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
 
@@ -88,7 +89,7 @@ class Keyset:
             return [key.load(value) for key, value in zip(self.keys, values, strict=True)]
         except (ValueError, TypeError, OverflowError, binascii.Error):
             raise InvalidInput(
-                {"cursor": "not a cursor of this list; use next_cursor as returned"}
+                {"cursor": _("not a cursor of this list; use next_cursor as returned")}
             ) from None
 
     def after(self, values: Sequence[Any]) -> Q:
@@ -107,10 +108,14 @@ def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
     if not raw.isascii() or not raw.isdigit():
-        raise InvalidInput({"limit": f"must be an integer between 1 and {MAX_LIMIT}"})
+        raise InvalidInput(
+            {"limit": _("must be an integer between 1 and %(n)d") % {"n": MAX_LIMIT}}
+        )
     limit = int(raw)
     if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput({"limit": f"must be an integer between 1 and {MAX_LIMIT}"})
+        raise InvalidInput(
+            {"limit": _("must be an integer between 1 and %(n)d") % {"n": MAX_LIMIT}}
+        )
     return limit
 
 
@@ -133,7 +138,7 @@ class KeysetPagination(BasePagination):
         queryset = queryset.order_by(*self.keyset.order_by())
         if cursor:
             if len(cursor) > MAX_CURSOR_LENGTH:
-                raise InvalidInput({"cursor": "too long"})
+                raise InvalidInput({"cursor": _("too long")})
             queryset = queryset.filter(self.keyset.after(self.keyset.decode(cursor)))
         rows = list(queryset[: limit + 1])
         self.next_cursor = self.keyset.encode(rows[limit - 1]) if len(rows) > limit else None

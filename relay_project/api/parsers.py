@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
@@ -14,7 +15,10 @@ class RequestTooLarge(APIException):
 
     def __init__(self) -> None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        super().__init__(f"the request body is larger than {limit} bytes (RELAY_MAX_REQUEST_BYTES)")
+        super().__init__(
+            _("the request body is larger than %(limit)s bytes (RELAY_MAX_REQUEST_BYTES)")
+            % {"limit": limit}
+        )
 
 
 class SafeJSONParser(JSONParser):
@@ -33,4 +37,4 @@ class SafeJSONParser(JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError("JSON parse error - the document is nested too deeply") from None
+            raise ParseError(_("JSON parse error - the document is nested too deeply")) from None
