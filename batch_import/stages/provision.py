@@ -66,22 +66,39 @@ class Provisioner:
     def provision(self) -> None:
         incoming = IncomingProvider(provider_id=self.item.provider_id, families=self.families)
         decision = decide_reuse(existing_accounts(self.item, self.resources), incoming)
-        group_id = self.ensure_group()
-        channel_id = self.ensure_channel(group_id)
+        settled = self.settled_sibling()
+        group_id = settled.group_id if settled else self.ensure_group()
+        channel_id = self.ensure_channel(group_id, settled)
         account_id = self.apply_decision(decision, group_id)
-        if self.run.access_mode == ImportRun.AccessMode.SUBSCRIPTION:
+        if self.run.access_mode == ImportRun.AccessMode.SUBSCRIPTION and settled is None:
             ensure_subscription_access(self.item, self.resources, group_id)
         self.finish(decision, group_id, channel_id, account_id)
+
+    def settled_sibling(self) -> ImportRunItem | None:
+        """An item of this run that already set up what this one needs: the same group (the
+        provider's own; in self-service, the operator key's) and, in subscription mode, the
+        same users' access to it. Its group id is set only once all of that is done, so the
+        host need not be asked again (a run of many keys of one provider asks once)."""
+        siblings = self.run.items.filter(group_id__isnull=False, rolled_back_at__isnull=True)
+        if self.run.access_mode != ImportRun.AccessMode.SELF_SERVICE:
+            siblings = siblings.filter(provider_id=self.item.provider_id)
+        return (
+            siblings.exclude(pk=self.item.pk)
+            .only("item_id", "group_id", "channel_id", "raw_models")
+            .first()
+        )
 
     def ensure_group(self) -> int:
         if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
             return self.resources.group_of_key(self.run.probe_api_key)
         return self.resources.ensure_group()
 
-    def ensure_channel(self, group_id: int) -> int | None:
+    def ensure_channel(self, group_id: int, settled: ImportRunItem | None) -> int | None:
         if "channels" in (self.run.host.missing_capabilities or []):
             self.advisories.append("channels_unsupported")
             return None
+        if settled and settled.channel_id and settled.raw_models == self.item.raw_models:
+            return settled.channel_id  # the same models: the channel already maps them
         return ensure_channel(
             self.item,
             self.resources,

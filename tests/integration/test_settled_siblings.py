@@ -1,0 +1,67 @@
+"""Many keys of one provider in one run: what is the same for all of them (group, channel,
+the users' access) is set up by the first and reused by the others without asking the host."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from hosts.models import ManagedResource
+from tests.integration.pipeline import drive, entry, register, start
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+KEYS = 4
+
+
+def host_calls(sim, since: int) -> Counter:
+    return Counter(f"{r.method} {r.path}" for r in sim.requests[since:])
+
+
+def test_one_providers_keys_set_up_group_channel_and_access_once(host_simulator, upstream_factory):
+    upstream = upstream_factory(models=("kimi-k2.6", "glm-5"), api_key=None)
+    host = register(host_simulator)
+    before = len(host_simulator.requests)
+
+    run = drive(start(host, [entry(upstream, key=f"sk-key-{n}") for n in range(KEYS)]))
+
+    assert run.state == "completed"
+    items = list(run.items.all())
+    assert len({(i.group_id, i.channel_id) for i in items}) == 1
+    assert len({i.account_id for i in items}) == KEYS
+    calls = host_calls(host_simulator, before)
+    assert calls["GET /api/v1/admin/channels"] == 2  # looked for, then made (find-or-create)
+    for once in (
+        "GET /api/v1/admin/groups",
+        "GET /api/v1/admin/users",
+        "POST /api/v1/admin/subscriptions/assign",
+        "POST /api/v1/auth/login",
+        "GET /api/v1/keys",
+    ):
+        assert calls[once] == 1, (once, calls)
+    assert calls["POST /api/v1/admin/accounts"] == KEYS
+
+
+def test_self_service_providers_share_the_operator_keys_group_lookup(
+    host_simulator, upstream_factory
+):
+    host = register(host_simulator)
+    glm = upstream_factory(models=("glm-4.5",))
+    drive(start(host, [entry(glm)]))  # a subscription run makes a group and a user key
+    probe_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    upstreams = [upstream_factory(models=("kimi-k2.6",), api_key=None) for _ in range(3)]
+    before = len(host_simulator.requests)
+
+    run = drive(
+        start(
+            host,
+            [entry(u, key=f"sk-{n}") for n, u in enumerate(upstreams)],
+            access_mode="self_service",
+            probe_api_key=probe_key,
+        )
+    )
+
+    assert {i.access_status for i in run.items.all()} == {"active"}
+    calls = host_calls(host_simulator, before)
+    # The key → group lookup (every group's key listing) is made once for the run.
+    assert calls["GET /api/v1/admin/groups"] == 1, calls
