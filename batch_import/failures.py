@@ -6,12 +6,21 @@ the stages pass the class to the validation service with the error.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from batch_import.models import ImportRunItem
 from hosts.sub2api import HostError
 from hosts.sub2api.errors import ErrorKind
 from probe.errors import ProbeError, ProbeErrorKind
 
 FailureClass = ImportRunItem.FailureClass
+
+
+class AnsweredStatus(Protocol):
+    """A failed call's HTTP status (None: no answer): a ``HostError`` or a gateway problem."""
+
+    status: int | None
+
 
 PROBE_KIND_CLASSES = {
     ProbeErrorKind.AUTH_FAILED: FailureClass.UPSTREAM_AUTH,
@@ -37,7 +46,7 @@ def host_failure(error: HostError) -> str:
     return FailureClass.HOST_REFUSED
 
 
-def gateway_failure(error: HostError) -> str:
+def gateway_failure(error: AnsweredStatus) -> str:
     """A failed gateway call with the access key: quota upstream, a refused key, or routing."""
     if error.status == 429:
         return FailureClass.UPSTREAM_QUOTA

@@ -8,6 +8,7 @@ access mode's key: GET /v1/models lists the smoke model AND POST /v1/chat/comple
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -18,8 +19,16 @@ from batch_import.stages.common import add_advisories, schedule_retry, stage_ret
 from batch_import.stages.confirm import gateway_model
 from batch_import.transitions import EventType, Writer, record_event, transition_item
 from hosts.resources import user_key
-from hosts.sub2api import GatewayRefusal, HostError, client_for_host
+from hosts.sub2api import (
+    ChatCompletion,
+    GatewayRefusal,
+    HostError,
+    Sub2ApiClient,
+    client_for_host,
+)
+from hosts.sub2api.errors import MAX_MESSAGE_CHARS
 from relay_project.crypto import Secret
+from relay_project.logging import redact
 
 Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
@@ -29,6 +38,109 @@ FailureClass = ImportRunItem.FailureClass
 
 class NoAccessKey(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class GatewayProblem:
+    """Why the gateway gave no proof: a failed call, a refusal, or the model not listed.
+    ``text`` is how the item's error names it (status, the host's code, its message)."""
+
+    status: int | None
+    reason: str
+    text: str
+    transient: bool
+    refusal: str = ""
+    retry_after: float = 0.0
+
+    @classmethod
+    def from_error(cls, exc: HostError) -> GatewayProblem:
+        return cls(exc.status, exc.reason, str(exc), exc.transient)
+
+    @classmethod
+    def from_completion(cls, completion: ChatCompletion) -> GatewayProblem:
+        head = " ".join(p for p in (f"HTTP {completion.status}", completion.error_type) if p)
+        message = redact(completion.error_message)[:MAX_MESSAGE_CHARS]
+        text = f"{head}: {message}" if message else head
+        return cls(
+            completion.status,
+            completion.error_type,
+            text,
+            completion.transient,
+            completion.refusal,
+            completion.retry_after,
+        )
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def ask_gateway(
+    client: Sub2ApiClient, key: Secret, model: str
+) -> tuple[ChatCompletion | None, dict, GatewayProblem | None]:
+    """``GET /v1/models`` must list the model, then one chat completion →
+    ``(completion, evidence, problem)``; ``problem`` is None when the gateway answered 200."""
+    try:
+        listed = [m.id for m in client.gateway.models(key)]
+        if model not in listed:
+            message = f"gateway /v1/models does not list {model}"
+            problem = GatewayProblem(
+                404, "MODEL_NOT_LISTED", f"HTTP 404 MODEL_NOT_LISTED: {message}", transient=False
+            )
+            return None, completion_evidence(model, status=404, text=message), problem
+        started = time.monotonic()
+        completion = client.gateway.chat_completion(key, model=model, max_tokens=16)
+    except HostError as exc:
+        return (
+            None,
+            completion_evidence(model, status=exc.status, text=exc.message),
+            (GatewayProblem.from_error(exc)),
+        )
+    evidence = completion_evidence(
+        model,
+        status=completion.status,
+        started=started,
+        answered_model=completion.model,
+        text=completion.content if completion.ok else completion.error_message,
+    )
+    problem = None if completion.ok else GatewayProblem.from_completion(completion)
+    return completion, evidence, problem
+
+
+def gateway_problem(
+    item: ImportRunItem, problem: GatewayProblem, *, model: str, evidence: dict
+) -> None:
+    """A refusal passes (retried, then degraded) or lasts (broken), by the host's meaning."""
+    attempt = stage_retries(item) + 1
+    why = refusal_reason(problem.refusal, model=model, group_id=item.group_id)
+    payload = {"status": problem.status, "reason": problem.reason, "refusal": problem.refusal}
+    if problem.transient and attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
+        if problem.retry_after:
+            payload["retry_after"] = problem.retry_after
+        schedule_retry(
+            item,
+            attempt=attempt,
+            reason=f"gateway: {why}{problem}",
+            payload=payload,
+            at_least=problem.retry_after,
+        )
+    elif problem.transient or problem.refusal == GatewayRefusal.KEY_QUOTA:  # passes, not soon
+        verdict(
+            item,
+            Access.DEGRADED,
+            f"gateway kept failing: {why}{problem}",
+            failure_class=gateway_failure(problem),
+            evidence=evidence,
+            payload=payload,
+        )
+    else:
+        verdict(
+            item,
+            Access.BROKEN,
+            f"gateway refused: {why}{problem}",
+            failure_class=gateway_failure(problem),
+            evidence=evidence,
+            payload=payload,
+        )
 
 
 def access_key(item: ImportRunItem) -> Secret:
@@ -61,71 +173,13 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         verdict(item, Access.BROKEN, str(exc), failure_class=FailureClass.INTERNAL_ERROR)
         return
     client = client_for_host(host, transport=ctx.host_transport)
-    evidence: dict | None = None
-    refusal, wait = "", 0.0
     try:
-        listed = [m.id for m in client.gateway.models(key)]
-        if model not in listed:
-            raise HostError(
-                status=404,
-                reason="MODEL_NOT_LISTED",
-                message=f"gateway /v1/models does not list {model}",
-                transient=False,
-            )
-        started = time.monotonic()
-        completion = client.gateway.chat_completion(key, model=model, max_tokens=16)
-        evidence = completion_evidence(
-            model,
-            status=completion.status,
-            started=started,
-            answered_model=completion.model,
-            text=completion.content if completion.ok else completion.error_message,
-        )
-        if not completion.ok:
-            refusal, wait = completion.refusal, completion.retry_after
-            raise HostError(
-                status=completion.status,
-                reason=completion.error_type,
-                message=completion.error_message,
-                transient=completion.transient,
-            )
-    except HostError as exc:
-        evidence = evidence or completion_evidence(model, status=exc.status, text=exc.message)
-        attempt = stage_retries(item) + 1
-        why = refusal_reason(refusal, model=model, group_id=item.group_id)
-        payload = {"status": exc.status, "reason": exc.reason, "refusal": refusal}
-        if exc.transient and attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
-            if wait:
-                payload["retry_after"] = wait
-            schedule_retry(
-                item,
-                attempt=attempt,
-                reason=f"gateway: {why}{exc}",
-                payload=payload,
-                at_least=wait,
-            )
-        elif exc.transient or refusal == GatewayRefusal.KEY_QUOTA:  # it passes, not soon
-            verdict(
-                item,
-                Access.DEGRADED,
-                f"gateway kept failing: {why}{exc}",
-                failure_class=gateway_failure(exc),
-                evidence=evidence,
-                payload=payload,
-            )
-        else:
-            verdict(
-                item,
-                Access.BROKEN,
-                f"gateway refused: {why}{exc}",
-                failure_class=gateway_failure(exc),
-                evidence=evidence,
-                payload=payload,
-            )
-        return
+        completion, evidence, problem = ask_gateway(client, key, model)
     finally:
         client.close()
-
+    if problem is not None:
+        gateway_problem(item, problem, model=model, evidence=evidence)
+        return
     if not completion.content:
         attempt = stage_retries(item) + 1
         if attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
