@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from batch_import.errors import Conflict
 from batch_import.models import (
@@ -58,7 +60,7 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [ItemInline]
     actions = ["roll_back"]
 
-    @admin.action(description="Roll back selected runs (asks for confirmation)")
+    @admin.action(description=_("Roll back selected runs (asks for confirmation)"))
     def roll_back(self, request, queryset):
         """First POST shows what each rollback deletes and keeps; the confirming POST runs them
         through the one rollback service."""
@@ -66,7 +68,7 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if request.POST.get("confirm") != "yes":
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Roll back runs",
+                "title": gettext("Roll back runs"),
                 "opts": self.model._meta,
                 "plans": [(run, rollback_plan(run)) for run in runs],
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -86,8 +88,17 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             left = len(rollback.remaining)
             self.message_user(
                 request,
-                f"{run.run_id}: {rollback.status} ({len(rollback.deleted)} deleted, "
-                f"{len(rollback.kept)} kept, {left} remaining)",
+                gettext(
+                    "%(run_id)s: %(status)s (%(deleted)d deleted, %(kept)d kept, "
+                    "%(left)d remaining)"
+                )
+                % {
+                    "run_id": run.run_id,
+                    "status": rollback.get_status_display(),
+                    "deleted": len(rollback.deleted),
+                    "kept": len(rollback.kept),
+                    "left": left,
+                },
                 level,
             )
         return None

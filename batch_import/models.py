@@ -38,35 +38,64 @@ class ImportRun(models.Model):
         {State.COMPLETED, State.COMPLETED_WITH_WARNINGS, State.FAILED, State.CANCELLED}
     )
 
-    run_id = models.CharField(primary_key=True, max_length=40, default=new_run_id, editable=False)
-    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="runs")
-    mode = models.CharField(max_length=10, choices=Mode.choices)
-    access_mode = models.CharField(max_length=20, choices=AccessMode.choices)
-    state = models.CharField(max_length=30, choices=State.choices, default=State.RUNNING)
-    subscription_users = models.JSONField(default=list, blank=True)
-    subscription_days = models.PositiveIntegerField(null=True, blank=True)
-    probe_api_key = EncryptedTextField(null=True, blank=True)
-    confirm_wait_timeout_sec = models.PositiveIntegerField(default=0)
-    total_items = models.PositiveIntegerField(default=0)
-    completed_items = models.PositiveIntegerField(default=0)
-    active_items = models.PositiveIntegerField(default=0)
-    degraded_items = models.PositiveIntegerField(default=0)
-    broken_items = models.PositiveIntegerField(default=0)
-    warning_items = models.PositiveIntegerField(default=0)
-    duplicate_entries = models.PositiveIntegerField(default=0)
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
-    request_digest = models.CharField(max_length=64, blank=True)
-    created_by = models.CharField(max_length=150, blank=True)
+    run_id = models.CharField(
+        primary_key=True,
+        max_length=40,
+        default=new_run_id,
+        editable=False,
+        verbose_name=_("run ID"),
+    )
+    host = models.ForeignKey(
+        Host, on_delete=models.PROTECT, related_name="runs", verbose_name=_("host")
+    )
+    mode = models.CharField(max_length=10, choices=Mode.choices, verbose_name=_("mode"))
+    access_mode = models.CharField(
+        max_length=20, choices=AccessMode.choices, verbose_name=_("access mode")
+    )
+    state = models.CharField(
+        max_length=30, choices=State.choices, default=State.RUNNING, verbose_name=_("state")
+    )
+    subscription_users = models.JSONField(
+        default=list, blank=True, verbose_name=_("subscription users")
+    )
+    subscription_days = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("subscription days")
+    )
+    probe_api_key = EncryptedTextField(null=True, blank=True, verbose_name=_("probe API key"))
+    confirm_wait_timeout_sec = models.PositiveIntegerField(
+        default=0, verbose_name=_("confirm wait timeout (s)")
+    )
+    total_items = models.PositiveIntegerField(default=0, verbose_name=_("total items"))
+    completed_items = models.PositiveIntegerField(default=0, verbose_name=_("completed items"))
+    active_items = models.PositiveIntegerField(default=0, verbose_name=_("active items"))
+    degraded_items = models.PositiveIntegerField(default=0, verbose_name=_("degraded items"))
+    broken_items = models.PositiveIntegerField(default=0, verbose_name=_("broken items"))
+    warning_items = models.PositiveIntegerField(default=0, verbose_name=_("warning items"))
+    duplicate_entries = models.PositiveIntegerField(default=0, verbose_name=_("duplicate entries"))
+    idempotency_key = models.CharField(
+        max_length=255, null=True, blank=True, verbose_name=_("idempotency key")
+    )
+    request_digest = models.CharField(max_length=64, blank=True, verbose_name=_("request digest"))
+    created_by = models.CharField(max_length=150, blank=True, verbose_name=_("created by"))
     # A preview (dry run) probes for real but writes nothing to the host; promoting it starts
     # the real run from its probe results (seed 002 §5.3).
-    is_preview = models.BooleanField(default=False)
-    preview_of = models.CharField(max_length=40, blank=True, help_text="The preview promoted.")
-    promoted_to = models.CharField(max_length=40, blank=True, help_text="The run it became.")
-    started_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    is_preview = models.BooleanField(default=False, verbose_name=_("is preview"))
+    preview_of = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text=_("The preview promoted."),
+        verbose_name=_("preview of"),
+    )
+    promoted_to = models.CharField(
+        max_length=40, blank=True, help_text=_("The run it became."), verbose_name=_("promoted to")
+    )
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("import run")
+        verbose_name_plural = _("import runs")
         db_table = "import_runs"
         ordering = ["-started_at", "-run_id"]
         indexes = [
@@ -95,21 +124,27 @@ class LegacyImportBatch(models.Model):
 
     class Status(models.TextChoices):
         # Seed 002 §4.2; a rollback that leaves resources behind marks the batch failed (§5.5).
-        RUNNING = "running", "running"
-        COMPLETED = "completed", "completed"
-        FAILED = "failed", "failed"
-        ROLLBACK_RUNNING = "rollback_running", "rollback_running"
-        ROLLED_BACK = "rolled_back", "rolled_back"
+        RUNNING = "running", _("running")
+        COMPLETED = "completed", _("completed")
+        FAILED = "failed", _("failed")
+        ROLLBACK_RUNNING = "rollback_running", _("rollback running")
+        ROLLED_BACK = "rolled_back", _("rolled back")
 
-    host = models.ForeignKey(Host, on_delete=models.PROTECT, related_name="legacy_batches")
-    run_id = models.CharField(max_length=40, unique=True)
-    mode = models.CharField(max_length=10)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
-    provider_ids = models.JSONField(default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    host = models.ForeignKey(
+        Host, on_delete=models.PROTECT, related_name="legacy_batches", verbose_name=_("host")
+    )
+    run_id = models.CharField(max_length=40, unique=True, verbose_name=_("run ID"))
+    mode = models.CharField(max_length=10, verbose_name=_("mode"))
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status")
+    )
+    provider_ids = models.JSONField(default=list, blank=True, verbose_name=_("provider IDs"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("legacy import batch")
+        verbose_name_plural = _("legacy import batches")
         db_table = "import_batches"
         ordering = ["-created_at", "-id"]
 
@@ -165,55 +200,107 @@ class ImportRunItem(models.Model):
         REACTIVATED = "reactivated", pgettext_lazy("account resolution", "reactivated")
         REPLACED = "replaced", pgettext_lazy("account resolution", "replaced")
 
-    item_id = models.CharField(primary_key=True, max_length=40, default=new_item_id, editable=False)
-    run = models.ForeignKey(
-        ImportRun, on_delete=models.CASCADE, related_name="items", db_column="run_id"
+    item_id = models.CharField(
+        primary_key=True,
+        max_length=40,
+        default=new_item_id,
+        editable=False,
+        verbose_name=_("item ID"),
     )
-    position = models.PositiveIntegerField(default=0)
-    base_url = models.CharField(max_length=500)
-    provider_id = models.CharField(max_length=255)
-    api_key = EncryptedTextField()
-    api_key_fingerprint = models.CharField(max_length=20)
-    api_key_digest = models.CharField(max_length=64)
-    current_stage = models.CharField(max_length=10, choices=Stage.choices, default=Stage.PROBE)
+    run = models.ForeignKey(
+        ImportRun,
+        on_delete=models.CASCADE,
+        related_name="items",
+        db_column="run_id",
+        verbose_name=_("run"),
+    )
+    position = models.PositiveIntegerField(default=0, verbose_name=_("position"))
+    base_url = models.CharField(max_length=500, verbose_name=_("base URL"))
+    provider_id = models.CharField(max_length=255, verbose_name=_("provider ID"))
+    api_key = EncryptedTextField(verbose_name=_("API key"))
+    api_key_fingerprint = models.CharField(max_length=20, verbose_name=_("API key fingerprint"))
+    api_key_digest = models.CharField(max_length=64, verbose_name=_("API key digest"))
+    current_stage = models.CharField(
+        max_length=10, choices=Stage.choices, default=Stage.PROBE, verbose_name=_("current stage")
+    )
     confirmation_status = models.CharField(
-        max_length=10, choices=ConfirmationStatus.choices, default=ConfirmationStatus.PENDING
+        max_length=10,
+        choices=ConfirmationStatus.choices,
+        default=ConfirmationStatus.PENDING,
+        verbose_name=_("confirmation status"),
     )
     access_status = models.CharField(
-        max_length=10, choices=AccessStatus.choices, default=AccessStatus.UNKNOWN
+        max_length=10,
+        choices=AccessStatus.choices,
+        default=AccessStatus.UNKNOWN,
+        verbose_name=_("access status"),
     )
     matched_account_state = models.CharField(
-        max_length=12, choices=MatchedAccountState.choices, null=True, blank=True
+        max_length=12,
+        choices=MatchedAccountState.choices,
+        null=True,
+        blank=True,
+        verbose_name=_("matched account state"),
     )
     account_resolution = models.CharField(
-        max_length=12, choices=AccountResolution.choices, null=True, blank=True
+        max_length=12,
+        choices=AccountResolution.choices,
+        null=True,
+        blank=True,
+        verbose_name=_("account resolution"),
     )
-    requested_models = models.JSONField(default=list, blank=True)
-    raw_models = models.JSONField(default=list, blank=True)
-    normalized_models = models.JSONField(default=list, blank=True)
-    canonical_model_families = models.JSONField(default=list, blank=True)
-    resolved_smoke_model = models.CharField(max_length=255, null=True, blank=True)
-    recommended_models = models.JSONField(default=list, blank=True)
-    capability_profile = models.JSONField(null=True, blank=True)
-    group_id = models.BigIntegerField(null=True, blank=True)
-    channel_id = models.BigIntegerField(null=True, blank=True)
-    account_id = models.BigIntegerField(null=True, blank=True)
-    attempt = models.PositiveIntegerField(default=1)
-    retry_count = models.PositiveIntegerField(default=0)
-    confirmation_attempts = models.PositiveIntegerField(default=0)
-    last_retry_at = models.DateTimeField(null=True, blank=True)
-    next_retry_at = models.DateTimeField(null=True, blank=True)
-    lease_owner = models.CharField(max_length=100, null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    advisory_messages = models.JSONField(default=list, blank=True)
-    has_warning = models.BooleanField(default=False)
-    last_error_stage = models.CharField(max_length=10, null=True, blank=True)
-    last_error = models.TextField(null=True, blank=True)
+    requested_models = models.JSONField(
+        default=list, blank=True, verbose_name=_("requested models")
+    )
+    raw_models = models.JSONField(default=list, blank=True, verbose_name=_("raw models"))
+    normalized_models = models.JSONField(
+        default=list, blank=True, verbose_name=_("normalized models")
+    )
+    canonical_model_families = models.JSONField(
+        default=list, blank=True, verbose_name=_("canonical model families")
+    )
+    resolved_smoke_model = models.CharField(
+        max_length=255, null=True, blank=True, verbose_name=_("resolved smoke model")
+    )
+    recommended_models = models.JSONField(
+        default=list, blank=True, verbose_name=_("recommended models")
+    )
+    capability_profile = models.JSONField(
+        null=True, blank=True, verbose_name=_("capability profile")
+    )
+    group_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("group ID"))
+    channel_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("channel ID"))
+    account_id = models.BigIntegerField(null=True, blank=True, verbose_name=_("account ID"))
+    attempt = models.PositiveIntegerField(default=1, verbose_name=_("attempt"))
+    retry_count = models.PositiveIntegerField(default=0, verbose_name=_("retry count"))
+    confirmation_attempts = models.PositiveIntegerField(
+        default=0, verbose_name=_("confirmation attempts")
+    )
+    last_retry_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last retry at"))
+    next_retry_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next retry at"))
+    lease_owner = models.CharField(
+        max_length=100, null=True, blank=True, verbose_name=_("lease owner")
+    )
+    lease_until = models.DateTimeField(null=True, blank=True, verbose_name=_("lease until"))
+    advisory_messages = models.JSONField(
+        default=list, blank=True, verbose_name=_("advisory messages")
+    )
+    has_warning = models.BooleanField(default=False, verbose_name=_("has warning"))
+    last_error_stage = models.CharField(
+        max_length=10, null=True, blank=True, verbose_name=_("last error stage")
+    )
+    last_error = models.TextField(null=True, blank=True, verbose_name=_("last error"))
     failure_class = models.CharField(
-        max_length=32, choices=FailureClass.choices, blank=True, default=""
+        max_length=32,
+        choices=FailureClass.choices,
+        blank=True,
+        default="",
+        verbose_name=_("failure class"),
     )
     # The last gateway validation's proof (seed 003): status, model, latency, short preview.
-    validation_evidence = models.JSONField(null=True, blank=True)
+    validation_evidence = models.JSONField(
+        null=True, blank=True, verbose_name=_("validation evidence")
+    )
     legacy_batch = models.ForeignKey(
         LegacyImportBatch,
         on_delete=models.SET_NULL,
@@ -221,21 +308,36 @@ class ImportRunItem(models.Model):
         blank=True,
         related_name="items",
         db_column="legacy_batch_id",
+        verbose_name=_("legacy batch"),
     )
-    legacy_provider_id = models.CharField(max_length=255, null=True, blank=True)
-    provision_reused = models.BooleanField(default=False)
-    reused_from_provider_id = models.CharField(max_length=255, null=True, blank=True)
-    reused_from_account_id = models.BigIntegerField(null=True, blank=True)
+    legacy_provider_id = models.CharField(
+        max_length=255, null=True, blank=True, verbose_name=_("legacy provider ID")
+    )
+    provision_reused = models.BooleanField(default=False, verbose_name=_("provision reused"))
+    reused_from_provider_id = models.CharField(
+        max_length=255, null=True, blank=True, verbose_name=_("reused from provider ID")
+    )
+    reused_from_account_id = models.BigIntegerField(
+        null=True, blank=True, verbose_name=_("reused from account ID")
+    )
     preview_plan = models.JSONField(
-        null=True, blank=True, help_text="A preview's plan: decision and host resources."
+        null=True,
+        blank=True,
+        help_text=_("A preview's plan: decision and host resources."),
+        verbose_name=_("preview plan"),
     )
     rolled_back_at = models.DateTimeField(
-        null=True, blank=True, help_text="When the run's rollback removed what this item made."
+        null=True,
+        blank=True,
+        help_text=_("When the run's rollback removed what this item made."),
+        verbose_name=_("rolled back at"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("import item")
+        verbose_name_plural = _("import items")
         db_table = "import_run_items"
         ordering = ["run", "position"]
         indexes = [
@@ -264,42 +366,60 @@ class ImportRunItem(models.Model):
 
 class ImportRunItemEvent(models.Model):
     class EventType(models.TextChoices):
-        CREATED = "created", "created"
-        STAGE_STARTED = "stage_started", "stage_started"
-        STAGE_COMPLETED = "stage_completed", "stage_completed"
-        RETRY_SCHEDULED = "retry_scheduled", "retry_scheduled"
-        ADVISORY = "advisory", "advisory"
-        ERROR = "error", "error"
-        REUSED = "reused", "reused"
-        REACTIVATED = "reactivated", "reactivated"
-        REPLACED = "replaced", "replaced"
-        PATCHED = "patched", "patched"
-        DUPLICATE = "duplicate", "duplicate"
-        RESOURCE_CREATED = "resource_created", "resource_created"
-        ROLLED_BACK = "rolled_back", "rolled_back"
-        CONFIRMED = "confirmed", "confirmed"
-        VALIDATED = "validated", "validated"
-        CANCELLED = "cancelled", "cancelled"
-        RETRIED = "retried", "retried"
-        PREVIEWED = "previewed", "previewed"
+        CREATED = "created", _("created")
+        STAGE_STARTED = "stage_started", _("stage started")
+        STAGE_COMPLETED = "stage_completed", _("stage completed")
+        RETRY_SCHEDULED = "retry_scheduled", _("retry scheduled")
+        ADVISORY = "advisory", _("advisory")
+        ERROR = "error", _("error")
+        REUSED = "reused", _("reused")
+        REACTIVATED = "reactivated", _("reactivated")
+        REPLACED = "replaced", _("replaced")
+        PATCHED = "patched", _("patched")
+        DUPLICATE = "duplicate", _("duplicate")
+        RESOURCE_CREATED = "resource_created", _("resource created")
+        ROLLED_BACK = "rolled_back", _("rolled back")
+        CONFIRMED = "confirmed", _("confirmed")
+        VALIDATED = "validated", _("validated")
+        CANCELLED = "cancelled", _("cancelled")
+        RETRIED = "retried", _("retried")
+        PREVIEWED = "previewed", _("previewed")
 
     event_id = models.CharField(
-        primary_key=True, max_length=40, default=new_event_id, editable=False
+        primary_key=True,
+        max_length=40,
+        default=new_event_id,
+        editable=False,
+        verbose_name=_("event ID"),
     )
     run = models.ForeignKey(
-        ImportRun, on_delete=models.CASCADE, related_name="events", db_column="run_id"
+        ImportRun,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_column="run_id",
+        verbose_name=_("run"),
     )
     item = models.ForeignKey(
-        ImportRunItem, on_delete=models.CASCADE, related_name="events", db_column="item_id"
+        ImportRunItem,
+        on_delete=models.CASCADE,
+        related_name="events",
+        db_column="item_id",
+        verbose_name=_("item"),
     )
-    event_type = models.CharField(max_length=30, choices=EventType.choices)
-    stage = models.CharField(max_length=10, choices=ImportRunItem.Stage.choices)
-    attempt = models.PositiveIntegerField(default=1)
-    message = models.TextField(blank=True)
-    payload = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    event_type = models.CharField(
+        max_length=30, choices=EventType.choices, verbose_name=_("event type")
+    )
+    stage = models.CharField(
+        max_length=10, choices=ImportRunItem.Stage.choices, verbose_name=_("stage")
+    )
+    attempt = models.PositiveIntegerField(default=1, verbose_name=_("attempt"))
+    message = models.TextField(blank=True, verbose_name=_("message"))
+    payload = models.JSONField(default=dict, blank=True, verbose_name=_("payload"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("item event")
+        verbose_name_plural = _("item events")
         db_table = "import_run_item_events"
         ordering = ["created_at", "event_id"]
         indexes = [
@@ -316,9 +436,9 @@ class RunRollback(models.Model):
     remains after a failure, retried with backoff until it is gone or a person resumes it."""
 
     class Status(models.TextChoices):
-        RUNNING = "rollback_running", "rollback_running"
-        PARTIAL = "rollback_partial", "rollback_partial"
-        ROLLED_BACK = "rolled_back", "rolled_back"
+        RUNNING = "rollback_running", _("rollback running")
+        PARTIAL = "rollback_partial", _("rollback partial")
+        ROLLED_BACK = "rolled_back", _("rolled back")
 
     run = models.OneToOneField(
         ImportRun,
@@ -326,21 +446,26 @@ class RunRollback(models.Model):
         primary_key=True,
         related_name="rollback",
         db_column="run_id",
+        verbose_name=_("run"),
     )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
-    deleted = models.JSONField(default=list, blank=True)
-    kept = models.JSONField(default=list, blank=True)
-    remaining = models.JSONField(default=list, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    requested_by = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status")
+    )
+    deleted = models.JSONField(default=list, blank=True, verbose_name=_("deleted"))
+    kept = models.JSONField(default=list, blank=True, verbose_name=_("kept"))
+    remaining = models.JSONField(default=list, blank=True, verbose_name=_("remaining"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next attempt at"))
+    lease_until = models.DateTimeField(null=True, blank=True, verbose_name=_("lease until"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    requested_by = models.CharField(max_length=150, blank=True, verbose_name=_("requested by"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("run rollback")
+        verbose_name_plural = _("run rollbacks")
         db_table = "run_rollbacks"
         indexes = [
             # The sweep (batch_import.rollback.due_rollbacks):

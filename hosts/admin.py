@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from hosts.models import Host, HostCapabilitySnapshot, ManagedResource
 from relay_project.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline, masked
@@ -33,24 +35,30 @@ class HostAdmin(admin.ModelAdmin):
     inlines = [SnapshotInline]
     actions = ["probe_again"]
 
-    @admin.action(description="Probe again (read-only capability probe)")
+    @admin.action(description=_("Probe again (read-only capability probe)"))
     def probe_again(self, request, queryset) -> None:
         from hosts import services  # the service talks HTTP; load it only when asked
 
         for host in queryset:
             host = services.reprobe_host(host)
             level = messages.SUCCESS if host.is_supported else messages.WARNING
-            missing = ", ".join(host.missing_capabilities) or "nothing"
+            missing = ", ".join(host.missing_capabilities) or gettext("nothing")
             self.message_user(
                 request,
-                f"{host.name}: {host.status} (version {host.version or '?'}, missing {missing})",
+                gettext("%(name)s: %(status)s (version %(version)s, missing %(missing)s)")
+                % {
+                    "name": host.name,
+                    "status": host.get_status_display(),
+                    "version": host.version or "?",
+                    "missing": missing,
+                },
                 level,
             )
 
     def has_add_permission(self, request) -> bool:  # hosts are registered through the service
         return False
 
-    @admin.display(description="admin credential")
+    @admin.display(description=_("admin credential"))
     def credential(self, obj: Host) -> str:
         return masked(obj.admin_credential)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from relay_project.crypto import EncryptedTextField
 
@@ -9,29 +10,39 @@ class Host(models.Model):
     """A sub2api host this control plane manages through its admin API."""
 
     class AuthType(models.TextChoices):
-        ADMIN_API_KEY = "admin_api_key", "Admin API key (x-api-key)"
-        PASSWORD = "password", "Admin email + password (JWT)"
+        ADMIN_API_KEY = "admin_api_key", _("Admin API key (x-api-key)")
+        PASSWORD = "password", _("Admin email + password (JWT)")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "pending"
-        SUPPORTED = "supported", "supported"
-        UNSUPPORTED = "unsupported", "unsupported"
-        UNREACHABLE = "unreachable", "unreachable"
+        PENDING = "pending", _("pending")
+        SUPPORTED = "supported", _("supported")
+        UNSUPPORTED = "unsupported", _("unsupported")
+        UNREACHABLE = "unreachable", _("unreachable")
 
-    name = models.CharField(max_length=100, unique=True)
-    base_url = models.URLField(max_length=500)
-    auth_type = models.CharField(max_length=20, choices=AuthType.choices)
-    admin_email = models.CharField(max_length=254, blank=True)
-    admin_credential = EncryptedTextField(help_text="Admin API key or admin password.")
-    version = models.CharField(max_length=50, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    missing_capabilities = models.JSONField(default=list, blank=True)
-    last_error = models.TextField(blank=True)
-    last_probed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    name = models.CharField(max_length=100, unique=True, verbose_name=_("name"))
+    base_url = models.URLField(max_length=500, verbose_name=_("base URL"))
+    auth_type = models.CharField(
+        max_length=20, choices=AuthType.choices, verbose_name=_("auth type")
+    )
+    admin_email = models.CharField(max_length=254, blank=True, verbose_name=_("admin email"))
+    admin_credential = EncryptedTextField(
+        help_text=_("Admin API key or admin password."), verbose_name=_("admin credential")
+    )
+    version = models.CharField(max_length=50, blank=True, verbose_name=_("version"))
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, verbose_name=_("status")
+    )
+    missing_capabilities = models.JSONField(
+        default=list, blank=True, verbose_name=_("missing capabilities")
+    )
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    last_probed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last probed at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("host")
+        verbose_name_plural = _("hosts")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -45,14 +56,18 @@ class Host(models.Model):
 class HostCapabilitySnapshot(models.Model):
     """What one capability probe of a host found (list endpoints only, no side effects)."""
 
-    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="snapshots")
-    version = models.CharField(max_length=50, blank=True)
-    capabilities = models.JSONField(default=dict)
-    missing_capabilities = models.JSONField(default=list)
-    supported = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    host = models.ForeignKey(
+        Host, on_delete=models.CASCADE, related_name="snapshots", verbose_name=_("host")
+    )
+    version = models.CharField(max_length=50, blank=True, verbose_name=_("version"))
+    capabilities = models.JSONField(default=dict, verbose_name=_("capabilities"))
+    missing_capabilities = models.JSONField(default=list, verbose_name=_("missing capabilities"))
+    supported = models.BooleanField(default=False, verbose_name=_("supported"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("host capability snapshot")
+        verbose_name_plural = _("host capability snapshots")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["host", "-created_at"], name="hostsnap_host_created_idx")]
 
@@ -68,30 +83,45 @@ class ManagedResource(models.Model):
     """
 
     class ResourceType(models.TextChoices):
-        GROUP = "group", "group"
-        CHANNEL = "channel", "channel"
-        ACCOUNT = "account", "account"
-        USER = "user", "user"
-        SUBSCRIPTION = "subscription", "subscription"
-        API_KEY = "api_key", "api key"
+        GROUP = "group", _("group")
+        CHANNEL = "channel", _("channel")
+        ACCOUNT = "account", _("account")
+        USER = "user", _("user")
+        SUBSCRIPTION = "subscription", _("subscription")
+        API_KEY = "api_key", _("api key")
 
     class State(models.TextChoices):
-        PRESENT = "present", "present"
-        DELETED = "deleted", "deleted"
-        DRIFTED = "drifted", "drifted"
+        PRESENT = "present", _("present")
+        DELETED = "deleted", _("deleted")
+        DRIFTED = "drifted", _("drifted")
 
-    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="managed_resources")
-    resource_type = models.CharField(max_length=20, choices=ResourceType.choices)
-    host_resource_id = models.CharField(max_length=64)
-    logical_key = models.CharField(max_length=255)
-    provider_id = models.CharField(max_length=255, blank=True)
-    api_key_digest = models.CharField(max_length=64, blank=True)
-    secret = EncryptedTextField(null=True, blank=True, help_text="User key or user password.")
-    state = models.CharField(max_length=20, choices=State.choices, default=State.PRESENT)
-    created_by_run_id = models.CharField(max_length=64, blank=True)
-    created_by_item_id = models.CharField(max_length=64, blank=True)
+    host = models.ForeignKey(
+        Host, on_delete=models.CASCADE, related_name="managed_resources", verbose_name=_("host")
+    )
+    resource_type = models.CharField(
+        max_length=20, choices=ResourceType.choices, verbose_name=_("resource type")
+    )
+    host_resource_id = models.CharField(max_length=64, verbose_name=_("host resource ID"))
+    logical_key = models.CharField(max_length=255, verbose_name=_("logical key"))
+    provider_id = models.CharField(max_length=255, blank=True, verbose_name=_("provider ID"))
+    api_key_digest = models.CharField(max_length=64, blank=True, verbose_name=_("API key digest"))
+    secret = EncryptedTextField(
+        null=True, blank=True, help_text=_("User key or user password."), verbose_name=_("secret")
+    )
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.PRESENT, verbose_name=_("state")
+    )
+    created_by_run_id = models.CharField(
+        max_length=64, blank=True, verbose_name=_("created by run ID")
+    )
+    created_by_item_id = models.CharField(
+        max_length=64, blank=True, verbose_name=_("created by item ID")
+    )
     host_group_id = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="The host group a subscription or user key serves."
+        null=True,
+        blank=True,
+        help_text=_("The host group a subscription or user key serves."),
+        verbose_name=_("host group ID"),
     )
     user_record = models.ForeignKey(
         "self",
@@ -99,22 +129,32 @@ class ManagedResource(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="owned_resources",
-        help_text="The managed user a subscription or user key belongs to.",
+        help_text=_("The managed user a subscription or user key belongs to."),
+        verbose_name=_("user record"),
     )
     families = models.JSONField(
-        default=list, blank=True, help_text="Canonical model families an account serves."
+        default=list,
+        blank=True,
+        help_text=_("Canonical model families an account serves."),
+        verbose_name=_("families"),
     )
     deprecated = models.BooleanField(
-        default=False, help_text="A replaced account: kept, no longer scheduled."
+        default=False,
+        help_text=_("A replaced account: kept, no longer scheduled."),
+        verbose_name=_("deprecated"),
     )
     adopted = models.BooleanField(
-        default=False, help_text="Found on the host by its deterministic name, not created here."
+        default=False,
+        help_text=_("Found on the host by its deterministic name, not created here."),
+        verbose_name=_("adopted"),
     )
-    metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("managed resource")
+        verbose_name_plural = _("managed resources")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(

@@ -6,6 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from model_packs import services
 from model_packs.models import Pack, PackProvider
@@ -14,15 +16,20 @@ from relay_project.admin_mixins import ReadOnlyAdminMixin, ReadOnlyInline
 
 
 class PackInstallForm(forms.Form):
-    file = forms.FileField(required=False, help_text="The pack as a zip archive.")
+    file = forms.FileField(
+        required=False, label=_("File"), help_text=_("The pack as a zip archive.")
+    )
     folder = forms.CharField(
-        required=False, max_length=200, help_text="Or a pack folder inside RELAY_PACKS_DIR."
+        required=False,
+        max_length=200,
+        label=_("Folder"),
+        help_text=_("Or a pack folder inside RELAY_PACKS_DIR."),
     )
 
     def clean(self) -> dict:
         data = super().clean()
         if bool(data.get("file")) == bool(data.get("folder")):
-            raise forms.ValidationError("Give either a zip file or a folder name.")
+            raise forms.ValidationError(_("Give either a zip file or a folder name."))
         return data
 
 
@@ -69,15 +76,19 @@ class PackAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 for field, message in exc.errors.items():
                     form.add_error(None, f"{field}: {message}")
             else:
-                verb = "Installed" if created else "Already installed"
+                text = (
+                    gettext("Installed: %(pack)s")
+                    if created
+                    else gettext("Already installed: %(pack)s")
+                )
                 self.message_user(
-                    request, f"{verb}: {pack.pack_id} {pack.version}", messages.SUCCESS
+                    request, text % {"pack": f"{pack.pack_id} {pack.version}"}, messages.SUCCESS
                 )
                 return HttpResponseRedirect(reverse("admin:model_packs_pack_changelist"))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Install a model pack",
+            "title": gettext("Install a model pack"),
             "form": form,
         }
         return TemplateResponse(request, "admin/model_packs/pack/install.html", context)

@@ -39,26 +39,44 @@ class Provider(models.Model):
         FULLY_READY = "fully_ready", _("fully ready")
         BROKEN = "broken", _("broken")
 
-    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="providers")
-    provider_id = models.CharField(max_length=255)
-    base_url = models.CharField(max_length=500)
-    families = models.JSONField(default=list, blank=True)
-    upstream_models = models.JSONField(default=list, blank=True)
-    state = models.CharField(max_length=20, choices=State.choices, default=State.DISCOVERED)
-    state_reason = models.TextField(blank=True)
+    host = models.ForeignKey(
+        Host, on_delete=models.CASCADE, related_name="providers", verbose_name=_("host")
+    )
+    provider_id = models.CharField(max_length=255, verbose_name=_("provider ID"))
+    base_url = models.CharField(max_length=500, verbose_name=_("base URL"))
+    families = models.JSONField(default=list, blank=True, verbose_name=_("families"))
+    upstream_models = models.JSONField(default=list, blank=True, verbose_name=_("upstream models"))
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.DISCOVERED, verbose_name=_("state")
+    )
+    state_reason = models.TextField(blank=True, verbose_name=_("state reason"))
     open_drift = models.JSONField(
-        default=list, blank=True, help_text=_("What the latest reconcile found changed or gone.")
+        default=list,
+        blank=True,
+        help_text=_("What the latest reconcile found changed or gone."),
+        verbose_name=_("open drift"),
     )
     access_status = models.CharField(
-        max_length=20, choices=AccessClosure.choices, default=AccessClosure.NOT_CONFIGURED
+        max_length=20,
+        choices=AccessClosure.choices,
+        default=AccessClosure.NOT_CONFIGURED,
+        verbose_name=_("access status"),
     )
-    last_import_run_id = models.CharField(max_length=40, blank=True)
-    last_reconciled_at = models.DateTimeField(null=True, blank=True)
-    models_synced_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    last_import_run_id = models.CharField(
+        max_length=40, blank=True, verbose_name=_("last import run ID")
+    )
+    last_reconciled_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("last reconciled at")
+    )
+    models_synced_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("models synced at")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("provider")
+        verbose_name_plural = _("providers")
         db_table = "providers"
         ordering = ["host", "provider_id"]
         constraints = [
@@ -90,21 +108,33 @@ class ProviderAccount(models.Model):
         MISSING = "missing", _("missing on the host")
         REMOVED = "removed", _("removed")
 
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="accounts")
-    host_account_id = models.BigIntegerField()
-    key_fingerprint = models.CharField(max_length=20, blank=True)
-    api_key_digest = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    last_test_at = models.DateTimeField(null=True, blank=True)
-    last_test_ok = models.BooleanField(null=True, blank=True)
-    last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    last_failure_transient = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    provider = models.ForeignKey(
+        Provider, on_delete=models.CASCADE, related_name="accounts", verbose_name=_("provider")
+    )
+    host_account_id = models.BigIntegerField(verbose_name=_("host account ID"))
+    key_fingerprint = models.CharField(max_length=20, blank=True, verbose_name=_("key fingerprint"))
+    api_key_digest = models.CharField(max_length=64, blank=True, verbose_name=_("API key digest"))
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.ACTIVE, verbose_name=_("status")
+    )
+    consecutive_failures = models.PositiveIntegerField(
+        default=0, verbose_name=_("consecutive failures")
+    )
+    last_test_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last test at"))
+    last_test_ok = models.BooleanField(null=True, blank=True, verbose_name=_("last test ok"))
+    last_latency_ms = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name=_("last latency (ms)")
+    )
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    last_failure_transient = models.BooleanField(
+        default=False, verbose_name=_("last failure transient")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("provider account")
+        verbose_name_plural = _("provider accounts")
         db_table = "provider_accounts"
         ordering = ["provider", "host_account_id"]
         constraints = [
@@ -129,16 +159,22 @@ class ProviderEvent(models.Model):
         MODELS_REMOVED = "models_removed", _("models removed upstream")
         RECONCILED = "reconciled", _("reconciled")
 
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="events")
-    event_type = models.CharField(max_length=30, choices=EventType.choices)
-    from_state = models.CharField(max_length=20, blank=True)
-    to_state = models.CharField(max_length=20, blank=True)
-    message = models.TextField()
-    payload = models.JSONField(default=dict, blank=True)
-    actor = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    provider = models.ForeignKey(
+        Provider, on_delete=models.CASCADE, related_name="events", verbose_name=_("provider")
+    )
+    event_type = models.CharField(
+        max_length=30, choices=EventType.choices, verbose_name=_("event type")
+    )
+    from_state = models.CharField(max_length=20, blank=True, verbose_name=_("from state"))
+    to_state = models.CharField(max_length=20, blank=True, verbose_name=_("to state"))
+    message = models.TextField(verbose_name=_("message"))
+    payload = models.JSONField(default=dict, blank=True, verbose_name=_("payload"))
+    actor = models.CharField(max_length=150, blank=True, verbose_name=_("actor"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("provider event")
+        verbose_name_plural = _("provider events")
         db_table = "provider_events"
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -163,25 +199,43 @@ class ReconcileRun(models.Model):
         AFTER_IMPORT = "after_import", _("after an import")
 
     run_id = models.CharField(
-        primary_key=True, max_length=40, default=new_reconcile_id, editable=False
+        primary_key=True,
+        max_length=40,
+        default=new_reconcile_id,
+        editable=False,
+        verbose_name=_("run ID"),
     )
-    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="reconcile_runs")
-    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.MANUAL)
-    state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
-    requested_by = models.CharField(max_length=150, blank=True)
-    test_accounts = models.BooleanField(default=True)
-    sync_models = models.BooleanField(default=True)
-    provider_ids = models.JSONField(default=list, help_text=_("Providers in scope (row ids)."))
-    pending_provider_ids = models.JSONField(default=list, blank=True)
-    drifted_providers = models.PositiveIntegerField(default=0)
-    failed_checks = models.PositiveIntegerField(default=0)
-    lease_owner = models.CharField(max_length=100, null=True, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    host = models.ForeignKey(
+        Host, on_delete=models.CASCADE, related_name="reconcile_runs", verbose_name=_("host")
+    )
+    trigger = models.CharField(
+        max_length=20, choices=Trigger.choices, default=Trigger.MANUAL, verbose_name=_("trigger")
+    )
+    state = models.CharField(
+        max_length=20, choices=State.choices, default=State.RUNNING, verbose_name=_("state")
+    )
+    requested_by = models.CharField(max_length=150, blank=True, verbose_name=_("requested by"))
+    test_accounts = models.BooleanField(default=True, verbose_name=_("test accounts"))
+    sync_models = models.BooleanField(default=True, verbose_name=_("sync models"))
+    provider_ids = models.JSONField(
+        default=list, help_text=_("Providers in scope (row ids)."), verbose_name=_("provider IDs")
+    )
+    pending_provider_ids = models.JSONField(
+        default=list, blank=True, verbose_name=_("pending provider IDs")
+    )
+    drifted_providers = models.PositiveIntegerField(default=0, verbose_name=_("drifted providers"))
+    failed_checks = models.PositiveIntegerField(default=0, verbose_name=_("failed checks"))
+    lease_owner = models.CharField(
+        max_length=100, null=True, blank=True, verbose_name=_("lease owner")
+    )
+    lease_until = models.DateTimeField(null=True, blank=True, verbose_name=_("lease until"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("reconcile run")
+        verbose_name_plural = _("reconcile runs")
         db_table = "reconcile_runs"
         ordering = ["-started_at"]
         indexes = [
@@ -221,19 +275,29 @@ class ReconcileResult(models.Model):
         ERROR = "error", _("could not check")
 
     reconcile_run = models.ForeignKey(
-        ReconcileRun, on_delete=models.CASCADE, related_name="results"
+        ReconcileRun,
+        on_delete=models.CASCADE,
+        related_name="results",
+        verbose_name=_("reconcile run"),
     )
     provider = models.ForeignKey(
-        Provider, on_delete=models.CASCADE, related_name="reconcile_results"
+        Provider,
+        on_delete=models.CASCADE,
+        related_name="reconcile_results",
+        verbose_name=_("provider"),
     )
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    resource_type = models.CharField(max_length=20, blank=True)
-    host_resource_id = models.CharField(max_length=64, blank=True)
-    message = models.TextField(blank=True)
-    diff = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, verbose_name=_("kind"))
+    resource_type = models.CharField(max_length=20, blank=True, verbose_name=_("resource type"))
+    host_resource_id = models.CharField(
+        max_length=64, blank=True, verbose_name=_("host resource ID")
+    )
+    message = models.TextField(blank=True, verbose_name=_("message"))
+    diff = models.JSONField(default=dict, blank=True, verbose_name=_("diff"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("reconcile finding")
+        verbose_name_plural = _("reconcile findings")
         db_table = "reconcile_results"
         ordering = ["id"]
 
@@ -249,23 +313,41 @@ class ProviderCheck(models.Model):
         ACCOUNT_TEST = "account_test", _("account test")
         GATEWAY = "gateway", _("gateway completion")
 
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="checks")
+    provider = models.ForeignKey(
+        Provider, on_delete=models.CASCADE, related_name="checks", verbose_name=_("provider")
+    )
     account = models.ForeignKey(
-        ProviderAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="checks"
+        ProviderAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="checks",
+        verbose_name=_("account"),
     )
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    access_mode = models.CharField(max_length=20, choices=AccessMode.choices, blank=True)
-    ok = models.BooleanField()
-    transient = models.BooleanField(default=False)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    message = models.TextField(blank=True)
-    import_item_id = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, verbose_name=_("kind"))
+    access_mode = models.CharField(
+        max_length=20, choices=AccessMode.choices, blank=True, verbose_name=_("access mode")
+    )
+    ok = models.BooleanField(verbose_name=_("OK"))
+    transient = models.BooleanField(default=False, verbose_name=_("transient"))
+    latency_ms = models.PositiveIntegerField(null=True, blank=True, verbose_name=_("latency (ms)"))
+    message = models.TextField(blank=True, verbose_name=_("message"))
+    import_item_id = models.CharField(
+        max_length=40, null=True, blank=True, unique=True, verbose_name=_("import item ID")
+    )
     reconcile_run = models.ForeignKey(
-        ReconcileRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="checks"
+        ReconcileRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="checks",
+        verbose_name=_("reconcile run"),
     )
-    created_at = models.DateTimeField()
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("provider check")
+        verbose_name_plural = _("provider checks")
         db_table = "provider_checks"
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -282,12 +364,17 @@ class ResourceBaseline(models.Model):
     a reconcile compares the host's answer with this to name what changed by hand."""
 
     resource = models.OneToOneField(
-        ManagedResource, on_delete=models.CASCADE, related_name="baseline"
+        ManagedResource,
+        on_delete=models.CASCADE,
+        related_name="baseline",
+        verbose_name=_("resource"),
     )
-    snapshot = models.JSONField(default=dict)
-    recorded_at = models.DateTimeField(auto_now=True)
+    snapshot = models.JSONField(default=dict, verbose_name=_("snapshot"))
+    recorded_at = models.DateTimeField(auto_now=True, verbose_name=_("recorded at"))
 
     class Meta:
+        verbose_name = _("resource baseline")
+        verbose_name_plural = _("resource baselines")
         db_table = "resource_baselines"
 
     def __str__(self) -> str:

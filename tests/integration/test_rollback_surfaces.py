@@ -75,5 +75,5 @@ def test_admin_action_asks_then_rolls_back(client, staff, finished_run):  # noqa
     assert confirm.status_code == 200 and b"Yes, roll back" in confirm.content
     assert not RunRollback.objects.exists()
     done = client.post("/admin/batch_import/importrun/", {**body, "confirm": "yes"}, follow=True)
-    assert b"rolled_back" in done.content
+    assert b": rolled back (" in done.content  # the status as people read it
     assert RunRollback.objects.get(pk=finished_run.run_id).status == "rolled_back"
