@@ -242,12 +242,17 @@ def probe_capabilities(
     *,
     max_models: int | None = None,
     preferred: Sequence[str] = (),
+    known: CapabilityProfile | None = None,
 ) -> CapabilityProfile:
     """Probe the transport routes and up to ``max_models`` models; never raises ``ProbeError``.
 
     ``preferred`` raw ids (e.g. the resolved requested models) are probed first; the rest
     follow in the upstream's order until the bound is reached. Models beyond the bound get no
     model profile.
+
+    ``known``: the profile another key of the same upstream got moments ago. The routes and
+    the features of a model are the upstream's, not the key's: what it settled is taken over,
+    and only the chat of each model (this key's own proof) is sent again.
     """
     models = _select_models(raw_models, preferred, max_models)
     transport = TransportProfile(
@@ -255,16 +260,43 @@ def probe_capabilities(
     )
     if not models:
         return CapabilityProfile(transport_profile=transport)
-    probes: list[tuple[Callable[[UpstreamClient, str], _Outcome], str]] = [
-        (_probe_responses, models[0]),
-        (_probe_messages, models[0]),
-    ]
+    probes: list[tuple[Callable[[UpstreamClient, str], _Outcome], str]] = []
+    settled = _settled_outcomes(known, models)
+    if ("responses", models[0]) not in settled:
+        probes += [(_probe_responses, models[0]), (_probe_messages, models[0])]
     for model in models:
-        probes += [(_probe_chat, model), (_probe_stream, model), (_probe_tools, model)]
+        probes.append((_probe_chat, model))
+        if ("stream", model) not in settled:
+            probes += [(_probe_stream, model), (_probe_tools, model)]
     workers = max(1, min(client.concurrency, settings.RELAY_UPSTREAM_CONCURRENCY, len(probes)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
         outcomes = list(pool.map(lambda probe: probe[0](client, probe[1]), probes))
-    return _assemble(transport, models, outcomes)
+    return _assemble(transport, models, [*settled.values(), *outcomes])
+
+
+def _settled_outcomes(
+    known: CapabilityProfile | None, models: list[str]
+) -> dict[tuple[str, str], _Outcome]:
+    """What ``known`` settled, as the outcomes its probes had: the routes when /v1/responses
+    was conclusive, a model's stream and tools when its chat passed (else they were unknown)."""
+    if known is None:
+        return {}
+    settled: dict[tuple[str, str], _Outcome] = {}
+    transport = known.transport_profile
+    if responses_supported(known) is not None:
+        responses = Support.YES if transport.supports_openai_responses else Support.NO
+        messages = Support.YES if transport.supports_anthropic_messages else Support.NO
+        settled[("responses", models[0])] = _Outcome("responses", models[0], responses)
+        settled[("messages", models[0])] = _Outcome("messages", models[0], messages)
+    for model in models:
+        seen = known.model(model)
+        if seen is None or not seen.smoke_chat_ok:
+            continue
+        reasoning = Support(_support(seen.supports_reasoning_fields))
+        stream = Support(_support(seen.supports_stream))
+        settled[("stream", model)] = _Outcome("stream", model, stream, reasoning=reasoning)
+        settled[("tools", model)] = _Outcome("tools", model, Support(_support(seen.supports_tools)))
+    return settled
 
 
 # --- probes ---------------------------------------------------------------------------------

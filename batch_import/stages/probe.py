@@ -11,7 +11,7 @@ from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
 from batch_import.transitions import EventType, record_event, transition_item
 from probe.aliases import build_alias_table, resolve_requested_model
-from probe.capability import probe_capabilities
+from probe.capability import CapabilityProfile, probe_capabilities
 from probe.client import ProbeError, UpstreamClient
 from probe.completion import choose_smoke_model
 from probe.discovery import discover_models
@@ -52,7 +52,8 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         ]
         if not preferred and pack is not None and pack.smoke_test_model in raw_models:
             preferred = [pack.smoke_test_model]
-        profile = probe_capabilities(client, raw_models, preferred=preferred)
+        known = sibling_profile(item)
+        profile = probe_capabilities(client, raw_models, preferred=preferred, known=known)
     except UnsafeUpstream as exc:  # the connect-time check: the name now points inside
         fail_item(item, error=str(exc), failure_class=FailureClass.UPSTREAM_REFUSED_URL, ctx=ctx)
         return
@@ -120,6 +121,22 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
             "models_from_pack": models_from_pack,
         },
     )
+
+
+def sibling_profile(item: ImportRunItem) -> CapabilityProfile | None:
+    """The capability profile another key of the same upstream got in this run, if any: its
+    routes and model features are taken over, so a run of many keys probes them once."""
+    profile = (
+        item.run.items.filter(
+            provider_id=item.provider_id,
+            base_url=item.base_url,
+            capability_profile__isnull=False,
+        )
+        .exclude(pk=item.pk)
+        .values_list("capability_profile", flat=True)
+        .first()
+    )
+    return CapabilityProfile.from_dict(profile) if profile else None
 
 
 def _unique(values) -> list[str]:

@@ -314,3 +314,29 @@ def test_responses_supported_without_profile_is_unknown() -> None:
 )
 def test_model_id_style(raw_models: list[str], style: str) -> None:
     assert model_id_style(raw_models) == style
+
+
+def test_a_known_profile_leaves_only_each_models_chat_to_send(
+    upstream_factory: UpstreamFactory,
+) -> None:
+    """Another key of the same upstream settled the routes and the model's features: this key
+    sends one chat per model (its own proof) and ends with the same profile."""
+    upstream = upstream_factory(["kimi-k2.6", SimModel("glm-5", tools=False)], responses_status=404)
+    first = probe(upstream)
+    sent_before = len(upstream.requests)
+
+    second = probe(upstream, known=first)
+
+    sent = upstream.requests[sent_before:]
+    assert [(r.path, r.stream) for r in sent] == [("/v1/chat/completions", False)] * 2
+    assert all(not (r.body or {}).get("tools") for r in sent)
+    assert second.to_dict() == first.to_dict()
+
+
+def test_an_inconclusive_known_profile_is_probed_again(upstream: UpstreamSimulator) -> None:
+    upstream.fail_next(1, path="/v1/responses", mode="timeout")
+    with client_for(upstream, timeout=0.3) as client:
+        inconclusive = probe_capabilities(client, ["kimi-k2.6"])
+        settled = probe_capabilities(client, ["kimi-k2.6"], known=inconclusive)
+    assert responses_supported(inconclusive) is None
+    assert responses_supported(settled) is True
