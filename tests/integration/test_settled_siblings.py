@@ -92,9 +92,7 @@ def test_one_upstreams_routes_and_model_features_are_probed_once_per_run(
 
     assert run.state == "completed"
     sent = Counter(
-        (r.path, probe_kind(r))
-        for r in upstream.requests
-        if r.method == "POST" and ours(r)
+        (r.path, probe_kind(r)) for r in upstream.requests if r.method == "POST" and ours(r)
     )
     assert sent[("/v1/responses", "")] == 1
     assert sent[("/v1/messages", "")] == 1
