@@ -4,20 +4,11 @@ credentials, and the chat-only pin for an upstream without /v1/responses."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from batch_import.models import ImportRunItem
 from hosts.sub2api import OpenAICredentials
 from probe.capability import CapabilityProfile, responses_supported
-
-
-def upstream_root(base_url: str) -> str:
-    """The host appends /v1/... itself ([OLD] literally), so it gets the root without /v1."""
-    parts = urlsplit(base_url.strip())
-    path = parts.path.rstrip("/")
-    if path.lower().endswith("/v1"):
-        path = path[:-3]
-    return f"{parts.scheme}://{parts.netloc}{path}"
+from relay_project.base_urls import upstream_root
 
 
 def account_mapping(aliases: Mapping) -> dict[str, str]:
@@ -29,7 +20,8 @@ def account_mapping(aliases: Mapping) -> dict[str, str]:
 
 
 def credentials(item: ImportRunItem, mapping: dict[str, str]) -> OpenAICredentials:
-    # Sent whole every time: [OLD] hosts replace the credentials map on update.
+    # Sent whole every time: [OLD] hosts replace the credentials map on update. The host
+    # appends /v1/... itself ([OLD] literally): it gets the root (relay_project.base_urls).
     return OpenAICredentials(
         api_key=item.api_key, base_url=upstream_root(item.base_url), model_mapping=mapping
     )

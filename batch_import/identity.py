@@ -8,9 +8,8 @@ from urllib.parse import urlsplit
 
 import tldextract
 
+from relay_project.base_urls import upstream_root
 from relay_project.crypto import Secret, display_fingerprint, matching_digest
-
-DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @lru_cache(maxsize=1)
@@ -19,25 +18,8 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-def normalize_base_url(base_url: str) -> str:
-    """scheme://host[:port]/path, lowercased host, default port, trailing slash and /v1 dropped.
-
-    ``https://x.com``, ``https://X.com/`` and ``https://x.com/v1/`` name the same upstream.
-    """
-    parts = urlsplit(base_url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    netloc = host if ":" not in host else f"[{host}]"
-    if parts.port and parts.port != DEFAULT_PORTS.get(scheme):
-        netloc = f"{netloc}:{parts.port}"
-    path = parts.path.rstrip("/")
-    if path.lower().endswith("/v1"):
-        path = path[:-3]
-    return f"{scheme}://{netloc}{path.rstrip('/')}"
-
-
 def normalized_host(base_url: str) -> str:
-    host = (urlsplit(base_url.strip()).hostname or "").lower()
+    host = urlsplit(upstream_root(base_url)).hostname or ""
     extracted = _extractor()(host)
     labels = [extracted.subdomain, extracted.domain] if extracted.suffix else [host]
     name = ".".join(label for label in labels if label)
@@ -48,8 +30,9 @@ def normalized_host(base_url: str) -> str:
 
 def normalize_provider_id(base_url: str) -> str:
     """``{normalized_host}-{url_hash_last8}`` (seed 001 §5.1): the hash covers the whole
-    normalised URL, so the same host with another path (or port) is another provider."""
-    digest = hashlib.sha256(normalize_base_url(base_url).encode()).hexdigest()
+    upstream root (``relay_project.base_urls``), so the same host with another path (or port)
+    is another provider."""
+    digest = hashlib.sha256(upstream_root(base_url).encode()).hexdigest()
     return f"{normalized_host(base_url)}-{digest[-8:]}"
 
 

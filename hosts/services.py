@@ -25,6 +25,7 @@ from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 from hosts.sub2api.capabilities import SUPPORTED_RANGE_TEXT, version_outside_support
 from hosts.sub2api.errors import ErrorKind
 from hosts.sub2api.types import HostCapabilities
+from relay_project.base_urls import host_root
 from relay_project.crypto import Secret, reveal
 from relay_project.inputs import key_problem, text_problem, url_problem
 
@@ -61,10 +62,6 @@ class ProbeOutcome:
     capabilities: HostCapabilities | None = None
     error: str = ""
     field_errors: dict[str, str] = field(default_factory=dict)
-
-
-def normalize_base_url(base_url: str) -> str:
-    return (base_url or "").strip().rstrip("/")
 
 
 def validate_registration(
@@ -222,7 +219,7 @@ def register_host(
     the detail in the log). One that lacks capabilities is saved ``unsupported``, them named.
     """
     name = (name or "").strip()
-    base_url = normalize_base_url(base_url)
+    base_url = host_root(base_url)
     admin_email = (admin_email or "").strip()
     errors = validate_registration(
         name=name,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -29,6 +29,7 @@ from httpx_sse import EventSource, SSEError
 
 from probe.errors import ProbeError, ProbeErrorKind
 from probe.guard import guarded_transport
+from relay_project.base_urls import upstream_endpoint, upstream_root
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.logging import redact
@@ -42,7 +43,6 @@ __all__ = [
     "UpstreamClient",
     "UpstreamResponse",
     "error_from_body",
-    "normalize_base_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -59,24 +59,6 @@ AUTH_ERROR_MARKERS = frozenset(
 RATE_LIMIT_MARKERS = frozenset(
     {"rate_limit_exceeded", "rate_limit_error", "insufficient_quota", "too_many_requests"}
 )
-
-
-def normalize_base_url(base_url: str) -> str:
-    """The upstream root without a trailing ``/v1`` or slash; query and fragment are dropped.
-
-    ``https://x.com``, ``https://x.com/``, ``https://x.com/v1`` and ``https://x.com/v1/`` all give
-    ``https://x.com``; the client then calls ``{root}/v1/...``. A path before ``/v1`` is kept
-    (``https://x.com/openai/v1`` → ``https://x.com/openai``). The URL is never echoed in the
-    error because a pasted URL may carry a key in its query string.
-    """
-    parts = urlsplit(str(base_url).strip())
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("base_url: expected an http:// or https:// URL with a host")
-    path = parts.path.rstrip("/")
-    if path.lower().endswith("/v1"):
-        path = path[: -len("/v1")].rstrip("/")
-    return urlunsplit((scheme, parts.netloc, path, "", ""))
 
 
 @dataclass(frozen=True)
@@ -205,8 +187,7 @@ class UpstreamClient:
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.root_url = normalize_base_url(base_url)
-        self.api_url = f"{self.root_url}/v1"
+        self.root_url = upstream_root(base_url)
         self.timeout = float(settings.RELAY_HTTP_TIMEOUT if timeout is None else timeout)
         self.retries = max(0, int(settings.RELAY_HTTP_RETRIES if retries is None else retries))
         self.concurrency = max(
@@ -242,8 +223,9 @@ class UpstreamClient:
         self._http.close()
 
     def url(self, path: str) -> str:
-        """``path`` is relative to the root and starts with ``/v1`` (``/v1/models``)."""
-        return f"{self.root_url}/{path.lstrip('/')}"
+        """``path`` starts with ``/v1`` (``/v1/models``); a root that ends in another version
+        segment (``/api/paas/v4``) takes its place (``relay_project.base_urls``)."""
+        return upstream_endpoint(self.root_url, path)
 
     # --- public calls -------------------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from hosts.sub2api.keys import KeysAPI
 from hosts.sub2api.subscriptions import SubscriptionsAPI
 from hosts.sub2api.types import HostCapabilities, User, UserSession
 from hosts.sub2api.users import UsersAPI
+from relay_project.base_urls import host_root
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.tls import client_tls_context
@@ -87,7 +88,7 @@ class HostHTTP:
         retries: int | None = None,
         max_concurrency: int | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = host_root(base_url)
         self.timeout = float(timeout if timeout is not None else _setting("RELAY_HTTP_TIMEOUT", 15))
         self.retries = int(retries if retries is not None else _setting("RELAY_HTTP_RETRIES", 2))
         self._admin_key = Secret(admin_api_key) if admin_api_key else None

@@ -45,6 +45,13 @@ def test_normalize_provider_id_different_paths_and_ports_differ():
     assert len(ids) == 4
 
 
+def test_an_international_host_is_one_provider_however_it_is_spelled():
+    """Unicode and its ASCII (IDNA) form name the same host: one provider, not two."""
+    unicode_id = normalize_provider_id("https://中转.例子.cn/v1")
+    assert unicode_id == normalize_provider_id("https://xn--fiqq40n.xn--fsqu00a.cn")
+    assert unicode_id.startswith("xn--fiqq40n-xn--fsqu00a-")
+
+
 def test_api_key_fingerprint_is_short_display_form():
     assert re.fullmatch(r"sha256:[0-9a-f]{8}", api_key_fingerprint("sk-abc"))
     assert api_key_fingerprint("sk-abc") != api_key_fingerprint("sk-abd")

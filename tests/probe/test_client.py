@@ -9,7 +9,7 @@ import httpx
 import pytest
 from pytest_django import Settings
 
-from probe.client import UpstreamClient, normalize_base_url
+from probe.client import UpstreamClient
 from probe.errors import ProbeError, ProbeErrorKind
 from relay_project.crypto import Secret
 from tests.fixtures_upstream import UpstreamFactory
@@ -56,13 +56,31 @@ def test_client_base_url_variants_hit_v1_models(base_url: str) -> None:
     assert seen == ["https://x.com/v1/models"]
 
 
-def test_normalize_base_url_keeps_a_path_prefix_and_drops_the_query() -> None:
-    assert normalize_base_url("https://x.com/openai/v1/?key=sk-abc") == "https://x.com/openai"
+def test_client_calls_a_version_rooted_base_like_the_openai_sdk() -> None:
+    """Zhipu's base ends in /v4: its models are at /api/paas/v4/models, not .../v4/v1/models."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"data": []})
+
+    client = UpstreamClient(
+        "https://open.bigmodel.cn/api/paas/v4/",
+        KEY,
+        transport=httpx.MockTransport(handler),
+        retries=0,
+    )
+    client.get_json("/v1/models")
+    client.post_json("/v1/chat/completions", {"model": "glm-4.6"})
+    assert seen == [
+        "https://open.bigmodel.cn/api/paas/v4/models",
+        "https://open.bigmodel.cn/api/paas/v4/chat/completions",
+    ]
 
 
-def test_normalize_base_url_refuses_non_http_without_echoing_the_url() -> None:
+def test_client_refuses_a_non_http_base_without_echoing_it() -> None:
     with pytest.raises(ValueError, match="http") as caught:
-        normalize_base_url("ftp://x.com/?key=sk-secret-value")
+        UpstreamClient("ftp://x.com/?key=sk-secret-value", KEY)
     assert "sk-secret" not in str(caught.value)
 
 
