@@ -27,7 +27,6 @@ PROBE_KIND_CLASSES = {
     ProbeErrorKind.RATE_LIMITED: FailureClass.UPSTREAM_QUOTA,
     ProbeErrorKind.UNREACHABLE: FailureClass.UPSTREAM_UNREACHABLE,
     ProbeErrorKind.TIMEOUT: FailureClass.UPSTREAM_UNREACHABLE,
-    ProbeErrorKind.EMPTY: FailureClass.UPSTREAM_MODEL_MISSING,
     ProbeErrorKind.BAD_RESPONSE: FailureClass.UPSTREAM_ERROR,
     ProbeErrorKind.HTTP_ERROR: FailureClass.UPSTREAM_ERROR,
 }

@@ -61,8 +61,3 @@ def release(item_id: str, *, worker_id: str) -> None:
     ImportRunItem.objects.filter(pk=item_id, lease_owner=worker_id).update(
         lease_owner=None, lease_until=None
     )
-
-
-def holds_lease(item: ImportRunItem, *, worker_id: str, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return item.lease_owner == worker_id and item.lease_until is not None and item.lease_until > now

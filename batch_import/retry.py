@@ -1,4 +1,6 @@
-"""Retry policy: exponential backoff with jitter, and the transient/definitive split."""
+"""When a stage is tried again: exponential backoff with jitter, or longer when the other side
+asked (``Retry-After``), never past ``RELAY_RETRY_MAX_DELAY``. Whether an error is worth a
+retry at all is the error's own ``transient`` (``probe.errors``, ``hosts.sub2api.errors``)."""
 
 from __future__ import annotations
 

@@ -54,10 +54,6 @@ class ReuseDecision:
         """An existing account keeps serving (as is, patched or reactivated)."""
         return self.action in (ReuseAction.REUSE, ReuseAction.PATCH, ReuseAction.REACTIVATE)
 
-    @property
-    def needs_patch(self) -> bool:
-        return bool(self.missing_families) and self.action != ReuseAction.REPLACE
-
 
 # Which existing account wins when several match: a working one first, a broken one last.
 STATE_PREFERENCE = {

@@ -2,8 +2,8 @@
 
 Auth failure, an unreachable host, a timeout and a non-JSON answer raise ``ProbeError`` with
 distinct kinds. An upstream that answers 200 with no models is *not* a transport error: the
-result comes back with an empty list and ``is_empty`` set, and ``require_models()`` turns it
-into ``ProbeError(kind=empty)`` for callers that cannot go on without models.
+result comes back with an empty list and ``is_empty`` set (the probe stage then falls back on
+a model pack's defaults, or fails the item with ``upstream_model_missing``).
 """
 
 from __future__ import annotations
@@ -26,17 +26,6 @@ class ModelsResult:
     @property
     def is_empty(self) -> bool:
         return not self.raw_models
-
-    def require_models(self) -> list[str]:
-        """The model ids, or ``ProbeError(kind=empty)`` when the upstream listed none."""
-        if self.is_empty:
-            raise ProbeError(
-                ProbeErrorKind.EMPTY,
-                f"GET {MODELS_PATH}: HTTP {self.http_status} but the upstream lists no models",
-                status=self.http_status,
-                transient=False,
-            )
-        return list(self.raw_models)
 
 
 def discover_models(client: UpstreamClient) -> ModelsResult:

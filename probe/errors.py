@@ -18,7 +18,6 @@ class ProbeErrorKind(StrEnum):
     TIMEOUT = "timeout"
     RATE_LIMITED = "rate_limited"
     BAD_RESPONSE = "bad_response"
-    EMPTY = "empty"
     HTTP_ERROR = "http_error"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -255,17 +254,12 @@ def absorb_finished_runs(*, since=None) -> int:
     return count
 
 
-def reconcile_interval_minutes() -> int:
-    return settings.RELAY_RECONCILE_INTERVAL_MINUTES
-
-
 class BulkAction:
     TEST = "test"
     RECONCILE = "reconcile"
     DISABLE = "disable"
     ENABLE = "enable"
     ALL = (TEST, RECONCILE, DISABLE, ENABLE)
-    STARTS_RECONCILES = (TEST, RECONCILE)
 
 
 def providers_bulk(*, provider_pks: Iterable[int], action: str, actor: str = "") -> list:

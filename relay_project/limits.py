@@ -29,6 +29,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from django.conf import settings
+
 # A lease outlives any single HTTP exchange (timeouts are seconds): it only matters when the
 # holder died, and then it bounds how long its place stays taken.
 DEFAULT_LEASE_SECONDS = 300.0
@@ -145,13 +147,7 @@ def backend() -> Backend:
 
 
 def _configured_backend() -> Backend:
-    try:
-        from django.conf import settings
-
-        configured = settings.configured
-    except ImportError:  # pragma: no cover - the adapters are used inside Django
-        configured = False
-    if not configured:
+    if not settings.configured:
         return LocalBackend()
     if settings.REDIS_URL:
         return RedisBackend(settings.REDIS_URL, settings.RELAY_SLOT_LEASE_SECONDS)

@@ -31,7 +31,7 @@ def fail_item(
     """End an item at its current stage with the error: the validation service gives the
     verdict (broken, or degraded when ``transient`` retries ran out). In strict mode any
     item a stage ends fails the run, which rolls back what it created (seed 002 §5.5)."""
-    # Imported here: the validation stage and the rollback import this module.
+    # Imported here: the validation stage imports this module, the rollback that stage.
     from batch_import.rollback import rollback_run_strict
     from batch_import.stages.validate import record_failure
 

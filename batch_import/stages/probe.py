@@ -13,9 +13,9 @@ from batch_import.transitions import EventType, record_event, transition_item
 from probe.aliases import build_alias_table, resolve_requested_model
 from probe.capability import CapabilityProfile, probe_capabilities
 from probe.client import ProbeError, UpstreamClient
-from probe.completion import choose_smoke_model
 from probe.discovery import discover_models
 from probe.guard import UnsafeUpstream, check_upstream_url
+from probe.smoke_model import choose_smoke_model
 
 Stage = ImportRunItem.Stage
 FailureClass = ImportRunItem.FailureClass

@@ -13,13 +13,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from hosts import services
 from hosts.api.serializers import (
     HostDetailOutputSerializer,
     HostListOutputSerializer,
     HostRegisterInputSerializer,
 )
 from hosts.models import Host
+from hosts.services import register_host, reprobe_host
 from relay_project.api.errors import error_responses
 from relay_project.api.pagination import Key, Keyset, KeysetPagination
 from relay_project.crypto import Secret
@@ -135,7 +135,7 @@ class HostViewSet(viewsets.GenericViewSet):
         serializer = HostRegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        host = services.register_host(
+        host = register_host(
             name=data["name"],
             base_url=data["base_url"],
             auth_type=data["auth_type"],
@@ -171,5 +171,5 @@ class HostViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def probe(self, request: Request, host_id: str) -> Response:
-        host = services.reprobe_host(self._host(host_id))
+        host = reprobe_host(self._host(host_id))
         return Response(_detail(host))

@@ -127,10 +127,6 @@ class AccountsAPI:
         )
         return Account.from_api(data)
 
-    def clear_error(self, account_id: int) -> Account:
-        """Back to ``status=active`` with the error message cleared."""
-        return Account.from_api(self._http.admin("POST", f"/accounts/{account_id}/clear-error"))
-
     def delete(self, account_id: int) -> None:
         self._http.admin("DELETE", f"/accounts/{account_id}")
 

@@ -12,8 +12,6 @@ from hosts.sub2api.types import Channel, PricingEntry
 if TYPE_CHECKING:
     from hosts.sub2api.client import HostHTTP
 
-BILLING_MODEL_SOURCES = ("requested", "upstream", "channel_mapped")
-
 
 def _mapping_to_api(mapping: Mapping[str, Mapping[str, str]]) -> dict[str, dict[str, str]]:
     return {platform: dict(pairs) for platform, pairs in mapping.items()}
@@ -109,10 +107,6 @@ class ChannelsAPI:
         if billing_model_source is not None:
             body["billing_model_source"] = billing_model_source
         return Channel.from_api(self._http.admin("PUT", f"/channels/{channel_id}", json=body))
-
-    def bind_groups(self, channel_id: int, group_ids: Sequence[int]) -> Channel:
-        """Replace the channel's group bindings."""
-        return self.update(channel_id, group_ids=group_ids)
 
     def delete(self, channel_id: int) -> None:
         self._http.admin("DELETE", f"/channels/{channel_id}")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
+from django.conf import settings
 
 from hosts.sub2api.accounts import AccountsAPI
 from hosts.sub2api.capabilities import probe_capabilities
@@ -56,14 +57,7 @@ RELOGIN_REASONS = frozenset({"TOKEN_EXPIRED", "TOKEN_REVOKED"})
 
 
 def _setting(name: str, default: Any) -> Any:
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            return getattr(settings, name, default)
-    except ImportError:  # pragma: no cover - the adapter is used inside Django
-        pass
-    return default
+    return getattr(settings, name, default) if settings.configured else default
 
 
 def _host_slot(base_url: str, size: int) -> Slot:

@@ -78,17 +78,6 @@ class UsersAPI:
             body["username"] = username
         return User.from_api(self._http.admin("PUT", f"/users/{user_id}", json=body))
 
-    def set_allowed_groups(self, user_id: int, group_ids: Sequence[int]) -> User:
-        """Which exclusive groups the user may bind keys to (replaces the list)."""
-        return self.update(user_id, allowed_groups=group_ids)
-
-    def set_balance(
-        self, user_id: int, amount: float, *, operation: str = "set", notes: str = ""
-    ) -> User:
-        """``operation``: set | add | subtract. Standard groups need a positive balance."""
-        body = {"balance": amount, "operation": operation, "notes": notes}
-        return User.from_api(self._http.admin("POST", f"/users/{user_id}/balance", json=body))
-
     def subscriptions(self, user_id: int) -> list[Subscription]:
         """The user's subscriptions (a bare array, not paginated)."""
         data = self._http.admin("GET", f"/users/{user_id}/subscriptions")

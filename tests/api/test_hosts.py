@@ -1,17 +1,11 @@
-"""/api/hosts: list, detail with the latest snapshot, register and probe again.
-
-``hosts.services`` is another branch's work; these tests put a fake module in its place, which
-is exactly how the views reach it (a lazy import), so only the wiring is under test here.
-"""
+"""/api/hosts: list, detail with the latest snapshot, register and probe again (the real
+service, against the loopback host simulator)."""
 
 from __future__ import annotations
 
 import pytest
 
-from hosts.errors import HostRegistrationError
 from hosts.models import Host, HostCapabilitySnapshot
-from relay_project.crypto import Secret
-from tests.api.fakes import install_fake_host_services
 from tests.factories import HostFactory
 
 pytestmark = pytest.mark.django_db
@@ -33,36 +27,10 @@ HOST_FIELDS = {
 }
 
 
-@pytest.fixture
-def fake_services(monkeypatch):
-    calls = []
-
-    def register_host(*, name, base_url, auth_type, admin_credential, admin_email="", **kw):
-        calls.append(("register", name, admin_credential))
-        if name == "taken":
-            raise HostRegistrationError({"name": "a host named 'taken' is already registered"})
-        host = HostFactory(
-            name=name, base_url=base_url, auth_type=auth_type, admin_credential=admin_credential
-        )
-        HostCapabilitySnapshot.objects.create(
-            host=host, version="0.1.126", capabilities={"groups": True}, supported=True
-        )
-        return host
-
-    def reprobe_host(host, transport=None):
-        calls.append(("reprobe", host.pk))
-        HostCapabilitySnapshot.objects.create(
-            host=host,
-            version="0.1.127",
-            capabilities={"groups": True, "channels": False},
-            missing_capabilities=["channels"],
-        )
-        Host.objects.filter(pk=host.pk).update(status="unsupported", version="0.1.127")
-        host.refresh_from_db()
-        return host
-
-    install_fake_host_services(monkeypatch, register_host=register_host, reprobe_host=reprobe_host)
-    return calls
+@pytest.fixture(autouse=True)
+def _fast_http(settings):
+    settings.RELAY_HTTP_TIMEOUT = 2
+    settings.RELAY_HTTP_RETRIES = 0
 
 
 def test_list_hosts(api):
@@ -105,38 +73,57 @@ def test_unknown_host_is_404(api):
     assert response.json()["error"]["message"] == "host 999999 does not exist"
 
 
-def test_register_host_calls_the_service_and_answers_201(api, fake_services):
+def test_register_host_probes_it_stores_it_and_answers_201(api, host_simulator):
     body = {
         "name": "prod",
-        "base_url": "https://sub2api.example.com",
+        "base_url": host_simulator.url + "/",
         "auth_type": "admin_api_key",
-        "admin_credential": CREDENTIAL,
+        "admin_credential": host_simulator.admin_key,
     }
     response = api.post("/api/hosts", body, format="json")
     assert response.status_code == 201
-    assert response.json()["name"] == "prod"
-    assert response.json()["capabilities"] == {"groups": True}
-    [(what, name, credential)] = fake_services
-    assert (what, name) == ("register", "prod")
-    assert isinstance(credential, Secret) and credential.reveal() == CREDENTIAL
-    assert CREDENTIAL not in response.content.decode()
+    answer = response.json()
+    host = Host.objects.get()
+    assert (answer["host_id"], answer["name"], answer["status"]) == (host.pk, "prod", "supported")
+    assert answer["base_url"] == host.base_url == host_simulator.url
+    assert answer["capabilities"]["channels"] is True
+    assert answer["latest_snapshot"]["version"] == host.version == "0.1.115.1"
+    assert host.admin_credential.reveal() == host_simulator.admin_key
+    assert host_simulator.admin_key not in response.content.decode()
+    assert HostCapabilitySnapshot.objects.filter(host=host).count() == 1
 
 
-def test_register_host_refusal_is_400_with_fields(api, fake_services):
+def test_register_host_refusal_is_400_with_fields(api, host_simulator):
+    HostFactory(name="taken")
     body = {
         "name": "taken",
-        "base_url": "https://x.example",
+        "base_url": host_simulator.url,
         "auth_type": "admin_api_key",
-        "admin_credential": CREDENTIAL,
+        "admin_credential": host_simulator.admin_key,
     }
     response = api.post("/api/hosts", body, format="json")
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_request"
     assert error["fields"] == {"name": "a host named 'taken' is already registered"}
+    assert host_simulator.requests == []
+    assert Host.objects.count() == 1
 
 
-def test_register_host_input_errors_do_not_reach_the_service(api, fake_services):
+def test_register_host_with_a_rejected_key_saves_nothing(api, host_simulator):
+    body = {
+        "name": "prod",
+        "base_url": host_simulator.url,
+        "auth_type": "admin_api_key",
+        "admin_credential": "admin-" + "0" * 64,
+    }
+    response = api.post("/api/hosts", body, format="json")
+    assert response.status_code == 400
+    assert "INVALID_ADMIN_KEY" in response.json()["error"]["fields"]["admin_credential"]
+    assert not Host.objects.exists()
+
+
+def test_register_host_input_errors_do_not_reach_the_host(api, host_simulator):
     response = api.post("/api/hosts", {"name": "x", "auth_type": "bearer"}, format="json")
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) == {
@@ -144,22 +131,29 @@ def test_register_host_input_errors_do_not_reach_the_service(api, fake_services)
         "auth_type",
         "admin_credential",
     }
-    assert fake_services == []
+    assert host_simulator.requests == []
+    assert not Host.objects.exists()
 
 
-def test_probe_host_again(api, fake_services):
-    host = HostFactory()
+def test_probe_host_again_stores_what_the_host_says_now(api, old_host_simulator):
+    host = HostFactory(
+        base_url=old_host_simulator.url, admin_credential=old_host_simulator.admin_key
+    )
     response = api.post(f"/api/hosts/{host.pk}/probe")
     assert response.status_code == 200
-    assert fake_services == [("reprobe", host.pk)]
     body = response.json()
-    assert body["status"] == "unsupported" and body["version"] == "0.1.127"
-    assert body["latest_snapshot"]["missing_capabilities"] == ["channels"]
+    assert body["status"] == "unsupported" and body["version"] == "0.1.1"
+    assert "channels" in body["latest_snapshot"]["missing_capabilities"]
+    host.refresh_from_db()
+    assert (host.status, host.version) == ("unsupported", "0.1.1")
+    assert HostCapabilitySnapshot.objects.get(host=host).version == "0.1.1"
 
 
-def test_probe_unknown_host_is_404(api, fake_services):
-    assert api.post("/api/hosts/999999/probe").status_code == 404
-    assert fake_services == []
+def test_probe_unknown_host_is_404(api, host_simulator):
+    response = api.post("/api/hosts/999999/probe")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "host 999999 does not exist"
+    assert host_simulator.requests == []
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from batch_import.models import LegacyImportBatch
-from hosts.errors import HostRegistrationError
 from relay_project.models import ApiToken
 from relay_project.wsgi import application
-from tests.api.fakes import install_fake_host_services
 from tests.factories import (
     HostFactory,
     ImportRunFactory,
@@ -45,16 +43,12 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def api_world(db, keep_test_connection, django_user_model, monkeypatch, settings):
-    """Some rows to find, a token to send, and no waiting or host I/O behind the API."""
+def api_world(db, keep_test_connection, django_user_model, settings):
+    """Some rows to find, a token to send, no waiting; a host the API may probe for real (no
+    sub2api answers at its address: it is refused at once, never retried)."""
     settings.RELAY_API_MAX_WAIT_SEC = 0
-
-    def register_host(*, name, base_url, auth_type, admin_credential, admin_email=""):
-        raise HostRegistrationError({"base_url": "no sub2api answers here (test)"})
-
-    install_fake_host_services(
-        monkeypatch, register_host=register_host, reprobe_host=lambda host, transport=None: host
-    )
+    settings.RELAY_HTTP_TIMEOUT = 1
+    settings.RELAY_HTTP_RETRIES = 0
 
     user = django_user_model.objects.create_user(username="fuzz", is_staff=True)
     token = ApiToken.issue(user)

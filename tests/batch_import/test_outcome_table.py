@@ -36,7 +36,6 @@ PROBE_CASES = [
     (probe(ProbeErrorKind.RATE_LIMITED, 429, "insufficient_quota"), "broken", FC.UPSTREAM_QUOTA),
     (probe(ProbeErrorKind.UNREACHABLE), "degraded", FC.UPSTREAM_UNREACHABLE),
     (probe(ProbeErrorKind.TIMEOUT), "degraded", FC.UPSTREAM_UNREACHABLE),
-    (probe(ProbeErrorKind.EMPTY, 200), "broken", FC.UPSTREAM_MODEL_MISSING),
     (probe(ProbeErrorKind.BAD_RESPONSE, 200), "broken", FC.UPSTREAM_ERROR),
     (probe(ProbeErrorKind.HTTP_ERROR, 400), "broken", FC.UPSTREAM_ERROR),
     (probe(ProbeErrorKind.HTTP_ERROR, 502), "degraded", FC.UPSTREAM_ERROR),

@@ -96,4 +96,4 @@ def test_decide_reuse_records_where_it_reused_from():
 def test_decide_reuse_same_family_under_another_alias_is_covered():
     # Families are canonical: "Kimi-K2.6" and "kimi 2.6" both arrive as the family kimi-k2.6.
     decision = decide_reuse([acc(4, "active", "kimi-k2.6")], incoming("kimi-k2.6"))
-    assert decision.action == ReuseAction.REUSE and not decision.needs_patch
+    assert decision.action == ReuseAction.REUSE and not decision.missing_families

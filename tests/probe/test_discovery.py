@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from probe.client import UpstreamClient
-from probe.discovery import ModelsResult, discover_models
+from probe.discovery import discover_models
 from probe.errors import ProbeError
 from tests.fixtures_upstream import UpstreamFactory
 
@@ -55,13 +55,6 @@ def test_discover_models_empty_list_is_a_result_not_an_error(body: Any) -> None:
     result = discover_models(client_answering(200, json=body))
     assert result.is_empty
     assert result.raw_models == []
-
-
-def test_models_result_require_models_raises_empty() -> None:
-    with pytest.raises(ProbeError) as caught:
-        ModelsResult(raw_models=[], http_status=200, latency_ms=3).require_models()
-    assert (caught.value.kind, caught.value.permanent) == ("empty", True)
-    assert ModelsResult(["m"], 200, 3).require_models() == ["m"]
 
 
 @pytest.mark.parametrize("status", [401, 403])
