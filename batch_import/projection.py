@@ -15,6 +15,7 @@ from django.utils.translation import ngettext, pgettext_lazy
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
 from probe.aliases import canonical_model_family
+from probe.capability import seed_profile
 
 Access = ImportRunItem.AccessStatus
 
@@ -325,7 +326,7 @@ def item_detail_projection(
             "lease_until": _iso(item.lease_until),
             "legacy_batch_id": item.legacy_batch_id,
             "legacy_provider_id": item.legacy_provider_id,
-            "capability_profile": item.capability_profile,
+            "capability_profile": seed_profile(item.capability_profile),
             "preview_plan": item.preview_plan,
             "events": [event_projection(event) for event in events],
         }

@@ -1,6 +1,7 @@
 """Capability profile of an upstream: which routes it serves and what each model can do.
 
-Field names follow seed 001 §4.3, the serialized shape seed 004 §6.5 (``to_dict``/``from_dict``).
+Field names follow seed 001 §4.3, the serialized shape seed 004 §6.5 (``to_dict``/``from_dict``):
+a model feature is ``true``/``false`` once settled and ``"unknown"`` otherwise (``seed_support``).
 Probes are cheap (``max_tokens`` 1–8, except ``/v1/responses``, whose API refuses
 ``max_output_tokens`` below 16), bounded (``RELAY_PROBE_MAX_MODELS`` models per upstream) and
 run concurrently within ``RELAY_UPSTREAM_CONCURRENCY``. A failed probe never raises: it leaves
@@ -30,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 
@@ -66,6 +67,20 @@ class Support(StrEnum):
     YES = "yes"
     NO = "no"
     UNKNOWN = "unknown"
+
+
+# How seed 004 §6.5 writes a model feature: a boolean once the probe settled it, the string
+# "unknown" while it could not (``"supports_stream": true, "supports_tools": "unknown"``).
+SeedSupport = bool | Literal["unknown"]
+
+
+def seed_support(value: Any) -> SeedSupport:
+    """A tri-state (``Support``, a stored ``yes``/``no``/``unknown`` or a boolean) in seed 004's
+    wire shape: ``True``/``False``/``"unknown"``."""
+    support = Support(_support(value))
+    if support == Support.UNKNOWN:
+        return "unknown"
+    return support == Support.YES
 
 
 class ModelIdStyle(StrEnum):
@@ -133,9 +148,9 @@ class ModelCapabilityProfile:
             "raw_model_id": self.raw_model_id,
             "normalized_model_id": self.normalized_model_id,
             "canonical_model_family": self.canonical_model_family,
-            "supports_stream": self.supports_stream,
-            "supports_tools": self.supports_tools,
-            "supports_reasoning_fields": self.supports_reasoning_fields,
+            "supports_stream": seed_support(self.supports_stream),
+            "supports_tools": seed_support(self.supports_tools),
+            "supports_reasoning_fields": seed_support(self.supports_reasoning_fields),
             "smoke_chat_ok": self.smoke_chat_ok,
         }
 
@@ -184,6 +199,11 @@ class CapabilityProfile:
     @property
     def smoke_ok_models(self) -> list[str]:
         return [m.raw_model_id for m in self.model_profiles if m.smoke_chat_ok]
+
+
+def seed_profile(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A stored profile in seed 004's shape, whatever shape it was stored in (None stays None)."""
+    return None if data is None else CapabilityProfile.from_dict(data).to_dict()
 
 
 def responses_supported(profile: CapabilityProfile | None) -> bool | None:
@@ -473,7 +493,8 @@ def _select_models(
 
 
 def _support(value: Any) -> str:
-    """Read a stored tri-state; seed 004's example writes ``supports_stream`` as a boolean."""
+    """Read a stored tri-state: seed 004's booleans/"unknown", or the ``yes``/``no`` of rows
+    written before the profile took the seed's shape."""
     if value is True:
         return Support.YES.value
     if value is False:

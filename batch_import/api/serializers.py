@@ -226,8 +226,8 @@ class EventOutputSerializer(serializers.Serializer):
 
 
 _TRI_STATE = {
-    "anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["yes", "no", "unknown"]}],
-    "description": "true/false, or yes/no/unknown when the probe could not settle it",
+    "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["unknown"]}],
+    "description": 'true/false once the probe settled it, "unknown" when it could not (seed 004)',
 }
 
 CAPABILITY_PROFILE_SCHEMA = {

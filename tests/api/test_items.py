@@ -105,6 +105,28 @@ def test_item_detail_has_capability_profile_and_event_trail(api):
     assert body["provision_reused"] is True and body["reused_from_account_id"] == 4
 
 
+def test_item_detail_reads_profiles_stored_as_yes_no_in_seed_004_types(api):
+    """Rows probed before the profile took seed 004's shape (``"yes"``/``"no"``) read as
+    booleans; "unknown" stays the string."""
+    stored = {
+        **PROFILE,
+        "model_profiles": [
+            {
+                **PROFILE["model_profiles"][0],
+                "supports_stream": "yes",
+                "supports_tools": "no",
+                "supports_reasoning_fields": "unknown",
+            }
+        ],
+    }
+    item = ImportRunItemFactory(capability_profile=stored)
+    body = api.get(f"/api/batch-import/runs/{item.run_id}/items/{item.item_id}").json()
+    [model] = body["capability_profile"]["model_profiles"]
+    assert (model["supports_stream"], model["supports_tools"]) == (True, False)
+    assert model["supports_reasoning_fields"] == "unknown"
+    assert body["capability_profile"]["transport_profile"] == PROFILE["transport_profile"]
+
+
 def test_item_of_another_run_is_404(api):
     item = ImportRunItemFactory()
     other = ImportRunFactory()

@@ -122,3 +122,16 @@ def test_seed_examples_are_attached(schema):
         iter(detail["responses"]["200"]["content"]["application/json"]["examples"].values())
     )
     assert example["value"]["capability_profile"]["transport_profile"]["auth_style"] == "bearer"
+
+
+def test_model_features_are_seed_004_tri_states(schema):
+    """Seed 004 §6.5: ``supports_stream: true``, ``supports_tools: "unknown"``: a boolean or
+    the one string "unknown", nothing else (no yes/no)."""
+    detail = schema["components"]["schemas"]["ItemDetailOutput"]["properties"]
+    model = detail["capability_profile"]["properties"]["model_profiles"]["items"]["properties"]
+    for name in ("supports_stream", "supports_tools", "supports_reasoning_fields"):
+        assert model[name]["oneOf"] == [
+            {"type": "boolean"},
+            {"type": "string", "enum": ["unknown"]},
+        ]
+    assert model["smoke_chat_ok"] == {"type": "boolean"}

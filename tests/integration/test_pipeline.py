@@ -129,8 +129,9 @@ def test_capability_profile_is_recorded_per_model(host_simulator, upstream_facto
     )
     item = drive(start(register(host_simulator), [entry(upstream)])).items.get()
     profiles = {p["raw_model_id"]: p for p in item.capability_profile["model_profiles"]}
-    assert profiles["m-stream"]["supports_tools"] == "no"
-    assert profiles["m-plain"]["supports_stream"] == "no"
+    assert profiles["m-stream"]["supports_tools"] is False  # seed 004: booleans once settled
+    assert profiles["m-plain"]["supports_stream"] is False
+    assert profiles["m-plain"]["supports_tools"] is True
     assert all(p["smoke_chat_ok"] for p in profiles.values())
 
 

@@ -16,11 +16,14 @@ from probe.capability import (
     model_id_style,
     probe_capabilities,
     responses_supported,
+    seed_profile,
     send_chat,
 )
 from probe.client import UpstreamClient
 from probe.simulator import SimModel, UpstreamSimulator
 from tests.fixtures_upstream import UpstreamFactory
+
+FEATURES = ("supports_stream", "supports_tools", "supports_reasoning_fields")
 
 # The item detail example of seed 004 §6.5, verbatim.
 SEED_004_PROFILE = {
@@ -99,17 +102,17 @@ def test_probe_capabilities_model_profiles_captured_per_model(
             "raw_model_id": "deepseek-ai/DeepSeek-R1",
             "normalized_model_id": "deepseek-ai/deepseek-r1",
             "canonical_model_family": "deepseek-r1",
-            "supports_stream": "yes",
-            "supports_tools": "yes",
-            "supports_reasoning_fields": "yes",
+            "supports_stream": True,
+            "supports_tools": True,
+            "supports_reasoning_fields": True,
             "smoke_chat_ok": True,
         },
         {
             "raw_model_id": "Qwen/Qwen3-32B",
             "normalized_model_id": "qwen/qwen3-32b",
             "canonical_model_family": "qwen3-32b",
-            "supports_stream": "no",
-            "supports_tools": "no",
+            "supports_stream": False,
+            "supports_tools": False,
             "supports_reasoning_fields": "unknown",
             "smoke_chat_ok": True,
         },
@@ -282,8 +285,7 @@ def test_capability_profile_serializes_as_seed_004() -> None:
     profile = CapabilityProfile.from_dict(SEED_004_PROFILE)
     data = profile.to_dict()
     assert data["transport_profile"] == SEED_004_PROFILE["transport_profile"]
-    assert list(data["model_profiles"][0]) == list(SEED_004_PROFILE["model_profiles"][0])
-    assert data["model_profiles"][0]["supports_stream"] == "yes"
+    assert data["model_profiles"] == SEED_004_PROFILE["model_profiles"]
     assert CapabilityProfile.from_dict(data) == profile
     assert responses_supported(profile) is False
 
@@ -340,3 +342,24 @@ def test_an_inconclusive_known_profile_is_probed_again(upstream: UpstreamSimulat
         settled = probe_capabilities(client, ["kimi-k2.6"], known=inconclusive)
     assert responses_supported(inconclusive) is None
     assert responses_supported(settled) is True
+
+
+@pytest.mark.parametrize(
+    ("stored", "wire"),
+    [
+        ("yes", True),
+        ("no", False),
+        ("unknown", "unknown"),
+        (True, True),
+        (False, False),
+        (None, "unknown"),
+        ("maybe", "unknown"),
+    ],
+)
+def test_model_features_take_seed_004_types(stored, wire) -> None:
+    """Seed 004 §6.5: a boolean once settled, the string "unknown" otherwise; rows stored
+    with yes/no before read the same."""
+    profile = {"model_profiles": [{"raw_model_id": "m", **dict.fromkeys(FEATURES, stored)}]}
+    [model] = seed_profile(profile)["model_profiles"]
+    assert all(model[name] == wire and type(model[name]) is type(wire) for name in FEATURES)
+    assert seed_profile(None) is None
