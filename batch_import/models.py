@@ -123,9 +123,16 @@ class LegacyImportBatch(models.Model):
     """V1 ``import_batches`` row kept for linkage only; V2 state lives on runs and items."""
 
     class Status(models.TextChoices):
-        # Seed 002 §4.2; a rollback that leaves resources behind marks the batch failed (§5.5).
+        """Seed 002 §4.2, written by ``run_state.legacy_batch_status`` from the run's outcome
+        and its rollback; a rollback that leaves resources behind marks the batch failed (§5.5).
+        The V2 pipeline creates the batch when its run starts, so it begins at ``running``;
+        ``pending`` and ``previewed`` complete the seed's set (V1 batches)."""
+
+        PENDING = "pending", _("pending")
+        PREVIEWED = "previewed", _("previewed")
         RUNNING = "running", _("running")
-        COMPLETED = "completed", _("completed")
+        SUCCEEDED = "succeeded", _("succeeded")
+        PARTIALLY_SUCCEEDED = "partially_succeeded", _("partially succeeded")
         FAILED = "failed", _("failed")
         ROLLBACK_RUNNING = "rollback_running", _("rollback running")
         ROLLED_BACK = "rolled_back", _("rolled back")

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from batch_import.errors import Conflict
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
 from batch_import.retry import next_retry_at
+from batch_import.run_state import legacy_batch_status
 from batch_import.stages.validate import record_rolled_back
 from batch_import.transitions import EventType, hand_over_run, record_event
 from hosts.models import ManagedResource
@@ -108,7 +109,7 @@ def rollback_run(
         return rollback
     if not _claim(rollback):
         return rollback
-    _set_batch_status(run_id, LegacyImportBatch.Status.ROLLBACK_RUNNING)
+    _set_batch_status(run_id, legacy_batch_status(rollback_status=rollback.status))
     client = client_for_host(run.host, transport=getattr(ctx, "host_transport", None))
     try:
         deleted, kept, remaining, errors = _execute(run, client)
@@ -226,7 +227,7 @@ def _finish(run, deleted, kept, remaining, errors) -> RunRollback:
         rollback.save()
     first = run.items.order_by("position").first()
     if remaining:
-        _set_batch_status(run.run_id, LegacyImportBatch.Status.FAILED)
+        _set_batch_status(run.run_id, legacy_batch_status(rollback_status=rollback.status))
         if first is not None:
             labels = ", ".join(f"{r['resource_type']} {r['host_resource_id']}" for r in remaining)
             when = (
@@ -241,7 +242,7 @@ def _finish(run, deleted, kept, remaining, errors) -> RunRollback:
                 payload={"remaining": remaining, "attempt": rollback.attempts},
             )
         return rollback
-    _set_batch_status(run.run_id, LegacyImportBatch.Status.ROLLED_BACK)
+    _set_batch_status(run.run_id, legacy_batch_status(rollback_status=rollback.status))
     for item in run.items.filter(rolled_back_at__isnull=True).select_related("run"):
         record_rolled_back(
             item, when=now, message="rolled back: what this run created on the host is gone"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from batch_import.models import ImportRun, ImportRunItem
+from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
 
 Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
 Confirmation = ImportRunItem.ConfirmationStatus
 RunState = ImportRun.State
+BatchStatus = LegacyImportBatch.Status
 
 # Stages whose failure ends an item before validation ever runs.
 PRE_VALIDATION_STAGES = frozenset({Stage.PROBE, Stage.PROVISION})
@@ -131,3 +132,30 @@ def derive_run_state_from_counts(
         broken_items=counts.broken,
         warning_items=counts.warnings,
     )
+
+
+# A rollback owns the batch status from its start (seed 002 §5.5): one that left resources
+# behind marks the batch failed.
+ROLLBACK_BATCH_STATUS = {
+    RunRollback.Status.RUNNING: BatchStatus.ROLLBACK_RUNNING,
+    RunRollback.Status.PARTIAL: BatchStatus.FAILED,
+    RunRollback.Status.ROLLED_BACK: BatchStatus.ROLLED_BACK,
+}
+
+
+def legacy_batch_status(
+    summary: RunSummary | None = None, *, rollback_status: str | None = None
+) -> str:
+    """The V1 ``import_batches.status`` (seed 002 §4.2) of a run: its rollback's, once one
+    started; else running while the run runs, then ``succeeded`` when every item ended active,
+    ``partially_succeeded`` when some did (a cancelled run too), ``failed`` when none did or
+    the run failed (strict mode fails it on one broken item)."""
+    if rollback_status is not None:
+        return ROLLBACK_BATCH_STATUS[rollback_status]
+    if summary is None or summary.state == RunState.RUNNING:
+        return BatchStatus.RUNNING
+    if summary.state == RunState.FAILED or summary.active_items == 0:
+        return BatchStatus.FAILED
+    if summary.active_items == summary.total_items:
+        return BatchStatus.SUCCEEDED
+    return BatchStatus.PARTIALLY_SUCCEEDED

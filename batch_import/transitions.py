@@ -18,8 +18,19 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
-from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
-from batch_import.run_state import derive_run_state_from_counts, item_has_warning
+from batch_import.models import (
+    ImportRun,
+    ImportRunItem,
+    ImportRunItemEvent,
+    LegacyImportBatch,
+    RunRollback,
+)
+from batch_import.run_state import (
+    RunSummary,
+    derive_run_state_from_counts,
+    item_has_warning,
+    legacy_batch_status,
+)
 from batch_import.selectors import run_counts
 
 Stage = ImportRunItem.Stage
@@ -203,7 +214,20 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
             for name, value in updates.items():
                 setattr(run, name, value)
             run.save(update_fields=[*updates, "updated_at"])
+            sync_legacy_batch(run_id, summary)
     return run
+
+
+def sync_legacy_batch(run_id: str, summary: RunSummary) -> None:
+    """The run's V1 batch follows its outcome (seed 002 §4.2), in one UPDATE; once a rollback
+    started, the rollback writes the status instead."""
+    status = legacy_batch_status(summary)
+    (
+        LegacyImportBatch.objects.filter(run_id=run_id)
+        .exclude(status=status)
+        .exclude(run_id__in=RunRollback.objects.filter(run_id=run_id).values("run_id"))
+        .update(status=status, updated_at=timezone.now())
+    )
 
 
 def hand_over_run(run_id: str) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_import.models import ImportRunItemEvent
+from batch_import.models import ImportRunItemEvent, LegacyImportBatch
 from hosts.models import ManagedResource
 from tests.integration.pipeline import drive, entry, register, start
 
@@ -179,3 +179,17 @@ def test_run_item_and_events_read_back_whole_from_the_v2_tables(host_simulator, 
     assert detail["capability_profile"]["model_profiles"][0]["raw_model_id"] == "kimi-k2.6"
     assert [e["event_type"] for e in detail["events"]][-1] == "validated"
     assert projection.run_projection(selectors.run_get(run.run_id))["state"] == "completed"
+
+
+def test_the_legacy_batch_status_follows_the_run_outcome(host_simulator, upstream_factory):
+    """Seed 002 §4.2: a finished run's V1 batch no longer reads ``running``."""
+    good = upstream_factory(models=("kimi-k2.6",))
+    revoked = upstream_factory(models=("glm-4.5",), api_key="sk-the-real-key")
+    host = register(host_simulator)
+    all_ok = drive(start(host, [entry(good)]))
+    half = drive(start(host, [entry(good), entry(revoked, key="sk-revoked")]))
+    none = drive(start(host, [entry(revoked, key="sk-revoked")]))
+    statuses = [
+        LegacyImportBatch.objects.get(run_id=run.run_id).status for run in (all_ok, half, none)
+    ]
+    assert statuses == ["succeeded", "partially_succeeded", "failed"]

@@ -34,6 +34,7 @@ def test_rollback_after_a_full_run_restores_the_host_exactly(host_simulator, ups
     before = dump(host_simulator)
     run = drive(start(host, [entry(a), entry(b)], subscription_users=["u1@example.com"]))
     assert run.state == "completed"
+    assert LegacyImportBatch.objects.get(run_id=run.run_id).status == "succeeded"
     created = dump(host_simulator)
     assert all(created[name] for name in COLLECTIONS)  # the run made one of everything
 
