@@ -9,6 +9,7 @@ import sys
 from typing import Any, TextIO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from batch_import import projection, selectors
 from batch_import.models import ImportRun, ImportRunItem
@@ -35,7 +36,9 @@ def parse_duration(text: str) -> float:
     """``15s``, ``2m``, ``1h``, ``500ms`` or plain seconds."""
     match = DURATION.match(text or "")
     if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 15s, 2m, 1h)")
+        raise ValueError(
+            _("not a duration: %(text)s (use e.g. 15s, 2m, 1h)") % {"text": repr(text)}
+        )
     return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
@@ -53,7 +56,10 @@ def read_batch_file(path: str, stdin: TextIO | None = None) -> ParsedLines:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ValueError(f"line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x})") from None
+        raise ValueError(
+            _("line %(line)d: not UTF-8 text (byte 0x%(byte)02x)")
+            % {"line": line, "byte": data[exc.start]}
+        ) from None
     return parse_entry_lines(text)
 
 
@@ -109,56 +115,79 @@ def preview_lines(run: ImportRun) -> list[str]:
     if not run.is_preview:
         return []
     lines = [
-        "preview: nothing was written to the host; promote it: "
-        f"manage.py batch_import --promote {run.run_id} (or POST …/runs/{run.run_id}/promote)"
+        _(
+            "preview: nothing was written to the host; promote it: manage.py batch_import "
+            "--promote %(run_id)s (or POST …/runs/%(run_id)s/promote)"
+        )
+        % {"run_id": run.run_id}
     ]
     for item in run.items.order_by("position"):
         plan = item.preview_plan
         if not plan:
-            lines.append(f"  {item.provider_id}: not planned ({item.last_error or 'no plan'})")
+            why = item.last_error or _("no plan")
+            lines.append(
+                _("  %(provider)s: not planned (%(why)s)")
+                % {"provider": item.provider_id, "why": why}
+            )
             continue
         channel = plan["channel"]
         added = len(channel.get("mapping_added") or {})
         parts = [
-            f"account {plan['account']['action']}",
-            f"group {plan['group']['action']}",
-            f"channel {channel['action']} (+{added} mappings)",
+            _("account %(action)s") % {"action": plan["account"]["action"]},
+            _("group %(action)s") % {"action": plan["group"]["action"]},
+            _("channel %(action)s (+%(added)d mappings)")
+            % {"action": channel["action"], "added": added},
         ]
-        conflicts = "; conflicts: " + ", ".join(plan["conflicts"]) if plan["conflicts"] else ""
+        conflicts = (
+            _("; conflicts: %(list)s") % {"list": ", ".join(plan["conflicts"])}
+            if plan["conflicts"]
+            else ""
+        )
         lines.append(f"  {item.provider_id}: " + ", ".join(parts) + conflicts)
     return lines
 
 
 def progress_line(run: ImportRun) -> str:
-    return (
-        f"{run.completed_items}/{run.total_items} done · active {run.active_items} · "
-        f"degraded {run.degraded_items} · broken {run.broken_items} · {run.state}"
-    )
+    return _(
+        "%(done)d/%(total)d done · active %(active)d · degraded %(degraded)d · "
+        "broken %(broken)d · %(state)s"
+    ) % {
+        "done": run.completed_items,
+        "total": run.total_items,
+        "active": run.active_items,
+        "degraded": run.degraded_items,
+        "broken": run.broken_items,
+        "state": run.get_state_display(),
+    }
 
 
 def report_lines(run: ImportRun) -> list[str]:
     lines = [
-        f"run_id: {run.run_id}",
-        f"state: {run.state}",
-        f"result page: {result_page_url(run)}",
+        _("run_id: %(run_id)s") % {"run_id": run.run_id},
+        _("state: %(state)s") % {"state": run.get_state_display()},
+        _("result page: %(url)s") % {"url": result_page_url(run)},
         progress_line(run),
     ]
-    lines += [f"warning: {text}" for text in projection.recent_warnings(run)]
+    lines += [_("warning: %(text)s") % {"text": text} for text in projection.recent_warnings(run)]
     for item in selectors.items_problems_first(run):
         lines.append(_item_line(item))
     return lines
 
 
 def _item_line(item: ImportRunItem) -> str:
+    recommended = "; ".join(recommendation_labels(item.recommended_models)) or "-"
     parts = [
         f"- {item.provider_id}",
-        f"smoke={item.resolved_smoke_model or '-'}",
-        f"recommended={'; '.join(recommendation_labels(item.recommended_models)) or '-'}",
-        f"confirmation={item.confirmation_status}",
-        f"access={item.access_status}",
-        f"reused={'yes' if item.provision_reused else 'no'}",
-        f"resolution={item.account_resolution or '-'}",
+        _("smoke=%(model)s") % {"model": item.resolved_smoke_model or "-"},
+        _("recommended=%(models)s") % {"models": recommended},
+        _("confirmation=%(status)s") % {"status": item.get_confirmation_status_display()},
+        _("access=%(status)s") % {"status": item.get_access_status_display()},
+        _("reused=%(answer)s") % {"answer": _("yes") if item.provision_reused else _("no")},
+        _("resolution=%(resolution)s")
+        % {"resolution": item.get_account_resolution_display() or "-"},
     ]
     if item.last_error:
-        parts.append(f"error[{item.last_error_stage}]={item.last_error}")
+        stages = dict(ImportRunItem.Stage.choices)
+        stage = stages.get(item.last_error_stage, item.last_error_stage or "-")
+        parts.append(_("error[%(stage)s]=%(error)s") % {"stage": stage, "error": item.last_error})
     return " ".join(parts)

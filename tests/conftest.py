@@ -60,3 +60,19 @@ def _translation_catalogs():
     from relay_project.compilemessages import compile_catalogs
 
     compile_catalogs()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _neutral_locale():
+    """Commands write in the operator's locale (LC_ALL / LC_MESSAGES / LANG): the suite runs
+    under a neutral one, so a developer's zh_CN shell does not change what tests read. A test
+    of the locale sets its own (monkeypatch)."""
+    import os
+
+    saved = os.environ.get("LC_ALL")
+    os.environ["LC_ALL"] = "C.UTF-8"
+    yield
+    if saved is None:
+        os.environ.pop("LC_ALL", None)
+    else:
+        os.environ["LC_ALL"] = saved

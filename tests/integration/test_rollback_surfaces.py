@@ -64,7 +64,7 @@ def test_command_plans_rolls_back_and_reports_partial(finished_run, host_simulat
         call_command("rollback_run", finished_run.run_id, stdout=StringIO())
     out = StringIO()
     call_command("rollback_run", finished_run.run_id, stdout=out)
-    assert out.getvalue().strip().endswith("rolled_back")
+    assert out.getvalue().strip().endswith(": rolled back")  # the status as people read it
     with pytest.raises(CommandError, match="run_id"):
         call_command("rollback_run", "nope")
 

@@ -7,15 +7,17 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from batch_import import cli
 from batch_import.errors import Conflict, InvalidRequest
 from batch_import.models import ImportRun
 from batch_import.requests import parse_entry_line, validate_run_request
 from batch_import.services import run_promote, run_start
+from relay_project.cli_language import OperatorLanguageMixin
 
 
-class Command(cli.UsageErrorsExit64, BaseCommand):
+class Command(OperatorLanguageMixin, cli.UsageErrorsExit64, BaseCommand):
     help = (
         "Import upstream base_url + api_key entries into a sub2api host. Exit codes: "
         "0 all active, 1 warnings, 2 some broken or failed, 3 invalid input, "
@@ -60,7 +62,7 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
             self.promote(opts, entries, wait)
             return
         if not opts["host_id"]:
-            raise CommandError("--host-id: required (unless --promote)", returncode=64)
+            raise CommandError(_("--host-id: required (unless --promote)"), returncode=64)
         data = {
             "host_id": opts["host_id"],
             "mode": opts["mode"],
@@ -77,11 +79,13 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
         try:
             request = validate_run_request(data)
         except InvalidRequest as exc:
-            raise CommandError(f"invalid request: {exc}", returncode=3) from None
+            raise CommandError(
+                _("invalid request: %(problems)s") % {"problems": exc}, returncode=3
+            ) from None
         run = run_start(request=request, created_by="cli").run
         if not opts["json"]:
-            self.stdout.write(f"run_id: {run.run_id}")
-            self.stdout.write(f"result page: {cli.result_page_url(run)}")
+            self.stdout.write(_("run_id: %(run_id)s") % {"run_id": run.run_id})
+            self.stdout.write(_("result page: %(url)s") % {"url": cli.result_page_url(run)})
         run = self.wait(run, wait, quiet=opts["json"])
         self.finish(run, as_json=opts["json"])
 
@@ -90,17 +94,23 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
         given = [flag for flag in ("host_id", "dry_run") if opts[flag]]
         if entries or given:
             extra = "--entry/--batch-file" if entries else "--" + given[0].replace("_", "-")
-            raise CommandError(f"--promote: {extra} cannot be combined with it", returncode=64)
+            raise CommandError(
+                _("--promote: %(option)s cannot be combined with it") % {"option": extra},
+                returncode=64,
+            )
         try:
             run = run_promote(run_id=opts["promote"], actor="cli")
         except ImportRun.DoesNotExist:
-            message = f"--promote: run {opts['promote']} does not exist"
+            message = _("--promote: run %(run_id)s does not exist") % {"run_id": opts["promote"]}
             raise CommandError(message, returncode=3) from None
         except Conflict as exc:
             raise CommandError(f"--promote: {exc}", returncode=3) from None
         if not opts["json"]:
-            self.stdout.write(f"run_id: {run.run_id} (promoted from preview {opts['promote']})")
-            self.stdout.write(f"result page: {cli.result_page_url(run)}")
+            self.stdout.write(
+                _("run_id: %(run_id)s (promoted from preview %(preview)s)")
+                % {"run_id": run.run_id, "preview": opts["promote"]}
+            )
+            self.stdout.write(_("result page: %(url)s") % {"url": cli.result_page_url(run)})
         run = self.wait(run, wait, quiet=opts["json"])
         self.finish(run, as_json=opts["json"])
 
@@ -123,7 +133,9 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
                 raise CommandError(f"--batch-file: {detail}", returncode=3)
             if parsed.duplicate_lines:
                 lines = ", ".join(str(n) for n in parsed.duplicate_lines)
-                self.stderr.write(f"--batch-file: duplicate lines skipped: {lines}")
+                self.stderr.write(
+                    _("--batch-file: duplicate lines skipped: %(lines)s") % {"lines": lines}
+                )
             entries.extend(parsed.entries)
         return entries
 

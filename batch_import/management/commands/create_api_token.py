@@ -9,11 +9,13 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.utils.translation import gettext as _
 
+from relay_project.cli_language import OperatorLanguageMixin
 from relay_project.models import ApiToken
 
 
-class Command(BaseCommand):
+class Command(OperatorLanguageMixin, BaseCommand):
     help = (
         "Issue the REST API token of a user and print it: the only time it is shown (it is "
         "stored hashed). --rotate replaces an existing one."
@@ -42,26 +44,37 @@ class Command(BaseCommand):
             if user is None:
                 if not create_user:
                     raise CommandError(
-                        f"user {username!r} does not exist (pass --create-user to create it)"
+                        _("user %(name)s does not exist (pass --create-user to create it)")
+                        % {"name": repr(username)}
                     )
                 # No password: create_user stores an unusable one, so the token is the only way in.
                 user = user_model.objects.create_user(
                     **{user_model.USERNAME_FIELD: username}, is_staff=True
                 )
-                self.stderr.write(f"created user {username!r}")
+                self.stderr.write(_("created user %(name)s") % {"name": repr(username)})
             elif not user.is_active:
-                raise CommandError(f"user {username!r} is inactive; its token would not work")
+                raise CommandError(
+                    _("user %(name)s is inactive; its token would not work")
+                    % {"name": repr(username)}
+                )
             elif not user.is_staff:
                 raise CommandError(
-                    f"user {username!r} is not staff; the API refuses non-staff tokens "
-                    "(make it staff in the admin first)"
+                    _(
+                        "user %(name)s is not staff; the API refuses non-staff tokens "
+                        "(make it staff in the admin first)"
+                    )
+                    % {"name": repr(username)}
                 )
             existing = ApiToken.objects.filter(user=user).first()
             if existing is not None and not rotate:
                 raise CommandError(
-                    f"user {username!r} already has a token ({existing.prefix}…); it is stored "
-                    "hashed and cannot be shown again: pass --rotate to issue a new one"
+                    _(
+                        "user %(name)s already has a token (%(prefix)s…); it is stored hashed "
+                        "and cannot be shown again: pass --rotate to issue a new one"
+                    )
+                    % {"name": repr(username), "prefix": existing.prefix}
                 )
             key = ApiToken.issue(user)
-        self.stderr.write(f"{'rotated' if existing else 'created'} token for {username!r}")
+        done = _("rotated token for %(name)s") if existing else _("created token for %(name)s")
+        self.stderr.write(done % {"name": repr(username)})
         self.stdout.write(key)

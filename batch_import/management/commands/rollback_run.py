@@ -4,13 +4,15 @@ rollback. ``--plan`` only lists what would be deleted and kept."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from batch_import.errors import Conflict
 from batch_import.models import ImportRun, RunRollback
 from batch_import.rollback import rollback_plan, rollback_run
+from relay_project.cli_language import OperatorLanguageMixin
 
 
-class Command(BaseCommand):
+class Command(OperatorLanguageMixin, BaseCommand):
     help = "Delete what a run created on the host (reverse dependency order), keeping shared ones."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -22,7 +24,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         run = ImportRun.objects.filter(pk=options["run_id"]).first()
         if run is None:
-            raise CommandError(f"run_id: run {options['run_id']} does not exist")
+            raise CommandError(
+                _("run_id: run %(run_id)s does not exist") % {"run_id": options["run_id"]}
+            )
         if options["plan"]:
             for planned in rollback_plan(run):
                 reason = f" — {planned.reason}" if planned.reason else ""
@@ -33,17 +37,31 @@ class Command(BaseCommand):
         except Conflict as exc:
             raise CommandError(str(exc)) from None
         for entry in rollback.deleted:
-            self.stdout.write(f"deleted {entry['resource_type']} {entry['host_resource_id']}")
+            self.stdout.write(
+                _("deleted %(type)s %(id)s")
+                % {"type": entry["resource_type"], "id": entry["host_resource_id"]}
+            )
         for entry in rollback.kept:
             self.stdout.write(
-                f"kept    {entry['resource_type']} {entry['host_resource_id']} — {entry['reason']}"
+                _("kept    %(type)s %(id)s — %(reason)s")
+                % {
+                    "type": entry["resource_type"],
+                    "id": entry["host_resource_id"],
+                    "reason": entry["reason"],
+                }
             )
         if rollback.status != RunRollback.Status.ROLLED_BACK:
             left = ", ".join(
                 f"{r['resource_type']} {r['host_resource_id']}" for r in rollback.remaining
             )
             raise CommandError(
-                f"rollback partial (attempt {rollback.attempts}); still on the host: {left}. "
-                "It is retried automatically; run this command again to resume now."
+                _(
+                    "rollback partial (attempt %(attempt)d); still on the host: %(left)s. "
+                    "It is retried automatically; run this command again to resume now."
+                )
+                % {"attempt": rollback.attempts, "left": left}
             )
-        self.stdout.write(f"run {run.run_id}: {rollback.status}")
+        self.stdout.write(
+            _("run %(run_id)s: %(status)s")
+            % {"run_id": run.run_id, "status": rollback.get_status_display()}
+        )

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from batch_import import cli
 from batch_import.models import ImportRun
+from relay_project.cli_language import OperatorLanguageMixin
 
 
-class Command(cli.UsageErrorsExit64, BaseCommand):
+class Command(OperatorLanguageMixin, cli.UsageErrorsExit64, BaseCommand):
     help = "Show a run's state and items. Exit codes as for batch_import."
 
     def add_arguments(self, parser) -> None:
@@ -21,7 +23,9 @@ class Command(cli.UsageErrorsExit64, BaseCommand):
         try:
             run = ImportRun.objects.get(pk=run_id)
         except ImportRun.DoesNotExist:
-            raise CommandError(f"run_id: no run {run_id!r}", returncode=3) from None
+            raise CommandError(
+                _("run_id: no run %(run_id)s") % {"run_id": repr(run_id)}, returncode=3
+            ) from None
         if opts["json"]:
             self.stdout.write(_dumps(cli.run_document(run)))
         else:

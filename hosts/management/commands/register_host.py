@@ -15,9 +15,11 @@ import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
 
 from hosts.models import Host
 from hosts.services import HostRegistrationError, register_host
+from relay_project.cli_language import OperatorLanguageMixin
 
 # Service field -> the option that feeds it, so errors point at what to change.
 FIELD_OPTIONS = {
@@ -28,7 +30,7 @@ FIELD_OPTIONS = {
 }
 
 
-class Command(BaseCommand):
+class Command(OperatorLanguageMixin, BaseCommand):
     help = "Register a sub2api host: validate, read its version, probe its capabilities."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -78,13 +80,18 @@ class Command(BaseCommand):
                 for field, message in exc.errors.items()
             ]
             raise CommandError("; ".join(problems)) from None
-        self.stdout.write(f"host {host.id} {host.name}: {host.status}")
+        self.stdout.write(
+            _("host %(id)s %(name)s: %(status)s")
+            % {"id": host.id, "name": host.name, "status": host.get_status_display()}
+        )
         if host.version:
-            self.stdout.write(f"version: {host.version}")
+            self.stdout.write(_("version: %(version)s") % {"version": host.version})
         if host.missing_capabilities:
-            self.stdout.write(f"missing capabilities: {', '.join(host.missing_capabilities)}")
+            self.stdout.write(
+                _("missing capabilities: %(list)s") % {"list": ", ".join(host.missing_capabilities)}
+            )
         if host.last_error:
-            self.stdout.write(f"last error: {host.last_error}")
+            self.stdout.write(_("last error: %(error)s") % {"error": host.last_error})
 
     def read_secret(self, env_var: str | None, from_stdin: bool, option: str, what: str) -> str:
         if bool(env_var) == from_stdin:
