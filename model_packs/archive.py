@@ -12,6 +12,8 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from django.utils.translation import gettext as _
+
 MAX_ARCHIVE_BYTES = 5 * 1024 * 1024
 MAX_TOTAL_BYTES = 20 * 1024 * 1024
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -30,22 +32,26 @@ class PackArchiveError(Exception):
 def safe_member_name(name: str) -> str:
     """The member's relative posix path, or PackArchiveError for a path that leaves the pack."""
     if "\\" in name or "\x00" in name:
-        raise PackArchiveError(name, "file names must use / and contain no NUL")
+        raise PackArchiveError(name, _("file names must use / and contain no NUL"))
     path = PurePosixPath(name)
     if path.is_absolute() or (path.parts and ":" in path.parts[0]):
-        raise PackArchiveError(name, "absolute paths are not allowed in a pack")
+        raise PackArchiveError(name, _("absolute paths are not allowed in a pack"))
     if any(part == ".." for part in path.parts):
-        raise PackArchiveError(name, "'..' is not allowed in a pack path (path traversal)")
+        raise PackArchiveError(name, _("'..' is not allowed in a pack path (path traversal)"))
     return str(path)
 
 
 def read_zip(data: bytes) -> dict[str, bytes]:
     if len(data) > MAX_ARCHIVE_BYTES:
-        raise PackArchiveError("file", f"the archive is larger than {MAX_ARCHIVE_BYTES} bytes")
+        raise PackArchiveError(
+            "file",
+            _("the archive is larger than %(max_archive_bytes)s bytes")
+            % {"max_archive_bytes": MAX_ARCHIVE_BYTES},
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError):
-        raise PackArchiveError("file", "not a zip archive") from None
+        raise PackArchiveError("file", _("not a zip archive")) from None
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir()]
         _check_count(len(members))
@@ -55,7 +61,7 @@ def read_zip(data: bytes) -> dict[str, bytes]:
         for info in members:
             safe_member_name(info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
-                raise PackArchiveError(info.filename, "links are not allowed in a pack")
+                raise PackArchiveError(info.filename, _("links are not allowed in a pack"))
             total += _check_size(info.filename, info.file_size, total)
         files: dict[str, bytes] = {}
         for info in members:
@@ -68,13 +74,13 @@ def read_zip(data: bytes) -> dict[str, bytes]:
 
 def read_folder(root: Path) -> dict[str, bytes]:
     if not root.is_dir():
-        raise PackArchiveError("folder", f"{root} is not a folder")
+        raise PackArchiveError("folder", _("%(root)s is not a folder") % {"root": root})
     files: dict[str, bytes] = {}
     total = 0
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root).as_posix()
         if path.is_symlink():
-            raise PackArchiveError(relative, "links are not allowed in a pack")
+            raise PackArchiveError(relative, _("links are not allowed in a pack"))
         if path.is_dir():
             continue
         _check_count(len(files) + 1)
@@ -85,14 +91,24 @@ def read_folder(root: Path) -> dict[str, bytes]:
 
 def _check_count(count: int) -> None:
     if count > MAX_FILES:
-        raise PackArchiveError("file", f"a pack holds at most {MAX_FILES} files")
+        raise PackArchiveError(
+            "file", _("a pack holds at most %(max_files)s files") % {"max_files": MAX_FILES}
+        )
 
 
 def _check_size(name: str, size: int, total_so_far: int) -> int:
     if size > MAX_FILE_BYTES:
-        raise PackArchiveError(name, f"a pack file may be at most {MAX_FILE_BYTES} bytes")
+        raise PackArchiveError(
+            name,
+            _("a pack file may be at most %(max_file_bytes)s bytes")
+            % {"max_file_bytes": MAX_FILE_BYTES},
+        )
     if total_so_far + size > MAX_TOTAL_BYTES:
-        raise PackArchiveError("file", f"a pack may hold at most {MAX_TOTAL_BYTES} bytes")
+        raise PackArchiveError(
+            "file",
+            _("a pack may hold at most %(max_total_bytes)s bytes")
+            % {"max_total_bytes": MAX_TOTAL_BYTES},
+        )
     return size
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils.translation import gettext as _
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
@@ -95,22 +96,24 @@ def validate_pack(
     """Every rule of seed 002 §5.2; ``host_version`` (when installing for a host) must lie in
     the pack's ``host_versions`` range."""
     if "pack.json" not in files:
-        raise PackRejected({"pack.json": "missing: a pack needs pack.json at its root"})
+        raise PackRejected({"pack.json": _("missing: a pack needs pack.json at its root")})
     manifest = _json(files, "pack.json")
     errors: dict[str, str] = {}
     pack_id = _slug(manifest, "pack_id", "pack.json", errors)
     version = _text(manifest, "version", "pack.json", errors)
     if version and parse_version(version) is None:
-        errors["pack.json.version"] = f"{version!r} is not a version (e.g. 2026.12.1 or 1.2.0)"
+        errors["pack.json.version"] = _(
+            "%(version)s is not a version (e.g. 2026.12.1 or 1.2.0)"
+        ) % {"version": repr(version)}
     name = _text(manifest, "name", "pack.json", errors)
     host_versions = _text(manifest, "host_versions", "pack.json", errors)
     if host_versions:
         try:
             SpecifierSet(host_versions)
         except InvalidSpecifier:
-            errors["pack.json.host_versions"] = (
-                f"{host_versions!r} is not a version range (e.g. >=0.1.100,<0.2)"
-            )
+            errors["pack.json.host_versions"] = _(
+                "%(host_versions)s is not a version range (e.g. >=0.1.100,<0.2)"
+            ) % {"host_versions": repr(host_versions)}
     if errors:
         raise PackRejected(errors)
 
@@ -120,7 +123,7 @@ def validate_pack(
     )
     provider_files = [name for name in provider_files if name.count("/") == 1]
     if not provider_files:
-        raise PackRejected({"providers": "no provider: a pack needs providers/*.json"})
+        raise PackRejected({"providers": _("no provider: a pack needs providers/*.json")})
     providers: list[ProviderSpec] = []
     seen: dict[str, str] = {}
     for name in provider_files:
@@ -128,8 +131,10 @@ def validate_pack(
         if spec.provider_id in seen:
             raise PackRejected(
                 {
-                    f"{name}.provider_id": f"duplicate provider_id {spec.provider_id!r} "
-                    f"(also in {seen[spec.provider_id]})"
+                    f"{name}.provider_id": _(
+                        "duplicate provider_id %(provider_id)s (also in %(value)s)"
+                    )
+                    % {"provider_id": repr(spec.provider_id), "value": seen[spec.provider_id]}
                 }
             )
         seen[spec.provider_id] = name
@@ -139,13 +144,23 @@ def validate_pack(
         allowed = host_version_allowed(host_versions, host_version)
         if allowed is None:
             raise PackRejected(
-                {"host_versions": f"host {host_name} reports no readable version to check"}
+                {
+                    "host_versions": _("host %(host_name)s reports no readable version to check")
+                    % {"host_name": host_name}
+                }
             )
         if not allowed:
             raise PackRejected(
                 {
-                    "host_versions": f"host {host_name} runs {host_version}, outside this "
-                    f"pack's range {host_versions}"
+                    "host_versions": _(
+                        "host %(host_name)s runs %(host_version)s, outside this pack's range "
+                        "%(host_versions)s"
+                    )
+                    % {
+                        "host_name": host_name,
+                        "host_version": host_version,
+                        "host_versions": host_versions,
+                    }
                 }
             )
     return ValidatedPack(
@@ -164,9 +179,9 @@ def _json(files: dict[str, bytes], name: str) -> dict[str, Any]:
     try:
         data = json.loads(files[name].decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PackRejected({name: f"not valid UTF-8 JSON ({exc})"}) from None
+        raise PackRejected({name: _("not valid UTF-8 JSON (%(exc)s)") % {"exc": exc}}) from None
     if not isinstance(data, dict):
-        raise PackRejected({name: "must be a JSON object"})
+        raise PackRejected({name: _("must be a JSON object")})
     return data
 
 
@@ -188,10 +203,10 @@ MAX_LENGTHS = {
 def _text(data: dict, key: str, where: str, errors: dict[str, str]) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
-        errors[f"{where}.{key}"] = "required (a non-empty string)"
+        errors[f"{where}.{key}"] = _("required (a non-empty string)")
         return ""
     if len(value.strip()) > MAX_LENGTHS.get(key, 10_000):
-        errors[f"{where}.{key}"] = f"at most {MAX_LENGTHS[key]} characters"
+        errors[f"{where}.{key}"] = _("at most %(value)s characters") % {"value": MAX_LENGTHS[key]}
         return ""
     return value.strip()
 
@@ -201,10 +216,10 @@ def _optional_text(data: dict, key: str, where: str, errors: dict[str, str]) -> 
     if value is None or value == "":
         return ""
     if not isinstance(value, str):
-        errors[f"{where}.{key}"] = "must be a string"
+        errors[f"{where}.{key}"] = _("must be a string")
         return ""
     if len(value) > MAX_LENGTHS.get(key, 10_000):
-        errors[f"{where}.{key}"] = f"at most {MAX_LENGTHS[key]} characters"
+        errors[f"{where}.{key}"] = _("at most %(value)s characters") % {"value": MAX_LENGTHS[key]}
         return ""
     return value.strip()
 
@@ -212,13 +227,13 @@ def _optional_text(data: dict, key: str, where: str, errors: dict[str, str]) -> 
 def _slug(data: dict, key: str, where: str, errors: dict[str, str]) -> str:
     value = _text(data, key, where, errors)
     if value and not SLUG.match(value):
-        errors[f"{where}.{key}"] = "lower-case letters, digits, '.', '_' or '-' (at most 64)"
+        errors[f"{where}.{key}"] = _("lower-case letters, digits, '.', '_' or '-' (at most 64)")
     return value
 
 
 def _check_checksums(files: dict[str, bytes]) -> None:
     if "checksums.txt" not in files:
-        raise PackRejected({"checksums.txt": "missing: a pack needs checksums.txt"})
+        raise PackRejected({"checksums.txt": _("missing: a pack needs checksums.txt")})
     listed: dict[str, str] = {}
     text = files["checksums.txt"].decode("utf-8", errors="replace")
     for number, line in enumerate(text.splitlines(), start=1):
@@ -226,19 +241,26 @@ def _check_checksums(files: dict[str, bytes]) -> None:
             continue
         match = CHECKSUM_LINE.match(line.strip())
         if not match:
-            raise PackRejected({"checksums.txt": f"line {number}: expected '<sha256 hex>  <path>'"})
+            raise PackRejected(
+                {
+                    "checksums.txt": _("line %(number)s: expected '<sha256 hex>  <path>'")
+                    % {"number": number}
+                }
+            )
         listed[match.group(2).strip().removeprefix("./")] = match.group(1).lower()
     for name, content in files.items():
         if name == "checksums.txt":
             continue
         expected = listed.get(name)
         if expected is None:
-            raise PackRejected({"checksums.txt": f"{name} is not listed"})
+            raise PackRejected({"checksums.txt": _("%(name)s is not listed") % {"name": name}})
         if hashlib.sha256(content).hexdigest() != expected:
-            raise PackRejected({"checksums.txt": f"bad checksum for {name}"})
+            raise PackRejected({"checksums.txt": _("bad checksum for %(name)s") % {"name": name}})
     for name in listed:
         if name not in files:
-            raise PackRejected({"checksums.txt": f"lists {name}, which is not in the pack"})
+            raise PackRejected(
+                {"checksums.txt": _("lists %(name)s, which is not in the pack") % {"name": name}}
+            )
 
 
 def _provider(name: str, data: dict[str, Any]) -> ProviderSpec:
@@ -247,24 +269,26 @@ def _provider(name: str, data: dict[str, Any]) -> ProviderSpec:
     base_url = _text(data, "base_url", name, errors)
     parts = urlsplit(base_url)
     if base_url and (parts.scheme != "https" or not parts.hostname):
-        errors[f"{name}.base_url"] = "must be an https:// URL with a host"
+        errors[f"{name}.base_url"] = _("must be an https:// URL with a host")
     models = data.get("default_models")
     if not isinstance(models, list) or not models:
-        errors[f"{name}.default_models"] = "must not be empty"
+        errors[f"{name}.default_models"] = _("must not be empty")
         models = []
     elif not all(isinstance(m, str) and m.strip() for m in models):
-        errors[f"{name}.default_models"] = "every model must be a non-empty string"
+        errors[f"{name}.default_models"] = _("every model must be a non-empty string")
     elif len(set(models)) != len(models):
-        errors[f"{name}.default_models"] = "lists a model twice"
+        errors[f"{name}.default_models"] = _("lists a model twice")
     smoke = _text(data, "smoke_test_model", name, errors)
     if smoke and models and smoke not in models:
-        errors[f"{name}.smoke_test_model"] = f"{smoke!r} is not in default_models"
+        errors[f"{name}.smoke_test_model"] = _("%(smoke)s is not in default_models") % {
+            "smoke": repr(smoke)
+        }
     display_name = _optional_text(data, "display_name", name, errors)
     aliases = data.get("aliases") or {}
     if not isinstance(aliases, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and k and v for k, v in aliases.items()
     ):
-        errors[f"{name}.aliases"] = "must map an upstream model id to the name clients use"
+        errors[f"{name}.aliases"] = _("must map an upstream model id to the name clients use")
         aliases = {}
     prices, as_of, source = _prices(name, data.get("prices"), errors)
     if errors:
@@ -291,24 +315,28 @@ def _prices(
         return {}, "", ""
     where = f"{name}.prices"
     if not isinstance(data, dict):
-        errors[where] = "must be an object"
+        errors[where] = _("must be an object")
         return {}, "", ""
     if data.get("unit") != PRICE_UNIT:
-        errors[f"{where}.unit"] = f"must be {PRICE_UNIT!r} (the host bills in USD)"
+        errors[f"{where}.unit"] = _("must be %(price_unit)s (the host bills in USD)") % {
+            "price_unit": repr(PRICE_UNIT)
+        }
     as_of = _text(data, "as_of", where, errors)
     source = _optional_text(data, "source", where, errors)
     models = data.get("models")
     if not isinstance(models, dict):
-        errors[f"{where}.models"] = "must map model id → {input, output, cache_read, ...}"
+        errors[f"{where}.models"] = _("must map model id → {input, output, cache_read, ...}")
         return {}, as_of, source
     prices: dict[str, dict[str, float]] = {}
     for model, entry in models.items():
         if not isinstance(entry, dict) or not entry:
-            errors[f"{where}.models.{model}"] = "must be an object of prices"
+            errors[f"{where}.models.{model}"] = _("must be an object of prices")
             continue
         unknown = set(entry) - set(PRICE_KEYS)
         if unknown:
-            errors[f"{where}.models.{model}"] = f"unknown price keys: {', '.join(sorted(unknown))}"
+            errors[f"{where}.models.{model}"] = _("unknown price keys: %(value)s") % {
+                "value": ", ".join(sorted(unknown))
+            }
             continue
         bad = [
             key
@@ -316,7 +344,7 @@ def _prices(
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0
         ]
         for key in bad:
-            errors[f"{where}.models.{model}.{key}"] = "must be a number >= 0"
+            errors[f"{where}.models.{model}.{key}"] = _("must be a number >= 0")
         if not bad:
             prices[model] = {key: float(value) for key, value in entry.items()}
     return prices, as_of, source

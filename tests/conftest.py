@@ -76,3 +76,14 @@ def _neutral_locale():
         os.environ.pop("LC_ALL", None)
     else:
         os.environ["LC_ALL"] = saved
+
+
+@pytest.fixture(autouse=True)
+def _default_language_per_test():
+    """A request in zh-hans leaves the language active in its thread (LocaleMiddleware does
+    not reset it): each test starts and ends in settings.LANGUAGE_CODE."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()

@@ -74,3 +74,25 @@ def test_changed_content_under_an_installed_version_is_a_conflict(api):  # noqa:
     _upload(api, zipped(pack_files()))
     response = _upload(api, zipped(pack_files(name="Renamed")))
     assert response.status_code == 409 and response.json()["error"]["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    ("language", "missing", "traversal"),
+    [
+        ("en", "missing: a pack needs pack.json at its root", "(path traversal)"),
+        ("zh-hans", "缺失:模型包根目录需要 pack.json", "(路径穿越)"),
+    ],
+)
+def test_pack_rules_answer_in_the_callers_language(api, language, missing, traversal):  # noqa: F811
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    def upload(files):
+        body = {"file": SimpleUploadedFile("pack.zip", zipped(files), "application/zip")}
+        return api.post(
+            "/api/packs/install", body, format="multipart", HTTP_ACCEPT_LANGUAGE=language
+        )
+
+    no_manifest = upload({k: v for k, v in pack_files().items() if k != "pack.json"})
+    assert no_manifest.json()["error"]["fields"]["pack.json"] == missing
+    slip = upload({**pack_files(), "../../evil.py": b"x"})
+    assert traversal in slip.json()["error"]["fields"]["../../evil.py"]
