@@ -13,6 +13,7 @@ from django.utils.translation import pgettext_lazy
 from hosts.models import Host
 from relay_project.crypto import EncryptedTextField
 from relay_project.ids import new_event_id, new_item_id, new_run_id
+from relay_project.messages import render
 
 
 class ImportRun(models.Model):
@@ -297,6 +298,10 @@ class ImportRunItem(models.Model):
         max_length=10, null=True, blank=True, verbose_name=_("last error stage")
     )
     last_error = models.TextField(null=True, blank=True, verbose_name=_("last error"))
+    # The same error as a translatable message (relay_project.messages); null on older rows.
+    last_error_i18n = models.JSONField(
+        null=True, blank=True, verbose_name=_("last error (message id)")
+    )
     failure_class = models.CharField(
         max_length=32,
         choices=FailureClass.choices,
@@ -370,6 +375,11 @@ class ImportRunItem(models.Model):
     def is_done(self) -> bool:
         return self.current_stage == self.Stage.DONE
 
+    @property
+    def last_error_text(self) -> str:
+        """The last error in the active language."""
+        return render(self.last_error, self.last_error_i18n)
+
 
 class ImportRunItemEvent(models.Model):
     class EventType(models.TextChoices):
@@ -421,6 +431,8 @@ class ImportRunItemEvent(models.Model):
     )
     attempt = models.PositiveIntegerField(default=1, verbose_name=_("attempt"))
     message = models.TextField(blank=True, verbose_name=_("message"))
+    # The same message as a translatable message (relay_project.messages); null on older rows.
+    message_i18n = models.JSONField(null=True, blank=True, verbose_name=_("message (message id)"))
     payload = models.JSONField(default=dict, blank=True, verbose_name=_("payload"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
@@ -436,6 +448,11 @@ class ImportRunItemEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.item_id}"
+
+    @property
+    def message_text(self) -> str:
+        """The message in the active language."""
+        return render(self.message, self.message_i18n)
 
 
 class RunRollback(models.Model):

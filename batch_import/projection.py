@@ -285,7 +285,7 @@ def item_projection(item: ImportRunItem) -> dict[str, Any]:
         "last_retry_at": _iso(item.last_retry_at),
         "advisory_messages": advisory_texts(item.advisory_messages),
         "last_error_stage": item.last_error_stage,
-        "last_error": item.last_error,
+        "last_error": item.last_error_text if item.last_error is not None else None,
         "failure_class": item.failure_class or None,
         "validation_evidence": item.validation_evidence,
         "rolled_back_at": _iso(item.rolled_back_at),
@@ -298,7 +298,7 @@ def event_projection(event: ImportRunItemEvent) -> dict[str, Any]:
         "event_type": event.event_type,
         "stage": event.stage,
         "attempt": event.attempt,
-        "message": event.message,
+        "message": event.message_text,
         "payload_json": json.dumps(event.payload, sort_keys=True, ensure_ascii=False),
         "created_at": _iso(event.created_at),
     }

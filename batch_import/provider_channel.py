@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.utils.translation import gettext_noop
+
 from batch_import.channel_evolution import model_mapping_delta
 from batch_import.models import ImportRunItem
 from batch_import.packs import channel_prices
 from batch_import.transitions import EventType, record_event
 from hosts.resources import HostResources
 from hosts.sub2api import PricingEntry
+from relay_project.messages import Msg
 
 
 def ensure_channel(
@@ -34,8 +37,15 @@ def ensure_channel(
             record_event(
                 item=item,
                 event_type=EventType.REUSED,
-                message=f"channel {channel.id} ({channel.name}) already serves group "
-                f"{group_id}: this provider's aliases join it",
+                message=Msg(
+                    gettext_noop(
+                        "channel %(channel)s (%(name)s) already serves group %(group)s: "
+                        "this provider's aliases join it"
+                    ),
+                    channel=channel.id,
+                    name=channel.name,
+                    group=group_id,
+                ),
                 payload={"channel_id": channel.id, "group_id": group_id},
             )
     existing = dict(channel.model_mapping.get("openai", {})) if channel else {}
@@ -71,7 +81,11 @@ def ensure_channel(
         record_event(
             item=item,
             event_type=EventType.PATCHED,
-            message=f"channel {channel.id}: added {len(contract.added)} alias mappings",
+            message=Msg(
+                gettext_noop("channel %(channel)s: added %(count)s alias mappings"),
+                channel=channel.id,
+                count=len(contract.added),
+            ),
             payload={"channel_id": channel.id, "added": contract.added, "repriced": repriced},
         )
     return channel.id

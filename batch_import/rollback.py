@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from batch_import.errors import Conflict
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
@@ -29,6 +30,7 @@ from batch_import.transitions import EventType, hand_over_run, record_event
 from hosts.models import ManagedResource
 from hosts.resources import delete_resource
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
+from relay_project.messages import Msg
 
 logger = logging.getLogger(__name__)
 Resource = ManagedResource.ResourceType
@@ -197,7 +199,7 @@ def _execute(run: ImportRun, client: Sub2ApiClient):
         record_event(
             item=_owner(record, run),
             event_type=EventType.ROLLED_BACK,
-            message=f"rollback: deleted {planned.label}",
+            message=Msg(gettext_noop("rollback: deleted %(resource)s"), resource=planned.label),
             payload={
                 "resource_type": record.resource_type,
                 "host_resource_id": record.host_resource_id,
@@ -230,22 +232,35 @@ def _finish(run, deleted, kept, remaining, errors) -> RunRollback:
         _set_batch_status(run.run_id, legacy_batch_status(rollback_status=rollback.status))
         if first is not None:
             labels = ", ".join(f"{r['resource_type']} {r['host_resource_id']}" for r in remaining)
-            when = (
-                f"; retried automatically at {rollback.next_attempt_at:%H:%M:%S}"
-                if rollback.next_attempt_at
-                else "; resume it by hand"
-            )
+            if rollback.next_attempt_at:
+                message = Msg(
+                    gettext_noop(
+                        "rollback left resources behind: %(resources)s; "
+                        "retried automatically at %(when)s"
+                    ),
+                    resources=labels,
+                    when=f"{rollback.next_attempt_at:%H:%M:%S}",
+                )
+            else:
+                message = Msg(
+                    gettext_noop(
+                        "rollback left resources behind: %(resources)s; resume it by hand"
+                    ),
+                    resources=labels,
+                )
             record_event(
                 item=first,
                 event_type=EventType.ERROR,
-                message=f"rollback left resources behind: {labels}{when}",
+                message=message,
                 payload={"remaining": remaining, "attempt": rollback.attempts},
             )
         return rollback
     _set_batch_status(run.run_id, legacy_batch_status(rollback_status=rollback.status))
     for item in run.items.filter(rolled_back_at__isnull=True).select_related("run"):
         record_rolled_back(
-            item, when=now, message="rolled back: what this run created on the host is gone"
+            item,
+            when=now,
+            message=Msg(gettext_noop("rolled back: what this run created on the host is gone")),
         )
     if not run.is_preview:
         hand_over_run(run.run_id)
@@ -303,7 +318,9 @@ def _stop_other_items(run_id: str, failed_item_id: str) -> None:
         record_rolled_back(
             item,
             when=timezone.now(),
-            message="strict mode: the run was rolled back after another item failed",
+            message=Msg(
+                gettext_noop("strict mode: the run was rolled back after another item failed")
+            ),
         )
 
 

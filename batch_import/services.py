@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from batch_import import dispatch
 from batch_import.errors import Conflict, InvalidRequest, InvalidTransition
@@ -26,6 +27,7 @@ from batch_import.transitions import (
 )
 from relay_project.crypto import Secret, reveal
 from relay_project.inputs import key_problem
+from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
@@ -132,12 +134,19 @@ def _create_run(
         )
     ImportRunItem.objects.bulk_create(items.values())
     for item in items.values():
-        record_event(item=item, event_type=EventType.CREATED, message="entry accepted")
+        record_event(
+            item=item, event_type=EventType.CREATED, message=Msg(gettext_noop("entry accepted"))
+        )
     for item, index in duplicates:
         record_event(
             item=item,
             event_type=EventType.DUPLICATE,
-            message=f"entry {index} repeats this provider and key; it is not provisioned twice",
+            message=Msg(
+                gettext_noop(
+                    "entry %(index)s repeats this provider and key; it is not provisioned twice"
+                ),
+                index=index,
+            ),
             payload={"entry_index": index},
         )
     run.duplicate_entries = len(duplicates)
@@ -175,7 +184,11 @@ def item_stop_cancelled(*, item_id: str, actor: str = "") -> ImportRunItem:
         item_id=item_id,
         stage=Stage.DONE,
         event_type=EventType.CANCELLED,
-        message=f"run cancelled{f' by {actor}' if actor else ''}",
+        message=(
+            Msg(gettext_noop("run cancelled by %(actor)s"), actor=actor)
+            if actor
+            else Msg(gettext_noop("run cancelled"))
+        ),
         fields={"next_retry_at": None, "lease_owner": None, "lease_until": None},
     )
 
@@ -211,7 +224,15 @@ def item_retry(*, run_id: str, item_id: str, actor: str = "") -> ImportRunItem:
                 ImportRunItem.ConfirmationStatus.PENDING if restart != Stage.VALIDATE else None
             ),
             event_type=EventType.RETRIED,
-            message=f"retry from {restart}{f' by {actor}' if actor else ''}",
+            message=(
+                Msg(
+                    gettext_noop("retry from %(stage)s by %(actor)s"),
+                    stage=Msg.word("stage", restart),
+                    actor=actor,
+                )
+                if actor
+                else Msg(gettext_noop("retry from %(stage)s"), stage=Msg.word("stage", restart))
+            ),
             fields=fields,
             payload={"from_stage": restart, "attempt": item.attempt + 1},
             writer=Writer.OPERATOR,
@@ -261,9 +282,13 @@ def item_replace_entry(
             stage=Stage.PROBE,
             confirmation_status=ImportRunItem.ConfirmationStatus.PENDING,
             event_type=EventType.RETRIED,
-            message=(
-                f"entry replaced{f' by {actor}' if actor else ''}: {old_fingerprint} → "
-                f"{api_key_fingerprint(key)}; probing again"
+            message=Msg(
+                gettext_noop("entry replaced by %(actor)s: %(old)s → %(new)s; probing again")
+                if actor
+                else gettext_noop("entry replaced: %(old)s → %(new)s; probing again"),
+                actor=actor,
+                old=old_fingerprint,
+                new=api_key_fingerprint(key),
             ),
             fields={
                 "base_url": base_url.strip(),
@@ -390,8 +415,12 @@ def run_promote(*, run_id: str, actor: str = "") -> ImportRun:
             record_event(
                 item=item,
                 event_type=EventType.CREATED,
-                message=f"promoted from preview {preview.run_id}"
-                + (" (probe results reused)" if item.current_stage == Stage.PROVISION else ""),
+                message=Msg(
+                    gettext_noop("promoted from preview %(preview)s (probe results reused)")
+                    if item.current_stage == Stage.PROVISION
+                    else gettext_noop("promoted from preview %(preview)s"),
+                    preview=preview.run_id,
+                ),
                 payload={"preview_of": preview.run_id},
             )
         refresh_run_state(run_id=run.run_id)

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from batch_import import dispatch, leases, rollback
 from batch_import.errors import InvalidTransition
@@ -18,6 +19,7 @@ from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.stages.common import fail_item, schedule_retry
 from batch_import.transitions import EventType
 from relay_project.logging import log_context
+from relay_project.messages import Msg
 
 logger = logging.getLogger(__name__)
 # Retries of a stage that raised an exception nobody expected, before the item ends with it.
@@ -96,13 +98,22 @@ def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:
         attempt=item.attempt,
         payload__unexpected_error__isnull=False,
     ).count()
-    reason = f"unexpected {type(exc).__name__} in the {stage} stage (details in the server log)"
+    reason = Msg(
+        gettext_noop("unexpected %(error)s in the %(stage)s stage (details in the server log)"),
+        error=type(exc).__name__,
+        stage=Msg.word("stage", stage),
+    )
     payload = {"unexpected_error": type(exc).__name__}
     if earlier < UNEXPECTED_ERROR_RETRIES:
         schedule_retry(
             item,
             attempt=earlier + 1,
-            reason=f"{reason}; retry {earlier + 1} of {UNEXPECTED_ERROR_RETRIES}",
+            reason=Msg(
+                gettext_noop("%(reason)s; retry %(retry)s of %(retries)s"),
+                reason=reason,
+                retry=earlier + 1,
+                retries=UNEXPECTED_ERROR_RETRIES,
+            ),
             payload=payload,
         )
         return True

@@ -32,6 +32,7 @@ from batch_import.run_state import (
     legacy_batch_status,
 )
 from batch_import.selectors import run_counts
+from relay_project.messages import Msg, english, stored
 
 Stage = ImportRunItem.Stage
 Confirmation = ImportRunItem.ConfirmationStatus
@@ -83,6 +84,9 @@ ALLOWED_ACCESS_MOVES: frozenset[tuple[str, str]] = frozenset(
     if src != dst
 )
 
+# Text fields stored twice: English, and as a translatable message in ``<name>_i18n``.
+TRANSLATABLE_FIELDS = ("last_error",)
+
 # Fields a transition may not write through ``fields=`` (they have their own checks).
 GUARDED_FIELDS = frozenset(
     {"current_stage", "confirmation_status", "access_status", "has_warning", "item_id", "run"}
@@ -113,7 +117,7 @@ def transition_item(
     *,
     item_id: str,
     event_type: str,
-    message: str = "",
+    message: str | Msg = "",
     stage: str | None = None,
     confirmation_status: str | None = None,
     access_status: str | None = None,
@@ -122,8 +126,9 @@ def transition_item(
     writer: Writer = Writer.PIPELINE,
 ) -> ImportRunItem:
     """Move one item and record why. Returns the item, unchanged and without an event when
-    the request changes nothing."""
-    fields = dict(fields or {})
+    the request changes nothing. ``message`` and the ``TRANSLATABLE_FIELDS`` take a ``Msg``
+    so pages and the API can show them in the reader's language."""
+    fields = _with_translations(fields or {})
     forbidden = GUARDED_FIELDS & fields.keys()
     if "access_status" in forbidden:
         raise AccessStatusWriteForbidden("only the validation stage may set access_status")
@@ -167,7 +172,8 @@ def transition_item(
             event_type=event_type,
             stage=event_stage,
             attempt=item.attempt,
-            message=message,
+            message=english(message),
+            message_i18n=stored(message),
             payload=_event_payload(changes, payload),
         )
         refresh_run_state(run_id=item.run_id)
@@ -178,7 +184,7 @@ def record_event(
     *,
     item: ImportRunItem,
     event_type: str,
-    message: str = "",
+    message: str | Msg = "",
     payload: Mapping[str, Any] | None = None,
 ) -> ImportRunItemEvent:
     """Append an event that changes no state (a created resource, a detected duplicate)."""
@@ -188,7 +194,8 @@ def record_event(
         event_type=event_type,
         stage=item.current_stage,
         attempt=item.attempt,
-        message=message,
+        message=english(message),
+        message_i18n=stored(message),
         payload=dict(payload or {}),
     )
 
@@ -237,6 +244,16 @@ def hand_over_run(run_id: str) -> None:
         transaction.on_commit(
             partial(async_task, settings.RELAY_AFTER_RUN_TASK, run_id, group="after_import")
         )
+
+
+def _with_translations(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Each translatable field as its English text plus its message (None for plain text)."""
+    written = dict(fields)
+    for name in TRANSLATABLE_FIELDS:
+        if name in written:
+            written[f"{name}_i18n"] = stored(written[name])
+            written[name] = english(written[name])
+    return written
 
 
 def _event_payload(changes: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict:

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from hosts.models import Host, ManagedResource
 from relay_project.ids import new_reconcile_id
+from relay_project.messages import render
 
 
 class AccessMode(models.TextChoices):
@@ -50,6 +51,10 @@ class Provider(models.Model):
         max_length=20, choices=State.choices, default=State.DISCOVERED, verbose_name=_("state")
     )
     state_reason = models.TextField(blank=True, verbose_name=_("state reason"))
+    # The same reason as a translatable message (relay_project.messages); null on older rows.
+    state_reason_i18n = models.JSONField(
+        null=True, blank=True, verbose_name=_("state reason (message id)")
+    )
     open_drift = models.JSONField(
         default=list,
         blank=True,
@@ -94,6 +99,11 @@ class Provider(models.Model):
     @property
     def is_disabled(self) -> bool:
         return self.state == self.State.DISABLED
+
+    @property
+    def state_reason_text(self) -> str:
+        """The state reason in the active language."""
+        return render(self.state_reason, self.state_reason_i18n)
 
 
 class ProviderAccount(models.Model):
@@ -168,6 +178,8 @@ class ProviderEvent(models.Model):
     from_state = models.CharField(max_length=20, blank=True, verbose_name=_("from state"))
     to_state = models.CharField(max_length=20, blank=True, verbose_name=_("to state"))
     message = models.TextField(verbose_name=_("message"))
+    # The same message as a translatable message (relay_project.messages); null on older rows.
+    message_i18n = models.JSONField(null=True, blank=True, verbose_name=_("message (message id)"))
     payload = models.JSONField(default=dict, blank=True, verbose_name=_("payload"))
     actor = models.CharField(max_length=150, blank=True, verbose_name=_("actor"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
@@ -183,6 +195,11 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type}: {self.message}"
+
+    @property
+    def message_text(self) -> str:
+        """The message in the active language."""
+        return render(self.message, self.message_i18n)
 
 
 class ReconcileRun(models.Model):

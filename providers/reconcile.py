@@ -19,6 +19,7 @@ import httpx
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.requests import EntryInput, RunRequest
@@ -47,6 +48,7 @@ from providers.services import (
 )
 from providers.state import drift
 from providers.transitions import EventType, provider_event
+from relay_project.messages import Msg, english
 
 logger = logging.getLogger(__name__)
 Resource = ManagedResource.ResourceType
@@ -190,7 +192,7 @@ def reconcile_provider(run: ReconcileRun, provider: Provider, ctx: ReconcileCont
     provider_event(
         provider=provider,
         event_type=EventType.RECONCILED,
-        message=f"reconciled by {run.run_id}",
+        message=Msg(gettext_noop("reconciled by %(run)s"), run=run.run_id),
         actor=run.requested_by or run.trigger,
         payload={"reconcile_run": run.run_id, "drift": findings},
     )
@@ -267,7 +269,8 @@ def compare_resources(
         provider_event(
             provider=provider,
             event_type=EventType.DRIFT_FOUND,
-            message="; ".join(_describe(f) for f in findings),
+            # Only the findings read in the reader's language; their list needs no sentence.
+            message=Msg("%(findings)s", findings=[_describe(f) for f in findings]),
             actor=f"reconcile {run.run_id}",
             payload={"findings": findings},
         )
@@ -284,11 +287,16 @@ def _finding(record: ManagedResource, kind: str, differences: dict) -> dict[str,
     }
 
 
-def _describe(finding: dict[str, Any]) -> str:
-    what = f"{finding['resource_type']} {finding['host_resource_id']}"
+def _describe(finding: dict[str, Any]) -> Msg:
+    kind, resource = finding["resource_type"], finding["host_resource_id"]
     if finding["kind"] == Kind.MISSING:
-        return f"{what} is gone from the host"
-    return f"{what} changed: {', '.join(finding['diff'])}"
+        return Msg(gettext_noop("%(kind)s %(id)s is gone from the host"), kind=kind, id=resource)
+    return Msg(
+        gettext_noop("%(kind)s %(id)s changed: %(fields)s"),
+        kind=kind,
+        id=resource,
+        fields=", ".join(finding["diff"]),
+    )
 
 
 def _mark_missing(run: ReconcileRun, provider: Provider, record: ManagedResource) -> None:
@@ -321,7 +329,10 @@ def _note_host_disable(
         provider_event(
             provider=provider,
             event_type=EventType.ACCOUNT_DISABLED_ON_HOST,
-            message=f"account {account.host_account_id} was disabled on the host; left as it is",
+            message=Msg(
+                gettext_noop("account %(account)s was disabled on the host; left as it is"),
+                account=account.host_account_id,
+            ),
             actor=f"reconcile {run.run_id}",
             payload={"account_id": account.host_account_id},
         )
@@ -432,12 +443,18 @@ def _switch(
     if record is not None:
         ResourceBaseline.objects.filter(resource=record).update(snapshot=account_snapshot(updated))
     if enable:
-        message = f"account {account.host_account_id} passes again: re-enabled on the host"
+        message = Msg(
+            gettext_noop("account %(account)s passes again: re-enabled on the host"),
+            account=account.host_account_id,
+        )
         kind, event = Kind.RE_ENABLED, EventType.ACCOUNT_ENABLED
     else:
-        message = (
-            f"account {account.host_account_id} failed {account.consecutive_failures} checks in "
-            "a row: disabled on the host"
+        message = Msg(
+            gettext_noop(
+                "account %(account)s failed %(count)s checks in a row: disabled on the host"
+            ),
+            account=account.host_account_id,
+            count=account.consecutive_failures,
         )
         kind, event = Kind.DISABLED_BY_POLICY, EventType.ACCOUNT_DISABLED
     _result(run, provider, kind, message, record=record)
@@ -515,7 +532,9 @@ def sync_models(run: ReconcileRun, provider: Provider, ctx: ReconcileContext) ->
     Provider.objects.filter(pk=provider.pk).update(models_synced_at=timezone.now())
     actor = f"reconcile {run.run_id}"
     if removed:
-        message = f"gone upstream (kept on the host): {', '.join(removed)}"
+        message = Msg(
+            gettext_noop("gone upstream (kept on the host): %(models)s"), models=", ".join(removed)
+        )
         _result(run, provider, Kind.MODELS_REMOVED, message, diff={"removed": removed})
         provider_event(
             provider=provider,
@@ -527,7 +546,11 @@ def sync_models(run: ReconcileRun, provider: Provider, ctx: ReconcileContext) ->
     if not added:
         return
     patch_run = start_model_sync_import(provider, item)
-    message = f"new upstream models {', '.join(added)}: patch-only import {patch_run.run_id}"
+    message = Msg(
+        gettext_noop("new upstream models %(models)s: patch-only import %(run)s"),
+        models=", ".join(added),
+        run=patch_run.run_id,
+    )
     _result(
         run,
         provider,
@@ -607,7 +630,7 @@ def _result(
     run: ReconcileRun,
     provider: Provider,
     kind: str,
-    message: str,
+    message: str | Msg,
     *,
     record: ManagedResource | None = None,
     diff: dict | None = None,
@@ -618,6 +641,6 @@ def _result(
         kind=kind,
         resource_type=record.resource_type if record is not None else "",
         host_resource_id=record.host_resource_id if record is not None else "",
-        message=message[:4000],
+        message=(english(message) or "")[:4000],
         diff=diff or {},
     )

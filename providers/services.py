@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django_q.tasks import async_task
 
 from batch_import.models import ImportRun, ImportRunItem
@@ -25,6 +26,7 @@ from providers.models import (
 from providers.selectors import latest_access_checks
 from providers.state import AccountHealth, access_closure, derive_state
 from providers.transitions import EventType, provider_event, provider_move, provider_set_access
+from relay_project.messages import Msg
 
 Access = ImportRunItem.AccessStatus
 AccountStatus = ProviderAccount.Status
@@ -135,7 +137,7 @@ def forget_deleted_accounts(provider: Provider) -> int:
     )
 
 
-def evidence_state(provider: Provider) -> tuple[str, str]:
+def evidence_state(provider: Provider) -> tuple[str, Msg]:
     accounts = [
         AccountHealth(status=a.status, last_ok=a.last_test_ok, transient=a.last_failure_transient)
         for a in provider.accounts.all()
@@ -154,7 +156,7 @@ def provider_disable(*, provider_pk: int, actor: str = "") -> Provider:
     return provider_move(
         provider_pk=provider_pk,
         to_state=Provider.State.DISABLED,
-        reason="disabled by an operator",
+        reason=Msg(gettext_noop("disabled by an operator")),
         actor=actor,
     )
 
@@ -166,7 +168,10 @@ def provider_enable(*, provider_pk: int, actor: str = "") -> Provider:
         return provider
     target, reason = evidence_state(provider)
     return provider_move(
-        provider_pk=provider_pk, to_state=target, reason=f"enabled: {reason}", actor=actor
+        provider_pk=provider_pk,
+        to_state=target,
+        reason=Msg(gettext_noop("enabled: %(reason)s"), reason=reason),
+        actor=actor,
     )
 
 
@@ -178,7 +183,7 @@ def provider_accept_drift(*, provider_pk: int, actor: str = "") -> Provider:
     provider_event(
         provider=provider,
         event_type=EventType.DRIFT_FOUND,
-        message="drift accepted: the host's current shape becomes the baseline",
+        message=Msg(gettext_noop("drift accepted: the host's current shape becomes the baseline")),
         actor=actor,
         payload={"accepted": provider.open_drift},
     )
@@ -322,11 +327,15 @@ def provider_account_switch(*, account_pk: int, enable: bool, actor: str = "") -
     if enable:
         account.consecutive_failures = 0
     account.save(update_fields=["status", "consecutive_failures", "updated_at"])
-    verb = "enabled" if enable else "disabled"
+    if enable:
+        template = gettext_noop("account %(account)s enabled on the host by %(actor)s")
+    else:
+        template = gettext_noop("account %(account)s disabled on the host by %(actor)s")
+    by = actor or Msg(gettext_noop("an operator"))
     provider_event(
         provider=provider,
         event_type=EventType.ACCOUNT_ENABLED if enable else EventType.ACCOUNT_DISABLED,
-        message=f"account {account.host_account_id} {verb} on the host by {actor or 'an operator'}",
+        message=Msg(template, account=account.host_account_id, actor=by),
         actor=actor,
         payload={"account_id": account.host_account_id, "schedulable": enable},
     )

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_noop
+
 from providers.models import AccessMode, Provider, ProviderAccount
+from relay_project.messages import Msg
 
 State = Provider.State
 Closure = Provider.AccessClosure
@@ -55,7 +58,7 @@ class AccountHealth:
 
 def derive_state(
     accounts: Iterable[AccountHealth], *, drifted: bool, probed: bool
-) -> tuple[str, str]:
+) -> tuple[str, Msg]:
     """The state the evidence supports, and why (not for disabled providers: that sticks).
 
     drifted beats everything (the host no longer matches what we made); then no account:
@@ -63,26 +66,36 @@ def derive_state(
     failed; every serving account passing → active; some passing → degraded; accounts made
     but never checked → installed."""
     if drifted:
-        return State.DRIFTED, "the host no longer matches what relay-manager made"
+        return State.DRIFTED, Msg(
+            gettext_noop("the host no longer matches what relay-manager made")
+        )
     present = [
         a for a in accounts if a.status not in (AccountStatus.REMOVED, AccountStatus.MISSING)
     ]
     if not present:
         if probed:
-            return State.VALIDATED, "the upstream answered, no account on the host"
-        return State.FAILED, "no working account on the host"
+            return State.VALIDATED, Msg(
+                gettext_noop("the upstream answered, no account on the host")
+            )
+        return State.FAILED, Msg(gettext_noop("no working account on the host"))
     serving = [a for a in present if a.status == AccountStatus.ACTIVE]
     checked = [a for a in present if a.last_ok is not None]
     if not checked:
-        return State.INSTALLED, "accounts made, not checked yet"
+        return State.INSTALLED, Msg(gettext_noop("accounts made, not checked yet"))
     passing = [a for a in serving if a.last_ok]
     if passing and len(passing) == len(present):
-        return State.ACTIVE, "every account passes"
+        return State.ACTIVE, Msg(gettext_noop("every account passes"))
     if passing:
-        return State.DEGRADED, f"{len(passing)} of {len(present)} accounts pass"
+        return State.DEGRADED, Msg(
+            gettext_noop("%(passing)d of %(present)d accounts pass"),
+            passing=len(passing),
+            present=len(present),
+        )
     if any(a.transient for a in checked if a.last_ok is False):
-        return State.DEGRADED, "no account passes, but the failures look temporary"
-    return State.FAILED, "no account passes"
+        return State.DEGRADED, Msg(
+            gettext_noop("no account passes, but the failures look temporary")
+        )
+    return State.FAILED, Msg(gettext_noop("no account passes"))
 
 
 def path_to(current: str, target: str) -> list[str]:

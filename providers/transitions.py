@@ -7,25 +7,33 @@ from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from providers.errors import InvalidProviderTransition
 from providers.models import Provider, ProviderEvent
 from providers.state import ALLOWED, path_to
+from relay_project.messages import Msg, english, stored
 
 EventType = ProviderEvent.EventType
 
 
 def provider_move(
-    *, provider_pk: int, to_state: str, reason: str, actor: str = "", payload: dict | None = None
+    *,
+    provider_pk: int,
+    to_state: str,
+    reason: str | Msg,
+    actor: str = "",
+    payload: dict | None = None,
 ) -> Provider:
     """Move the provider to ``to_state`` (through the forward path's steps when it skips
     some); a no-op when it is there already."""
     with transaction.atomic():
         provider = Provider.objects.select_for_update().get(pk=provider_pk)
+        reason_text, reason_i18n = english(reason), stored(reason)
         if provider.state == to_state:
-            if provider.state_reason != reason:
-                provider.state_reason = reason
-                provider.save(update_fields=["state_reason", "updated_at"])
+            if (provider.state_reason, provider.state_reason_i18n) != (reason_text, reason_i18n):
+                provider.state_reason, provider.state_reason_i18n = reason_text, reason_i18n
+                provider.save(update_fields=["state_reason", "state_reason_i18n", "updated_at"])
             return provider
         for step in path_to(provider.state, to_state):
             if step not in ALLOWED[provider.state]:
@@ -47,8 +55,8 @@ def provider_move(
                 payload=payload,
             )
             provider.state = step
-        provider.state_reason = reason
-        provider.save(update_fields=["state", "state_reason", "updated_at"])
+        provider.state_reason, provider.state_reason_i18n = reason_text, reason_i18n
+        provider.save(update_fields=["state", "state_reason", "state_reason_i18n", "updated_at"])
     return provider
 
 
@@ -61,7 +69,13 @@ def provider_set_access(*, provider_pk: int, access_status: str, actor: str = ""
         provider_event(
             provider=provider,
             event_type=EventType.ACCESS_CHANGED,
-            message=f"access {provider.access_status} → {access_status}",
+            message=Msg(
+                gettext_noop("access %(from)s → %(to)s"),
+                **{
+                    "from": Msg.label(Provider.AccessClosure(provider.access_status).label),
+                    "to": Msg.label(Provider.AccessClosure(access_status).label),
+                },
+            ),
             actor=actor,
             payload={"from": provider.access_status, "to": access_status},
         )
@@ -74,7 +88,7 @@ def provider_event(
     *,
     provider: Provider,
     event_type: str,
-    message: str,
+    message: str | Msg,
     from_state: str = "",
     to_state: str = "",
     actor: str = "",
@@ -83,7 +97,8 @@ def provider_event(
     return ProviderEvent.objects.create(
         provider=provider,
         event_type=event_type,
-        message=message,
+        message=english(message),
+        message_i18n=stored(message),
         from_state=from_state,
         to_state=to_state,
         actor=actor,

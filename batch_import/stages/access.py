@@ -3,10 +3,13 @@ the provider's group and holds a key for it (the first user's key is the validat
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
+
 from batch_import.models import ImportRunItem
 from batch_import.transitions import EventType, record_event
 from hosts.resources import HostResources
 from hosts.sub2api.subscriptions import SubscriptionAssignment
+from relay_project.messages import Msg
 
 
 def ensure_subscription_access(
@@ -30,15 +33,32 @@ def note_subscription_reused(
     to cover the run's days (never a failure, whatever its terms were)."""
     subscription = assignment.subscription
     until = f"{subscription.expires_at:%Y-%m-%d}" if subscription.expires_at else "?"
-    whose = "" if managed else " (it was on the host already; a rollback keeps it)"
+    whose = (
+        "" if managed else Msg(gettext_noop(" (it was on the host already; a rollback keeps it)"))
+    )
     if assignment.extended_by_days:
-        message = (
-            f"subscription {subscription.id} of {email} extended by "
-            f"{assignment.extended_by_days} days (until {until}) to cover "
-            f"{item.run.subscription_days} days{whose}"
+        message = Msg(
+            gettext_noop(
+                "subscription %(subscription)s of %(email)s extended by %(extra)s days "
+                "(until %(until)s) to cover %(days)s days%(whose)s"
+            ),
+            subscription=subscription.id,
+            email=email,
+            extra=assignment.extended_by_days,
+            until=until,
+            days=item.run.subscription_days,
+            whose=whose,
         )
     else:
-        message = f"subscription {subscription.id} of {email} reused (valid until {until}){whose}"
+        message = Msg(
+            gettext_noop(
+                "subscription %(subscription)s of %(email)s reused (valid until %(until)s)%(whose)s"
+            ),
+            subscription=subscription.id,
+            email=email,
+            until=until,
+            whose=whose,
+        )
     record_event(
         item=item,
         event_type=EventType.REUSED,

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from batch_import.failures import host_failure
 from batch_import.models import ImportRun, ImportRunItem
@@ -15,6 +16,7 @@ from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
 from hosts.resources import HostResources, Owner
 from hosts.sub2api import HostError
+from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 
@@ -22,7 +24,7 @@ Stage = ImportRunItem.Stage
 def fail_item(
     item: ImportRunItem,
     *,
-    error: str,
+    error: str | Msg,
     failure_class: str,
     transient: bool = False,
     payload: dict[str, Any] | None = None,
@@ -47,7 +49,7 @@ def schedule_retry(
     item: ImportRunItem,
     *,
     attempt: int,
-    reason: str,
+    reason: str | Msg,
     extra_counter: str | None = None,
     payload: dict[str, Any] | None = None,
     at_least: float = 0.0,
@@ -92,8 +94,12 @@ def item_resources(item: ImportRunItem, client) -> HostResources:
         record_event(
             item=item,
             event_type=EventType.RESOURCE_CREATED,
-            message=f"created {record.resource_type} {record.host_resource_id} "
-            f"({record.logical_key})",
+            message=Msg(
+                gettext_noop("created %(kind)s %(id)s (%(key)s)"),
+                kind=record.resource_type,
+                id=record.host_resource_id,
+                key=record.logical_key,
+            ),
             payload={
                 "resource_type": record.resource_type,
                 "host_resource_id": record.host_resource_id,
@@ -108,17 +114,22 @@ def handle_host_error(item: ImportRunItem, run: ImportRun, exc: HostError, ctx) 
     attempt = stage_retries(item) + 1
     if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
         schedule_retry(
-            item, attempt=attempt, reason=f"host: {exc}", payload=host_error_payload(exc)
+            item, attempt=attempt, reason=host_error_message(exc), payload=host_error_payload(exc)
         )
         return
     fail_item(
         item,
-        error=f"host: {exc}",
+        error=host_error_message(exc),
         failure_class=host_failure(exc),
         transient=exc.transient,
         payload=host_error_payload(exc),
         ctx=ctx,
     )
+
+
+def host_error_message(exc: HostError) -> Msg:
+    """A failed host call as people read it; the host's own answer stays verbatim."""
+    return Msg(gettext_noop("host: %(error)s"), error=str(exc))
 
 
 def host_error_payload(exc: HostError) -> dict:

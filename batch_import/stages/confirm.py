@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from batch_import.models import ImportRunItem
 from batch_import.stages import StageContext
-from batch_import.stages.common import add_advisories, schedule_retry
+from batch_import.stages.common import add_advisories, host_error_message, schedule_retry
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.sub2api import HostError, client_for_host
 from hosts.sub2api.accounts import AccountTestFailure, classify_test_failure
 from probe.aliases import canonical_model_id
 from probe.capability import CapabilityProfile, responses_supported
+from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 Confirmation = ImportRunItem.ConfirmationStatus
@@ -33,21 +35,29 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
     record_event(
         item=item,
         event_type=EventType.STAGE_STARTED,
-        message=f"confirming account {item.account_id} (attempt {attempt})",
+        message=Msg(
+            gettext_noop("confirming account %(account)s (attempt %(attempt)s)"),
+            account=item.account_id,
+            attempt=attempt,
+        ),
     )
     model = gateway_model(item)
     client = client_for_host(item.run.host, transport=ctx.host_transport)
     try:
         models = [m.id for m in client.accounts.models(item.account_id)]
         if model not in models:
-            finish(item, Confirmation.FAILED, f"account models lack the smoke model {model}")
+            finish(
+                item,
+                Confirmation.FAILED,
+                Msg(gettext_noop("account models lack the smoke model %(model)s"), model=model),
+            )
             return
         result = client.accounts.test(item.account_id, model=model)
     except HostError as exc:
         if exc.transient and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
-            retry(item, attempt, f"host: {exc}")
+            retry(item, attempt, host_error_message(exc))
         else:
-            finish(item, Confirmation.FAILED, f"host: {exc}")
+            finish(item, Confirmation.FAILED, host_error_message(exc))
         return
     finally:
         client.close()
@@ -57,13 +67,17 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
             finish(
                 item,
                 Confirmation.ADVISORY,
-                "account test passed once the host's /v1/responses probe had settled",
+                Msg(
+                    gettext_noop(
+                        "account test passed once the host's /v1/responses probe had settled"
+                    )
+                ),
                 advisories=("probe_race_absorbed",),
             )
             return
-        finish(item, Confirmation.CONFIRMED, "account test passed")
+        finish(item, Confirmation.CONFIRMED, Msg(gettext_noop("account test passed")))
         return
-    error = result.error or "account test failed"
+    error = result.error or Msg(gettext_noop("account test failed"))
     failure = classify_test_failure(result)
     retries_left = attempt <= settings.RELAY_CONFIRM_MAX_RETRIES
     if failure == AccountTestFailure.ROUTE_REFUSED and retries_left:
@@ -72,14 +86,22 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
         retry(
             item,
             attempt,
-            f"first tests return {error!r}: the host's probe race; testing again",
+            Msg(
+                gettext_noop("first tests return %(error)r: the host's probe race; testing again"),
+                error=error,
+            ),
             probe_race=True,
         )
         return
     if failure == AccountTestFailure.WARMUP and retries_left:
-        retry(item, attempt, f"warm-up: {error}")
+        retry(item, attempt, Msg(gettext_noop("warm-up: %(error)s"), error=error))
         return
-    finish(item, Confirmation.FAILED, f"account test failed: {error}", error=error)
+    finish(
+        item,
+        Confirmation.FAILED,
+        Msg(gettext_noop("account test failed: %(error)s"), error=error),
+        error=error,
+    )
 
 
 def race_seen(item: ImportRunItem) -> bool:
@@ -92,7 +114,9 @@ def responses_unsupported_or_unknown(item: ImportRunItem) -> bool:
     return responses_supported(CapabilityProfile.from_dict(item.capability_profile)) is not True
 
 
-def retry(item: ImportRunItem, attempt: int, reason: str, *, probe_race: bool = False) -> None:
+def retry(
+    item: ImportRunItem, attempt: int, reason: str | Msg, *, probe_race: bool = False
+) -> None:
     schedule_retry(
         item,
         attempt=attempt,
@@ -105,10 +129,10 @@ def retry(item: ImportRunItem, attempt: int, reason: str, *, probe_race: bool = 
 def finish(
     item: ImportRunItem,
     status: str,
-    message: str,
+    message: str | Msg,
     *,
     advisories: tuple[str, ...] = (),
-    error: str | None = None,
+    error: str | Msg | None = None,
 ) -> None:
     fields = {
         "confirmation_attempts": item.confirmation_attempts + 1,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from batch_import.channel_evolution import model_mapping_delta
 from batch_import.failures import host_failure
 from batch_import.models import ImportRun, ImportRunItem
@@ -16,19 +18,29 @@ from batch_import.packs import channel_prices
 from batch_import.reuse import IncomingProvider, decide_reuse
 from batch_import.reuse_preflight import existing_accounts
 from batch_import.stages import StageContext
-from batch_import.stages.common import fail_item, handle_host_error, item_resources
+from batch_import.stages.common import (
+    fail_item,
+    handle_host_error,
+    host_error_message,
+    item_resources,
+)
 from batch_import.stages.provision import Provisioner
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, client_for_host
 from hosts.sub2api.naming import managed_account_name, managed_group_name
+from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 Resource = ManagedResource.ResourceType
 
 
 def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
-    record_event(item=item, event_type=EventType.STAGE_STARTED, message="previewing on host")
+    record_event(
+        item=item,
+        event_type=EventType.STAGE_STARTED,
+        message=Msg(gettext_noop("previewing on host")),
+    )
     run = item.run
     client = client_for_host(run.host, transport=ctx.host_transport)
     try:
@@ -37,7 +49,7 @@ def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
         if exc.transient:
             handle_host_error(item, run, exc, ctx)
         else:
-            fail_item(item, error=f"host: {exc}", failure_class=host_failure(exc), ctx=ctx)
+            fail_item(item, error=host_error_message(exc), failure_class=host_failure(exc), ctx=ctx)
         return
     finally:
         client.close()
@@ -45,7 +57,10 @@ def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
         item_id=item.item_id,
         stage=Stage.DONE,
         event_type=EventType.PREVIEWED,
-        message=f"preview: account {plan['decision']['action']}; nothing was written to the host",
+        message=Msg(
+            gettext_noop("preview: account %(action)s; nothing was written to the host"),
+            action=Msg.word("reuse action", plan["decision"]["action"]),
+        ),
         fields={
             "preview_plan": plan,
             "matched_account_state": plan["decision"]["matched_account_state"],

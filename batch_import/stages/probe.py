@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from batch_import.failures import upstream_failure
 from batch_import.models import ImportRunItem
@@ -14,8 +15,10 @@ from probe.aliases import build_alias_table, resolve_requested_model
 from probe.capability import CapabilityProfile, probe_capabilities
 from probe.client import ProbeError, UpstreamClient
 from probe.discovery import discover_models
+from probe.errors import ProbeErrorKind
 from probe.guard import UnsafeUpstream, check_upstream_url
 from probe.smoke_model import choose_smoke_model
+from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 FailureClass = ImportRunItem.FailureClass
@@ -23,7 +26,11 @@ FailureClass = ImportRunItem.FailureClass
 
 def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     """GET /v1/models → alias table → capability profile → smoke model; then provision."""
-    record_event(item=item, event_type=EventType.STAGE_STARTED, message="probing the upstream")
+    record_event(
+        item=item,
+        event_type=EventType.STAGE_STARTED,
+        message=Msg(gettext_noop("probing the upstream")),
+    )
     try:
         check_upstream_url(item.base_url)
     except UnsafeUpstream as exc:
@@ -40,7 +47,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         if not raw_models:
             fail_item(
                 item,
-                error="the upstream lists no models (GET /v1/models is empty)",
+                error=Msg(gettext_noop("the upstream lists no models (GET /v1/models is empty)")),
                 failure_class=FailureClass.UPSTREAM_MODEL_MISSING,
                 ctx=ctx,
             )
@@ -60,11 +67,13 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     except ProbeError as exc:
         attempt = stage_retries(item) + 1
         if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
-            schedule_retry(item, attempt=attempt, reason=str(exc), payload={"kind": exc.kind})
+            schedule_retry(
+                item, attempt=attempt, reason=probe_error_message(exc), payload={"kind": exc.kind}
+            )
         else:
             fail_item(
                 item,
-                error=str(exc),
+                error=probe_error_message(exc),
                 failure_class=upstream_failure(exc),
                 transient=exc.transient,
                 payload={"kind": exc.kind},
@@ -91,7 +100,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     if smoke is None:
         fail_item(
             item,
-            error="no discovered model answered a smoke chat completion",
+            error=Msg(gettext_noop("no discovered model answered a smoke chat completion")),
             failure_class=FailureClass.UPSTREAM_MODEL_MISSING,
             ctx=ctx,
         )
@@ -100,8 +109,14 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         item_id=item.item_id,
         stage=Stage.PROVISION,
         event_type=EventType.STAGE_COMPLETED,
-        message=f"{len(raw_models)} models discovered; smoke model {smoke}"
-        + (f" ({choice.reason})" if choice.reason else ""),
+        message=Msg(
+            gettext_noop("%(count)s models discovered; smoke model %(smoke)s (%(reason)s)")
+            if choice.reason
+            else gettext_noop("%(count)s models discovered; smoke model %(smoke)s"),
+            count=len(raw_models),
+            smoke=smoke,
+            reason=choice.reason,
+        ),
         fields={
             "raw_models": raw_models,
             "normalized_models": _unique(a.normalized for a in aliases.values()),
@@ -137,6 +152,24 @@ def sibling_profile(item: ImportRunItem) -> CapabilityProfile | None:
         .first()
     )
     return CapabilityProfile.from_dict(profile) if profile else None
+
+
+# The upstream's answer (``str(exc)``) stays verbatim after a sentence in the reader's language.
+PROBE_ERROR_TEMPLATES = {
+    ProbeErrorKind.AUTH_FAILED: gettext_noop("the upstream refused the key: %(error)s"),
+    ProbeErrorKind.UNREACHABLE: gettext_noop("the upstream cannot be reached: %(error)s"),
+    ProbeErrorKind.TIMEOUT: gettext_noop("the upstream did not answer in time: %(error)s"),
+    ProbeErrorKind.RATE_LIMITED: gettext_noop(
+        "the upstream is rate-limited or out of quota: %(error)s"
+    ),
+    ProbeErrorKind.BAD_RESPONSE: gettext_noop("the upstream's answer is malformed: %(error)s"),
+    ProbeErrorKind.HTTP_ERROR: gettext_noop("the upstream answered with an error: %(error)s"),
+}
+
+
+def probe_error_message(exc: ProbeError) -> Msg:
+    template = PROBE_ERROR_TEMPLATES.get(exc.kind, gettext_noop("upstream: %(error)s"))
+    return Msg(template, error=str(exc))
 
 
 def _unique(values) -> list[str]:

@@ -5,6 +5,7 @@ records live in ``hosts.resources``; this module decides and orchestrates."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from batch_import.account_shape import (
     account_mapping,
@@ -24,9 +25,18 @@ from batch_import.transitions import EventType, record_event, transition_item
 from hosts.resources import HostResources
 from hosts.sub2api import HostError, client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
+from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 
+# What the events call each decision, marked for the catalog (``Msg.word("reuse action", …)``).
+REUSE_ACTION_WORDS = (
+    pgettext_lazy("reuse action", "create"),
+    pgettext_lazy("reuse action", "reuse"),
+    pgettext_lazy("reuse action", "patch"),
+    pgettext_lazy("reuse action", "reactivate"),
+    pgettext_lazy("reuse action", "replace"),
+)
 FINISH_EVENT = {
     ReuseAction.CREATE: EventType.STAGE_COMPLETED,
     ReuseAction.REUSE: EventType.REUSED,
@@ -43,7 +53,11 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
 
         run_preview(item, ctx)
         return
-    record_event(item=item, event_type=EventType.STAGE_STARTED, message="provisioning on host")
+    record_event(
+        item=item,
+        event_type=EventType.STAGE_STARTED,
+        message=Msg(gettext_noop("provisioning on host")),
+    )
     client = client_for_host(run.host, transport=ctx.host_transport)
     try:
         Provisioner(item, item_resources(item, client)).provision()
@@ -153,7 +167,11 @@ class Provisioner:
                 item_id=self.item.item_id,
                 stage=Stage.CONFIRM,
                 event_type=FINISH_EVENT[decision.action],
-                message=f"account {account_id}: {decision.action}",
+                message=Msg(
+                    gettext_noop("account %(account)s: %(action)s"),
+                    account=account_id,
+                    action=Msg.word("reuse action", decision.action),
+                ),
                 fields={
                     "group_id": group_id,
                     "channel_id": channel_id,

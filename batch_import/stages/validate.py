@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 from batch_import.failures import gateway_failure
 from batch_import.models import ImportRun, ImportRunItem
@@ -29,6 +30,7 @@ from hosts.sub2api import (
 from hosts.sub2api.errors import MAX_MESSAGE_CHARS
 from relay_project.crypto import Secret
 from relay_project.logging import redact
+from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
@@ -37,7 +39,9 @@ FailureClass = ImportRunItem.FailureClass
 
 
 class NoAccessKey(Exception):
-    pass
+    def __init__(self, message: Msg) -> None:
+        self.message = message
+        super().__init__(message.english)
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,7 @@ def gateway_problem(
         schedule_retry(
             item,
             attempt=attempt,
-            reason=f"gateway: {why}{problem}",
+            reason=Msg(gettext_noop("gateway: %(why)s%(error)s"), why=why, error=str(problem)),
             payload=payload,
             at_least=problem.retry_after,
         )
@@ -127,7 +131,9 @@ def gateway_problem(
         verdict(
             item,
             Access.DEGRADED,
-            f"gateway kept failing: {why}{problem}",
+            Msg(
+                gettext_noop("gateway kept failing: %(why)s%(error)s"), why=why, error=str(problem)
+            ),
             failure_class=gateway_failure(problem),
             evidence=evidence,
             payload=payload,
@@ -136,7 +142,7 @@ def gateway_problem(
         verdict(
             item,
             Access.BROKEN,
-            f"gateway refused: {why}{problem}",
+            Msg(gettext_noop("gateway refused: %(why)s%(error)s"), why=why, error=str(problem)),
             failure_class=gateway_failure(problem),
             evidence=evidence,
             payload=payload,
@@ -150,18 +156,28 @@ def access_key(item: ImportRunItem) -> Secret:
     email = run.subscription_users[0]
     key = user_key(run.host, email, item.group_id)
     if key is None:
-        raise NoAccessKey(f"no managed key for {email} in group {item.group_id}")
+        raise NoAccessKey(
+            Msg(
+                gettext_noop("no managed key for %(email)s in group %(group)s"),
+                email=email,
+                group=item.group_id,
+            )
+        )
     return key
 
 
 def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
-    record_event(item=item, event_type=EventType.STAGE_STARTED, message="gateway validation")
+    record_event(
+        item=item,
+        event_type=EventType.STAGE_STARTED,
+        message=Msg(gettext_noop("gateway validation")),
+    )
     host = item.run.host
     if "chat_completions" in (host.missing_capabilities or []):
         verdict(
             item,
             Access.DEGRADED,
-            "the host gateway has no /v1/chat/completions route",
+            Msg(gettext_noop("the host gateway has no /v1/chat/completions route")),
             advisories=("chat_completions_unsupported",),
             failure_class=FailureClass.HOST_COMPATIBILITY_GAP,
         )
@@ -170,7 +186,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     try:
         key = access_key(item)
     except NoAccessKey as exc:
-        verdict(item, Access.BROKEN, str(exc), failure_class=FailureClass.INTERNAL_ERROR)
+        verdict(item, Access.BROKEN, exc.message, failure_class=FailureClass.INTERNAL_ERROR)
         return
     client = client_for_host(host, transport=ctx.host_transport)
     try:
@@ -183,12 +199,16 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     if not completion.content:
         attempt = stage_retries(item) + 1
         if attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
-            schedule_retry(item, attempt=attempt, reason="gateway answered 200 without content")
+            schedule_retry(
+                item,
+                attempt=attempt,
+                reason=Msg(gettext_noop("gateway answered 200 without content")),
+            )
         else:
             verdict(
                 item,
                 Access.DEGRADED,
-                "gateway answered 200 without content",
+                Msg(gettext_noop("gateway answered 200 without content")),
                 failure_class=FailureClass.UPSTREAM_ERROR,
                 evidence=evidence,
             )
@@ -197,7 +217,7 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
         verdict(
             item,
             Access.DEGRADED,
-            "gateway answered, but the account test did not pass",
+            Msg(gettext_noop("gateway answered, but the account test did not pass")),
             failure_class=FailureClass.UPSTREAM_ERROR,
             evidence=evidence,
         )
@@ -206,24 +226,36 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE and routing_ambiguous(item):
         advisories = (*advisories, "validation_routing_ambiguous")
     verdict(
-        item, Access.ACTIVE, f"gateway served {model}", advisories=advisories, evidence=evidence
+        item,
+        Access.ACTIVE,
+        Msg(gettext_noop("gateway served %(model)s"), model=model),
+        advisories=advisories,
+        evidence=evidence,
     )
 
 
 REFUSAL_REASONS = {
-    GatewayRefusal.NO_ACCOUNT: "no schedulable account for {model} yet (a new account warms up)",
-    GatewayRefusal.RATE_LIMITED: "every account for {model} is rate-limited",
-    GatewayRefusal.MODEL_NOT_FOUND: "no account of group {group_id} maps {model}",
-    GatewayRefusal.CHANNEL_RESTRICTED: "the channel of group {group_id} prices no {model}",
-    GatewayRefusal.KEY_QUOTA: "the access key has used up its quota or usage limit",
+    GatewayRefusal.NO_ACCOUNT: gettext_noop(
+        "no schedulable account for %(model)s yet (a new account warms up) — "
+    ),
+    GatewayRefusal.RATE_LIMITED: gettext_noop("every account for %(model)s is rate-limited — "),
+    GatewayRefusal.MODEL_NOT_FOUND: gettext_noop(
+        "no account of group %(group_id)s maps %(model)s — "
+    ),
+    GatewayRefusal.CHANNEL_RESTRICTED: gettext_noop(
+        "the channel of group %(group_id)s prices no %(model)s — "
+    ),
+    GatewayRefusal.KEY_QUOTA: gettext_noop(
+        "the access key has used up its quota or usage limit — "
+    ),
 }
 
 
-def refusal_reason(refusal: str, *, model: str, group_id: int | None) -> str:
+def refusal_reason(refusal: str, *, model: str, group_id: int | None) -> Msg | str:
     """What a "no account" answer means, whatever build said it (§13): a warm-up is retried,
     rate limits are retried and then degrade, a missing mapping or price is definitive."""
     template = REFUSAL_REASONS.get(refusal)
-    return template.format(model=model, group_id=group_id) + " — " if template else ""
+    return Msg(template, model=model, group_id=group_id) if template else ""
 
 
 def routing_ambiguous(item: ImportRunItem) -> bool:
@@ -262,10 +294,10 @@ def completion_evidence(
 def verdict(
     item: ImportRunItem,
     access: str,
-    message: str,
+    message: str | Msg,
     *,
     advisories: tuple[str, ...] = (),
-    error: str | None = None,
+    error: str | Msg | None = None,
     failure_class: str = "",
     error_stage: str = Stage.VALIDATE,
     event_type: str = EventType.VALIDATED,
@@ -304,7 +336,7 @@ def verdict(
 def record_failure(
     item: ImportRunItem,
     *,
-    error: str,
+    error: str | Msg,
     failure_class: str,
     transient: bool = False,
     payload: dict | None = None,
@@ -338,7 +370,7 @@ def record_failure(
     )
 
 
-def record_rolled_back(item: ImportRunItem, *, when, message: str) -> None:
+def record_rolled_back(item: ImportRunItem, *, when, message: str | Msg) -> None:
     """The run's rollback removed what this item made: it can no longer read ``active``. An
     item that had already failed keeps its own failure; it only learns it was rolled back."""
     if item.current_stage == Stage.DONE and item.access_status in (Access.BROKEN, Access.DEGRADED):
