@@ -115,3 +115,20 @@ def test_every_source_msgid_is_in_the_chinese_catalog(tmp_path, settings, monkey
         if (e.get("msgctxt"), e["msgid"]) not in translated
     ]
     assert missing == []
+
+
+def test_rows_stored_before_translatable_messages_render_as_stored(client, staff, rich_run):
+    """An event and a last error written without a message id show their stored text."""
+    from batch_import.transitions import record_event
+    from relay_project.messages import Msg
+
+    first, broken = rich_run.items.order_by("position")[:2]
+    record_event(item=first, event_type="patched", message=Msg("channel %(c)s", c=7))
+    page = f"/batch-import/runs/{rich_run.run_id}/items/{first.item_id}"
+    html = client.get(page, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "initial 503, retry scheduled" in html and "channel 7" in html
+    html = client.get(
+        f"/batch-import/runs/{rich_run.run_id}/items/{broken.item_id}",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    ).content.decode()
+    assert "gateway refused: HTTP 403" in html
