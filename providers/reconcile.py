@@ -288,7 +288,8 @@ def _finding(record: ManagedResource, kind: str, differences: dict) -> dict[str,
 
 
 def _describe(finding: dict[str, Any]) -> Msg:
-    kind, resource = finding["resource_type"], finding["host_resource_id"]
+    kind = Msg.label(ManagedResource.ResourceType(finding["resource_type"]).label)
+    resource = finding["host_resource_id"]
     if finding["kind"] == Kind.MISSING:
         return Msg(gettext_noop("%(kind)s %(id)s is gone from the host"), kind=kind, id=resource)
     return Msg(

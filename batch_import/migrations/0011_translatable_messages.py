@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('batch_import', '0010_legacy_batch_status_seed_002'),
+        ("batch_import", "0010_legacy_batch_status_seed_002"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='importrunitem',
-            name='last_error_i18n',
-            field=models.JSONField(blank=True, null=True, verbose_name='last error (message id)'),
+            model_name="importrunitem",
+            name="last_error_i18n",
+            field=models.JSONField(blank=True, null=True, verbose_name="last error (message id)"),
         ),
         migrations.AddField(
-            model_name='importrunitemevent',
-            name='message_i18n',
-            field=models.JSONField(blank=True, null=True, verbose_name='message (message id)'),
+            model_name="importrunitemevent",
+            name="message_i18n",
+            field=models.JSONField(blank=True, null=True, verbose_name="message (message id)"),
         ),
     ]

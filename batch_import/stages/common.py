@@ -96,7 +96,7 @@ def item_resources(item: ImportRunItem, client) -> HostResources:
             event_type=EventType.RESOURCE_CREATED,
             message=Msg(
                 gettext_noop("created %(kind)s %(id)s (%(key)s)"),
-                kind=record.resource_type,
+                kind=Msg.label(ManagedResource.ResourceType(record.resource_type).label),
                 id=record.host_resource_id,
                 key=record.logical_key,
             ),

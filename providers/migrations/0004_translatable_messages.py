@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0003_verbose_names'),
+        ("providers", "0003_verbose_names"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='provider',
-            name='state_reason_i18n',
-            field=models.JSONField(blank=True, null=True, verbose_name='state reason (message id)'),
+            model_name="provider",
+            name="state_reason_i18n",
+            field=models.JSONField(blank=True, null=True, verbose_name="state reason (message id)"),
         ),
         migrations.AddField(
-            model_name='providerevent',
-            name='message_i18n',
-            field=models.JSONField(blank=True, null=True, verbose_name='message (message id)'),
+            model_name="providerevent",
+            name="message_i18n",
+            field=models.JSONField(blank=True, null=True, verbose_name="message (message id)"),
         ),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.utils import translation
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from relay_project.messages import Msg, english, render, stored
 
@@ -35,10 +35,11 @@ def test_nested_messages_and_stage_words_are_translated_on_their_own():
 
 
 def test_a_list_parameter_reads_as_its_translated_parts():
-    gone = Msg(gettext_noop("%(kind)s %(id)s is gone from the host"), kind="group", id="7")
+    group = Msg.label(gettext_lazy("group"))
+    gone = Msg(gettext_noop("%(kind)s %(id)s is gone from the host"), kind=group, id="7")
     message = Msg("%(findings)s", findings=[gone, "plain text"])
     assert english(message) == "group 7 is gone from the host; plain text"
-    assert in_language("zh-hans", "", stored(message)) == "group 7 已从主机上消失; plain text"
+    assert in_language("zh-hans", "", stored(message)) == "分组 7 已从主机上消失; plain text"
 
 
 @pytest.mark.parametrize(
