@@ -34,7 +34,12 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     try:
         check_upstream_url(item.base_url)
     except UnsafeUpstream as exc:
-        fail_item(item, error=str(exc), failure_class=FailureClass.UPSTREAM_REFUSED_URL, ctx=ctx)
+        fail_item(
+            item,
+            error=Msg(REFUSED_URL, error=str(exc)),
+            failure_class=FailureClass.UPSTREAM_REFUSED_URL,
+            ctx=ctx,
+        )
         return
     pack = pack_profile(item)
     client = UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport)
@@ -62,7 +67,12 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         known = sibling_profile(item)
         profile = probe_capabilities(client, raw_models, preferred=preferred, known=known)
     except UnsafeUpstream as exc:  # the connect-time check: the name now points inside
-        fail_item(item, error=str(exc), failure_class=FailureClass.UPSTREAM_REFUSED_URL, ctx=ctx)
+        fail_item(
+            item,
+            error=Msg(REFUSED_URL, error=str(exc)),
+            failure_class=FailureClass.UPSTREAM_REFUSED_URL,
+            ctx=ctx,
+        )
         return
     except ProbeError as exc:
         attempt = stage_retries(item) + 1
@@ -154,6 +164,7 @@ def sibling_profile(item: ImportRunItem) -> CapabilityProfile | None:
     return CapabilityProfile.from_dict(profile) if profile else None
 
 
+REFUSED_URL = gettext_noop("the upstream address is not allowed: %(error)s")
 # The upstream's answer (``str(exc)``) stays verbatim after a sentence in the reader's language.
 PROBE_ERROR_TEMPLATES = {
     ProbeErrorKind.AUTH_FAILED: gettext_noop("the upstream refused the key: %(error)s"),
