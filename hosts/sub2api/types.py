@@ -1,38 +1,46 @@
 """Typed views of what the host returns; nothing past the adapter sees a raw response dict.
 
-Parsing is tolerant of both [OLD] and [NEW] DTO shapes: unknown fields are ignored and missing
-ones take neutral defaults. Secrets the host hands back (an [OLD] account's ``api_key``, user
-keys, JWTs) are wrapped in ``Secret`` so they never print.
+The nine DTOs are pydantic models, tolerant of both [OLD] and [NEW] shapes: unknown fields are
+ignored and missing descriptive ones take neutral defaults, but a record without its ``id`` (or
+a subscription or key without its user and group) is not a record: ``from_api`` refuses it with
+a ``HostError`` of kind ``protocol`` (``UNEXPECTED_RESPONSE``) instead of inventing id 0.
+Secrets the host hands back (an [OLD] account's ``api_key``, user keys, JWTs) are wrapped in
+``Secret`` so they never print.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Self
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from hosts.sub2api.errors import HostError, protocol_error
 from relay_project.crypto import Secret, reveal
 
-# Credential keys the [NEW] host strips from responses (§4.3); we drop them the same way.
-SENSITIVE_CREDENTIAL_KEYS = frozenset(
-    {"api_key", "access_token", "refresh_token", "id_token", "session_key", "cookie"}
-)
+
+def _text(default: str = "") -> Callable[[Any], str]:
+    return lambda value: str(value or default)
 
 
-def _int(value: Any, default: int = 0) -> int:
+def _number(default: float | None) -> Callable[[Any], float | None]:
+    def parse(value: Any) -> float | None:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return default
+
+    return parse
+
+
+def _count(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        return default
-
-
-def _float(value: Any, default: float | None = 0.0) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
+        return 0
 
 
 def _str_map(value: Any) -> dict[str, str]:
@@ -42,10 +50,20 @@ def _str_map(value: Any) -> dict[str, str]:
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
-def _ids(value: Any) -> tuple[int, ...]:
-    if not isinstance(value, Sequence) or isinstance(value, str):
-        return ()
-    return tuple(_int(v) for v in value)
+def _id_list(value: Any) -> Any:
+    return () if not isinstance(value, Sequence) or isinstance(value, str) else value
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _bool_or_none(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _secret(value: Any) -> Secret:
+    return value if isinstance(value, Secret) else Secret(str(value or ""))
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -57,49 +75,65 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True)
-class Group:
-    id: int
-    name: str
-    platform: str
-    status: str
-    subscription_type: str
-    rate_multiplier: float
-    is_exclusive: bool
-    description: str = ""
-    daily_limit_usd: float | None = None
-    weekly_limit_usd: float | None = None
-    monthly_limit_usd: float | None = None
+Text = Annotated[str, BeforeValidator(_text())]
+Number = Annotated[float, BeforeValidator(_number(0.0))]
+OptionalNumber = Annotated[float | None, BeforeValidator(_number(None))]
+Count = Annotated[int, BeforeValidator(_count)]
+Flag = Annotated[bool, BeforeValidator(bool)]
+Ids = Annotated[tuple[int, ...], BeforeValidator(_id_list)]
+StrMap = Annotated[dict[str, str], BeforeValidator(_str_map)]
+Time = Annotated[datetime | None, BeforeValidator(parse_time)]
+Extra = Annotated[dict[str, Any], BeforeValidator(_dict)]
+
+
+class HostRecord(BaseModel):
+    """A DTO read from a host answer: immutable; ``from_api`` is the one way in."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", arbitrary_types_allowed=True)
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Group:
-        return cls(
-            id=_int(data.get("id")),
-            name=str(data.get("name") or ""),
-            platform=str(data.get("platform") or ""),
-            status=str(data.get("status") or ""),
-            subscription_type=str(data.get("subscription_type") or "standard"),
-            rate_multiplier=_float(data.get("rate_multiplier")) or 0.0,
-            is_exclusive=bool(data.get("is_exclusive")),
-            description=str(data.get("description") or ""),
-            daily_limit_usd=_float(data.get("daily_limit_usd"), None),
-            weekly_limit_usd=_float(data.get("weekly_limit_usd"), None),
-            monthly_limit_usd=_float(data.get("monthly_limit_usd"), None),
-        )
+    def from_api(cls, data: Any) -> Self:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise shape_error(cls.__name__, exc) from None
 
 
-@dataclass(frozen=True)
-class PricingEntry:
+def shape_error(name: str, exc: ValidationError) -> HostError:
+    """What was wrong, by field, never the values (an answer may carry a key)."""
+    problems = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
+        for error in exc.errors()[:3]
+    )
+    # A DTO is read from a 2xx answer; the call that got it is in the traceback.
+    return protocol_error(f"{name}: {problems}", status=200, method="", path="")
+
+
+class Group(HostRecord):
+    id: int
+    name: Text = ""
+    platform: Text = ""
+    status: Text = ""
+    subscription_type: Annotated[str, BeforeValidator(_text("standard"))] = "standard"
+    rate_multiplier: Number = 0.0
+    is_exclusive: Flag = False
+    description: Text = ""
+    daily_limit_usd: OptionalNumber = None
+    weekly_limit_usd: OptionalNumber = None
+    monthly_limit_usd: OptionalNumber = None
+
+
+class PricingEntry(HostRecord):
     """One ``model_pricing`` entry of a channel. Prices are USD per token (§5.2)."""
 
-    platform: str
-    models: tuple[str, ...]
-    billing_mode: str = "token"
-    input_price: float | None = None
-    output_price: float | None = None
-    cache_write_price: float | None = None
-    cache_read_price: float | None = None
-    per_request_price: float | None = None
+    platform: Annotated[str, BeforeValidator(_text("anthropic"))] = "anthropic"
+    models: Annotated[tuple[str, ...], BeforeValidator(lambda v: tuple(str(m) for m in v or ()))]
+    billing_mode: Annotated[str, BeforeValidator(_text("token"))] = "token"
+    input_price: OptionalNumber = None
+    output_price: OptionalNumber = None
+    cache_write_price: OptionalNumber = None
+    cache_read_price: OptionalNumber = None
+    per_request_price: OptionalNumber = None
 
     def to_api(self) -> dict[str, Any]:
         # The host defaults an omitted platform to "anthropic", so it is always sent.
@@ -114,54 +148,32 @@ class PricingEntry:
             "per_request_price": self.per_request_price,
         }
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> PricingEntry:
-        return cls(
-            platform=str(data.get("platform") or "anthropic"),
-            models=tuple(str(m) for m in data.get("models") or ()),
-            billing_mode=str(data.get("billing_mode") or "token"),
-            input_price=_float(data.get("input_price"), None),
-            output_price=_float(data.get("output_price"), None),
-            cache_write_price=_float(data.get("cache_write_price"), None),
-            cache_read_price=_float(data.get("cache_read_price"), None),
-            per_request_price=_float(data.get("per_request_price"), None),
-        )
+
+def _nested_map(value: Any) -> dict[str, dict[str, str]]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(platform): _str_map(pairs) for platform, pairs in value.items()}
 
 
-@dataclass(frozen=True)
-class Channel:
+def _pricing(value: Any) -> tuple[Any, ...]:
+    return tuple(p for p in value or () if isinstance(p, Mapping | PricingEntry))
+
+
+class Channel(HostRecord):
     id: int
-    name: str
-    status: str
-    billing_model_source: str
-    restrict_models: bool
-    group_ids: tuple[int, ...]
+    name: Text = ""
+    status: Text = ""
+    billing_model_source: Annotated[str, BeforeValidator(_text("channel_mapped"))] = (
+        "channel_mapped"
+    )
+    restrict_models: Flag = False
+    group_ids: Ids = ()
     # Nested by platform: {"openai": {"alias": "canonical"}} (§5.2).
-    model_mapping: dict[str, dict[str, str]] = field(default_factory=dict)
-    model_pricing: tuple[PricingEntry, ...] = ()
-    description: str = ""
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Channel:
-        mapping = data.get("model_mapping")
-        return cls(
-            id=_int(data.get("id")),
-            name=str(data.get("name") or ""),
-            status=str(data.get("status") or ""),
-            billing_model_source=str(data.get("billing_model_source") or "channel_mapped"),
-            restrict_models=bool(data.get("restrict_models")),
-            group_ids=_ids(data.get("group_ids")),
-            model_mapping={
-                str(platform): _str_map(pairs)
-                for platform, pairs in (mapping.items() if isinstance(mapping, Mapping) else ())
-            },
-            model_pricing=tuple(
-                PricingEntry.from_api(p)
-                for p in data.get("model_pricing") or ()
-                if isinstance(p, Mapping)
-            ),
-            description=str(data.get("description") or ""),
-        )
+    model_mapping: Annotated[dict[str, dict[str, str]], BeforeValidator(_nested_map)] = Field(
+        default_factory=dict
+    )
+    model_pricing: Annotated[tuple[PricingEntry, ...], BeforeValidator(_pricing)] = ()
+    description: Text = ""
 
 
 @dataclass(frozen=True)
@@ -184,25 +196,47 @@ class OpenAICredentials:
         }
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(HostRecord):
     id: int
-    name: str
-    platform: str
-    type: str
-    status: str  # active | inactive/disabled | error
-    schedulable: bool
-    error_message: str
-    base_url: str
-    model_mapping: dict[str, str]
-    has_api_key: bool
+    name: Text = ""
+    platform: Text = ""
+    type: Text = ""
+    status: Text = ""  # active | inactive/disabled | error
+    schedulable: Flag = False
+    error_message: Text = ""
+    base_url: Text = ""
+    model_mapping: StrMap = Field(default_factory=dict)
+    has_api_key: Flag = False
     # [OLD] hosts return the key in full; [NEW] hosts redact it (then only has_api_key tells).
-    api_key: Secret | None
-    extra: dict[str, Any]
-    group_ids: tuple[int, ...]
-    concurrency: int = 0
-    priority: int = 0
-    created_at: datetime | None = None
+    api_key: Secret | None = None
+    extra: Extra = Field(default_factory=dict)
+    group_ids: Ids = ()
+    concurrency: Count = 0
+    priority: Count = 0
+    created_at: Time = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_host_shape(cls, data: Any) -> Any:
+        """The host nests ``base_url``, ``model_mapping`` and the key in ``credentials``; [NEW]
+        says only ``credentials_status.has_api_key``; some builds list ``groups``, not ids."""
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        if "credentials" in data:
+            credentials = data.pop("credentials")
+            credentials = credentials if isinstance(credentials, Mapping) else {}
+            raw_key = credentials.get("api_key")
+            data["api_key"] = Secret(raw_key) if isinstance(raw_key, str) and raw_key else None
+            data["has_api_key"] = bool(raw_key)
+            data["base_url"] = credentials.get("base_url")
+            data["model_mapping"] = credentials.get("model_mapping")
+        status_map = data.get("credentials_status")
+        if isinstance(status_map, Mapping) and status_map.get("has_api_key"):
+            data["has_api_key"] = True
+        if data.get("group_ids") is None and isinstance(data.get("groups"), Sequence):
+            data["group_ids"] = [g.get("id") for g in data["groups"] if isinstance(g, Mapping)]
+        return data
 
     @property
     def responses_supported(self) -> bool | None:
@@ -215,61 +249,19 @@ class Account:
         """What the scheduler needs: active and switched on (§4.3)."""
         return self.status == "active" and self.schedulable
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Account:
-        credentials = data.get("credentials")
-        credentials = credentials if isinstance(credentials, Mapping) else {}
-        status_map = data.get("credentials_status")
-        raw_key = credentials.get("api_key")
-        has_key = bool(raw_key) or bool(
-            isinstance(status_map, Mapping) and status_map.get("has_api_key")
-        )
-        groups = data.get("group_ids")
-        if groups is None and isinstance(data.get("groups"), Sequence):
-            groups = [g.get("id") for g in data["groups"] if isinstance(g, Mapping)]
-        extra = data.get("extra")
-        return cls(
-            id=_int(data.get("id")),
-            name=str(data.get("name") or ""),
-            platform=str(data.get("platform") or ""),
-            type=str(data.get("type") or ""),
-            status=str(data.get("status") or ""),
-            schedulable=bool(data.get("schedulable")),
-            error_message=str(data.get("error_message") or ""),
-            base_url=str(credentials.get("base_url") or ""),
-            model_mapping=_str_map(credentials.get("model_mapping")),
-            has_api_key=has_key,
-            api_key=Secret(raw_key) if isinstance(raw_key, str) and raw_key else None,
-            extra=dict(extra) if isinstance(extra, Mapping) else {},
-            group_ids=_ids(groups),
-            concurrency=_int(data.get("concurrency")),
-            priority=_int(data.get("priority")),
-            created_at=parse_time(data.get("created_at")),
-        )
 
-
-@dataclass(frozen=True)
-class TestEvent:
+class TestEvent(HostRecord):
     """One ``data:`` line of the account-test stream (§4.7)."""
 
     __test__ = False  # not a pytest class, despite the name
 
-    type: str
-    text: str = ""
-    model: str = ""
-    success: bool | None = None
-    error: str = ""
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> TestEvent:
-        success = data.get("success")
-        return cls(
-            type=str(data.get("type") or ""),
-            text=str(data.get("text") or ""),
-            model=str(data.get("model") or ""),
-            success=success if isinstance(success, bool) else None,
-            error=str(data.get("error") or ""),
-        )
+    type: Text = ""
+    text: Text = ""
+    model: Text = ""
+    success: Annotated[
+        bool | None, BeforeValidator(lambda v: v if isinstance(v, bool) else None)
+    ] = None
+    error: Text = ""
 
 
 UPSTREAM_STATUS_IN_TEST_ERROR = re.compile(r"API returned (\d{3})\b")
@@ -290,69 +282,33 @@ class AccountTestResult:
         return int(found.group(1)) if found else None
 
 
-@dataclass(frozen=True)
-class HostModel:
+class HostModel(HostRecord):
     """A model entry of ``/admin/accounts/:id/models`` or the gateway's ``/v1/models``."""
 
-    id: str
-    display_name: str = ""
-    owned_by: str = ""
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> HostModel:
-        return cls(
-            id=str(data.get("id") or ""),
-            display_name=str(data.get("display_name") or ""),
-            owned_by=str(data.get("owned_by") or ""),
-        )
+    id: Text
+    display_name: Text = ""
+    owned_by: Text = ""
 
 
-@dataclass(frozen=True)
-class User:
+class User(HostRecord):
     id: int
-    email: str
-    username: str
-    role: str
-    status: str
-    balance: float
-    concurrency: int
-    allowed_groups: tuple[int, ...]
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> User:
-        return cls(
-            id=_int(data.get("id")),
-            email=str(data.get("email") or ""),
-            username=str(data.get("username") or ""),
-            role=str(data.get("role") or ""),
-            status=str(data.get("status") or ""),
-            balance=_float(data.get("balance")) or 0.0,
-            concurrency=_int(data.get("concurrency")),
-            allowed_groups=_ids(data.get("allowed_groups")),
-        )
+    email: Text = ""
+    username: Text = ""
+    role: Text = ""
+    status: Text = ""
+    balance: Number = 0.0
+    concurrency: Count = 0
+    allowed_groups: Ids = ()
 
 
-@dataclass(frozen=True)
-class Subscription:
+class Subscription(HostRecord):
     id: int
     user_id: int
     group_id: int
-    status: str  # active | expired | suspended
-    starts_at: datetime | None
-    expires_at: datetime | None
-    notes: str = ""
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Subscription:
-        return cls(
-            id=_int(data.get("id")),
-            user_id=_int(data.get("user_id")),
-            group_id=_int(data.get("group_id")),
-            status=str(data.get("status") or ""),
-            starts_at=parse_time(data.get("starts_at")),
-            expires_at=parse_time(data.get("expires_at")),
-            notes=str(data.get("notes") or ""),
-        )
+    status: Text = ""  # active | expired | suspended
+    starts_at: Time = None
+    expires_at: Time = None
+    notes: Text = ""
 
 
 @dataclass(frozen=True)
@@ -363,26 +319,16 @@ class UserSession:
     access_token: Secret
 
 
-@dataclass(frozen=True)
-class ApiKey:
+class ApiKey(HostRecord):
     id: int
     user_id: int
-    name: str
-    group_id: int | None
-    status: str
-    key: Secret
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> ApiKey:
-        group_id = data.get("group_id")
-        return cls(
-            id=_int(data.get("id")),
-            user_id=_int(data.get("user_id")),
-            name=str(data.get("name") or ""),
-            group_id=_int(group_id) if group_id not in (None, 0) else None,
-            status=str(data.get("status") or ""),
-            key=Secret(str(data.get("key") or "")),
-        )
+    name: Text = ""
+    # A key bound to no group says null or 0.
+    group_id: Annotated[int | None, BeforeValidator(lambda v: None if v in (None, 0) else v)] = None
+    status: Text = ""
+    key: Annotated[
+        Secret, BeforeValidator(lambda v: v if isinstance(v, Secret) else Secret(str(v or "")))
+    ]
 
 
 @dataclass(frozen=True)
