@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from batch_import import projection, selectors
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.projection import recommendation_labels
-from batch_import.requests import ParsedLines, parse_entry_lines
+from batch_import.run_requests import ParsedLines, parse_entry_lines
 
 
 class ExitCode(enum.IntEnum):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from batch_import.errors import InvalidRequest
 from batch_import.models import ImportRun
-from batch_import.requests import RunRequest, parse_entry_lines, validate_run_request
+from batch_import.run_requests import RunRequest, parse_entry_lines, validate_run_request
 from hosts.models import Host
 
 

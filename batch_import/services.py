@@ -17,7 +17,7 @@ from batch_import import dispatch
 from batch_import.errors import Conflict, InvalidRequest, InvalidTransition
 from batch_import.identity import api_key_digest, api_key_fingerprint, normalize_provider_id
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
-from batch_import.requests import RunRequest, base_url_error
+from batch_import.run_requests import RunRequest, base_url_error
 from batch_import.transitions import (
     EventType,
     Writer,

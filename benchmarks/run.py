@@ -112,7 +112,7 @@ class Simulators:
 
 
 def start_run(sims: Simulators, count: int, label: str):
-    from batch_import.requests import validate_run_request
+    from batch_import.run_requests import validate_run_request
     from batch_import.services import run_start
     from hosts.models import Host
     from hosts.services import register_host

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from batch_import.models import ImportRun, ImportRunItem
-from batch_import.requests import EntryInput, RunRequest
+from batch_import.run_requests import EntryInput, RunRequest
 from batch_import.services import run_start
 from batch_import.stages.confirm import gateway_model
 from batch_import.stages.validate import NoAccessKey, access_key

@@ -2,7 +2,7 @@
 
 Inputs check JSON types and sizes (so nothing oversized or mistyped reaches the database);
 the rules of a run request (conditional fields, URL schemes, host existence) stay in
-``batch_import.requests.validate_run_request``, shared with the form and the CLI.
+``batch_import.run_requests.validate_run_request``, shared with the form and the CLI.
 
 Outputs describe the projections of ``batch_import.projection`` — the views serialize those
 dicts through these classes, so the schema and the answers cannot drift apart. Every class has
@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent, LegacyImportBatch
-from batch_import.requests import (
+from batch_import.run_requests import (
     MAX_CONFIRM_WAIT_SEC,
     MAX_ENTRIES,
     MAX_REQUESTED_MODELS,

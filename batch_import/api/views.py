@@ -41,8 +41,8 @@ from batch_import.projection import (
     result_page,
     run_projection,
 )
-from batch_import.requests import validate_run_request
 from batch_import.rollback import rollback_run, rollback_summary
+from batch_import.run_requests import validate_run_request
 from batch_import.selectors import (
     item_get_with_events,
     items_problems_first,

@@ -26,8 +26,8 @@ StageStep = Callable[[ImportRunItem, StageContext], None]
 
 def _steps() -> dict[str, StageStep]:
     from batch_import.stages.confirm import run_confirm
-    from batch_import.stages.probe import run_probe
     from batch_import.stages.provision import run_provision
+    from batch_import.stages.upstream_probe import run_probe
     from batch_import.stages.validate import run_validate
 
     return {

@@ -4,7 +4,7 @@ import pytest
 
 from batch_import.errors import Conflict, InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent, LegacyImportBatch
-from batch_import.requests import validate_run_request
+from batch_import.run_requests import validate_run_request
 from batch_import.services import item_retry, run_cancel, run_start
 from tests.factories import HostFactory, ImportRunItemFactory
 

@@ -4,7 +4,7 @@ its items through the stages the way a worker would (no django-q cluster needed)
 from __future__ import annotations
 
 from batch_import.models import ImportRun
-from batch_import.requests import validate_run_request
+from batch_import.run_requests import validate_run_request
 from batch_import.services import run_start
 from batch_import.stages import StageContext
 from batch_import.tasks import advance_item

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from batch_import import cli
 from batch_import.errors import Conflict, InvalidRequest
 from batch_import.models import ImportRun
-from batch_import.requests import parse_entry_line, validate_run_request
+from batch_import.run_requests import parse_entry_line, validate_run_request
 from batch_import.services import run_promote, run_start
 from relay_project.cli_language import OperatorLanguageMixin
 

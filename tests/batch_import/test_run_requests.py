@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from batch_import.errors import InvalidRequest
-from batch_import.requests import parse_entry_lines, validate_run_request
+from batch_import.run_requests import parse_entry_lines, validate_run_request
 from tests.factories import HostFactory
 
 pytestmark = pytest.mark.django_db
