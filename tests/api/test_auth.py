@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from relay_project.models import ApiToken
+from tests.factories import ImportRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -39,13 +40,21 @@ def test_every_endpoint_is_401_for_anonymous(anon, method, path):
 
 
 def test_token_authenticates(api):
-    assert api.get("/api/batch-import/runs").status_code == 200
+    run = ImportRunFactory()
+    response = api.get("/api/batch-import/runs")
+    assert response.status_code == 200
+    assert response.wsgi_request.user.username == "ops"
+    assert [r["run_id"] for r in response.json()["runs"]] == [run.run_id]
 
 
 def test_session_authenticates(user):
+    run = ImportRunFactory()
     client = APIClient()
-    client.login(username="ops", password="ops-password")
-    assert client.get("/api/batch-import/runs").status_code == 200
+    assert client.login(username="ops", password="ops-password")
+    response = client.get("/api/batch-import/runs")
+    assert response.status_code == 200
+    assert response.wsgi_request.user == user
+    assert [r["run_id"] for r in response.json()["runs"]] == [run.run_id]
 
 
 def test_schema_and_docs_are_public(anon):

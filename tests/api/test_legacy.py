@@ -52,8 +52,12 @@ def test_unknown_legacy_batch_is_404(api):
 
 
 def test_legacy_batches_are_read_only(api):
-    HostFactory()
-    assert api.post("/api/import-batches", {}, format="json").status_code == 405
+    host = HostFactory()
+    response = api.post("/api/import-batches", {"host_id": host.pk}, format="json")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "invalid_request"  # every other 4xx (errors.py)
+    assert "POST" not in response["Allow"] and "GET" in response["Allow"]
+    assert not LegacyImportBatch.objects.exists()
 
 
 def test_legacy_endpoints_are_deprecated_in_the_schema(api):

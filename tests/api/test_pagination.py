@@ -157,7 +157,12 @@ def test_limit_out_of_range_is_400(api, limit):
 
 
 def test_limit_200_is_allowed(api):
-    assert api.get(RUNS, {"limit": 200}).status_code == 200
+    runs = make_runs(3)
+    response = api.get(RUNS, {"limit": 200})
+    assert response.status_code == 200
+    body = response.json()
+    assert sorted(r["run_id"] for r in body["runs"]) == sorted(runs)
+    assert body["next_cursor"] is None
 
 
 @pytest.mark.parametrize("cursor", ["garbage", "eyJrIjoicnVucyJ9", "x" * 600, "%00"])
@@ -211,6 +216,8 @@ def test_crafted_items_cursor_is_400_not_500(api, rank):
     cursor = crafted("items", [rank, 0, "2026-01-01T00:00:00+00:00", "item_x"])
     response = api.get(f"{RUNS}/{run.run_id}/items", {"cursor": cursor})
     assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request" and set(error["fields"]) == {"cursor"}
 
 
 def test_crafted_but_valid_cursor_pages_on(api):

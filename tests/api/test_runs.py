@@ -116,7 +116,12 @@ def test_create_run_waits_bounded_when_asked(api, run_body, settings, monkeypatc
 
 def test_create_run_without_wait_does_not_wait(api, run_body, monkeypatch):
     monkeypatch.setattr("batch_import.services.run_wait", lambda **kw: pytest.fail("must not wait"))
-    assert api.post("/api/batch-import/runs", run_body(), format="json").status_code == 201
+    response = api.post("/api/batch-import/runs", run_body(), format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["state"], body["total_items"], body["active_items"]) == ("running", 1, 0)
+    run = ImportRun.objects.get(pk=body["run_id"])
+    assert run.confirm_wait_timeout_sec == 0 and run.items.count() == 1
 
 
 def test_cancel_run_returns_the_updated_projection(api):

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
-from tests.factories import ImportRunFactory, ImportRunItemFactory
+from batch_import.models import ImportRun, ImportRunItem
+from tests.factories import ImportRunFactory, ImportRunItemEventFactory, ImportRunItemFactory
 
 SEED_ENUMS = [
     (ImportRun.State, ["running", "completed", "completed_with_warnings", "failed", "cancelled"]),
@@ -23,10 +23,18 @@ def test_enum_values_equal_the_seed_strings(enum, values):
     assert list(enum.values) == values
 
 
-def test_tables_carry_the_canonical_names():
-    assert ImportRun._meta.db_table == "import_runs"
-    assert ImportRunItem._meta.db_table == "import_run_items"
-    assert ImportRunItemEvent._meta.db_table == "import_run_item_events"
+@pytest.mark.django_db
+def test_rows_live_in_the_tables_of_the_seed():
+    """Readers outside Django (V1 reports, SQL) find the rows under the seed's table names."""
+    event = ImportRunItemEventFactory()
+    item, run = event.item, event.item.run
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT run_id FROM import_runs")
+        assert cursor.fetchall() == [(run.run_id,)]
+        cursor.execute("SELECT item_id, run_id FROM import_run_items")
+        assert cursor.fetchall() == [(item.item_id, run.run_id)]
+        cursor.execute("SELECT item_id FROM import_run_item_events")
+        assert cursor.fetchall() == [(item.item_id,)]
 
 
 @pytest.mark.django_db

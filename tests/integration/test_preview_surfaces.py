@@ -52,6 +52,7 @@ def test_api_rejects_a_non_boolean_dry_run(api, host_simulator, upstream_factory
     body = _body(host, upstream_factory(models=("glm-4.5",)), dry_run="yes")
     response = api.post("/api/batch-import/runs", body, format="json")
     assert response.status_code == 400 and "dry_run" in response.json()["error"]["fields"]
+    assert not ImportRun.objects.exists() and host_simulator.state.accounts == {}
 
 
 def test_pages_preview_button_plan_and_run_it_for_real(

@@ -67,7 +67,10 @@ def test_list_detail_and_providers(api):  # noqa: F811
 
 
 def test_packs_need_authentication(anon):  # noqa: F811
-    assert anon.get("/api/packs").status_code == 401
+    response = anon.get("/api/packs")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert "packs" not in response.json()
 
 
 def test_changed_content_under_an_installed_version_is_a_conflict(api):  # noqa: F811

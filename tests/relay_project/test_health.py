@@ -57,4 +57,7 @@ def test_readyz_checks_the_redis_broker_when_configured(client, settings):
 
 
 def test_health_answers_only_safe_methods(client):
-    assert client.post("/healthz").status_code == 405
+    refused = client.post("/healthz")
+    assert refused.status_code == 405
+    assert set(refused["Allow"].replace(" ", "").split(",")) == {"GET", "HEAD"}
+    assert client.head("/healthz").status_code == 200
