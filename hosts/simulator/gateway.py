@@ -22,18 +22,10 @@ from hosts.simulator.upstream import (
     forward_responses,
     message_from_chat,
 )
-from hosts.simulator.wire import (
-    Abort,
-    Ctx,
-    Response,
-    Router,
-    anthropic_error,
-    flat,
-    gateway_error,
-    json_response,
-)
+from hosts.simulator.wire import Ctx, anthropic_error, flat, gateway_error, json_response
+from relay_project.loopback_http import Abort, Response, Router
 
-router = Router()
+router: Router[Ctx] = Router()
 CLAUDE_DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
 # Upstream statuses that make the host try another account of the group (§9.4).
 FAILOVER_STATUSES = frozenset({401, 403, 429, 529})
@@ -274,12 +266,9 @@ def chat_completions(ctx: Ctx) -> Response:
     last_status = 502
     for account in candidates:
         upstream_body = {**body, "model": account.upstream_model(model)}
-        passthrough = account.extra.get("openai_responses_supported") is False or (
-            account.extra.get("openai_responses_mode") == "force_chat_completions"
-        )
         try:
             forwarded = forward_chat(
-                ctx.sim.upstream, account, upstream_body, passthrough=passthrough
+                ctx.sim.upstream, account, upstream_body, passthrough=account.chat_passthrough
             )
         except (httpx.HTTPError, ValueError):
             continue  # failover, reported as 502 if nothing else works
@@ -350,11 +339,10 @@ def messages(ctx: Ctx) -> Response:
     chat_body = chat_request_from_messages(body)
 
     def send(account: SimAccount) -> Forwarded:
-        passthrough = account.extra.get("openai_responses_supported") is False or (
-            account.extra.get("openai_responses_mode") == "force_chat_completions"
-        )
         upstream_body = {**chat_body, "model": account.upstream_model(model)}
-        return forward_chat(ctx.sim.upstream, account, upstream_body, passthrough=passthrough)
+        return forward_chat(
+            ctx.sim.upstream, account, upstream_body, passthrough=account.chat_passthrough
+        )
 
     forwarded = _forward_each(ctx, candidates, send)
     if forwarded.status != 200:

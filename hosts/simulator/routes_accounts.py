@@ -13,8 +13,6 @@ from hosts.simulator.rows import SENSITIVE_CREDENTIALS, SimAccount, iso, utcnow
 from hosts.simulator.upstream import account_test_events, probe_responses
 from hosts.simulator.wire import (
     Ctx,
-    Response,
-    Router,
     bad_request,
     fail,
     internal_error,
@@ -23,8 +21,9 @@ from hosts.simulator.wire import (
     parse_id,
     required_tag,
 )
+from relay_project.loopback_http import Response, Router
 
-router = Router()
+router: Router[Ctx] = Router()
 PREFIX = "/api/v1/admin/accounts"
 OLD_TYPES = ("oauth", "setup-token", "apikey")
 NEW_TYPES = (*OLD_TYPES, "upstream", "bedrock", "service_account")
@@ -155,7 +154,7 @@ def accounts_create(ctx: Ctx) -> Response:
 
 
 def _create_account(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     for field in ("name", "platform", "type"):
         if not isinstance(body.get(field), str) or not body[field]:
             raise required_tag("CreateAccountRequest", field)
@@ -206,7 +205,7 @@ def _create_account(ctx: Ctx) -> Response:
 
 @router.route("PUT", PREFIX + "/{id}", auth="admin")
 def accounts_update(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     credentials = body.get("credentials")
     with ctx.state.lock:
         account = _account(ctx, ctx.params["id"])
@@ -262,7 +261,7 @@ def accounts_delete(ctx: Ctx) -> Response:
 
 @router.route("POST", PREFIX + "/{id}/schedulable", auth="admin")
 def accounts_schedulable(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     if not isinstance(body.get("schedulable"), bool):
         raise required_tag("SetSchedulableRequest", "schedulable")
     with ctx.state.lock:
@@ -312,7 +311,7 @@ def _sse(event: dict[str, Any]) -> bytes:
 @router.route("POST", PREFIX + "/{id}/test", auth="admin")
 def accounts_test(ctx: Ctx) -> Response:
     account_id = parse_id(ctx.params["id"], "account")  # a normal 400 before streaming
-    body = ctx.req.json_object(optional=True)
+    body = ctx.json_object(optional=True)
     return Response(
         content_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -343,10 +342,7 @@ def _test_events(ctx: Ctx, account_id: int, body: dict[str, Any]) -> Iterator[by
     if not snapshot.credentials.get("api_key"):
         yield _sse({"type": "error", "error": "No API key available"})
         return
-    unsupported = snapshot.extra.get("openai_responses_supported") is False or (
-        snapshot.extra.get("openai_responses_mode") == "force_chat_completions"
-    )
-    use_chat = not ctx.old and body.get("mode") != "responses" and unsupported
+    use_chat = not ctx.old and body.get("mode") != "responses" and snapshot.chat_passthrough
     for event in account_test_events(ctx.sim.upstream, snapshot, model, use_chat=use_chat):
         if event["type"] == "_status":
             if event["status"] == 401 and not ctx.old:  # [NEW] marks the account broken

@@ -7,8 +7,6 @@ from typing import Any
 from hosts.simulator.rows import SimGroup, iso, utcnow
 from hosts.simulator.wire import (
     Ctx,
-    Response,
-    Router,
     bad_request,
     check_choice,
     fail,
@@ -19,8 +17,9 @@ from hosts.simulator.wire import (
     parse_id,
     required_tag,
 )
+from relay_project.loopback_http import Response, Router
 
-router = Router()
+router: Router[Ctx] = Router()
 OLD_PLATFORMS = ("anthropic", "openai", "gemini")
 NEW_PLATFORMS = (*OLD_PLATFORMS, "antigravity")
 
@@ -110,7 +109,7 @@ def groups_get(ctx: Ctx) -> Response:
 
 @router.route("POST", "/api/v1/admin/groups", auth="admin")
 def groups_create(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     name = body.get("name")
     if not isinstance(name, str) or not name:
         raise required_tag("CreateGroupRequest", "name")
@@ -143,7 +142,7 @@ def groups_create(ctx: Ctx) -> Response:
 
 @router.route("PUT", "/api/v1/admin/groups/{id}", auth="admin")
 def groups_update(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     with ctx.state.lock:
         group = _group(ctx, ctx.params["id"])
         name = body.get("name")

@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from hosts.simulator.rows import SimChannel, iso, utcnow
-from hosts.simulator.wire import Ctx, Response, Router, fail, ok, paginate
+from hosts.simulator.wire import Ctx, fail, ok, paginate
+from relay_project.loopback_http import Response, Router
 
-router = Router()
+router: Router[Ctx] = Router()
 PREFIX = "/api/v1/admin/channels"
 BILLING_SOURCES = ("requested", "upstream", "channel_mapped")
 BILLING_MODES = ("token", "per_request", "image")
@@ -128,7 +129,7 @@ def channels_get(ctx: Ctx) -> Response:
 
 @router.route("POST", PREFIX, auth="admin", new_only=True)
 def channels_create(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     name = body.get("name")
     if not isinstance(name, str) or not name or len(name) > 100:
         raise _invalid("name is required (at most 100 characters)")
@@ -153,7 +154,7 @@ def channels_create(ctx: Ctx) -> Response:
 def channels_update(ctx: Ctx) -> Response:
     """Partial update (§5.3): null or absent leaves a field alone; arrays and the mapping
     (even ``{}``) replace what is stored."""
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     with ctx.state.lock:
         channel = _channel(ctx, ctx.params["id"])
         name = body.get("name")

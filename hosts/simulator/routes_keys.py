@@ -8,26 +8,16 @@ import secrets
 from typing import Any
 
 from hosts.simulator.rows import SimKey, SimUser, iso, utcnow
-from hosts.simulator.wire import (
-    Abort,
-    Ctx,
-    Response,
-    Router,
-    bad_request,
-    fail,
-    ok,
-    paginate,
-    parse_id,
-    required_tag,
-)
+from hosts.simulator.wire import Ctx, bad_request, fail, ok, paginate, parse_id, required_tag
+from relay_project.loopback_http import Abort, Response, Router
 
-router = Router()
+router: Router[Ctx] = Router()
 CUSTOM_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 @router.route("POST", "/api/v1/auth/login", auth="none")
 def login(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not email:
         raise required_tag("LoginRequest", "email")
@@ -104,7 +94,7 @@ def keys_get(ctx: Ctx) -> Response:
 def keys_create(ctx: Ctx) -> Response:
     user = ctx.user
     assert user is not None
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     name = body.get("name")
     if not isinstance(name, str) or not name:
         raise required_tag("CreateAPIKeyRequest", "name")
@@ -134,7 +124,7 @@ def keys_create(ctx: Ctx) -> Response:
 @router.route("PUT", "/api/v1/keys/{id}", auth="user")
 def keys_update(ctx: Ctx) -> Response:
     assert ctx.user is not None
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     with ctx.state.lock:
         key = _own_key(ctx)
         if body.get("name"):

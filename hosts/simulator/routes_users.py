@@ -9,8 +9,6 @@ from typing import Any
 from hosts.simulator.rows import SimSubscription, SimUser, iso, utcnow
 from hosts.simulator.wire import (
     Ctx,
-    Response,
-    Router,
     bad_request,
     check_choice,
     fail,
@@ -19,8 +17,9 @@ from hosts.simulator.wire import (
     parse_id,
     required_tag,
 )
+from relay_project.loopback_http import Response, Router
 
-router = Router()
+router: Router[Ctx] = Router()
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -69,7 +68,7 @@ def users_get(ctx: Ctx) -> Response:
 
 @router.route("POST", "/api/v1/admin/users", auth="admin")
 def users_create(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     email, password = body.get("email"), body.get("password")
     if not isinstance(email, str) or not email:
         raise required_tag("CreateUserRequest", "email")
@@ -102,7 +101,7 @@ def users_create(ctx: Ctx) -> Response:
 
 @router.route("PUT", "/api/v1/admin/users/{id}", auth="admin")
 def users_update(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     with ctx.state.lock:
         user = _user(ctx, ctx.params["id"])
         if body.get("username") is not None:
@@ -140,7 +139,7 @@ def users_delete(ctx: Ctx) -> Response:
 
 @router.route("POST", "/api/v1/admin/users/{id}/balance", auth="admin")
 def users_balance(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     amount = body.get("balance")
     if not isinstance(amount, int | float) or isinstance(amount, bool) or amount <= 0:
         raise bad_request(
@@ -219,7 +218,7 @@ def assign_conflict(existing: SimSubscription, *, days: int, notes: str) -> str:
 
 @router.route("POST", "/api/v1/admin/subscriptions/assign", auth="admin")
 def subscriptions_assign(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     user_id, group_id = body.get("user_id"), body.get("group_id")
     if not isinstance(user_id, int) or not user_id:
         raise required_tag("AssignSubscriptionRequest", "user_id")
@@ -264,7 +263,7 @@ def subscriptions_assign(ctx: Ctx) -> Response:
 
 @router.route("POST", "/api/v1/admin/subscriptions/{id}/extend", auth="admin")
 def subscriptions_extend(ctx: Ctx) -> Response:
-    body = ctx.req.json_object()
+    body = ctx.json_object()
     days = body.get("days")
     if not isinstance(days, int) or days == 0 or (ctx.old and days < 1):
         raise bad_request("days is invalid")

@@ -154,6 +154,14 @@ class SimAccount:
     def upstream_model(self, model: str) -> str:
         return resolve_mapping(self.model_mapping, model) or model
 
+    @property
+    def chat_passthrough(self) -> bool:
+        """Chat goes to the upstream as Chat Completions, not converted to the Responses API:
+        the probe found no Responses API, or the operator forced chat (§9.4)."""
+        return self.extra.get("openai_responses_supported") is False or (
+            self.extra.get("openai_responses_mode") == "force_chat_completions"
+        )
+
     def reactivated(self) -> None:
         self.available_since = time.monotonic()
 

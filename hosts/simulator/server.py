@@ -1,5 +1,6 @@
-"""The host simulator's HTTP server: a loopback ``ThreadingHTTPServer`` that behaves like a
-sub2api host (sub2api-host-api.md §11 checklist, gateway of §9).
+"""The host simulator: the route modules served by ``relay_project.loopback_http`` (a loopback
+``ThreadingHTTPServer``), behaving like a sub2api host (sub2api-host-api.md §11 checklist,
+gateway of §9).
 
     with HostSimulator(quirks=Quirks(old=True)) as sim:
         httpx.get(sim.url + "/api/v1/admin/groups", headers={"x-api-key": sim.admin_key})
@@ -14,13 +15,9 @@ import hmac
 import json
 import logging
 import secrets
-import socket
 import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -34,16 +31,8 @@ from hosts.simulator import (
 )
 from hosts.simulator.rows import RecordedRequest, SimUser
 from hosts.simulator.state import FailRule, Quirks, SimState
-from hosts.simulator.wire import (
-    Abort,
-    Ctx,
-    Request,
-    Response,
-    flat,
-    json_response,
-    match,
-    not_found_route,
-)
+from hosts.simulator.wire import Ctx, flat, json_response, not_found_route
+from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, match
 
 logger = logging.getLogger(__name__)
 
@@ -114,77 +103,6 @@ def token_user(ctx: Ctx, token: str) -> SimUser:
     return user
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes; without this, Nagle + delayed ACK add
-        # ~40 ms to every answer.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet; the state keeps a log
-        pass
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
-
-    def _handle(self) -> None:
-        sim = self.server.sim
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        req = Request(
-            method=self.command,
-            path=parts.path,
-            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
-            headers=self.headers,  # case-insensitive
-            body=body,
-        )
-        ctx = Ctx(sim=sim, req=req, params={})
-        try:
-            response = sim.dispatch(ctx)
-        except Abort as abort:
-            response = abort.response
-        except Exception:  # a simulator bug: answer like the host would, but say it loudly
-            logger.error(
-                "simulator error on %s %s\n%s", req.method, req.path, traceback.format_exc()
-            )
-            response = json_response({"code": 500, "message": "internal error"}, 500)
-        sim.record(req, response.status, ctx.auth)
-        self._write(response)
-
-    def _write(self, response: Response) -> None:
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if response.stream is None:
-                self.send_header("Content-Length", str(len(response.body)))
-                self.end_headers()
-                self.wfile.write(response.body)
-                return
-            # Streams (SSE) are close-delimited: no length known up front.
-            self.send_header("Connection", "close")
-            self.close_connection = True
-            self.end_headers()
-            for chunk in response.stream:
-                self.wfile.write(chunk)
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
-            self.close_connection = True
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    sim: HostSimulator
-
-
 class HostSimulator:
     """A sub2api host double on loopback. Use as a context manager or ``start()``/``stop()``.
 
@@ -217,30 +135,17 @@ class HostSimulator:
             transport=upstream_transport, timeout=upstream_timeout, follow_redirects=False
         )
         self.stopping = threading.Event()
-        self._bind = (host, port)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self.handle, host=host, port=port, name="host-simulator")
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> HostSimulator:
-        self._server = _Server(self._bind, _Handler)
-        self._server.sim = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # quick shutdown between tests
-            name="host-simulator",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._server.stop()
         self.upstream.close()
 
     def __enter__(self) -> HostSimulator:
@@ -251,8 +156,8 @@ class HostSimulator:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "simulator not started"
-        host, port = self._server.server_address[:2]
+        assert self._server.running, "simulator not started"
+        host, port = self._server.address
         return f"http://{host}:{port}"
 
     @property
@@ -297,6 +202,21 @@ class HostSimulator:
 
     # --- dispatch ------------------------------------------------------------------------------
 
+    def handle(self, req: Request) -> Response:
+        """Answer one request and log it (the server's app)."""
+        ctx = Ctx(sim=self, req=req, params={})
+        try:
+            response = self.dispatch(ctx)
+        except Abort as abort:
+            response = abort.response
+        except Exception:  # a simulator bug: answer like the host would, but say it loudly
+            logger.error(
+                "simulator error on %s %s\n%s", req.method, req.path, traceback.format_exc()
+            )
+            response = json_response({"code": 500, "message": "internal error"}, 500)
+        self.record(req, response.status, ctx.auth)
+        return response
+
     def dispatch(self, ctx: Ctx) -> Response:
         req = ctx.req
         if req.path.startswith(CONTROL_PREFIX):
@@ -307,15 +227,22 @@ class HostSimulator:
                 return not_found_route()
             if rule.status is not None:
                 return _injected(req.path, rule.status)
-        found = match(ROUTES, req.method, req.path, old=self.state.quirks.old)
+        old = self.state.quirks.old
+        found = match(
+            ROUTES,
+            req.method,
+            req.path,
+            accept=lambda route: not (old and route.options.get("new_only")),
+        )
         if found is None:
             return not_found_route()
         route, ctx.params = found
-        if route.auth == "admin":
+        auth = route.options["auth"]
+        if auth == "admin":
             ctx.user, ctx.auth = admin_auth(ctx)
-        elif route.auth == "user":
+        elif auth == "user":
             ctx.user, ctx.auth = jwt_auth(ctx), "user-jwt"
-        elif route.auth == "gateway":
+        elif auth == "gateway":
             ctx.api_key, ctx.user = gateway.authenticate(ctx)
             ctx.auth = "api-key"
         return route.handler(ctx)
@@ -324,14 +251,14 @@ class HostSimulator:
         req = ctx.req
         name = req.path[len(CONTROL_PREFIX) :]
         if req.method == "POST" and name == "quirks":
-            changes = req.json_object()
+            changes = ctx.json_object()
             with self.state.lock:
                 for key, value in changes.items():
                     if not hasattr(self.state.quirks, key):
                         return json_response({"error": f"unknown quirk {key}"}, 400)
                     setattr(self.state.quirks, key, value)
         elif req.method == "POST" and name == "fail":
-            body = req.json_object()
+            body = ctx.json_object()
             self.fail_next(
                 body.get("method", "*"),
                 body.get("path_prefix", "/"),

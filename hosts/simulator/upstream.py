@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx_sse import EventSource, SSEError
 
 from hosts.simulator.rows import SimAccount
 
@@ -58,16 +59,18 @@ def probe_responses(client: httpx.Client, account: SimAccount) -> bool | None:
 
 
 def _sse_payloads(response: httpx.Response) -> Iterator[Any]:
-    for line in response.iter_lines():
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            return
-        try:
-            yield json.loads(payload)
-        except ValueError:
-            continue
+    """The JSON data of each event up to ``[DONE]``; undecodable data is skipped, and a body
+    that is no event stream has no events."""
+    try:
+        for event in EventSource(response).iter_sse():
+            if event.data.strip() == "[DONE]":
+                return
+            try:
+                yield json.loads(event.data)
+            except ValueError:
+                continue
+    except SSEError:
+        return
 
 
 def account_test_events(

@@ -1,64 +1,19 @@
-"""HTTP plumbing of the simulator: request/response values, the host's error dialects,
-pagination and a tiny router. Route modules build on these; ``server.py`` runs them."""
+"""The host's side of the simulator's HTTP: what a route function gets (``Ctx``), the host's
+error dialects and pagination. Requests, responses and the router are the shared
+``relay_project.loopback_http``; route modules build on both, ``server.py`` runs them."""
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hosts.simulator.rows import SimKey, SimUser
     from hosts.simulator.server import HostSimulator
 from hosts.simulator.state import SimState
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Mapping[str, str]
-    body: bytes = b""
-
-    def header(self, name: str) -> str:
-        return (self.headers.get(name) or "").strip()
-
-    def json(self) -> Any:
-        """The JSON body; a missing or malformed body is a binding failure (400)."""
-        if not self.body.strip():
-            raise bad_request("EOF")
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            raise bad_request("invalid character in JSON body") from None
-
-    def json_object(self, *, optional: bool = False) -> dict[str, Any]:
-        if optional and not self.body.strip():
-            return {}
-        data = self.json()
-        if not isinstance(data, dict):
-            raise bad_request("json: cannot unmarshal into an object")
-        return data
-
-
-@dataclass
-class Response:
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-    stream: Iterator[bytes] | None = None  # streamed bodies are sent close-delimited
-
-
-class Abort(Exception):
-    """Raised anywhere in a handler to answer with ``response`` at once."""
-
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
+from relay_project.loopback_http import Abort, Request, Response
 
 
 @dataclass
@@ -79,6 +34,23 @@ class Ctx:
     @property
     def old(self) -> bool:
         return self.sim.state.quirks.old
+
+    def json(self) -> Any:
+        """The JSON body; a missing or malformed body is a binding failure (400)."""
+        if not self.req.body.strip():
+            raise bad_request("EOF")
+        try:
+            return json.loads(self.req.body)
+        except ValueError:
+            raise bad_request("invalid character in JSON body") from None
+
+    def json_object(self, *, optional: bool = False) -> dict[str, Any]:
+        if optional and not self.req.body.strip():
+            return {}
+        data = self.json()
+        if not isinstance(data, dict):
+            raise bad_request("json: cannot unmarshal into an object")
+        return data
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -184,44 +156,3 @@ def paginate(items: Sequence[Any], query: Mapping[str, str], max_size: int) -> d
         "page_size": size,
         "pages": max(1, -(-total // size)),
     }
-
-
-Handler = Callable[[Ctx], Response]
-
-
-@dataclass
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    handler: Handler
-    auth: str  # none | admin | user | gateway
-    new_only: bool = False  # absent (404) on an [OLD] build
-
-
-class Router:
-    def __init__(self) -> None:
-        self.routes: list[Route] = []
-
-    def route(
-        self, method: str, path: str, *, auth: str, new_only: bool = False
-    ) -> Callable[[Handler], Handler]:
-        """Register ``path`` (``{name}`` placeholders match one segment)."""
-        regex = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path) + "$")
-
-        def register(handler: Handler) -> Handler:
-            self.routes.append(Route(method, regex, handler, auth, new_only))
-            return handler
-
-        return register
-
-
-def match(
-    routes: Sequence[Route], method: str, path: str, *, old: bool
-) -> tuple[Route, dict[str, str]] | None:
-    for route in routes:
-        if route.method != method or (route.new_only and old):
-            continue
-        found = route.pattern.match(path)
-        if found:
-            return route, found.groupdict()
-    return None

@@ -1,4 +1,5 @@
-"""An OpenAI-compatible upstream on ``http.server`` for tests and the demo (ARCHITECTURE §12).
+"""An OpenAI-compatible upstream for tests and the demo (ARCHITECTURE §12), route functions on
+``relay_project.loopback_http`` (a loopback ``ThreadingHTTPServer``) like the host simulator.
 
 It behaves like the providers the probe meets: ``GET /v1/models``, ``POST /v1/chat/completions``
 (JSON or SSE ``data: {chunk}`` lines ending with ``data: [DONE]``), ``POST /v1/responses``
@@ -17,18 +18,15 @@ Unauthenticated control endpoints for other processes (loopback use only):
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import unquote
 
 from probe.simulator.config import Fault, SimModel, UpstreamConfig
-
-logger = logging.getLogger(__name__)
+from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, Router, match
 
 CONTROL_PREFIX = "/__sim/"
 MIN_RESPONSES_OUTPUT_TOKENS = 16
@@ -46,10 +44,6 @@ class RecordedRequest:
     status: int = 0  # 0 until answered (or when the connection was dropped)
 
 
-class _Abort(Exception):
-    """Stop handling: the answer (or the deliberate silence) has been produced."""
-
-
 class UpstreamSimulator:
     """One simulated upstream on ``host:port`` (0 = an ephemeral port); start() then use."""
 
@@ -64,26 +58,22 @@ class UpstreamSimulator:
         self._in_flight = 0
         self._max_in_flight = 0
         self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> UpstreamSimulator:
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer((self._host, self._port), _Handler)
-        server.daemon_threads = True
-        server.simulator = self  # type: ignore[attr-defined]
-        self._server = server
         self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+        self._server = LoopbackServer(
+            self.handle,
+            host=self._host,
+            port=self._port,
             name=f"upstream-sim-{self.config.name}",
-            daemon=True,
-        )
-        self._thread.start()
+            software="upstream-simulator/1.0",
+            idle_timeout=10,  # idle keep-alive connections do not pin a thread for ever
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -91,10 +81,7 @@ class UpstreamSimulator:
         if server is None:
             return
         self._stopping.set()  # wakes handlers held by latency or a timeout fault
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        server.stop()
 
     def __enter__(self) -> UpstreamSimulator:
         return self.start()
@@ -106,7 +93,7 @@ class UpstreamSimulator:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the simulator is not running")
-        return int(self._server.server_address[1])
+        return self._server.address[1]
 
     @property
     def url(self) -> str:
@@ -179,7 +166,38 @@ class UpstreamSimulator:
         with self._lock:
             return self._max_in_flight
 
-    # --- used by the handler ------------------------------------------------------------------
+    # --- serving ------------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Response:
+        """Answer one request (the server's app). An upstream request is recorded and counted
+        in flight until its answer is out; control requests are neither."""
+        call = Call(self, req, req.path.rstrip("/") or "/", _json_or_none(req.body))
+        if call.path.startswith(CONTROL_PREFIX):
+            return _control(call)
+        record = RecordedRequest(
+            method=req.method,
+            path=call.path,
+            body=call.body if call.body is not None else req.body.decode(errors="replace"),
+            model=call.model,
+            stream=bool(call.body.get("stream")) if isinstance(call.body, dict) else False,
+            authorized=_authorized(req, self.config.api_key),
+            headers=_masked_headers(dict(req.headers.items())),
+        )
+        self._enter(record)
+
+        def sent(status: int) -> None:
+            record.status = status
+            self._leave()
+
+        try:
+            response = _upstream(call, record)
+        except Abort as abort:
+            response = abort.response
+        except BaseException:
+            sent(0)
+            raise
+        response.on_sent = sent
+        return response
 
     def _enter(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -211,11 +229,85 @@ class UpstreamSimulator:
             self._stopping.wait(seconds)
 
 
-# --- the HTTP handler -------------------------------------------------------------------------
+@dataclass
+class Call:
+    """What a route function gets: the simulator, the request, its path (no trailing slash)
+    and JSON body (None when absent or not JSON), and the path parameters."""
+
+    sim: UpstreamSimulator
+    req: Request
+    path: str
+    body: Any
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> UpstreamConfig:
+        return self.sim.config
+
+    @property
+    def model(self) -> str | None:
+        model = self.body.get("model") if isinstance(self.body, dict) else None
+        return model if isinstance(model, str) else None
+
+    def json_object(self) -> dict[str, Any]:
+        if not isinstance(self.body, dict):
+            raise openai_error(
+                400, "We could not parse the JSON body of your request.", "invalid_request_error"
+            )
+        return self.body
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type="application/json",
+        headers=headers or {},
+    )
 
 
 def _error_body(message: str, etype: str, code: str | None, param: Any = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": etype, "param": param, "code": code}}
+
+
+def openai_error(
+    status: int, message: str, etype: str, code: str | None = None, param: Any = None
+) -> Abort:
+    """The OpenAI error envelope, to raise."""
+    return Abort(json_response(_error_body(message, etype, code, param), status))
+
+
+def anthropic_error(status: int, etype: str, message: str) -> Abort:
+    return Abort(
+        json_response({"type": "error", "error": {"type": etype, "message": message}}, status)
+    )
+
+
+def invalid_url(call: Call) -> Abort:
+    return openai_error(
+        404, f"Invalid URL ({call.req.method} {call.path})", "invalid_request_error"
+    )
+
+
+def _html(payload: bytes) -> Response:
+    return Response(body=payload, content_type="text/html")
+
+
+def _event_stream(frames: Iterator[bytes]) -> Response:
+    """An SSE answer; its frames go out (and are flushed) one by one as they are made."""
+    return Response(
+        content_type="text/event-stream; charset=utf-8",
+        headers={"Cache-Control": "no-cache"},
+        stream=frames,
+    )
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data)
+    return ((f"event: {event}\n" if event else "") + f"data: {text}\n\n").encode()
 
 
 _FAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
@@ -231,403 +323,311 @@ _FAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "upstream-simulator/1.0"
-    timeout = 10  # idle keep-alive connections do not pin a thread for ever
-    # Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms.
-    disable_nagle_algorithm = True
+# --- control endpoints ------------------------------------------------------------------------
 
-    @property
-    def sim(self) -> UpstreamSimulator:
-        return self.server.simulator  # type: ignore[attr-defined]
+control: Router[Call] = Router()
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("upstream-sim %s: " + format, self.sim.config.name, *args)
 
-    def do_GET(self) -> None:
-        self._handle("GET")
+@control.route("GET", "/__sim/config")
+def get_config(call: Call) -> Response:
+    return json_response(call.config.to_dict())
 
-    def do_POST(self) -> None:
-        self._handle("POST")
 
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
+@control.route("PATCH", "/__sim/config")
+@control.route("POST", "/__sim/config")
+def patch_config(call: Call) -> Response:
+    call.sim.configure(**(call.body or {}))
+    return json_response(call.config.to_dict())
 
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
 
-    # --- plumbing -----------------------------------------------------------------------------
+@control.route("POST", "/__sim/faults")
+def add_fault(call: Call) -> Response:
+    fault = call.sim.add_fault(Fault.from_dict(call.body or {}))
+    return json_response(asdict(fault), 201)
 
-    def _handle(self, method: str) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/") or "/"
-        raw = self._read_body()
-        try:
-            if path.startswith(CONTROL_PREFIX):
-                self._control(method, path, raw)
-            else:
-                self._upstream(method, path, raw)
-        except _Abort:
-            pass
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True  # the client gave up (e.g. its timeout fired)
 
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+@control.route("GET", "/__sim/requests")
+def list_requests(call: Call) -> Response:
+    return json_response([asdict(request) for request in call.sim.requests])
 
-    def _send_json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-        self._status = status
 
-    def _start_sse(self) -> None:
-        # No length and no chunking: the stream ends when the connection closes, as many
-        # providers do; HTTP/1.1 clients read until EOF.
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        self._status = 200
+@control.route("DELETE", "/__sim/requests")
+def clear_requests(call: Call) -> Response:
+    call.sim.clear_requests()
+    return json_response([])
 
-    def _sse(self, data: Any, event: str | None = None) -> None:
-        text = data if isinstance(data, str) else json.dumps(data)
-        frame = (f"event: {event}\n" if event else "") + f"data: {text}\n\n"
-        self.wfile.write(frame.encode())
-        self.wfile.flush()
 
-    def _fail(
-        self, status: int, message: str, etype: str, code: str | None, param: Any = None
-    ) -> NoReturn:
-        self._send_json(status, _error_body(message, etype, code, param))
-        raise _Abort
+def _control(call: Call) -> Response:
+    found = match(control.routes, call.req.method, call.path)
+    if found is None:
+        raise invalid_url(call)
+    route, call.params = found
+    try:
+        return route.handler(call)
+    except (TypeError, ValueError) as exc:
+        raise openai_error(400, str(exc), "invalid_request_error") from None
 
-    # --- control endpoints --------------------------------------------------------------------
 
-    def _control(self, method: str, path: str, raw: bytes) -> None:
-        body = _json_or_none(raw)
-        try:
-            if path == "/__sim/config" and method == "GET":
-                self._send_json(200, self.sim.config.to_dict())
-            elif path == "/__sim/config" and method in ("PATCH", "POST"):
-                self.sim.configure(**(body or {}))
-                self._send_json(200, self.sim.config.to_dict())
-            elif path == "/__sim/faults" and method == "POST":
-                fault = self.sim.add_fault(Fault.from_dict(body or {}))
-                self._send_json(201, asdict(fault))
-            elif path == "/__sim/requests" and method == "GET":
-                self._send_json(200, [asdict(request) for request in self.sim.requests])
-            elif path == "/__sim/requests" and method == "DELETE":
-                self.sim.clear_requests()
-                self._send_json(200, [])
-            else:
-                self._fail(404, f"Invalid URL ({method} {path})", "invalid_request_error", None)
-        except (TypeError, ValueError) as exc:
-            self._fail(400, str(exc), "invalid_request_error", None)
+# --- the upstream -----------------------------------------------------------------------------
 
-    # --- the upstream -------------------------------------------------------------------------
+upstream: Router[Call] = Router()
 
-    def _upstream(self, method: str, path: str, raw: bytes) -> None:
-        config = self.sim.config
-        body = _json_or_none(raw)
-        model = body.get("model") if isinstance(body, dict) else None
-        stream = bool(body.get("stream")) if isinstance(body, dict) else False
-        authorized = self._authorized(config.api_key)
-        record = RecordedRequest(
-            method=method,
-            path=path,
-            body=body if body is not None else raw.decode(errors="replace"),
-            model=model if isinstance(model, str) else None,
-            stream=stream,
-            authorized=authorized,
-            headers=_masked_headers(dict(self.headers.items())),
+
+def _upstream(call: Call, record: RecordedRequest) -> Response:
+    """Latency, then an injected fault, the key check and the route, as a provider would."""
+    call.sim._wait(call.config.latency)
+    fault = call.sim._take_fault(call.path, record.model)
+    if fault is not None:
+        return _injected(call, fault)
+    if not record.authorized:
+        raise _unauthorized(call.path)
+    found = match(upstream.routes, call.req.method, call.path)
+    if found is None:
+        raise invalid_url(call)
+    route, call.params = found
+    return route.handler(call)
+
+
+def _authorized(req: Request, api_key: str | None) -> bool:
+    if not api_key:
+        return True
+    bearer = req.headers.get("Authorization", "")
+    return bearer == f"Bearer {api_key}" or req.headers.get("x-api-key") == api_key
+
+
+def _unauthorized(path: str) -> Abort:
+    if path == "/v1/messages":
+        return anthropic_error(401, "authentication_error", "invalid x-api-key")
+    return openai_error(
+        401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+    )
+
+
+def _injected(call: Call, fault: Fault) -> Response:
+    if fault.mode == "timeout":
+        call.sim._wait(call.config.hang_seconds)
+        response = json_response(_error_body("Gateway timeout.", "server_error", None), 504)
+        response.close = True
+        return response
+    if fault.mode == "disconnect":
+        return Response.hang_up()
+    if fault.mode == "garbage":
+        return _html(b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+    message, etype, code = _FAULT_ERRORS.get(
+        fault.status, ("Simulated failure.", "server_error", None)
+    )
+    if fault.status == 429:
+        code = "rate_limit_exceeded"
+    headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+    return json_response(_error_body(message, etype, code), fault.status, headers)
+
+
+@upstream.route("GET", "/v1/models")
+def list_models(call: Call) -> Response:
+    config = call.config
+    shape = config.models_shape
+    if shape == "non_json":
+        return _html(b"<html><body>models</body></html>")
+    if shape == "bare_list":
+        return json_response([model.id for model in config.models])
+    objects = [_model_object(model) for model in config.models]
+    if shape == "models_key":
+        return json_response({"models": objects})
+    if shape == "empty":
+        return json_response({"object": "list", "data": []})
+    return json_response({"object": "list", "data": objects})
+
+
+@upstream.route("GET", "/v1/models/{name:path}")
+def get_model(call: Call) -> Response:
+    name = unquote(call.params["name"])
+    model = call.config.model(name)
+    if model is None:
+        raise _model_not_found(name)
+    return json_response(_model_object(model))
+
+
+def _model_not_found(model: Any) -> Abort:
+    return openai_error(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    )
+
+
+def _require_model(call: Call, body: dict[str, Any]) -> SimModel:
+    name = body.get("model")
+    if not isinstance(name, str) or not name:
+        raise openai_error(
+            400, "you must provide a model parameter", "invalid_request_error", None, "model"
         )
-        self._status = 0
-        self.sim._enter(record)
-        try:
-            self.sim._wait(config.latency)
-            fault = self.sim._take_fault(path, record.model)
-            if fault is not None:
-                self._inject(fault)
-            if not authorized:
-                self._unauthorized(path)
-            self._route(method, path, body, config)
-        finally:
-            record.status = self._status
-            self.sim._leave()
+    model = call.config.model(name)
+    if model is None:
+        raise _model_not_found(name)
+    return model
 
-    def _authorized(self, api_key: str | None) -> bool:
-        if not api_key:
-            return True
-        bearer = self.headers.get("Authorization", "")
-        return bearer == f"Bearer {api_key}" or self.headers.get("x-api-key") == api_key
 
-    def _unauthorized(self, path: str) -> NoReturn:
-        if path == "/v1/messages":
-            self._send_json(
-                401,
-                {
-                    "type": "error",
-                    "error": {"type": "authentication_error", "message": "invalid x-api-key"},
-                },
-            )
-            raise _Abort
-        self._fail(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
+# --- chat completions -----------------------------------------------------------------------
 
-    def _inject(self, fault: Fault) -> None:
-        if fault.mode == "timeout":
-            self.sim._wait(self.sim.config.hang_seconds)
-            self.close_connection = True
-            self._fail(504, "Gateway timeout.", "server_error", None)
-        if fault.mode == "disconnect":
-            self.close_connection = True
-            raise _Abort
-        if fault.mode == "garbage":
-            payload = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            self._status = 200
-            raise _Abort
-        message, etype, code = _FAULT_ERRORS.get(
-            fault.status, ("Simulated failure.", "server_error", None)
+
+@upstream.route("POST", "/v1/chat/completions")
+def chat_completions(call: Call) -> Response:
+    body = call.json_object()
+    model = _require_model(call, body)
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise openai_error(
+            400, "'messages' is a required property", "invalid_request_error", None, "messages"
         )
-        if fault.status == 429:
-            code = "rate_limit_exceeded"
-        headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
-        self._send_json(fault.status, _error_body(message, etype, code), headers)
-        raise _Abort
-
-    def _route(self, method: str, path: str, body: Any, config: UpstreamConfig) -> None:
-        if method == "GET" and path == "/v1/models":
-            self._list_models(config)
-        elif method == "GET" and path.startswith("/v1/models/"):
-            name = unquote(path.removeprefix("/v1/models/"))
-            model = config.model(name)
-            if model is None:
-                self._model_not_found(name)
-            self._send_json(200, _model_object(model))
-        elif method == "POST" and path in ("/v1/chat/completions", "/v1/responses", "/v1/messages"):
-            if not isinstance(body, dict):
-                self._fail(
-                    400,
-                    "We could not parse the JSON body of your request.",
-                    "invalid_request_error",
-                    None,
-                )
-            handler = {
-                "/v1/chat/completions": self._chat,
-                "/v1/responses": self._responses,
-                "/v1/messages": self._messages,
-            }[path]
-            handler(body, config)
-        else:
-            self._fail(404, f"Invalid URL ({method} {path})", "invalid_request_error", None)
-
-    def _list_models(self, config: UpstreamConfig) -> None:
-        objects = [_model_object(model) for model in config.models]
-        shape = config.models_shape
-        if shape == "non_json":
-            payload = b"<html><body>models</body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-            self._status = 200
-        elif shape == "bare_list":
-            self._send_json(200, [model.id for model in config.models])
-        elif shape == "models_key":
-            self._send_json(200, {"models": objects})
-        elif shape == "empty":
-            self._send_json(200, {"object": "list", "data": []})
-        else:
-            self._send_json(200, {"object": "list", "data": objects})
-
-    def _model_not_found(self, model: Any) -> NoReturn:
-        self._fail(
-            404,
-            f"The model `{model}` does not exist or you do not have access to it.",
+    tools = body.get("tools") or []
+    if tools and not model.tools:
+        raise openai_error(
+            400,
+            f"Model {model.id} does not support tools.",
             "invalid_request_error",
-            "model_not_found",
+            "unsupported_parameter",
+            "tools",
         )
+    if body.get("stream") and not model.stream:
+        raise openai_error(
+            400,
+            f"Model {model.id} does not support streaming.",
+            "invalid_request_error",
+            "unsupported_parameter",
+            "stream",
+        )
+    limit = _token_limit(body, "max_tokens", "max_completion_tokens")
+    words, truncated = _reply_words(model.reply, limit)
+    tool_name = _tool_name(tools) if body.get("tool_choice") != "none" else None
+    finish = "tool_calls" if tool_name else "length" if truncated else "stop"
+    ident = f"chatcmpl-sim-{call.sim._next_id()}"
+    created = int(time.time())
+    if body.get("stream"):
+        return _event_stream(_chat_frames(ident, created, model, words, tool_name, finish))
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(words)}
+    if model.reasoning:
+        message["reasoning_content"] = "The user asks for a short confirmation."
+    if tool_name:
+        message["content"] = None
+        message["tool_calls"] = [_tool_call(ident, tool_name)]
+    usage = {"prompt_tokens": 9, "completion_tokens": len(words)}
+    usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+    return json_response(
+        {
+            "id": ident,
+            "object": "chat.completion",
+            "created": created,
+            "model": model.id,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
+        }
+    )
 
-    def _require_model(self, body: dict[str, Any], config: UpstreamConfig) -> SimModel:
-        name = body.get("model")
-        if not isinstance(name, str) or not name:
-            self._fail(
-                400, "you must provide a model parameter", "invalid_request_error", None, "model"
-            )
-        model = config.model(name)
-        if model is None:
-            self._model_not_found(name)
-        return model
 
-    # --- chat completions ---------------------------------------------------------------------
-
-    def _chat(self, body: dict[str, Any], config: UpstreamConfig) -> None:
-        model = self._require_model(body, config)
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            self._fail(
-                400, "'messages' is a required property", "invalid_request_error", None, "messages"
-            )
-        tools = body.get("tools") or []
-        if tools and not model.tools:
-            self._fail(
-                400,
-                f"Model {model.id} does not support tools.",
-                "invalid_request_error",
-                "unsupported_parameter",
-                "tools",
-            )
-        if body.get("stream") and not model.stream:
-            self._fail(
-                400,
-                f"Model {model.id} does not support streaming.",
-                "invalid_request_error",
-                "unsupported_parameter",
-                "stream",
-            )
-        limit = _token_limit(body, "max_tokens", "max_completion_tokens")
-        words, truncated = _reply_words(model.reply, limit)
-        tool_name = _tool_name(tools) if body.get("tool_choice") != "none" else None
-        finish = "tool_calls" if tool_name else "length" if truncated else "stop"
-        ident = f"chatcmpl-sim-{self.sim._next_id()}"
-        created = int(time.time())
-        if body.get("stream"):
-            self._chat_stream(ident, created, model, words, tool_name, finish)
-            return
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(words)}
-        if model.reasoning:
-            message["reasoning_content"] = "The user asks for a short confirmation."
-        if tool_name:
-            message["content"] = None
-            message["tool_calls"] = [_tool_call(ident, tool_name)]
-        usage = {"prompt_tokens": 9, "completion_tokens": len(words)}
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        self._send_json(
-            200,
+def _chat_frames(
+    ident: str,
+    created: int,
+    model: SimModel,
+    words: list[str],
+    tool_name: str | None,
+    finish: str,
+) -> Iterator[bytes]:
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        return _sse(
             {
-                "id": ident,
-                "object": "chat.completion",
-                "created": created,
-                "model": model.id,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": usage,
-            },
-        )
-
-    def _chat_stream(
-        self,
-        ident: str,
-        created: int,
-        model: SimModel,
-        words: list[str],
-        tool_name: str | None,
-        finish: str,
-    ) -> None:
-        def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {
                 "id": ident,
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": model.id,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
             }
-
-        self._start_sse()
-        self._sse(chunk({"role": "assistant", "content": ""}))
-        if model.reasoning:
-            self._sse(chunk({"reasoning_content": "The user asks for a short confirmation."}))
-        if tool_name:
-            self._sse(chunk({"tool_calls": [{"index": 0, **_tool_call(ident, tool_name)}]}))
-        else:
-            for word in words:
-                self._sse(chunk({"content": word}))
-        self._sse(chunk({}, finish))
-        self._sse("[DONE]")
-
-    # --- responses API ------------------------------------------------------------------------
-
-    def _responses(self, body: dict[str, Any], config: UpstreamConfig) -> None:
-        if config.responses_status is not None:
-            status = int(config.responses_status)
-            if status == 403:
-                self._fail(
-                    403,
-                    "This endpoint is not enabled for your account.",
-                    "permission_error",
-                    "forbidden",
-                )
-            message = "Invalid URL (POST /v1/responses)" if status == 404 else "Not allowed."
-            self._fail(status, message, "invalid_request_error", None)
-        model = self._require_model(body, config)
-        if "input" not in body:
-            self._fail(400, "Missing required parameter: 'input'.", "invalid_request_error", None)
-        limit = _token_limit(body, "max_output_tokens")
-        if limit is not None and limit < MIN_RESPONSES_OUTPUT_TOKENS:
-            self._fail(
-                400,
-                "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
-                f"{MIN_RESPONSES_OUTPUT_TOKENS}, but got {limit} instead.",
-                "invalid_request_error",
-                "integer_below_min_value",
-                "max_output_tokens",
-            )
-        number = self.sim._next_id()
-        words, truncated = _reply_words(model.reply, limit)
-        tool_name = _tool_name(body.get("tools") or []) if model.tools else None
-        response = _response_object(number, model, "".join(words), tool_name, truncated)
-        if not body.get("stream"):
-            self._send_json(200, response)
-            return
-        self._start_sse()
-        for event in _response_events(number, response, words):
-            self._sse(event, event=event["type"])
-
-    # --- anthropic messages -------------------------------------------------------------------
-
-    def _messages(self, body: dict[str, Any], config: UpstreamConfig) -> None:
-        def anthropic_error(status: int, etype: str, message: str) -> NoReturn:
-            self._send_json(status, {"type": "error", "error": {"type": etype, "message": message}})
-            raise _Abort
-
-        if not config.anthropic_messages:
-            self._fail(404, "Invalid URL (POST /v1/messages)", "invalid_request_error", None)
-        model = config.model(body.get("model"))
-        if model is None:
-            anthropic_error(404, "not_found_error", f"model: {body.get('model')}")
-        if not isinstance(body.get("max_tokens"), int):
-            anthropic_error(400, "invalid_request_error", "max_tokens: Field required")
-        if body.get("stream"):
-            anthropic_error(
-                400, "invalid_request_error", "stream: not implemented by the simulator"
-            )
-        words, truncated = _reply_words(model.reply, body["max_tokens"])
-        self._send_json(
-            200,
-            {
-                "id": f"msg_sim_{self.sim._next_id()}",
-                "type": "message",
-                "role": "assistant",
-                "model": model.id,
-                "content": [{"type": "text", "text": "".join(words)}],
-                "stop_reason": "max_tokens" if truncated else "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": 9, "output_tokens": len(words)},
-            },
         )
+
+    yield chunk({"role": "assistant", "content": ""})
+    if model.reasoning:
+        yield chunk({"reasoning_content": "The user asks for a short confirmation."})
+    if tool_name:
+        yield chunk({"tool_calls": [{"index": 0, **_tool_call(ident, tool_name)}]})
+    else:
+        for word in words:
+            yield chunk({"content": word})
+    yield chunk({}, finish)
+    yield _sse("[DONE]")
+
+
+# --- responses API ----------------------------------------------------------------------------
+
+
+@upstream.route("POST", "/v1/responses")
+def responses(call: Call) -> Response:
+    body = call.json_object()
+    config = call.config
+    if config.responses_status is not None:
+        status = int(config.responses_status)
+        if status == 403:
+            raise openai_error(
+                403,
+                "This endpoint is not enabled for your account.",
+                "permission_error",
+                "forbidden",
+            )
+        message = "Invalid URL (POST /v1/responses)" if status == 404 else "Not allowed."
+        raise openai_error(status, message, "invalid_request_error")
+    model = _require_model(call, body)
+    if "input" not in body:
+        raise openai_error(400, "Missing required parameter: 'input'.", "invalid_request_error")
+    limit = _token_limit(body, "max_output_tokens")
+    if limit is not None and limit < MIN_RESPONSES_OUTPUT_TOKENS:
+        raise openai_error(
+            400,
+            "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
+            f"{MIN_RESPONSES_OUTPUT_TOKENS}, but got {limit} instead.",
+            "invalid_request_error",
+            "integer_below_min_value",
+            "max_output_tokens",
+        )
+    number = call.sim._next_id()
+    words, truncated = _reply_words(model.reply, limit)
+    tool_name = _tool_name(body.get("tools") or []) if model.tools else None
+    response = _response_object(number, model, "".join(words), tool_name, truncated)
+    if not body.get("stream"):
+        return json_response(response)
+    events = _response_events(number, response, words)
+    return _event_stream(_sse(event, event=event["type"]) for event in events)
+
+
+# --- anthropic messages -----------------------------------------------------------------------
+
+
+@upstream.route("POST", "/v1/messages")
+def messages(call: Call) -> Response:
+    body = call.json_object()
+    config = call.config
+    if not config.anthropic_messages:
+        raise openai_error(404, "Invalid URL (POST /v1/messages)", "invalid_request_error")
+    model = config.model(body.get("model"))
+    if model is None:
+        raise anthropic_error(404, "not_found_error", f"model: {body.get('model')}")
+    if not isinstance(body.get("max_tokens"), int):
+        raise anthropic_error(400, "invalid_request_error", "max_tokens: Field required")
+    if body.get("stream"):
+        raise anthropic_error(
+            400, "invalid_request_error", "stream: not implemented by the simulator"
+        )
+    words, truncated = _reply_words(model.reply, body["max_tokens"])
+    return json_response(
+        {
+            "id": f"msg_sim_{call.sim._next_id()}",
+            "type": "message",
+            "role": "assistant",
+            "model": model.id,
+            "content": [{"type": "text", "text": "".join(words)}],
+            "stop_reason": "max_tokens" if truncated else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 9, "output_tokens": len(words)},
+        }
+    )
 
 
 # --- payload helpers ----------------------------------------------------------------------------

@@ -383,3 +383,12 @@ def test_simulator_account_create_with_a_missing_group(host_simulator_factory, o
         )
     assert answer.status_code == 500
     assert [a.name for a in sim.state.accounts.values()] == (["orphan"] if old else [])
+
+
+def test_simulator_reads_upstream_events_up_to_done_skipping_undecodable_data() -> None:
+    from hosts.simulator.upstream import _sse_payloads
+
+    body = b'event: x\ndata: {"a": 1}\n\ndata: nope\n\ndata: [DONE]\n\ndata: {"b": 2}\n\n'
+    stream = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+    assert list(_sse_payloads(stream)) == [{"a": 1}]
+    assert list(_sse_payloads(httpx.Response(200, json={"a": 1}))) == []

@@ -331,3 +331,24 @@ def test_simulator_cli_rejects_a_bad_config_file(tmp_path: Path) -> None:
     _out, err = process.communicate(timeout=10)
     assert process.returncode == 2
     assert "models_shape" in err
+
+
+def test_simulator_serves_a_model_whose_id_has_slashes(
+    upstream: UpstreamSimulator, http: httpx.Client
+) -> None:
+    upstream.config.set_models([SimModel("deepseek-ai/DeepSeek-V3")])
+    assert http.get("/v1/models/deepseek-ai/DeepSeek-V3").json()["id"] == "deepseek-ai/DeepSeek-V3"
+    assert (
+        http.get("/v1/models/deepseek-ai%2FDeepSeek-V3").json()["id"] == "deepseek-ai/DeepSeek-V3"
+    )
+
+
+def test_simulator_logs_a_dropped_answer_as_status_0_and_counts_it_out(
+    upstream: UpstreamSimulator, http: httpx.Client
+) -> None:
+    upstream.fail_next(1, mode="disconnect")
+    with pytest.raises(httpx.RemoteProtocolError):  # the hang-up comes after the bookkeeping
+        http.get("/v1/models")
+    assert [request.status for request in upstream.requests] == [0]
+    upstream.clear_requests()
+    assert upstream.max_in_flight == 0  # no longer in flight

@@ -1,0 +1,256 @@
+"""The small HTTP framework both loopback simulators run on (``probe.simulator``, the upstream;
+``hosts.simulator``, the host): request and response values, a router of route functions and a
+``ThreadingHTTPServer`` on its own thread.
+
+    router: Router[Call] = Router()
+
+    @router.route("GET", "/v1/models/{name:path}")
+    def model(call: Call) -> Response: ...
+
+    server = LoopbackServer(app, host="127.0.0.1", port=0, name="upstream-sim").start()
+
+An app is ``Callable[[Request], Response]``; anywhere inside it ``raise Abort(response)`` answers
+at once. Stdlib only, so the ground floor can hold it; no pipeline module imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qsl, urlsplit
+
+logger = logging.getLogger(__name__)
+
+C = TypeVar("C")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive (the handler's ``email.message.Message``)
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return (self.headers.get(name) or "").strip()
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "application/json; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: Iterator[bytes] | None = None  # streamed bodies (SSE) are sent close-delimited
+    close: bool = False  # close the connection after this answer
+    silent: bool = False  # answer nothing and hang up (a dropped connection)
+    # Called once the answer is out (or given up) with the status the client got (0: none).
+    on_sent: Callable[[int], None] | None = None
+
+    @classmethod
+    def hang_up(cls) -> Response:
+        return cls(status=0, close=True, silent=True)
+
+
+class Abort(Exception):
+    """Raised anywhere in an app to answer with ``response`` at once."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+@dataclass(frozen=True)
+class Route(Generic[C]):
+    method: str
+    pattern: re.Pattern[str]
+    handler: Callable[[C], Response]
+    options: Mapping[str, Any]  # what the simulator's dispatch reads (the host: auth, new_only)
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)(:path)?\}")
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    """``{name}`` matches one segment, ``{name:path}`` the rest of the path (slashes too)."""
+
+    def group(found: re.Match[str]) -> str:
+        return f"(?P<{found[1]}>{'.+' if found[2] else '[^/]+'})"
+
+    return re.compile("^" + _PLACEHOLDER.sub(group, path) + "$")
+
+
+class Router(Generic[C]):
+    """Route functions by method and path pattern, matched in registration order."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route[C]] = []
+
+    def route(
+        self, method: str, path: str, **options: Any
+    ) -> Callable[[Callable[[C], Response]], Callable[[C], Response]]:
+        pattern = _compile(path)
+
+        def register(handler: Callable[[C], Response]) -> Callable[[C], Response]:
+            self.routes.append(Route(method, pattern, handler, options))
+            return handler
+
+        return register
+
+
+def match(
+    routes: Sequence[Route[C]],
+    method: str,
+    path: str,
+    *,
+    accept: Callable[[Route[C]], bool] | None = None,
+) -> tuple[Route[C], dict[str, str]] | None:
+    """The first route for ``method`` whose pattern matches ``path`` (and ``accept`` takes),
+    with its path parameters."""
+    for route in routes:
+        if route.method != method or (accept is not None and not accept(route)):
+            continue
+        found = route.pattern.match(path)
+        if found:
+            return route, found.groupdict()
+    return None
+
+
+App = Callable[[Request], Response]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; without this, Nagle + delayed ACK add ~40 ms
+    # to every answer.
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        self.timeout = self.server.idle_timeout  # read by StreamRequestHandler.setup
+        if self.server.software:
+            self.server_version = self.server.software  # the Server header's first word
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s: " + format, self.server.name, *args)
+
+    def do_GET(self) -> None:
+        target = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        request = Request(
+            method=self.command,
+            path=target.path,
+            query=dict(parse_qsl(target.query, keep_blank_values=True)),
+            headers=self.headers,
+            body=self.rfile.read(length) if length > 0 else b"",
+        )
+        try:
+            response = self.server.app(request)
+        except Abort as abort:
+            response = abort.response
+        self._write(response)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def _write(self, response: Response) -> None:
+        sent = 0
+        try:
+            if response.close:
+                self.close_connection = True
+            if response.silent:
+                return
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            for name, value in response.headers.items():
+                self.send_header(name, value)
+            if response.stream is None:
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body)
+                sent = response.status
+                return
+            # No length and no chunking: the stream ends when the connection closes, as many
+            # providers do; HTTP/1.1 clients read until EOF.
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            sent = response.status
+            for chunk in response.stream:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout fired)
+            self.close_connection = True
+        finally:
+            if response.on_sent is not None:
+                response.on_sent(sent)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    app: App
+    name: str
+    software: str | None
+    idle_timeout: float | None
+
+
+class LoopbackServer:
+    """``app`` served by a ``ThreadingHTTPServer`` (one thread per connection) on a daemon
+    thread; ``start()`` binds (port 0 = an ephemeral port), ``stop()`` shuts down."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        host: str,
+        port: int,
+        name: str,
+        software: str | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        self._app, self._bind, self.name = app, (host, port), name
+        self._software, self._idle_timeout = software, idle_timeout
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> LoopbackServer:
+        server = _Server(self._bind, _Handler)
+        server.app, server.name = self._app, self.name
+        server.software, server.idle_timeout = self._software, self._idle_timeout
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # quick shutdown between tests
+            name=self.name,
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``."""
+        if self._server is None:
+            raise RuntimeError(f"{self.name} is not running")
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
