@@ -137,3 +137,12 @@ def test_locale_names_map_to_the_catalog_languages(locale_name, language):
 def test_unknown_locale_falls_back_to_the_default(settings):
     assert command_language(None, {"LANG": "fr_FR.UTF-8"}) == settings.LANGUAGE_CODE
     assert command_language("zh-hans", {"LANG": "en_US"}) == "zh-hans"
+
+
+def test_maintenance_commands_speak_chinese():
+    out = io.StringIO()
+    call_command("setup_schedules", "--language", "zh-hans", stdout=out)
+    assert "已创建计划任务 batch_import.sweep(每 " in out.getvalue()
+    out = io.StringIO()
+    call_command("rotate_secrets", "--language", "zh-hans", stdout=out)
+    assert "已用主密钥重新加密 0 行" in out.getvalue()

@@ -30,7 +30,8 @@ class Command(OperatorLanguageMixin, BaseCommand):
         if options["plan"]:
             for planned in rollback_plan(run):
                 reason = f" — {planned.reason}" if planned.reason else ""
-                self.stdout.write(f"{planned.action:6} {planned.label}{reason}")
+                action = _("delete") if planned.action == "delete" else _("keep")
+                self.stdout.write(f"{action:6} {planned.label}{reason}")
             return
         try:
             rollback = rollback_run(run_id=run.run_id, requested_by="manage.py")

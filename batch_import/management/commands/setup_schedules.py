@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 from django_q.models import Schedule
+
+from relay_project.cli_language import OperatorLanguageMixin
 
 SWEEP_NAME = "batch_import.sweep"
 
@@ -22,7 +25,7 @@ def schedules() -> dict[str, tuple[str, int]]:
     }
 
 
-class Command(BaseCommand):
+class Command(OperatorLanguageMixin, BaseCommand):
     help = "Create or update the django-q2 schedules relay-manager needs (idempotent)."
 
     def handle(self, *args, **options) -> None:
@@ -37,5 +40,9 @@ class Command(BaseCommand):
                 },
             )
             Schedule.objects.filter(func=func).exclude(pk=schedule.pk).delete()
-            verb = "created" if created else "updated"
-            self.stdout.write(f"{verb} schedule {name} (every {schedule.minutes} min)")
+            text = (
+                _("created schedule %(name)s (every %(minutes)s min)")
+                if created
+                else _("updated schedule %(name)s (every %(minutes)s min)")
+            )
+            self.stdout.write(text % {"name": name, "minutes": schedule.minutes})

@@ -11,21 +11,25 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
+from relay_project.cli_language import OperatorLanguageMixin
 from relay_project.crypto import EncryptedTextField, encryption_keys
 
 CHUNK = 500
 
 
-class Command(BaseCommand):
+class Command(OperatorLanguageMixin, BaseCommand):
     help = "Re-encrypt every stored secret with the first key of RELAY_ENCRYPTION_KEY."
 
     def handle(self, *args, **options) -> None:
         keys = encryption_keys(settings.RELAY_ENCRYPTION_KEY)
         if len(keys) > 1 and not settings.RELAY_FINGERPRINT_KEY:
             raise CommandError(
-                "RELAY_FINGERPRINT_KEY: set it to the key you are retiring before rotating, "
-                "or every stored key fingerprint stops matching (docs/deployment.md)"
+                _(
+                    "RELAY_FINGERPRINT_KEY: set it to the key you are retiring before rotating, "
+                    "or every stored key fingerprint stops matching (docs/deployment.md)"
+                )
             )
         total = 0
         for model in apps.get_models():
@@ -34,8 +38,15 @@ class Command(BaseCommand):
                 continue
             count = self.rotate(model, [field.attname for field in fields])
             total += count
-            self.stdout.write(f"{model._meta.label}: {count} rows re-encrypted")
-        self.stdout.write(self.style.SUCCESS(f"{total} rows re-encrypted with the primary key"))
+            self.stdout.write(
+                _("%(model)s: %(count)d rows re-encrypted")
+                % {"model": model._meta.label, "count": count}
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                _("%(total)d rows re-encrypted with the primary key") % {"total": total}
+            )
+        )
 
     def rotate(self, model, names: list[str]) -> int:
         """Read (any key decrypts) and write back (the primary key encrypts), chunk by chunk."""

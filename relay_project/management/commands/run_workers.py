@@ -18,9 +18,12 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from relay_project.cli_language import OperatorLanguageMixin
 
 
-class Command(BaseCommand):
+class Command(OperatorLanguageMixin, BaseCommand):
     help = "Run the django-q2 cluster; SIGTERM/SIGINT stop it gracefully."
 
     def add_arguments(self, parser) -> None:
@@ -51,7 +54,10 @@ class Command(BaseCommand):
                 break
             except subprocess.TimeoutExpired:
                 if deadline and time.monotonic() > deadline[0]:
-                    self.stderr.write(f"the cluster did not stop within {grace:g}s: killed")
+                    self.stderr.write(
+                        _("the cluster did not stop within %(grace)ss: killed")
+                        % {"grace": f"{grace:g}"}
+                    )
                     os.killpg(cluster.pid, signal.SIGKILL)
         # Workers left behind by a crashed parent share its group: never leave them running.
         with contextlib.suppress(ProcessLookupError):
