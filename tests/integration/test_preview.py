@@ -58,6 +58,9 @@ def test_preview_writes_nothing_and_the_real_run_decides_the_same(host_simulator
 def test_preview_of_a_known_provider_plans_reuse_like_the_real_run(
     host_simulator, upstream_factory
 ):
+    # The host's own background probe of a new account settles at once, so nothing changes
+    # on the host after the first run however slow the machine is.
+    host_simulator.quirks.responses_probe_seconds = 0
     upstream = upstream_factory(models=("glm-4.5",))
     host = register(host_simulator)
     drive(start(host, [entry(upstream)]))

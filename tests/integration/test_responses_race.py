@@ -33,7 +33,9 @@ def test_a_chat_only_upstream_our_probe_could_not_settle_races_the_host_probe(
 def test_a_chat_only_upstream_we_know_about_is_pinned_and_never_races(
     host_simulator_factory, upstream_factory
 ):
-    sim = host_simulator_factory(responses_probe_seconds=0.3)
+    # The host's own probe stays unsettled for the whole test (however slow the machine), so
+    # without the pin every account test would go to /v1/responses.
+    sim = host_simulator_factory(responses_probe_seconds=60)
     upstream = upstream_factory(models=("kimi-k2.6",), responses_status=404)
     item = drive(start(register(sim), [entry(upstream)])).items.get()
     assert (item.confirmation_status, item.access_status) == ("confirmed", "active")
