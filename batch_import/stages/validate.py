@@ -47,11 +47,12 @@ class NoAccessKey(Exception):
 @dataclass(frozen=True)
 class GatewayProblem:
     """Why the gateway gave no proof: a failed call, a refusal, or the model not listed.
-    ``text`` is how the item's error names it (status, the host's code, its message)."""
+    ``text`` is how the item's error names it (status, the host's code, its message); a
+    ``Msg`` when the words are ours, so they read in the operator's language."""
 
     status: int | None
     reason: str
-    text: str
+    text: str | Msg
     transient: bool
     refusal: str = ""
     retry_after: float = 0.0
@@ -75,7 +76,10 @@ class GatewayProblem:
         )
 
     def __str__(self) -> str:
-        return self.text
+        return str(self.text)
+
+
+NOT_LISTED = gettext_noop("HTTP 404 MODEL_NOT_LISTED: gateway /v1/models does not list %(model)s")
 
 
 def ask_gateway(
@@ -86,11 +90,11 @@ def ask_gateway(
     try:
         listed = [m.id for m in client.gateway.models(key)]
         if model not in listed:
-            message = f"gateway /v1/models does not list {model}"
             problem = GatewayProblem(
-                404, "MODEL_NOT_LISTED", f"HTTP 404 MODEL_NOT_LISTED: {message}", transient=False
+                404, "MODEL_NOT_LISTED", Msg(NOT_LISTED, model=model), transient=False
             )
-            return None, completion_evidence(model, status=404, text=message), problem
+            preview = f"gateway /v1/models does not list {model}"
+            return None, completion_evidence(model, status=404, text=preview), problem
         started = time.monotonic()
         completion = client.gateway.chat_completion(key, model=model, max_tokens=16)
     except HostError as exc:
@@ -123,7 +127,7 @@ def gateway_problem(
         schedule_retry(
             item,
             attempt=attempt,
-            reason=Msg(gettext_noop("gateway: %(why)s%(error)s"), why=why, error=str(problem)),
+            reason=Msg(gettext_noop("gateway: %(why)s%(error)s"), why=why, error=problem.text),
             payload=payload,
             at_least=problem.retry_after,
         )
@@ -132,7 +136,7 @@ def gateway_problem(
             item,
             Access.DEGRADED,
             Msg(
-                gettext_noop("gateway kept failing: %(why)s%(error)s"), why=why, error=str(problem)
+                gettext_noop("gateway kept failing: %(why)s%(error)s"), why=why, error=problem.text
             ),
             failure_class=gateway_failure(problem),
             evidence=evidence,
@@ -142,7 +146,7 @@ def gateway_problem(
         verdict(
             item,
             Access.BROKEN,
-            Msg(gettext_noop("gateway refused: %(why)s%(error)s"), why=why, error=str(problem)),
+            Msg(gettext_noop("gateway refused: %(why)s%(error)s"), why=why, error=problem.text),
             failure_class=gateway_failure(problem),
             evidence=evidence,
             payload=payload,
