@@ -30,5 +30,13 @@ class InvalidRequest(BatchImportError):
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
 
 
+class UnknownHost(InvalidRequest):
+    """The request is well formed but names a host that is not registered: like an unknown id
+    in a path, a 404 (the form and the CLI show it under ``host_id`` as any other error)."""
+
+    code = "not_found"
+    http_status = 404
+
+
 class Conflict(BatchImportError, StateConflict):
     code = "conflict"

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
 
-from batch_import.errors import InvalidRequest
+from batch_import.errors import InvalidRequest, UnknownHost
 from batch_import.models import ImportRun
 from hosts.models import Host
 from relay_project.crypto import Secret
@@ -112,7 +112,8 @@ def validate_run_request(data: Mapping[str, Any]) -> RunRequest:
     if not isinstance(dry_run, bool):
         errors["dry_run"] = "must be true or false"
     if errors:
-        raise InvalidRequest(errors)
+        unknown_host = set(errors) == {"host_id"} and host_id > 0
+        raise (UnknownHost if unknown_host else InvalidRequest)(errors)
     return RunRequest(
         host_id=host_id,
         mode=mode,

@@ -18,3 +18,10 @@ class HostRegistrationError(DomainError):
         self.errors = dict(errors)
         self.field_errors = self.errors
         super().__init__("; ".join(f"{field}: {msg}" for field, msg in self.errors.items()))
+
+
+class HostNameTaken(HostRegistrationError):
+    """The input is fine but another host already has the name: a conflict with what is
+    stored (409), not a malformed request."""
+
+    http_status = 409

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from hosts.errors import HostRegistrationError
+from hosts.errors import HostNameTaken, HostRegistrationError
 from hosts.models import Host, HostCapabilitySnapshot
 from hosts.sub2api import HostError, Sub2ApiClient, client_for_host
 from hosts.sub2api.capabilities import SUPPORTED_RANGE_TEXT, version_outside_support
@@ -29,7 +29,7 @@ from relay_project.base_urls import host_root
 from relay_project.crypto import Secret, reveal
 from relay_project.inputs import key_problem, text_problem, url_problem
 
-__all__ = ["HostRegistrationError", "register_host", "reprobe_host"]
+__all__ = ["HostNameTaken", "HostRegistrationError", "register_host", "reprobe_host"]
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
 # Host answers that mean "these admin credentials are not accepted".
@@ -229,7 +229,8 @@ def register_host(
         admin_email=admin_email,
     )
     if errors:
-        raise HostRegistrationError(errors)
+        taken = set(errors) == {"name"} and Host.objects.filter(name=name).exists()
+        raise (HostNameTaken if taken else HostRegistrationError)(errors)
     host = Host(
         name=name,
         base_url=base_url,

@@ -94,3 +94,55 @@ def text_problem(value: str, *, max_length: int) -> str | None:
     if any(unicodedata.category(char) == "Cc" for char in value):
         return _("contains a control character")
     return None
+
+
+# --- the same rules as JSON Schema patterns, for the OpenAPI document -------------------------
+# The API publishes these on its input fields so that a schema-valid request is one the server
+# accepts (tests/relay_project/test_input_patterns.py holds each pattern to its function).
+# Where the server is more lenient than a regular expression can say (internationalized or IPv6
+# host names, http for loopback or allowed upstreams), a pattern describes the common subset.
+
+# What ``str.strip()`` removes (``str.isspace()``), spelled out: regex engines disagree on \s.
+SPACE = "\\t-\\r\\x1c- \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+# Control characters (Unicode category Cc).
+CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+
+
+def stripped_pattern(first_last: str, inner: str, max_length: int) -> str:
+    """A value that, once stripped, is 1..max_length characters: ``first_last`` at both ends,
+    ``inner`` in between; surrounding white space is allowed (the server strips it)."""
+    return f"^[{SPACE}]*{first_last}(?:{inner}{{0,{max_length - 2}}}{first_last})?[{SPACE}]*$"
+
+
+# A key: printable ASCII without white space (``key_problem``).
+KEY_PATTERN = f"^[{SPACE}]*[!-~]{{1,{MAX_KEY_LENGTH}}}[{SPACE}]*$"
+# A sub2api admin API key (``hosts.services.validate_registration``).
+ADMIN_KEY_PATTERN = f"^[{SPACE}]*admin-[!-~]{{0,{MAX_KEY_LENGTH - len('admin-')}}}[{SPACE}]*$"
+# Free text (``text_problem``): no control characters, not blank.
+_TEXT_END = f"[^{SPACE}{CONTROL}]"
+_TEXT_INNER = f"[^{CONTROL}]"
+
+
+def text_pattern(max_length: int) -> str:
+    return stripped_pattern(_TEXT_END, _TEXT_INNER, max_length)
+
+
+# Any non-blank text without NUL (what a strict DRF CharField takes), for fields whose content
+# the server does not judge further.
+_ANY_END = f"[^{SPACE}\\x00]"
+
+
+def any_text_pattern(max_length: int) -> str:
+    return stripped_pattern(_ANY_END, "[^\\x00]", max_length)
+
+
+# An https base URL (``url_problem``): an ASCII host name of at most three labels, a port in
+# 1..65535, a path; no credentials, query or fragment.
+_LABEL = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_PORT = "(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = (
+    f"^https://{_LABEL}(?:\\.{_LABEL}){{0,2}}(?::{_PORT})?(?:/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$"
+)
+# An email address Django's ``validate_email`` accepts (dot-atom local part, a TLD of letters).
+_ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+EMAIL_PATTERN = f"^{_ATOM}(?:\\.{_ATOM})*@(?:{_LABEL}\\.){{1,3}}[A-Za-z]{{2,63}}$"

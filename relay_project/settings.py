@@ -280,6 +280,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "relay_project.api.schema.allow_empty_query_values",
+        "relay_project.api.schema.document_body_errors",
     ],
     "TAGS": [
         {"name": "batch-import", "description": "Runs, items and event trails (V2)."},

@@ -12,6 +12,9 @@ becomes the component's description, so it is written for API clients.
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -19,6 +22,7 @@ from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent, Le
 from batch_import.run_requests import (
     MAX_CONFIRM_WAIT_SEC,
     MAX_ENTRIES,
+    MAX_MODEL_NAME_LENGTH,
     MAX_REQUESTED_MODELS,
     MAX_SUBSCRIPTION_DAYS,
 )
@@ -28,6 +32,14 @@ from relay_project.api.fields import (
     StrictChoiceField,
     StrictIntegerField,
 )
+from relay_project.inputs import (
+    EMAIL_PATTERN,
+    KEY_PATTERN,
+    MAX_URL_LENGTH,
+    URL_PATTERN,
+    any_text_pattern,
+    text_pattern,
+)
 
 MAX_BIGINT = 2**63 - 1
 
@@ -36,15 +48,22 @@ MAX_BIGINT = 2**63 - 1
 
 class EntryInputSerializer(serializers.Serializer):
     base_url = StrictCharField(
-        max_length=500, help_text="OpenAI-compatible base URL, e.g. https://relay.example.com/v1"
+        max_length=MAX_URL_LENGTH,
+        schema_pattern=URL_PATTERN,
+        pattern_bounds_length=False,  # the pattern does not bound the path
+        help_text=(
+            "OpenAI-compatible base URL, e.g. https://relay.example.com/v1 (plain http only when "
+            "the server allows insecure upstreams; IDN and IPv6 hosts are accepted too)."
+        ),
     )
     api_key = StrictCharField(
         max_length=4096,
+        schema_pattern=KEY_PATTERN,
         write_only=True,
         help_text="Upstream API key; stored encrypted, answered only as api_key_fingerprint.",
     )
     requested_models = serializers.ListField(
-        child=StrictCharField(max_length=255),
+        child=StrictCharField(max_length=255, schema_pattern=text_pattern(MAX_MODEL_NAME_LENGTH)),
         required=False,
         max_length=MAX_REQUESTED_MODELS,
         help_text="Hints only: the upstream's /v1/models is the source of truth.",
@@ -56,7 +75,7 @@ class RunCreateInputSerializer(serializers.Serializer):
     mode = StrictChoiceField(choices=ImportRun.Mode.choices)
     access_mode = StrictChoiceField(choices=ImportRun.AccessMode.choices)
     subscription_users = serializers.ListField(
-        child=StrictCharField(max_length=254),
+        child=StrictCharField(max_length=254, schema_pattern=any_text_pattern(254)),
         required=False,
         allow_null=True,
         max_length=MAX_ENTRIES,
@@ -73,6 +92,7 @@ class RunCreateInputSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         max_length=4096,
+        schema_pattern=any_text_pattern(4096),
         write_only=True,
         help_text="Host user key used for validation. Required when access_mode=self_service.",
     )
@@ -97,6 +117,44 @@ class RunCreateInputSerializer(serializers.Serializer):
             "to the host; `POST …/runs/{run_id}/promote` then starts the real run."
         ),
     )
+
+
+def _exactly(value: str) -> dict[str, str]:
+    """One value, as a pattern: drf-spectacular would merge a one-value enum with the field's."""
+    return {"type": "string", "pattern": f"^{value}$"}
+
+
+class RunCreateInputSchema(OpenApiSerializerExtension):
+    """The fields each access mode requires (``validate_run_request``), as one branch each."""
+
+    target_class = RunCreateInputSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_basic_serializer(self.target, direction)
+        schema["oneOf"] = [
+            {
+                "type": "object",
+                "properties": {
+                    "access_mode": _exactly(ImportRun.AccessMode.SUBSCRIPTION),
+                    "subscription_users": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "string", "pattern": EMAIL_PATTERN},
+                    },
+                    "subscription_days": {"type": "integer"},
+                },
+                "required": ["subscription_users", "subscription_days"],
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "access_mode": _exactly(ImportRun.AccessMode.SELF_SERVICE),
+                    "probe_api_key": {"type": "string", "pattern": KEY_PATTERN},
+                },
+                "required": ["probe_api_key"],
+            },
+        ]
+        return schema
 
 
 # --- output: runs -------------------------------------------------------------------------------

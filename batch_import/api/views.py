@@ -180,7 +180,7 @@ class RunViewSet(viewsets.GenericViewSet):
                 RunCreatedOutputSerializer,
                 description="Idempotency-Key replay: the run this key created before.",
             ),
-            **error_responses(400, 409),
+            **error_responses(400, 404, 409),
         },
     )
     def create(self, request: Request) -> Response:

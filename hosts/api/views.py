@@ -128,7 +128,7 @@ class HostViewSet(viewsets.GenericViewSet):
                     )
                 ],
             ),
-            **error_responses(400),
+            **error_responses(400, 409),
         },
     )
     def create(self, request: Request) -> Response:

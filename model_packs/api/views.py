@@ -101,7 +101,7 @@ class PackViewSet(viewsets.GenericViewSet):
         responses={
             200: PackInstallOutputSerializer,
             201: PackInstallOutputSerializer,
-            **error_responses(400, 409),
+            **error_responses(400, 404, 409),
         },
     )
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, SafeJSONParser])
@@ -112,10 +112,12 @@ class PackViewSet(viewsets.GenericViewSet):
         host = None
         if "host_id" in data:
             host = Host.objects.filter(pk=data["host_id"]).first()
-            if host is None:
-                raise InvalidInput(
+            if host is None:  # well formed, but no such host: 404 like an unknown id in a path
+                unknown = InvalidInput(
                     {"host_id": _("host %(host_id)s does not exist") % {"host_id": data["host_id"]}}
                 )
+                unknown.status_code = 404
+                raise unknown
         # PackRejected (400, naming the file or field) and PackConflict (409) are domain
         # errors: the exception handler answers them.
         if "file" in data:

@@ -30,7 +30,7 @@ from providers.filters import ProviderFilter
 from providers.models import Provider, ReconcileRun
 from providers.state import host_access_closure
 from relay_project.api.errors import error_responses
-from relay_project.api.pagination import Key, Keyset, KeysetPagination
+from relay_project.api.pagination import MAX_BIGINT, Key, Keyset, KeysetPagination
 
 PROVIDER_ID = OpenApiParameter("id", int, OpenApiParameter.PATH, description="A provider's id.")
 TAGS = ["providers"]
@@ -73,9 +73,22 @@ class ProviderViewSet(viewsets.GenericViewSet):
         summary="List providers",
         description="Filter by `host_id`, `state`, `access_status`; `q` searches base URL, "
         "provider_id, upstream models, families and key fingerprints.",
-        responses={200: ProviderListOutputSerializer, **error_responses(400)},
+        parameters=[
+            OpenApiParameter(
+                "host_id",
+                {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT},
+                OpenApiParameter.QUERY,
+                description="Only this host's providers (404 when no such host).",
+            )
+        ],
+        responses={200: ProviderListOutputSerializer, **error_responses(400, 404)},
     )
     def list(self, request: Request) -> Response:
+        host_id = request.query_params.get("host_id", "")
+        well_formed = host_id.isascii() and host_id.isdigit() and int(host_id) <= MAX_BIGINT
+        if well_formed and not Host.objects.filter(pk=int(host_id)).exists():
+            # A well-formed id of no registered host: 404, as it would be in a path.
+            raise NotFound(_("host %(host_id)s does not exist") % {"host_id": host_id})
         providers = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         body = {"providers": providers, "next_cursor": self.paginator.next_cursor}
         return Response(ProviderListOutputSerializer(body).data)

@@ -62,7 +62,10 @@ class ErrorBodySerializer(serializers.Serializer):
     fields = serializers.DictField(
         child=serializers.CharField(),
         required=False,
-        help_text="invalid_request only: field path (e.g. entries[3].base_url) → message.",
+        help_text=(
+            "invalid_request (and a conflict caused by one field): field path (e.g. "
+            "entries[3].base_url) → message."
+        ),
     )
 
 
@@ -75,7 +78,8 @@ _DESCRIPTIONS = {
     401: "unauthorized: no or invalid credentials (send `Authorization: Token <key>`)",
     403: "forbidden: authenticated but not allowed (e.g. missing CSRF token with a session)",
     404: "not_found: no such resource",
-    409: "conflict: the resource is not in a state that allows this",
+    409: "conflict: the resource is not in a state that allows this, or the input clashes "
+    "with a stored one (a host name already registered)",
     500: "internal_error: the server failed; details are logged, never returned",
 }
 

@@ -64,7 +64,9 @@ def _as_api_exception(exc: Exception) -> Exception:
         return RequestTooLarge()
     if isinstance(exc, DomainError):
         if exc.field_errors:
-            return InvalidInput(dict(exc.field_errors))
+            error = InvalidInput(dict(exc.field_errors))
+            error.status_code = exc.http_status  # 409: the input conflicts with what is stored
+            return error
         return _with_status(exc.http_status, str(exc))
     if isinstance(exc, ObjectDoesNotExist):
         return _with_status(status.HTTP_404_NOT_FOUND, gettext("not found"))

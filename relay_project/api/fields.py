@@ -10,16 +10,41 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 
 class StrictCharField(serializers.CharField):
+    """``schema_pattern`` documents the rule the server applies to the value (the patterns of
+    ``relay_project.inputs``) in the OpenAPI document; the server's own checks stay the rule.
+
+    The value is stripped before ``max_length`` is checked, so a published ``maxLength`` (of
+    the value as sent) would refuse what the server accepts. Unless ``pattern_bounds_length``
+    is False, the pattern carries the length instead and the field checks it itself.
+    """
+
     default_error_messages = {"invalid": _("must be a string")}
+
+    def __init__(
+        self,
+        *,
+        schema_pattern: str | None = None,
+        pattern_bounds_length: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.schema_pattern = schema_pattern
+        self.stripped_max_length: int | None = None
+        if schema_pattern and pattern_bounds_length:
+            self.stripped_max_length = kwargs.pop("max_length", None)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        if self.stripped_max_length is not None and len(value) > self.stripped_max_length:
+            self.fail("max_length", max_length=self.stripped_max_length)
+        return value
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -50,3 +75,16 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid")
         return data
+
+
+class StrictCharFieldSchema(OpenApiSerializerFieldExtension):
+    """Adds a StrictCharField's ``schema_pattern`` to its generated schema."""
+
+    target_class = StrictCharField
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if self.target.schema_pattern:
+            schema["pattern"] = self.target.schema_pattern
+        return schema

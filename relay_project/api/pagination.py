@@ -72,9 +72,17 @@ class Keyset:
     def order_by(self) -> list[str]:
         return [f"-{key.field}" if key.descending else key.field for key in self.keys]
 
+    @property
+    def cursor_format(self) -> str:
+        """The OpenAPI ``format`` of this list's cursor: a cursor only fits its own list."""
+        return f"{self.name}-cursor"
+
     def encode(self, row: Any) -> str:
-        values = [key.dump(getattr(row, key.field)) for key in self.keys]
-        raw = json.dumps({"k": self.name, "v": values}, separators=(",", ":"))
+        return self.encode_values([getattr(row, key.field) for key in self.keys])
+
+    def encode_values(self, values: Sequence[Any]) -> str:
+        dumped = [key.dump(value) for key, value in zip(self.keys, values, strict=True)]
+        raw = json.dumps({"k": self.name, "v": dumped}, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     def decode(self, cursor: str) -> list[Any]:
@@ -162,7 +170,14 @@ class KeysetPagination(BasePagination):
                 "name": "cursor",
                 "required": False,
                 "in": "query",
-                "description": "`next_cursor` of the previous page; omit for the first page.",
-                "schema": {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+                "description": (
+                    "`next_cursor` of the previous page, as returned (opaque; a cursor of "
+                    "another list is refused); omit for the first page."
+                ),
+                "schema": {
+                    "type": "string",
+                    "format": self.keyset.cursor_format,
+                    "maxLength": MAX_CURSOR_LENGTH,
+                },
             },
         ]

@@ -63,9 +63,18 @@ def test_self_service_with_probe_api_key_is_created(api, run_body):
     assert "sk-probe" not in response.content.decode()
 
 
-def test_unknown_host_is_refused(api, run_body):
-    error = error_of(post(api, run_body(host_id=999999)))
-    assert error["fields"] == {"host_id": "no registered host with id 999999"}
+def test_unknown_host_is_404_naming_the_field(api, run_body):
+    response = post(api, run_body(host_id=999999))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert response.json()["error"]["fields"] == {"host_id": "no registered host with id 999999"}
+
+
+def test_unknown_host_with_another_bad_field_is_400(api, run_body):
+    entries = [{"base_url": "ftp://relay.example", "api_key": "sk-1"}]
+    response = post(api, run_body(host_id=999999, entries=entries))
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"host_id", "entries[0].base_url"}
 
 
 @pytest.mark.parametrize(
@@ -165,4 +174,14 @@ def test_hostile_entries_are_a_400_naming_the_field_and_nothing_is_written(
     error = error_of(post(api, run_body(entries=entries)))
     assert error["fields"][f"entries[1].{field}"].startswith(problem)
     assert "sk-ab" not in str(error) and "sk-x" not in str(error)
+    assert not ImportRun.objects.exists()
+
+
+def test_a_key_with_a_nul_byte_is_a_400_that_echoes_no_part_of_it(api, run_body):
+    # Issue #15, finding 6: such a key once reached the worker and its tail landed in last_error.
+    entries = [{"base_url": "https://ok.example", "api_key": "sk-head\x00tail-secret"}]
+    response = post(api, run_body(entries=entries))
+    assert response.status_code == 400
+    assert "entries[0].api_key" in response.json()["error"]["fields"]
+    assert "tail-secret" not in response.content.decode() and "sk-head" not in str(response.json())
     assert not ImportRun.objects.exists()

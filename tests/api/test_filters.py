@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch_import.models import ImportRun, ImportRunItem
-from tests.factories import ImportRunFactory, ImportRunItemFactory
+from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -128,3 +128,11 @@ def test_items_filters_refuse_unknown_values(api, mixed_run, query):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_request" and set(error["fields"]) == set(query)
+
+
+def test_providers_of_an_unknown_host_are_404_and_a_malformed_id_400(api):
+    host = HostFactory()
+    assert api.get(f"/api/providers?host_id={host.pk}").status_code == 200
+    unknown = api.get(f"/api/providers?host_id={host.pk + 1000}")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    assert api.get("/api/providers?host_id=abc").status_code == 400

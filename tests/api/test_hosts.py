@@ -93,7 +93,7 @@ def test_register_host_probes_it_stores_it_and_answers_201(api, host_simulator):
     assert HostCapabilitySnapshot.objects.filter(host=host).count() == 1
 
 
-def test_register_host_refusal_is_400_with_fields(api, host_simulator):
+def test_register_host_with_a_taken_name_is_409_with_the_field(api, host_simulator):
     HostFactory(name="taken")
     body = {
         "name": "taken",
@@ -102,12 +102,20 @@ def test_register_host_refusal_is_400_with_fields(api, host_simulator):
         "admin_credential": host_simulator.admin_key,
     }
     response = api.post("/api/hosts", body, format="json")
-    assert response.status_code == 400
+    assert response.status_code == 409
     error = response.json()["error"]
-    assert error["code"] == "invalid_request"
+    assert error["code"] == "conflict"
     assert error["fields"] == {"name": "a host named 'taken' is already registered"}
     assert host_simulator.requests == []
     assert Host.objects.count() == 1
+
+
+def test_a_taken_name_with_another_bad_field_is_400(api, host_simulator):
+    HostFactory(name="taken")
+    body = {"name": "taken", "base_url": "ftp://x", "auth_type": "admin_api_key"}
+    response = api.post("/api/hosts", {**body, "admin_credential": CREDENTIAL}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"name", "base_url"}
 
 
 def test_register_host_with_a_rejected_key_saves_nothing(api, host_simulator):

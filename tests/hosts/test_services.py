@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from hosts.models import Host, HostCapabilitySnapshot
-from hosts.services import HostRegistrationError, register_host, reprobe_host
+from hosts.services import HostNameTaken, HostRegistrationError, register_host, reprobe_host
 from tests.factories import HostFactory
 
 pytestmark = pytest.mark.django_db
@@ -185,9 +185,17 @@ def test_register_host_rejects_bad_input_by_field(overrides, field):
 
 def test_register_host_rejects_duplicate_name(host_simulator):
     HostFactory(name="prod")
-    with pytest.raises(HostRegistrationError) as caught:
+    with pytest.raises(HostNameTaken) as caught:
         register(host_simulator)
     assert "already registered" in caught.value.errors["name"]
+
+
+def test_a_taken_name_with_another_bad_field_is_a_plain_refusal(host_simulator):
+    HostFactory(name="prod")
+    with pytest.raises(HostRegistrationError) as caught:
+        register(host_simulator, base_url="ftp://x")
+    assert not isinstance(caught.value, HostNameTaken)
+    assert set(caught.value.errors) == {"name", "base_url"}
 
 
 def test_register_host_address_without_sub2api_is_a_base_url_error(host_simulator):

@@ -51,6 +51,7 @@ def test_install_from_a_folder_of_the_packs_dir(api, settings, tmp_path):  # noq
 def test_install_needs_exactly_one_source_and_an_existing_host(api):  # noqa: F811
     assert api.post("/api/packs/install", {}, format="json").status_code == 400
     response = _upload(api, zipped(pack_files()), host_id=999)
+    assert response.status_code == 404
     assert response.json()["error"]["fields"] == {"host_id": "host 999 does not exist"}
 
 
