@@ -313,7 +313,7 @@ def item_detail_projection(
         {
             "raw_models": list(item.raw_models),
             "normalized_models": list(item.normalized_models),
-            "recommended_models": list(item.recommended_models),
+            "recommended_models": recommendations(item.recommended_models),
             "reused_from_provider_id": item.reused_from_provider_id,
             "reused_from_account_id": item.reused_from_account_id,
             "channel_id": item.channel_id,
@@ -389,13 +389,20 @@ def capability_matrix(profile: dict[str, Any] | None) -> CapabilityMatrix | None
     )
 
 
+def recommendations(raw_models: Iterable[str]) -> list[dict[str, str]]:
+    """Recommended models as the API gives them: the canonical family name (``model``) with
+    the upstream's raw id beside it (``raw_id``), in the probe's order. Stored as raw ids."""
+    return [{"model": canonical_model_family(raw), "raw_id": raw} for raw in raw_models]
+
+
 def recommendation_labels(raw_models: Iterable[str]) -> list[str]:
     """Recommendations as an operator reads them: the canonical family, the raw id beside it."""
-    labels = []
-    for raw in raw_models:
-        family = canonical_model_family(raw)
-        labels.append(raw if family == raw else f"{family} ({raw})")
-    return labels
+    return [
+        entry["raw_id"]
+        if entry["model"] == entry["raw_id"]
+        else f"{entry['model']} ({entry['raw_id']})"
+        for entry in recommendations(raw_models)
+    ]
 
 
 @dataclass(frozen=True)

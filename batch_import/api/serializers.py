@@ -347,6 +347,13 @@ class PreviewPlanField(serializers.JSONField):
     """Passed through as stored: the preview stage owns its shape."""
 
 
+class RecommendationOutputSerializer(serializers.Serializer):
+    """A model the upstream offers close to a requested name it does not serve."""
+
+    model = serializers.CharField(help_text="Canonical family name (what the host exposes).")
+    raw_id = serializers.CharField(help_text="The upstream's own id for it.")
+
+
 class ItemDetailOutputSerializer(ItemOutputSerializer):
     # item_detail_projection, seed 004 §6.5.
     """An item in full: the list fields plus models, reuse, capability profile and the event
@@ -354,7 +361,7 @@ class ItemDetailOutputSerializer(ItemOutputSerializer):
 
     raw_models = serializers.ListField(child=serializers.CharField())
     normalized_models = serializers.ListField(child=serializers.CharField())
-    recommended_models = serializers.ListField(child=serializers.CharField())
+    recommended_models = RecommendationOutputSerializer(many=True)
     reused_from_provider_id = serializers.CharField(allow_null=True)
     reused_from_account_id = serializers.IntegerField(allow_null=True)
     channel_id = serializers.IntegerField(allow_null=True)

@@ -101,7 +101,8 @@ def test_item_detail_has_capability_profile_and_event_trail(api):
     assert [e["event_id"] for e in body["events"]] == [first.event_id, second.event_id]
     assert body["events"][0]["payload_json"] == '{"delay_ms": 500}'
     assert body["events"][1]["event_type"] == "retry_scheduled"
-    assert body["recommended_models"] == ["kimi-k2.6"] and body["raw_models"] == ["kimi-k2.6"]
+    assert body["recommended_models"] == [{"model": "kimi-k2.6", "raw_id": "kimi-k2.6"}]
+    assert body["raw_models"] == ["kimi-k2.6"]
     assert body["provision_reused"] is True and body["reused_from_account_id"] == 4
 
 
@@ -125,6 +126,18 @@ def test_item_detail_reads_profiles_stored_as_yes_no_in_seed_004_types(api):
     assert (model["supports_stream"], model["supports_tools"]) == (True, False)
     assert model["supports_reasoning_fields"] == "unknown"
     assert body["capability_profile"]["transport_profile"] == PROFILE["transport_profile"]
+
+
+def test_recommendations_are_canonical_family_names_with_the_raw_id_beside_them(api):
+    item = ImportRunItemFactory(
+        recommended_models=["moonshotai/Kimi-K2.6", "gpt-4o-2024-08-06", "glm-4.5"]
+    )
+    body = api.get(f"/api/batch-import/runs/{item.run_id}/items/{item.item_id}").json()
+    assert body["recommended_models"] == [
+        {"model": "kimi-k2.6", "raw_id": "moonshotai/Kimi-K2.6"},
+        {"model": "gpt-4o", "raw_id": "gpt-4o-2024-08-06"},
+        {"model": "glm-4.5", "raw_id": "glm-4.5"},
+    ]
 
 
 def test_item_of_another_run_is_404(api):

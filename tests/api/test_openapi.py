@@ -135,3 +135,12 @@ def test_model_features_are_seed_004_tri_states(schema):
             {"type": "string", "enum": ["unknown"]},
         ]
     assert model["smoke_chat_ok"] == {"type": "boolean"}
+
+
+def test_recommendations_are_objects_with_the_family_and_the_raw_id(schema):
+    detail = schema["components"]["schemas"]["ItemDetailOutput"]["properties"]
+    items = detail["recommended_models"]["items"]
+    assert items == {"$ref": "#/components/schemas/RecommendationOutput"}
+    recommendation = schema["components"]["schemas"]["RecommendationOutput"]
+    assert set(recommendation["properties"]) == {"model", "raw_id"}
+    assert set(recommendation["required"]) == {"model", "raw_id"}

@@ -193,3 +193,17 @@ def test_the_legacy_batch_status_follows_the_run_outcome(host_simulator, upstrea
         LegacyImportBatch.objects.get(run_id=run.run_id).status for run in (all_ok, half, none)
     ]
     assert statuses == ["succeeded", "partially_succeeded", "failed"]
+
+
+def test_recommendations_reach_the_api_as_canonical_families_with_raw_ids(
+    host_simulator, upstream_factory
+):
+    """A vendor-prefixed upstream: the API names the family, the raw id stays beside it."""
+    from batch_import.projection import item_detail_projection
+
+    upstream = upstream_factory(models=("moonshotai/Kimi-K2.6", "zai-org/GLM-4.5"))
+    run = drive(start(register(host_simulator), [entry(upstream, models=["kimi-k2.66"])]))
+    item = run.items.get()
+    assert item.access_status == "active"
+    recommended = item_detail_projection(item, [])["recommended_models"]
+    assert recommended[0] == {"model": "kimi-k2.6", "raw_id": "moonshotai/Kimi-K2.6"}

@@ -27,6 +27,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from batch_import.models import ImportRun
+from batch_import.projection import recommendation_labels
 from hosts.services import register_host
 from hosts.simulator import HostSimulator, Quirks
 from hosts.sub2api import client_for_host
@@ -249,7 +250,7 @@ class Command(BaseCommand):
             self.say(
                 f"  [{'ok' if matched else 'UNEXPECTED'}] {name:9} {expected.label}: "
                 f"smoke={item.resolved_smoke_model or '-'} "
-                f"recommended={','.join(item.recommended_models) or '-'} "
+                f"recommended={'; '.join(recommendation_labels(item.recommended_models)) or '-'} "
                 f"confirmation={got[0]} access={got[1]} resolution={got[2] or '-'}"
                 + (
                     f" failure={item.failure_class} error={item.last_error}"
