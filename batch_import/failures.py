@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from batch_import.models import ImportRunItem
-from hosts.sub2api import HostError
+from hosts.sub2api import GatewayRefusal, HostError
 from hosts.sub2api.errors import ErrorKind
 from probe.errors import ProbeError, ProbeErrorKind
 
@@ -17,9 +17,11 @@ FailureClass = ImportRunItem.FailureClass
 
 
 class AnsweredStatus(Protocol):
-    """A failed call's HTTP status (None: no answer): a ``HostError`` or a gateway problem."""
+    """A failed call's HTTP status (None: no answer) and the host's code: a ``HostError`` or
+    a gateway problem (which also says its ``refusal``)."""
 
     status: int | None
+    reason: str
 
 
 PROBE_KIND_CLASSES = {
@@ -45,8 +47,28 @@ def host_failure(error: HostError) -> str:
     return FailureClass.HOST_REFUSED
 
 
+# What each gateway refusal says about the item: the upstream's quota or key, or routing.
+REFUSAL_CLASSES = {
+    GatewayRefusal.UPSTREAM_RATE_LIMITED: FailureClass.UPSTREAM_QUOTA,
+    GatewayRefusal.UPSTREAM_QUOTA: FailureClass.UPSTREAM_QUOTA,
+    GatewayRefusal.UPSTREAM_AUTH: FailureClass.UPSTREAM_AUTH,
+    # Accounts are rate-limited by their upstreams' 429s.
+    GatewayRefusal.RATE_LIMITED: FailureClass.UPSTREAM_QUOTA,
+    GatewayRefusal.KEY_QUOTA: FailureClass.UPSTREAM_QUOTA,
+    GatewayRefusal.NO_ACCOUNT: FailureClass.GATEWAY_ROUTING,
+    GatewayRefusal.MODEL_NOT_FOUND: FailureClass.GATEWAY_ROUTING,
+    GatewayRefusal.CHANNEL_RESTRICTED: FailureClass.GATEWAY_ROUTING,
+}
+
+
 def gateway_failure(error: AnsweredStatus) -> str:
-    """A failed gateway call with the access key: quota upstream, a refused key, or routing."""
+    """A failed gateway call with the access key: the upstream's quota or key, a refused
+    access key, the upstream failing after the host routed to it, or routing."""
+    refusal = getattr(error, "refusal", "")
+    if refusal in REFUSAL_CLASSES:
+        return REFUSAL_CLASSES[refusal]
+    if error.reason == "upstream_error":  # the host routed; the account's upstream failed
+        return FailureClass.UPSTREAM_ERROR
     if error.status == 429:
         return FailureClass.UPSTREAM_QUOTA
     if error.status in (401, 403):

@@ -8,9 +8,10 @@ access mode's key: GET /v1/models lists the smoke model AND POST /v1/chat/comple
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from batch_import.failures import gateway_failure
@@ -114,6 +115,73 @@ def ask_gateway(
     return completion, evidence, problem
 
 
+# Gateway answers that may hide their cause (§9.5): "no account" on every build, "every account
+# is rate-limited", and failover exhaustion without a refusal (429 "Upstream rate limit
+# exceeded", 502 "Upstream request failed" / "… authentication failed", 503 overloaded).
+HIDING_REFUSALS = frozenset({GatewayRefusal.NO_ACCOUNT, GatewayRefusal.RATE_LIMITED})
+HIDING_STATUSES = frozenset({429, 502, 503})
+# Platform of the groups relay-manager routes through (openai accounts, §9.1).
+GATEWAY_PLATFORM = "openai"
+
+
+def look_behind(
+    client: Sub2ApiClient, item: ImportRunItem, problem: GatewayProblem, *, model: str
+) -> GatewayProblem:
+    """Ask the admin API what the gateway's answer hides: the item's account as the host now
+    sees it (its upstream's 429, 402 or 401: quota or a refused key, not routing), then the
+    group's channel (a pricing restriction the generic build reports as a warm-up). The
+    problem is returned unchanged when the host tells nothing more."""
+    hidden = problem.refusal in HIDING_REFUSALS or (
+        not problem.refusal and problem.status in HIDING_STATUSES
+    )
+    if not hidden:
+        return problem
+    try:
+        refusal, detail, wait = _account_cause(client, item)
+        if not refusal and problem.refusal == GatewayRefusal.NO_ACCOUNT:
+            refusal, detail = _channel_cause(client, item, model)
+    except HostError:
+        return problem
+    if not refusal:
+        return problem
+    return replace(
+        problem,
+        refusal=refusal,
+        text=f"{problem.text} ({detail})" if detail else problem.text,
+        transient=refusal not in GatewayRefusal.LASTING,
+        retry_after=max(problem.retry_after, wait),
+    )
+
+
+def _account_cause(client: Sub2ApiClient, item: ImportRunItem) -> tuple[str, str, float]:
+    """``(refusal, the host's note on the account, seconds to wait)`` from the item's account;
+    ``""`` when it is fine."""
+    if not item.account_id:
+        return "", "", 0.0
+    account = client.accounts.get(item.account_id)
+    now = timezone.now()
+    refusal = account.upstream_refusal(now)
+    if refusal == GatewayRefusal.UPSTREAM_RATE_LIMITED:
+        until = account.rate_limit_reset_at or account.temp_unschedulable_until
+        wait = max(0.0, (until - now).total_seconds()) if until else 0.0
+        return refusal, "", wait
+    if refusal:  # the host's own words on the account ("Payment required (402): …")
+        reason = redact(account.error_message or account.temp_unschedulable_reason)
+        return refusal, reason[:MAX_MESSAGE_CHARS], 0.0
+    return "", "", 0.0
+
+
+def _channel_cause(client: Sub2ApiClient, item: ImportRunItem, model: str) -> tuple[str, str]:
+    """``(refusal, "")`` when the group's channel refuses the model by its pricing."""
+    if item.channel_id and client.channels.get(item.channel_id).refuses(GATEWAY_PLATFORM, model):
+        return GatewayRefusal.CHANNEL_RESTRICTED, ""
+    return "", ""
+
+
+# Refusals that pass, but not soon: no retry, the item is degraded rather than broken.
+PASS_LATER = frozenset({GatewayRefusal.KEY_QUOTA, GatewayRefusal.UPSTREAM_QUOTA})
+
+
 def gateway_problem(
     item: ImportRunItem, problem: GatewayProblem, *, model: str, evidence: dict
 ) -> None:
@@ -131,7 +199,7 @@ def gateway_problem(
             payload=payload,
             at_least=problem.retry_after,
         )
-    elif problem.transient or problem.refusal == GatewayRefusal.KEY_QUOTA:  # passes, not soon
+    elif problem.transient or problem.refusal in PASS_LATER:
         verdict(
             item,
             Access.DEGRADED,
@@ -195,6 +263,8 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     client = client_for_host(host, transport=ctx.host_transport)
     try:
         completion, evidence, problem = ask_gateway(client, key, model)
+        if problem is not None:
+            problem = look_behind(client, item, problem, model=model)
     finally:
         client.close()
     if problem is not None:
@@ -252,12 +322,20 @@ REFUSAL_REASONS = {
     GatewayRefusal.KEY_QUOTA: gettext_noop(
         "the access key has used up its quota or usage limit — "
     ),
+    GatewayRefusal.UPSTREAM_RATE_LIMITED: gettext_noop(
+        "the upstream of %(model)s rate-limits its key (429): the host pauses the account — "
+    ),
+    GatewayRefusal.UPSTREAM_QUOTA: gettext_noop(
+        "the upstream key for %(model)s is out of quota or balance — "
+    ),
+    GatewayRefusal.UPSTREAM_AUTH: gettext_noop("the upstream refused the key for %(model)s — "),
 }
 
 
 def refusal_reason(refusal: str, *, model: str, group_id: int | None) -> Msg | str:
     """What a "no account" answer means, whatever build said it (§13): a warm-up is retried,
-    rate limits are retried and then degrade, a missing mapping or price is definitive."""
+    rate limits are retried and then degrade, a missing mapping or price is definitive; what
+    the account's upstream did (``look_behind``) is quota or a refused key, never routing."""
     template = REFUSAL_REASONS.get(refusal)
     return Msg(template, model=model, group_id=group_id) if template else ""
 

@@ -13,7 +13,15 @@ from typing import Any
 import httpx
 
 from hosts.simulator.routes_accounts import model_object
-from hosts.simulator.rows import SimAccount, SimGroup, SimKey, SimUser, resolve_mapping
+from hosts.simulator.rows import (
+    SimAccount,
+    SimGroup,
+    SimKey,
+    SimUser,
+    iso,
+    resolve_mapping,
+    utcnow,
+)
 from hosts.simulator.upstream import (
     Forwarded,
     as_sse,
@@ -27,8 +35,9 @@ from relay_project.loopback_http import Abort, Response, Router
 
 router: Router[Ctx] = Router()
 CLAUDE_DEFAULT_MODELS = ("claude-sonnet-4-5", "claude-opus-4-1", "claude-haiku-4-5")
-# Upstream statuses that make the host try another account of the group (§9.4).
-FAILOVER_STATUSES = frozenset({401, 403, 429, 529})
+# Upstream statuses that make the host try another account of the group (§9.4;
+# OpenAIGatewayService.shouldFailoverUpstreamError).
+FAILOVER_STATUSES = frozenset({401, 402, 403, 429, 529})
 
 
 def authenticate(ctx: Ctx) -> tuple[SimKey, SimUser]:
@@ -279,8 +288,7 @@ def chat_completions(ctx: Ctx) -> Response:
                 body=forwarded.body, content_type=forwarded.content_type, stream=forwarded.stream
             )
         if forwarded.status in FAILOVER_STATUSES or forwarded.status >= 500:
-            if forwarded.status == 401:
-                _mark_error(ctx, account.id, "upstream returned 401 during forwarding")
+            _note_upstream_error(ctx, account.id, forwarded)
             last_status = forwarded.status
             continue
         return Response(
@@ -298,8 +306,7 @@ def _forward_each(ctx: Ctx, candidates: list[SimAccount], send) -> Forwarded:
         except (httpx.HTTPError, ValueError):
             continue
         if forwarded.status in FAILOVER_STATUSES or forwarded.status >= 500:
-            if forwarded.status == 401:
-                _mark_error(ctx, account.id, "upstream returned 401 during forwarding")
+            _note_upstream_error(ctx, account.id, forwarded)
             last_status = forwarded.status
             continue
         return forwarded
@@ -367,8 +374,40 @@ def usage(ctx: Ctx) -> Response:
     return json_response({"isValid": True, "remaining": balance, "unit": "USD"})
 
 
-def _mark_error(ctx: Ctx, account_id: int, message: str) -> None:
+# What the host writes on the account for an upstream error met while forwarding
+# (ratelimit_service.HandleUpstreamError): 401 and 402 end its scheduling with status "error".
+ACCOUNT_ERRORS = {
+    401: "Authentication failed (401)",
+    402: "Payment required (402)",
+}
+
+
+def _note_upstream_error(ctx: Ctx, account_id: int, forwarded: Forwarded) -> None:
+    """The host's side effects of a failover (handleFailoverSideEffects): a 401 or 402 sets the
+    account's error, a 429 rate-limits it for the cooldown; other statuses leave it alone."""
     with ctx.state.lock:
         account = ctx.state.accounts.get(account_id)
-        if account is not None:
-            account.status, account.error_message = "error", message
+        if account is None:
+            return
+        if forwarded.status in ACCOUNT_ERRORS:
+            message = _upstream_message(forwarded.body)
+            head = ACCOUNT_ERRORS[forwarded.status]
+            account.status = "error"
+            account.error_message = f"{head}: {message}" if message else head
+        elif forwarded.status == 429:
+            account.rate_limited_until = (
+                time.monotonic() + ctx.state.quirks.rate_limit_cooldown_seconds
+            )
+            account.rate_limited_at = iso(utcnow())
+
+
+def _upstream_message(body: bytes) -> str:
+    """``error.message`` of an upstream error body (or its text), as the host logs it."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return body.decode("utf-8", "replace").strip()[:512]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"][:512]
+    return ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SENSITIVE_CREDENTIALS = frozenset(
@@ -137,8 +137,10 @@ class SimAccount:
     proxy_id: int | None = None
     # Monotonic time the account became usable (created or reactivated): gateway warm-up.
     available_since: float = field(default_factory=time.monotonic)
-    # Monotonic time until which the account is rate-limited (the scheduler skips it).
+    # Monotonic time until which the account is rate-limited (the scheduler skips it), and
+    # when that started (the DTO's rate_limited_at / rate_limit_reset_at, §4.3).
     rate_limited_until: float = 0.0
+    rate_limited_at: str | None = None
     tests_run: int = 0
     created_at: str = field(default_factory=lambda: iso(utcnow()))
     updated_at: str = field(default_factory=lambda: iso(utcnow()))
@@ -165,6 +167,13 @@ class SimAccount:
     def reactivated(self) -> None:
         self.available_since = time.monotonic()
 
+    def rate_limit_left(self) -> float:
+        return max(0.0, self.rate_limited_until - time.monotonic())
+
+    def rate_limit_reset_at(self) -> str | None:
+        left = self.rate_limit_left()
+        return iso(utcnow() + timedelta(seconds=left)) if left else None
+
     def dto(self, *, old: bool) -> dict[str, Any]:
         if old:  # [OLD] returns credentials in full, api_key included
             credentials = dict(self.credentials)
@@ -188,8 +197,8 @@ class SimAccount:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "schedulable": self.schedulable,
-            "rate_limited_at": None,
-            "rate_limit_reset_at": None,
+            "rate_limited_at": self.rate_limited_at if self.rate_limit_left() else None,
+            "rate_limit_reset_at": self.rate_limit_reset_at(),
             "overload_until": None,
             "group_ids": list(self.group_ids),
             "current_concurrency": 0,

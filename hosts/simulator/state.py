@@ -64,6 +64,10 @@ class Quirks:
     # classifyNoAccountError: 404 model_not_found when the group's accounts do not map the
     # model, 429 when every account that maps it is rate-limited, else 503).
     no_account: str = "generic"
+    # How long an upstream 429 met while forwarding pauses the account (ratelimit_service
+    # handle429 → SetRateLimited; builds read the upstream's reset headers, else a fixed
+    # cooldown of 5 s to 5 min).
+    rate_limit_cooldown_seconds: float = 60.0
     # Builds with admin_service.applyMaskedKeys list group keys masked (§13): "sk-abc...wxyz".
     masked_group_keys: bool = False
     # Builds before the current API-key middleware take only exactly "Bearer <key>" (the

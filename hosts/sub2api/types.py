@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -175,6 +175,43 @@ class Channel(HostRecord):
     model_pricing: Annotated[tuple[PricingEntry, ...], BeforeValidator(_pricing)] = ()
     description: Text = ""
 
+    def mapped(self, platform: str, model: str) -> str:
+        """The model after the channel's mapping (exact keys first, then ``prefix*`` in
+        configuration order, §5.4)."""
+        pairs = self.model_mapping.get(platform) or {}
+        if model in pairs:
+            return pairs[model]
+        for source, target in pairs.items():
+            if source.endswith("*") and model.startswith(source[:-1]):
+                return target
+        return model
+
+    def prices(self, platform: str, model: str) -> bool:
+        """Whether ``model_pricing`` lists the model for the platform (case-insensitive,
+        ``prefix*`` wildcards)."""
+        name = model.lower()
+        for entry in self.model_pricing:
+            if entry.platform != platform:
+                continue
+            for pattern in (p.lower() for p in entry.models):
+                if name == pattern or (pattern.endswith("*") and name.startswith(pattern[:-1])):
+                    return True
+        return False
+
+    def refuses(self, platform: str, requested: str) -> bool:
+        """Whether the channel's pricing restriction refuses ``requested`` whatever the
+        accounts (the gateway then says "no available accounts", on some builds without the
+        "(channel pricing restriction)" detail). ``upstream`` billing is decided per account:
+        not told here."""
+        if self.status != "active" or not self.restrict_models:
+            return False
+        source = self.billing_model_source
+        if source == "requested":
+            return not self.prices(platform, requested)
+        if source == "upstream":
+            return False
+        return not self.prices(platform, self.mapped(platform, requested))
+
 
 @dataclass(frozen=True)
 class OpenAICredentials:
@@ -214,6 +251,12 @@ class Account(HostRecord):
     concurrency: Count = 0
     priority: Count = 0
     created_at: Time = None
+    # Set by the host when the upstream answered 429 (§4.3): the scheduler skips the account
+    # until then. [NEW] also pauses accounts (``temp_unschedulable_*``), e.g. a Chinese
+    # provider's "insufficient balance".
+    rate_limit_reset_at: Time = None
+    temp_unschedulable_until: Time = None
+    temp_unschedulable_reason: Text = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -248,6 +291,40 @@ class Account(HostRecord):
     def is_schedulable(self) -> bool:
         """What the scheduler needs: active and switched on (§4.3)."""
         return self.status == "active" and self.schedulable
+
+    def upstream_refusal(self, now: datetime) -> str:
+        """What the host learnt from this account's upstream while forwarding (a
+        ``GatewayRefusal`` value; ``""`` when the account is fine): the gateway's own answer
+        hides it behind "no account" or "upstream request failed" (§9.5).
+
+        ``status:error`` is the host's verdict on a 401/402/403 (``error_message`` says which:
+        "Payment required (402): …" is a key out of balance or quota, "Authentication failed
+        (401)"/"Access forbidden (403)" a refused key); ``rate_limit_reset_at`` in the future
+        is a 429; a temporary pause is quota when its reason speaks of balance or quota."""
+        if self.status == "error":
+            if QUOTA_WORDS.search(self.error_message):
+                return GatewayRefusal.UPSTREAM_QUOTA
+            return GatewayRefusal.UPSTREAM_AUTH
+        if self.rate_limit_reset_at is not None and _after(self.rate_limit_reset_at, now):
+            return GatewayRefusal.UPSTREAM_RATE_LIMITED
+        paused = self.temp_unschedulable_until
+        if paused is not None and _after(paused, now):
+            if QUOTA_WORDS.search(self.temp_unschedulable_reason):
+                return GatewayRefusal.UPSTREAM_QUOTA
+            return GatewayRefusal.UPSTREAM_RATE_LIMITED
+        return ""
+
+
+# How the host words an upstream's "no money left" (ratelimit_service: 402 → "Payment required
+# (402): …", Chinese providers' insufficient balance, OpenAI's insufficient_quota).
+QUOTA_WORDS = re.compile(r"\(402\)|payment required|insufficient|balance|quota|余额|额度", re.I)
+
+
+def _after(moment: datetime, now: datetime) -> bool:
+    """``moment > now``, a naive host time read as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment > now
 
 
 class TestEvent(HostRecord):
@@ -393,7 +470,14 @@ class GatewayRefusal:
     MODEL_NOT_FOUND = "model_not_found"
     RATE_LIMITED = "rate_limited"
     KEY_QUOTA = "key_quota"
-    LASTING = frozenset({CHANNEL_RESTRICTED, MODEL_NOT_FOUND, KEY_QUOTA})
+    # Read from the admin API when the gateway's answer hides it (``Account.upstream_refusal``):
+    # the account's upstream rate-limited it (passes), refused its key, or has no money left.
+    UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
+    UPSTREAM_AUTH = "upstream_auth"
+    UPSTREAM_QUOTA = "upstream_quota"
+    LASTING = frozenset(
+        {CHANNEL_RESTRICTED, MODEL_NOT_FOUND, KEY_QUOTA, UPSTREAM_AUTH, UPSTREAM_QUOTA}
+    )
 
 
 # 429s about the key, not the accounts: the middleware's flat codes and the gateway's

@@ -313,6 +313,8 @@ def _sse(data: Any, event: str | None = None) -> bytes:
 _FAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
     400: ("Bad request.", "invalid_request_error", None),
     401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+    # A key with no balance left, as Chinese providers (DeepSeek) answer it.
+    402: ("Insufficient Balance", "unknown_error", "invalid_request_error"),
     403: ("You are not allowed to access this resource.", "permission_error", "forbidden"),
     404: ("Not found.", "invalid_request_error", "not_found"),
     429: ("Rate limit reached for requests. Please try again later.", "requests", None),

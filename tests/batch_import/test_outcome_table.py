@@ -55,6 +55,8 @@ GATEWAY_CASES = [
     (host(403, kind=ErrorKind.GATEWAY), "broken", FC.HOST_REFUSED),
     (host(503, kind=ErrorKind.GATEWAY), "degraded", FC.GATEWAY_ROUTING),
     (host(404, kind=ErrorKind.GATEWAY), "broken", FC.GATEWAY_ROUTING),
+    # The host routed, the account's upstream failed ("Upstream request failed").
+    (host(502, kind=ErrorKind.GATEWAY, reason="upstream_error"), "degraded", FC.UPSTREAM_ERROR),
 ]
 
 TABLE = (
@@ -114,3 +116,25 @@ def test_a_strict_run_fails_on_a_definitive_failure_at_probe():
     assert run.state == "failed"
     assert (other.current_stage, other.access_status) == (Stage.DONE, "broken")
     assert (other.failure_class, other.rolled_back_at is not None) == (FC.ROLLED_BACK, True)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "status", "cls"),
+    [
+        ("upstream_rate_limited", 503, FC.UPSTREAM_QUOTA),
+        ("upstream_quota", 502, FC.UPSTREAM_QUOTA),
+        ("upstream_auth", 502, FC.UPSTREAM_AUTH),
+        ("rate_limited", 429, FC.UPSTREAM_QUOTA),
+        ("key_quota", 429, FC.UPSTREAM_QUOTA),
+        ("no_account", 503, FC.GATEWAY_ROUTING),
+        ("model_not_found", 404, FC.GATEWAY_ROUTING),
+        ("channel_restricted", 503, FC.GATEWAY_ROUTING),
+    ],
+)
+def test_a_gateway_refusal_names_quota_apart_from_routing(refusal, status, cls):
+    """The refusal decides, whatever status carried it: a quota or a refused upstream key is
+    never read as routing, and routing never as quota."""
+    from batch_import.stages.validate import GatewayProblem
+
+    problem = GatewayProblem(status, "api_error", "HTTP …", transient=True, refusal=refusal)
+    assert gateway_failure(problem) == cls

@@ -116,8 +116,11 @@ def test_rate_limits_that_pass_are_retried_until_active(
     assert item.access_status == "active"
     retries = item.events.filter(event_type="retry_scheduled", stage="validate")
     assert retries.exists()
-    assert {(e.payload["refusal"], e.payload["status"]) for e in retries} == {("rate_limited", 429)}
-    assert "every account for kimi-k2.6 is rate-limited" in retries.first().message
+    # The classified 429 says every account is rate-limited; the account, read right after,
+    # says by whom (unless its 0.3 s limit already passed).
+    refusals = {(e.payload["refusal"], e.payload["status"]) for e in retries}
+    assert refusals <= {("upstream_rate_limited", 429), ("rate_limited", 429)}
+    assert "rate-limit" in retries.first().message
     first = retries.order_by("pk").first().payload
     assert first["retry_after"] == 1  # the host said when an account is free again
     assert first["delay_ms"] == 400  # ... waited for, up to the configured cap (tests: 0.4 s)
@@ -132,7 +135,7 @@ def test_rate_limits_that_last_are_degraded_as_quota(
     before_validate(monkeypatch, rate_limit(sim, 60))
     item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
     assert (item.access_status, item.failure_class) == ("degraded", "upstream_quota")
-    assert "every account for kimi-k2.6 is rate-limited" in item.last_error
+    assert "rate-limits its key (429)" in item.last_error
 
 
 def test_a_channel_that_prices_nothing_is_definitive(
@@ -178,3 +181,80 @@ def test_a_key_over_its_own_limit_is_degraded_without_retrying(
     assert (item.access_status, item.failure_class) == ("degraded", "upstream_quota")
     assert not item.events.filter(event_type="retry_scheduled", stage="validate").exists()
     assert "used up its quota or usage limit" in item.last_error
+
+
+# --- quota or a refused upstream key, told apart from routing (#14) -------------------------
+
+
+def upstream_fails(upstream, status: int):
+    """From now on the upstream answers ``status`` to every request the host forwards."""
+    from probe.simulator import Fault
+
+    return lambda: upstream.add_fault(Fault(path="*", status=status, times=10_000))
+
+
+@pytest.mark.parametrize("style", ["generic", "detailed", "classified"])
+def test_an_upstream_rate_limit_is_quota_on_every_build(
+    style, host_simulator_factory, upstream_factory, monkeypatch, settings
+):
+    """The upstream says 429: the host rate-limits the account, then answers "no account"
+    (503 generic or detailed, 429 classified). The account's state says it is the upstream's
+    limit, not routing."""
+    settings.RELAY_VALIDATE_MAX_RETRIES = 1
+    sim = host_simulator_factory(no_account=style)
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    before_validate(monkeypatch, upstream_fails(upstream, 429))
+    item = drive(start(register(sim), [entry(upstream)])).items.get()
+    assert (item.access_status, item.failure_class) == ("degraded", "upstream_quota")
+    assert "rate-limits its key (429)" in item.last_error
+    retries = item.events.filter(event_type="retry_scheduled", stage="validate")
+    assert {e.payload["refusal"] for e in retries} == {"upstream_rate_limited"}
+    account = sim.state.accounts[item.account_id]
+    assert account.dto(old=False)["rate_limit_reset_at"] is not None
+
+
+@pytest.mark.parametrize("style", ["generic", "detailed", "classified"])
+def test_an_upstream_key_out_of_balance_is_quota_and_not_retried(
+    style, host_simulator_factory, upstream_factory, monkeypatch
+):
+    """402 upstream: the host marks the account "Payment required (402): …" and answers 502
+    "Upstream request failed" (then "no account"): quota, degraded at once."""
+    sim = host_simulator_factory(no_account=style)
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    before_validate(monkeypatch, upstream_fails(upstream, 402))
+    item = drive(start(register(sim), [entry(upstream)])).items.get()
+    assert (item.access_status, item.failure_class) == ("degraded", "upstream_quota")
+    assert "Payment required (402): Insufficient Balance" in item.last_error
+    assert not item.events.filter(event_type="retry_scheduled", stage="validate").exists()
+
+
+def test_an_upstream_key_revoked_after_provisioning_is_upstream_auth(
+    host_simulator, upstream_factory, monkeypatch
+):
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    before_validate(monkeypatch, upstream_fails(upstream, 401))
+    item = drive(start(register(host_simulator), [entry(upstream)])).items.get()
+    assert (item.access_status, item.failure_class) == ("broken", "upstream_auth")
+    assert "Authentication failed (401)" in item.last_error
+
+
+def test_a_channel_pricing_restriction_is_definitive_on_the_generic_build(
+    host_simulator_factory, upstream_factory, monkeypatch
+):
+    """The generic build hides the restriction behind "Service temporarily unavailable";
+    the channel's own configuration tells it, so it is not taken for a warm-up."""
+    sim = host_simulator_factory(no_account="generic")
+
+    def restrict():
+        with sim.state.lock:
+            for channel in sim.state.channels.values():
+                channel.restrict_models, channel.model_pricing = True, []
+
+    before_validate(monkeypatch, restrict)
+    item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
+    if not sim.state.channels:
+        pytest.skip("the pipeline made no channel for the group")
+    assert (item.access_status, item.failure_class) == ("broken", "gateway_routing")
+    assert not item.events.filter(event_type="retry_scheduled", stage="validate").exists()
+    assert f"the channel of group {item.group_id} prices no kimi-k2.6" in item.last_error
+    assert "Service temporarily unavailable" in item.last_error  # what the host said
