@@ -15,11 +15,13 @@ from probe.capability import CapabilityProfile
 class SmokeChoice:
     """The smoke model (raw id, None: no model to provision around), the recommendations for
     requested names that do not resolve, and why the choice is not the first requested model
-    (empty when it is, or when nothing was requested)."""
+    (empty when it is, or when nothing was requested); ``skipped``: the requested models that
+    failed the smoke chat, so callers can say it in the reader's words."""
 
     model: str | None
     recommendations: list[str]
     reason: str = ""
+    skipped: tuple[str, ...] = ()
 
 
 def choose_smoke_model(
@@ -40,19 +42,22 @@ def choose_smoke_model(
     failing = {m.raw_model_id for m in profile.model_profiles if not m.smoke_chat_ok}
     passed = [raw for raw in resolved if raw in working]
     if passed:
-        reason = "" if passed[0] == resolved[0] else _fallback_reason(resolved, passed[0])
-        return SmokeChoice(passed[0], recommendations, reason)
+        if passed[0] == resolved[0]:
+            return SmokeChoice(passed[0], recommendations)
+        return _fallback(passed[0], recommendations, resolved)
     untested = [raw for raw in resolved if raw not in failing]
     if untested and not working:
         return SmokeChoice(untested[0], recommendations)
     if working:
         best = next((raw for raw in recommendations if raw in working), working[0])
-        reason = _fallback_reason(resolved, best) if resolved else ""
-        return SmokeChoice(best, recommendations, reason)
+        if not resolved:
+            return SmokeChoice(best, recommendations)
+        return _fallback(best, recommendations, resolved)
     model = next((raw for raw in raw_models if raw not in failing), None)
     return SmokeChoice(model, recommendations)
 
 
-def _fallback_reason(failed: Sequence[str], chosen: str) -> str:
-    skipped = [raw for raw in failed if raw != chosen]
-    return f"{', '.join(skipped)} failed the upstream smoke chat; {chosen} passed it"
+def _fallback(chosen: str, recommendations: list[str], failed: Sequence[str]) -> SmokeChoice:
+    skipped = tuple(raw for raw in failed if raw != chosen)
+    reason = f"{', '.join(skipped)} failed the upstream smoke chat; {chosen} passed it"
+    return SmokeChoice(chosen, recommendations, reason, skipped)

@@ -125,7 +125,11 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
             else gettext_noop("%(count)s models discovered; smoke model %(smoke)s"),
             count=len(raw_models),
             smoke=smoke,
-            reason=choice.reason,
+            reason=Msg(
+                gettext_noop("%(skipped)s failed the upstream smoke chat; %(chosen)s passed it"),
+                skipped=", ".join(choice.skipped),
+                chosen=choice.model,
+            ),
         ),
         fields={
             "raw_models": raw_models,

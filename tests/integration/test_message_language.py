@@ -9,6 +9,7 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import translation
 
 from batch_import.models import ImportRunItemEvent
 from providers import services as provider_services
@@ -152,3 +153,22 @@ def test_provider_state_reason_and_events_in_the_callers_language(
     ).content.decode()
     assert "被操作员停用" in html and "disabled by an operator" not in html
     assert "访问状态" in html and "access not configured" not in html
+
+
+def test_a_smoke_model_fallback_reads_in_chinese(host_simulator, upstream_factory):
+    from probe.simulator.config import Fault
+
+    upstream = upstream_factory(
+        models=("glm-4.5", "kimi-k2.6"),
+        faults=[Fault(path="/v1/chat/completions", model="glm-4.5", status=400, times=10_000)],
+    )
+    run = drive(start(register(host_simulator), [entry(upstream, models=("glm-4.5",))]))
+    event = run.items.get().events.get(message__contains="failed the upstream smoke chat")
+    assert event.message == (
+        "2 models discovered; smoke model kimi-k2.6 "
+        "(glm-4.5 failed the upstream smoke chat; kimi-k2.6 passed it)"
+    )
+    with translation.override("zh-hans"):
+        assert event.message_text == (
+            "发现 2 个模型;冒烟模型 kimi-k2.6(glm-4.5 未通过上游冒烟对话;kimi-k2.6 已通过)"
+        )

@@ -36,6 +36,7 @@ def test_a_requested_model_that_failed_the_smoke_chat_gives_way_to_one_that_pass
     choice = choose_smoke_model(["glm-4.5", "kimi-k2.6"], raw, profile)
     assert choice.model == "kimi-k2.6"
     assert choice.reason == "glm-4.5 failed the upstream smoke chat; kimi-k2.6 passed it"
+    assert choice.skipped == ("glm-4.5",)
     choice = choose_smoke_model(["glm-4.5"], raw, profile)
     assert choice.model in ("kimi-k2.6", "deepseek-chat") and "glm-4.5 failed" in choice.reason
     assert choose_smoke_model(["kimi-k2.6"], raw, profile).reason == ""
