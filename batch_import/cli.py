@@ -104,6 +104,11 @@ def run_document(run: ImportRun) -> dict[str, Any]:
             {
                 **projection.item_projection(item),
                 **({"preview_plan": item.preview_plan} if run.is_preview else {}),
+                **(
+                    {"subscription_access": projection.subscription_access(item)}
+                    if item.subscription_access
+                    else {}
+                ),
             }
             for item in items
         ],
@@ -186,6 +191,15 @@ def _item_line(item: ImportRunItem) -> str:
         _("resolution=%(resolution)s")
         % {"resolution": item.get_account_resolution_display() or "-"},
     ]
+    users = projection.subscription_access(item)
+    if users:
+        parts.append(
+            "users="
+            + "; ".join(
+                f"{u['email']}:{u['outcome']}" + (f"({u['reason']})" if u["reason"] else "")
+                for u in users
+            )
+        )
     if item.last_error:
         stages = dict(ImportRunItem.Stage.choices)
         stage = stages.get(item.last_error_stage, item.last_error_stage or "-")

@@ -313,6 +313,11 @@ class ImportRunItem(models.Model):
     validation_evidence = models.JSONField(
         null=True, blank=True, verbose_name=_("validation evidence")
     )
+    # subscription mode: per user, created / found / refused and why, and whose key validates
+    # (hosts.subscribers.SubscriberAccess).
+    subscription_access = models.JSONField(
+        default=list, blank=True, verbose_name=_("subscription access")
+    )
     legacy_batch = models.ForeignKey(
         LegacyImportBatch,
         on_delete=models.SET_NULL,
@@ -401,6 +406,7 @@ class ImportRunItemEvent(models.Model):
         CANCELLED = "cancelled", _("cancelled")
         RETRIED = "retried", _("retried")
         PREVIEWED = "previewed", _("previewed")
+        ACCESS_GRANTED = "access_granted", _("access granted")
 
     event_id = models.CharField(
         primary_key=True,

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from hosts.subscribers import Refusal, SubscriptionChange, UserOutcome
 from probe.aliases import canonical_model_family
 from probe.capability import seed_profile
 
@@ -136,6 +137,10 @@ ADVISORY_TEXTS: dict[str, Any] = {
         "The /v1/responses probe was inconclusive (timeout, 5xx, 429 or 400)."
     ),
     "probe_rate_limited": _("The upstream rate-limited some capability probes."),
+    "subscription_user_refused": _(
+        "A listed subscription user was refused and got no access to this provider; the "
+        "item's user list says why."
+    ),
     "models_from_pack": _(
         "The upstream listed no models; the model pack's default models were used instead."
     ),
@@ -328,10 +333,43 @@ def item_detail_projection(
             "legacy_provider_id": item.legacy_provider_id,
             "capability_profile": seed_profile(item.capability_profile),
             "preview_plan": item.preview_plan,
+            "subscription_access": subscription_access(item),
             "events": [event_projection(event) for event in events],
         }
     )
     return detail
+
+
+def subscription_access(item: ImportRunItem) -> list[dict[str, Any]]:
+    """subscription mode: each user as provisioning left it, with the words people read."""
+    rows = []
+    for entry in item.subscription_access or ():
+        refusal = entry.get("refusal") or ""
+        reason = str(Refusal(refusal).label) if refusal in Refusal.values else refusal
+        if reason and entry.get("detail"):
+            reason = f"{reason} ({entry['detail']})"
+        outcome, change = entry.get("outcome", ""), entry.get("subscription") or ""
+        rows.append(
+            {
+                "email": entry.get("email", ""),
+                "outcome": outcome,
+                "outcome_label": str(UserOutcome(outcome).label)
+                if outcome in UserOutcome.values
+                else outcome,
+                "host_user_id": entry.get("user_id"),
+                "subscription_id": entry.get("subscription_id"),
+                "subscription": change,
+                "subscription_label": str(SubscriptionChange(change).label) if change else "",
+                "subscription_ours": bool(entry.get("subscription_ours")),
+                "expires_at": entry.get("expires_at") or None,
+                "has_key": bool(entry.get("has_key")),
+                "validation": bool(entry.get("validation")),
+                "listed": entry.get("listed", True),
+                "refusal": refusal or None,
+                "reason": reason,
+            }
+        )
+    return rows
 
 
 TRANSPORT_LABELS: list[tuple[str, Any]] = [

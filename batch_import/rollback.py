@@ -296,11 +296,27 @@ def _still_used(record: ManagedResource, run: ImportRun) -> str:
         for other_id, emails in runs:
             if record.logical_key in (emails or []):
                 return f"user of run {other_id}"
-        return ""
+        return _user_still_serves(record, run)
     else:
         return ""
     other = users.values_list("run_id", flat=True).first()
     return f"used by run {other}" if other else ""
+
+
+def _user_still_serves(user: ManagedResource, run: ImportRun) -> str:
+    """A managed user no run lists (relay-manager's validation user) is kept while it holds a
+    subscription or key that stays: made by another run, or kept for one."""
+    owned = ManagedResource.objects.filter(user_record=user, state=ManagedResource.State.PRESENT)
+    for record in owned:
+        if record.created_by_run_id != run.run_id:
+            return (
+                f"its {record.resource_type} {record.host_resource_id} belongs to run "
+                f"{record.created_by_run_id}"
+            )
+        reason = _still_used(record, run)
+        if reason:
+            return reason
+    return ""
 
 
 def _owner(record: ManagedResource, run: ImportRun) -> ImportRunItem:

@@ -93,6 +93,7 @@ def item_detail(request: HttpRequest, run_id: str, item_id: str) -> HttpResponse
         "advisories": projection.advisory_texts(item.advisory_messages),
         "recommendations": projection.recommendation_labels(item.recommended_models),
         "matrix": projection.capability_matrix(item.capability_profile),
+        "subscription_access": projection.subscription_access(item),
         "events": events,
         "running": not item.is_done,
         "retryable": item.is_done and item.access_status != ImportRunItem.AccessStatus.ACTIVE,

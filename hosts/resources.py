@@ -21,7 +21,7 @@ from hosts.models import Host, ManagedResource
 from hosts.sub2api import Account, Channel, HostError, OpenAICredentials, Sub2ApiClient
 from hosts.sub2api.naming import managed_account_name, managed_group_name
 from hosts.sub2api.subscriptions import SubscriptionAssignment
-from hosts.sub2api.types import PricingEntry
+from hosts.sub2api.types import PricingEntry, User
 from relay_project.crypto import Secret
 
 Resource = ManagedResource.ResourceType
@@ -33,6 +33,7 @@ USER_BALANCE = 100.0
 # A user whose create has not answered yet: the record holds the password before the POST, so
 # any worker that finds the user on the host afterwards can log in as it.
 PENDING_USER_PREFIX = "pending:"
+UNASKED = object()  # managed_user: the caller has not looked the user up
 
 
 @dataclass(frozen=True)
@@ -244,15 +245,18 @@ class HostResources:
             record.save(update_fields=["families", "updated_at"])
 
     # --- users, subscriptions and user keys --------------------------------------------------
-    def managed_user(self, email: str) -> tuple[int, Secret]:
-        """Find or create the managed host user ``email`` → ``(host user id, password)``.
+    def managed_user(
+        self, email: str, *, found: User | None | object = UNASKED
+    ) -> tuple[int, Secret]:
+        """Find or create the managed host user ``email`` → ``(host user id, password)``
+        (``found``: the host's user of that email, when the caller has just looked it up).
 
         Workers of many items race for the same email: the password is stored (encrypted) in
         the user's record *before* the create, and there is one live record per email (a
         unique constraint), so every racer holds the same password; a loser's create answers
         EMAIL_EXISTS and it reads the winner's user. No lock is held across the HTTP calls.
         """
-        user = self.client.users.find_by_email(email)
+        user = self.client.users.find_by_email(email) if found is UNASKED else found
         record = self._user_record(email)
         if user is not None:
             if record is None or record.secret is None:
@@ -278,6 +282,11 @@ class HostResources:
                 raise
         self._settle_user(record, user.id)
         return user.id, record.secret
+
+    def holds_password(self, email: str) -> bool:
+        """relay-manager made (or is making) host user ``email`` and can log in as it."""
+        record = self._user_record(email)
+        return record is not None and record.secret is not None
 
     def _user_record(self, email: str) -> ManagedResource | None:
         return (

@@ -195,6 +195,11 @@ RELAY_HTTP_RETRIES = env_int("RELAY_HTTP_RETRIES", 2, minimum=0)
 RELAY_PROBE_MAX_MODELS = env_int("RELAY_PROBE_MAX_MODELS", 4, minimum=1)
 RELAY_CONFIRM_MAX_RETRIES = env_int("RELAY_CONFIRM_MAX_RETRIES", 5, minimum=0)
 RELAY_VALIDATE_MAX_RETRIES = env_int("RELAY_VALIDATE_MAX_RETRIES", 5, minimum=0)
+# subscription mode: the host user relay-manager makes to validate with when none of the listed
+# users is one it made (existing host users get the subscription, but no key of ours).
+RELAY_VALIDATION_USER_EMAIL = env_str(
+    "RELAY_VALIDATION_USER_EMAIL", "relay-manager-validation@relay-manager.invalid"
+)
 RELAY_RETRY_BASE_DELAY = env_float("RELAY_RETRY_BASE_DELAY", 2.0, minimum=0)
 RELAY_RETRY_MAX_DELAY = env_float("RELAY_RETRY_MAX_DELAY", 60.0, minimum=0)
 RELAY_LEASE_TTL = env_int("RELAY_LEASE_TTL", 120, minimum=5)

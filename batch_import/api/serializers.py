@@ -26,6 +26,7 @@ from batch_import.run_requests import (
     MAX_REQUESTED_MODELS,
     MAX_SUBSCRIPTION_DAYS,
 )
+from hosts.subscribers import Refusal, SubscriptionChange, UserOutcome
 from relay_project.api.fields import (
     StrictBooleanField,
     StrictCharField,
@@ -354,6 +355,37 @@ class RecommendationOutputSerializer(serializers.Serializer):
     raw_id = serializers.CharField(help_text="The upstream's own id for it.")
 
 
+class SubscriptionAccessOutputSerializer(serializers.Serializer):
+    """One user of a subscription-mode item: what relay-manager found and did, or why not."""
+
+    email = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        choices=UserOutcome.choices,
+        help_text="created: made by this run; managed: made by relay-manager before; existing: "
+        "the host's own user (subscription through the admin API, no key); refused: nothing.",
+    )
+    outcome_label = serializers.CharField(help_text="The outcome in the request's language.")
+    host_user_id = serializers.IntegerField(allow_null=True)
+    subscription_id = serializers.IntegerField(allow_null=True)
+    subscription = serializers.ChoiceField(
+        choices=[("", ""), *SubscriptionChange.choices],
+        help_text="What the assignment did; empty when refused.",
+    )
+    subscription_label = serializers.CharField()
+    subscription_ours = serializers.BooleanField(
+        help_text="relay-manager made the subscription: a rollback revokes it (never the user "
+        "unless relay-manager created it)."
+    )
+    expires_at = serializers.CharField(allow_null=True)
+    has_key = serializers.BooleanField(help_text="relay-manager holds a key of this user.")
+    validation = serializers.BooleanField(help_text="Its key is the gateway validation key.")
+    listed = serializers.BooleanField(
+        help_text="false: relay-manager's own validation user, not one of subscription_users."
+    )
+    refusal = serializers.ChoiceField(choices=Refusal.choices, allow_null=True)
+    reason = serializers.CharField(help_text="Why it was refused, in the request's language.")
+
+
 class ItemDetailOutputSerializer(ItemOutputSerializer):
     # item_detail_projection, seed 004 §6.5.
     """An item in full: the list fields plus models, reuse, capability profile and the event
@@ -376,6 +408,9 @@ class ItemDetailOutputSerializer(ItemOutputSerializer):
     legacy_provider_id = serializers.CharField(allow_null=True)
     capability_profile = CapabilityProfileField(allow_null=True)
     preview_plan = PreviewPlanField(allow_null=True)
+    subscription_access = SubscriptionAccessOutputSerializer(
+        many=True, help_text="subscription mode: the users found, created or refused (and why)."
+    )
     events = EventOutputSerializer(many=True)
 
 

@@ -1,5 +1,7 @@
-"""Access set-up of the subscription mode (ARCHITECTURE §6): each listed user is subscribed to
-the provider's group and holds a key for it (the first user's key is the validation key)."""
+"""Access set-up of the subscription mode (ARCHITECTURE §6): each listed user gets the
+provider's subscription (``hosts.subscribers`` decides how, or refuses); the users relay-manager
+manages also get a key, and one such key is the validation key. The item keeps the list and each
+user is an event."""
 
 from __future__ import annotations
 
@@ -9,21 +11,97 @@ from batch_import.models import ImportRunItem
 from batch_import.transitions import EventType, record_event
 from hosts.resources import HostResources
 from hosts.sub2api.subscriptions import SubscriptionAssignment
+from hosts.subscribers import (
+    Refusal,
+    SubscriberAccess,
+    UserOutcome,
+    grant_access,
+    with_validation_user,
+)
 from relay_project.messages import Msg
+
+# The advisory an item carries when a listed user got nothing.
+USER_REFUSED_ADVISORY = "subscription_user_refused"
 
 
 def ensure_subscription_access(
     item: ImportRunItem, resources: HostResources, group_id: int
-) -> None:
+) -> list[dict]:
+    """Give every listed user the subscription; returns the item's ``subscription_access``."""
     run = item.run
+    granted: list[SubscriberAccess] = []
+    assignments: dict[str, SubscriptionAssignment | None] = {}
     for email in run.subscription_users:
-        user_id, password = resources.managed_user(email)
-        assignment, managed = resources.assign_subscription(
-            email=email, user_id=user_id, group_id=group_id, validity_days=run.subscription_days
+        access, assignments[email] = grant_access(
+            resources, email, group_id=group_id, validity_days=run.subscription_days
         )
-        if not (assignment.created and managed):
-            note_subscription_reused(item, email, assignment, managed=managed)
-        resources.ensure_user_key(email, password, group_id)
+        granted.append(access)
+    granted, assignments[""] = with_validation_user(
+        resources, granted, group_id=group_id, validity_days=run.subscription_days
+    )
+    for access in granted:
+        assignment = assignments.get(access.email if access.listed else "")
+        if assignment is not None and not (assignment.created and access.subscription_ours):
+            ours = access.subscription_ours
+            note_subscription_reused(item, access.email, assignment, managed=ours)
+        note_user(item, access)
+    return [access.as_json() for access in granted]
+
+
+def access_advisories(entries: list[dict]) -> list[str]:
+    refused = any(entry["outcome"] == UserOutcome.REFUSED for entry in entries)
+    return [USER_REFUSED_ADVISORY] if refused else []
+
+
+def validation_email(item: ImportRunItem) -> str:
+    """Whose key the gateway validation uses (items provisioned before the list was kept: the
+    first listed user, who was always a managed one)."""
+    for entry in item.subscription_access or ():
+        if entry.get("validation"):
+            return entry["email"]
+    return item.run.subscription_users[0]
+
+
+def note_user(item: ImportRunItem, access: SubscriberAccess) -> None:
+    """One event per user: what relay-manager found on the host and did (or refused)."""
+    who = f"{access.email} (host user {access.user_id})" if access.user_id else access.email
+    if access.outcome == UserOutcome.REFUSED:
+        record_event(
+            item=item,
+            event_type=EventType.ADVISORY,
+            message=Msg(
+                gettext_noop(
+                    "user %(who)s refused: %(reason)s%(detail)s; it gets no access to this provider"
+                ),
+                who=who,
+                reason=Msg.label(Refusal(access.refusal).label),
+                detail=f" [{access.detail}]" if access.detail else "",
+            ),
+            payload=access.as_json(),
+        )
+        return
+    if access.outcome == UserOutcome.EXISTING:
+        what = gettext_noop(
+            "found on the host (not made by relay-manager): access through the admin API, no key"
+        )
+    elif access.outcome == UserOutcome.CREATED:
+        what = gettext_noop("created by relay-manager, with a key")
+    else:
+        what = gettext_noop("found, made by relay-manager earlier, with a key")
+    role = gettext_noop("validation user") if not access.listed else gettext_noop("user")
+    validates = Msg(gettext_noop("; its key validates the gateway")) if access.validation else ""
+    record_event(
+        item=item,
+        event_type=EventType.ACCESS_GRANTED,
+        message=Msg(
+            gettext_noop("%(role)s %(who)s %(what)s%(validates)s"),
+            role=Msg(role),
+            who=who,
+            what=Msg(what),
+            validates=validates,
+        ),
+        payload=access.as_json(),
+    )
 
 
 def note_subscription_reused(

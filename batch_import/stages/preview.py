@@ -29,6 +29,7 @@ from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, client_for_host
 from hosts.sub2api.naming import managed_account_name, managed_group_name
+from hosts.subscribers import plan_access
 from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
@@ -175,21 +176,4 @@ class Planner(Provisioner):
     def plan_access(self, group_id: int | None) -> list[dict[str, Any]]:
         if self.run.access_mode != ImportRun.AccessMode.SUBSCRIPTION:
             return []
-        planned: list[dict[str, Any]] = []
-        for email in self.run.subscription_users:
-            user = self.client.users.find_by_email(email)
-            managed = ManagedResource.objects.filter(
-                host=self.host, resource_type=Resource.USER, logical_key=email
-            ).exclude(secret=None)
-            entry: dict[str, Any] = {"email": email, "user": "reuse" if user else "create"}
-            if user is not None and not managed.exists():
-                entry["conflict"] = "host user exists but was not created by relay-manager"
-            subscription = (
-                self.client.subscriptions.find(user_id=user.id, group_id=group_id)
-                if user is not None and group_id is not None
-                else None
-            )
-            entry["subscription"] = "reuse" if subscription else "assign"
-            entry["key"] = f"ensure {managed_group_name(self.item.provider_id)}"
-            planned.append(entry)
-        return planned
+        return plan_access(self.resources, self.run.subscription_users, group_id=group_id)

@@ -19,7 +19,7 @@ from batch_import.provider_channel import ensure_channel
 from batch_import.reuse import IncomingProvider, ReuseAction, ReuseDecision, decide_reuse
 from batch_import.reuse_preflight import existing_accounts
 from batch_import.stages import StageContext
-from batch_import.stages.access import ensure_subscription_access
+from batch_import.stages.access import access_advisories, ensure_subscription_access
 from batch_import.stages.common import add_advisories, handle_host_error, item_resources
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.resources import HostResources
@@ -84,9 +84,16 @@ class Provisioner:
         group_id = settled.group_id if settled else self.ensure_group()
         channel_id = self.ensure_channel(group_id, settled)
         account_id = self.apply_decision(decision, group_id)
-        if self.run.access_mode == ImportRun.AccessMode.SUBSCRIPTION and settled is None:
-            ensure_subscription_access(self.item, self.resources, group_id)
-        self.finish(decision, group_id, channel_id, account_id)
+        access: list[dict] = []
+        if self.run.access_mode == ImportRun.AccessMode.SUBSCRIPTION:
+            # A settled sibling set up the same users' access: its list holds for this item.
+            access = (
+                settled.subscription_access
+                if settled
+                else ensure_subscription_access(self.item, self.resources, group_id)
+            )
+            self.advisories.extend(access_advisories(access))
+        self.finish(decision, group_id, channel_id, account_id, access)
 
     def settled_sibling(self) -> ImportRunItem | None:
         """An item of this run that already set up what this one needs: the same group (the
@@ -98,7 +105,7 @@ class Provisioner:
             siblings = siblings.filter(provider_id=self.item.provider_id)
         return (
             siblings.exclude(pk=self.item.pk)
-            .only("item_id", "group_id", "channel_id", "raw_models")
+            .only("item_id", "group_id", "channel_id", "raw_models", "subscription_access")
             .first()
         )
 
@@ -157,7 +164,9 @@ class Provisioner:
             resources.add_families(account_id, self.families)
         return account_id
 
-    def finish(self, decision: ReuseDecision, group_id: int, channel_id, account_id: int) -> None:
+    def finish(
+        self, decision: ReuseDecision, group_id: int, channel_id, account_id: int, access: list
+    ) -> None:
         with transaction.atomic():
             batch = LegacyImportBatch.objects.select_for_update().get(run_id=self.run.run_id)
             if self.item.provider_id not in batch.provider_ids:
@@ -185,6 +194,7 @@ class Provisioner:
                     "legacy_provider_id": self.item.provider_id,
                     "advisory_messages": add_advisories(self.item, *self.advisories),
                     "confirmation_attempts": 0,
+                    "subscription_access": access,
                 },
                 payload={
                     "action": str(decision.action),

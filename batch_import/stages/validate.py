@@ -17,6 +17,7 @@ from django.utils.translation import gettext_noop
 from batch_import.failures import gateway_failure
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.stages import StageContext
+from batch_import.stages.access import validation_email
 from batch_import.stages.common import add_advisories, schedule_retry, stage_retries
 from batch_import.stages.confirm import gateway_model
 from batch_import.transitions import EventType, Writer, record_event, transition_item
@@ -225,7 +226,7 @@ def access_key(item: ImportRunItem) -> Secret:
     run = item.run
     if run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
         return run.probe_api_key
-    email = run.subscription_users[0]
+    email = validation_email(item)
     key = user_key(run.host, email, item.group_id)
     if key is None:
         raise NoAccessKey(

@@ -82,9 +82,11 @@ def test_a_real_run_cannot_be_promoted(host_simulator, upstream_factory):
         run_promote(run_id=run.run_id)
 
 
-def test_preview_lists_a_host_user_it_did_not_create_as_a_conflict(
+def test_preview_plans_a_host_user_it_did_not_create_as_existing_and_the_real_run_agrees(
     host_simulator, upstream_factory
 ):
+    """A user the host already had gets the subscription, no key; the validation user (made by
+    relay-manager) is planned to validate. Nothing is written by the preview."""
     from hosts.sub2api import client_for_host
     from relay_project.crypto import Secret
 
@@ -96,8 +98,23 @@ def test_preview_lists_a_host_user_it_did_not_create_as_a_conflict(
         start(host, [entry(upstream_factory(models=("glm-4.5",)))], dry_run=True)
     ).items.get()
     assert dump(host_simulator) == before
-    assert item.preview_plan["conflicts"] == [
-        "user ops@example.com: host user exists but was not created by relay-manager"
-    ]
+    assert item.preview_plan["conflicts"] == []
+    ops, validator = item.preview_plan["access"]
+    assert (ops["user"], ops["subscription"], ops["key"], ops["validation"]) == (
+        "existing",
+        "assign",
+        "",
+        False,
+    )
+    assert validator["email"] == "relay-manager-validation@relay-manager.invalid"
+    assert (validator["user"], validator["listed"], validator["validation"]) == (
+        "create",
+        False,
+        True,
+    )
     real = drive(start(host, [entry(upstream_factory(models=("glm-4.5",)))])).items.get()
-    assert "was not created by relay-manager" in real.last_error  # the real run agrees
+    assert real.access_status == "active"  # the real run agrees
+    assert [(u["email"], u["outcome"]) for u in real.subscription_access] == [
+        ("ops@example.com", "existing"),
+        ("relay-manager-validation@relay-manager.invalid", "created"),
+    ]
