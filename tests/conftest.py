@@ -87,3 +87,16 @@ def _default_language_per_test():
     translation.deactivate()
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def latest_schema_after():
+    """A test that migrates backwards leaves every app at its latest migration again: moving
+    one app back also unapplies the other apps' migrations that depend on it, and migrating
+    that app forward alone would leave them out (later tests would miss their columns)."""
+    yield
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

@@ -8,7 +8,10 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("latest_schema_after"),
+]
 BEFORE = [("hosts", "0001_initial")]
 AFTER = [("hosts", "0002_managed_resource_relations")]
 
