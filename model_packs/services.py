@@ -14,6 +14,7 @@ from model_packs.archive import PackArchiveError, read_folder, read_zip
 from model_packs.models import Pack, PackProvider
 from model_packs.validation import (
     PackConflict,
+    PackNotFound,
     PackRejected,
     ValidatedPack,
     parse_version,
@@ -44,7 +45,7 @@ def resolve_pack_folder(name: str) -> Path:
     if not name or folder == root or not folder.is_relative_to(root):
         raise PackRejected({"folder": f"must name a folder inside the packs directory ({root})"})
     if not folder.is_dir():
-        raise PackRejected({"folder": f"no pack folder named {name!r}"})
+        raise PackNotFound({"folder": f"no pack folder named {name!r}"})
     return folder
 
 

@@ -23,12 +23,21 @@ PRICE_UNIT = "usd_per_1m_tokens"
 
 
 class PackRejected(DomainError):
-    """The pack breaks a rule; ``errors`` maps the file or field to the message (a 400)."""
+    """The pack breaks a rule; ``errors`` maps the file or field to the message. A 422: the
+    request was well formed, the pack it carries (or names) is not."""
+
+    http_status = 422
 
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = dict(errors)
         self.field_errors = self.errors
+
+
+class PackNotFound(PackRejected):
+    """No pack folder of that name under RELAY_PACKS_DIR (a 404, like an unknown id)."""
+
+    http_status = 404
 
 
 class PackConflict(PackRejected, StateConflict):

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from relay_project.api.fields import StrictCharField
 
 
-class PackInstallInputSerializer(serializers.Serializer):
-    """Exactly one of ``file`` (a zip, multipart) or ``folder`` (a folder name under
-    RELAY_PACKS_DIR). With ``host_id`` the host's version must be in the pack's range."""
+class PackUploadInputSerializer(serializers.Serializer):
+    """A pack sent as a zip (multipart). With ``host_id`` the host's version must be in the
+    pack's range."""
 
-    file = serializers.FileField(required=False, help_text="The pack as a zip archive.")
-    folder = StrictCharField(
-        required=False, max_length=200, help_text="A pack folder inside RELAY_PACKS_DIR."
-    )
+    # An empty file is well formed: the view refuses its content (422), as any bad archive.
+    file = serializers.FileField(allow_empty_file=True, help_text="The pack as a zip archive.")
     # Multipart sends every field as text, so the integer is parsed, not type-checked.
     host_id = serializers.IntegerField(required=False, min_value=1)
 
-    def validate(self, attrs: dict) -> dict:
-        if ("file" in attrs) == ("folder" in attrs):
-            raise serializers.ValidationError({"file": _("give either file (a zip) or folder")})
-        return attrs
+
+class PackFolderInputSerializer(serializers.Serializer):
+    """A pack named by its folder under RELAY_PACKS_DIR (JSON)."""
+
+    folder = StrictCharField(max_length=200, help_text="A pack folder inside RELAY_PACKS_DIR.")
+    host_id = serializers.IntegerField(required=False, min_value=1)
 
 
 class PackProviderOutputSerializer(serializers.Serializer):

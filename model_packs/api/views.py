@@ -15,10 +15,11 @@ from hosts.models import Host
 from model_packs import services
 from model_packs.api.serializers import (
     PackDetailOutputSerializer,
-    PackInstallInputSerializer,
+    PackFolderInputSerializer,
     PackInstallOutputSerializer,
     PackListOutputSerializer,
     PackProviderListOutputSerializer,
+    PackUploadInputSerializer,
 )
 from model_packs.archive import MAX_ARCHIVE_BYTES
 from model_packs.models import Pack
@@ -95,18 +96,24 @@ class PackViewSet(viewsets.GenericViewSet):
             "under an installed version is a 409: it needs a new version."
         ),
         request={
-            "multipart/form-data": PackInstallInputSerializer,
-            "application/json": PackInstallInputSerializer,
+            "multipart/form-data": PackUploadInputSerializer,
+            "application/json": PackFolderInputSerializer,
         },
         responses={
             200: PackInstallOutputSerializer,
             201: PackInstallOutputSerializer,
-            **error_responses(400, 404, 409),
+            **error_responses(400, 404, 409, 422),
         },
     )
     @action(detail=False, methods=["post"], parser_classes=[MultiPartParser, SafeJSONParser])
     def install(self, request: Request) -> Response:
-        serializer = PackInstallInputSerializer(data=request.data)
+        # The media type says which: a zip is uploaded (multipart), a folder is named (JSON).
+        uploaded = request.content_type.startswith("multipart/")
+        if uploaded and "file" not in request.FILES:
+            # Django drops a file part without content: an empty archive, not a missing field.
+            raise PackRejected({"file": _("the archive is empty")})
+        input_serializer = PackUploadInputSerializer if uploaded else PackFolderInputSerializer
+        serializer = input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         host = None
@@ -118,10 +125,12 @@ class PackViewSet(viewsets.GenericViewSet):
                 )
                 unknown.status_code = 404
                 raise unknown
-        # PackRejected (400, naming the file or field) and PackConflict (409) are domain
-        # errors: the exception handler answers them.
+        # PackRejected (422, naming the file or field), PackNotFound (404) and PackConflict
+        # (409) are domain errors: the exception handler answers them.
         if "file" in data:
             upload = data["file"]
+            if not upload.size:
+                raise PackRejected({"file": _("the archive is empty")})
             if upload.size > MAX_ARCHIVE_BYTES:
                 raise PackRejected(
                     {"file": f"the archive is larger than {MAX_ARCHIVE_BYTES} bytes"}

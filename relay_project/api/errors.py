@@ -80,6 +80,8 @@ _DESCRIPTIONS = {
     404: "not_found: no such resource",
     409: "conflict: the resource is not in a state that allows this, or the input clashes "
     "with a stored one (a host name already registered)",
+    422: "invalid_request: well formed, but what it carries breaks a rule of its content "
+    "(a model pack's files, checksums or host range); `fields` names the file or field",
     500: "internal_error: the server failed; details are logged, never returned",
 }
 

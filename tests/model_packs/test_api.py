@@ -26,14 +26,14 @@ def test_install_from_a_zip_then_again(api):  # noqa: F811
 
 def test_install_refuses_zip_slip_naming_the_member(api):  # noqa: F811
     response = _upload(api, zipped({**pack_files(), "../../evil.py": b"x"}))
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "path traversal" in response.json()["error"]["fields"]["../../evil.py"]
     assert not Pack.objects.exists()
 
 
 def test_install_names_the_failing_rule(api):  # noqa: F811
     response = _upload(api, zipped({k: v for k, v in pack_files().items() if k != "pack.json"}))
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "missing" in response.json()["error"]["fields"]["pack.json"]
 
 
@@ -45,7 +45,9 @@ def test_install_from_a_folder_of_the_packs_dir(api, settings, tmp_path):  # noq
         (folder / name).write_bytes(data)
     assert api.post("/api/packs/install", {"folder": "mine"}, format="json").status_code == 201
     outside = api.post("/api/packs/install", {"folder": "../"}, format="json")
-    assert outside.status_code == 400 and "folder" in outside.json()["error"]["fields"]
+    assert outside.status_code == 422 and "folder" in outside.json()["error"]["fields"]
+    missing = api.post("/api/packs/install", {"folder": "absent"}, format="json")
+    assert missing.status_code == 404 and "folder" in missing.json()["error"]["fields"]
 
 
 def test_install_needs_exactly_one_source_and_an_existing_host(api):  # noqa: F811
@@ -100,3 +102,13 @@ def test_pack_rules_answer_in_the_callers_language(api, language, missing, trave
     assert no_manifest.json()["error"]["fields"]["pack.json"] == missing
     slip = upload({**pack_files(), "../../evil.py": b"x"})
     assert traversal in slip.json()["error"]["fields"]["../../evil.py"]
+
+
+def test_an_empty_archive_is_a_422_naming_the_file(api):  # noqa: F811
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    empty = SimpleUploadedFile("pack.zip", b"", content_type="application/zip")
+    response = api.post("/api/packs/install", {"file": empty}, format="multipart")
+    assert response.status_code == 422
+    assert "file" in response.json()["error"]["fields"]
+    assert not Pack.objects.exists()
