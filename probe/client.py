@@ -27,7 +27,7 @@ import httpx
 from django.conf import settings
 from httpx_sse import EventSource, SSEError
 
-from probe.errors import ProbeError, ProbeErrorKind
+from probe.errors import QUOTA_STATUSES, ProbeError, ProbeErrorKind
 from probe.guard import guarded_transport
 from relay_project.base_urls import upstream_endpoint, upstream_root
 from relay_project.crypto import Secret, reveal
@@ -139,7 +139,7 @@ def error_from_body(status: int | None, data: Any, *, where: str, secret: str = 
     markers = {m.lower() for m in (code, etype) if m}
     if status in (401, 403) or markers & AUTH_ERROR_MARKERS:
         kind = ProbeErrorKind.AUTH_FAILED
-    elif status == 429 or markers & RATE_LIMIT_MARKERS:
+    elif status in QUOTA_STATUSES or markers & RATE_LIMIT_MARKERS:
         kind = ProbeErrorKind.RATE_LIMITED
     elif status == 408:
         kind = ProbeErrorKind.TIMEOUT

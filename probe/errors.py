@@ -31,9 +31,14 @@ TRANSIENT_KINDS = frozenset(
 PERMANENT_RATE_LIMIT_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 
 
+# 429 rate limit or quota; 402 Payment Required: the key has no balance left (DeepSeek and other
+# Chinese providers), which only a top-up ends.
+QUOTA_STATUSES = frozenset({402, 429})
+
+
 def default_transient(kind: ProbeErrorKind, status: int | None, code: str | None) -> bool:
     if kind == ProbeErrorKind.RATE_LIMITED:
-        return code not in PERMANENT_RATE_LIMIT_CODES
+        return status != 402 and code not in PERMANENT_RATE_LIMIT_CODES
     if kind in TRANSIENT_KINDS:
         return True
     return kind == ProbeErrorKind.HTTP_ERROR and status is not None and status >= 500

@@ -12,7 +12,7 @@ from batch_import.stages import StageContext
 from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
 from batch_import.transitions import EventType, record_event, transition_item
 from probe.aliases import build_alias_table, resolve_requested_model
-from probe.capability import CapabilityProfile, probe_capabilities
+from probe.capability import Advisory, CapabilityProfile, probe_capabilities
 from probe.client import ProbeError, UpstreamClient
 from probe.discovery import discover_models
 from probe.errors import ProbeErrorKind
@@ -108,10 +108,22 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
     if choice.reason:
         advisories.append("smoke_model_fallback")
     if smoke is None:
+        # Chats refused for rate limit or quota (429/402) say the key is out of quota, not
+        # that the upstream lacks a usable model.
+        limited = Advisory.PROBE_RATE_LIMITED in profile.transport_profile.known_advisories
         fail_item(
             item,
-            error=Msg(gettext_noop("no discovered model answered a smoke chat completion")),
-            failure_class=FailureClass.UPSTREAM_MODEL_MISSING,
+            error=Msg(
+                gettext_noop(
+                    "no discovered model answered a smoke chat completion: the upstream "
+                    "refused the key for rate limit or quota (429/402)"
+                )
+                if limited
+                else gettext_noop("no discovered model answered a smoke chat completion")
+            ),
+            failure_class=(
+                FailureClass.UPSTREAM_QUOTA if limited else FailureClass.UPSTREAM_MODEL_MISSING
+            ),
             ctx=ctx,
         )
         return

@@ -34,6 +34,7 @@ PROBE_CASES = [
     (probe(ProbeErrorKind.AUTH_FAILED, 401), "broken", FC.UPSTREAM_AUTH),
     (probe(ProbeErrorKind.RATE_LIMITED, 429), "degraded", FC.UPSTREAM_QUOTA),
     (probe(ProbeErrorKind.RATE_LIMITED, 429, "insufficient_quota"), "broken", FC.UPSTREAM_QUOTA),
+    (probe(ProbeErrorKind.RATE_LIMITED, 402), "broken", FC.UPSTREAM_QUOTA),  # no balance left
     (probe(ProbeErrorKind.UNREACHABLE), "degraded", FC.UPSTREAM_UNREACHABLE),
     (probe(ProbeErrorKind.TIMEOUT), "degraded", FC.UPSTREAM_UNREACHABLE),
     (probe(ProbeErrorKind.BAD_RESPONSE, 200), "broken", FC.UPSTREAM_ERROR),

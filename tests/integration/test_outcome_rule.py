@@ -119,3 +119,20 @@ def test_no_account_is_provisioned_around_a_smoke_model_known_to_fail(
     assert (item.current_stage, item.access_status) == ("done", "broken")
     assert (item.last_error_stage, item.failure_class) == ("probe", "upstream_model_missing")
     assert not host_simulator.state.accounts
+
+
+def test_a_key_out_of_balance_at_probe_is_quota_not_a_missing_model(
+    host_simulator, upstream_factory
+):
+    """The upstream lists its models but answers every chat 402 "Insufficient Balance": the
+    key is out of quota; no host account is made for it."""
+    from probe.simulator import Fault
+
+    broke = upstream_factory(
+        models=("deepseek-chat",),
+        faults=[Fault(path="/v1/chat/completions", status=402, times=10_000)],
+    )
+    item = drive(start(register(host_simulator), [entry(broke)])).items.get()
+    assert (item.access_status, item.failure_class) == ("broken", "upstream_quota")
+    assert (item.last_error_stage, item.account_id) == ("probe", None)
+    assert "429/402" in item.last_error
