@@ -77,8 +77,14 @@ clean:
 	rm -rf $(VENV) var
 
 # Speed and memory figures, all from one run (README "Benchmarks"); QUICK=1 for a short subset.
+# The read side (100,000 items) runs on DATABASE_URL, else on PostgreSQL at DATABASE_URL_PG
+# when it answers, else on SQLite.
 bench: install
-	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(if $(ITEMS),--items $(ITEMS),)
+	@read_db="$${DATABASE_URL:-}"; \
+	if [ -z "$$read_db" ] && $(BIN)/python -m relay_project.pg_ready "$(DATABASE_URL_PG)"; then \
+		read_db="$(DATABASE_URL_PG)"; fi; \
+	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(if $(ITEMS),--items $(ITEMS),) \
+		$${read_db:+--read-db "$$read_db"}
 
 # The host contract, one line per fact: against the bundled simulator ([NEW] and [OLD]) and,
 # with SUB2API_BASE_URL and SUB2API_ADMIN_KEY, against a real host (non-destructive: prefixed

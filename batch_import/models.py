@@ -6,7 +6,7 @@ Field names and enum values follow the canonical contract of seed 001 §2 and §
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -161,6 +161,8 @@ class LegacyImportBatch(models.Model):
 
 
 class ImportRunItem(models.Model):
+    """One entry of a run, from probe to a verdict."""
+
     class Stage(models.TextChoices):
         PROBE = "probe", pgettext_lazy("stage", "probe")
         PROVISION = "provision", pgettext_lazy("stage", "provision")
@@ -351,6 +353,25 @@ class ImportRunItem(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    # The first key of the "problems first" order (seed 004 §8.2), stored so that an index
+    # serves the order: 0 unfinished and broken/degraded, 1 unfinished, 2 finished and
+    # broken/degraded, 3 the rest. The database computes it from the row itself, so every
+    # write (transitions, bulk updates, fixtures) keeps it right without code of its own.
+    problem_rank = models.GeneratedField(
+        expression=Case(
+            When(
+                ~Q(current_stage=Stage.DONE)
+                & Q(access_status__in=[AccessStatus.BROKEN, AccessStatus.DEGRADED]),
+                then=Value(0),
+            ),
+            When(~Q(current_stage=Stage.DONE), then=Value(1)),
+            When(access_status__in=[AccessStatus.BROKEN, AccessStatus.DEGRADED], then=Value(2)),
+            default=Value(3),
+        ),
+        output_field=models.PositiveSmallIntegerField(),
+        db_persist=True,
+        verbose_name=_("problem rank"),
+    )
 
     class Meta:
         verbose_name = _("import item")
@@ -359,6 +380,39 @@ class ImportRunItem(models.Model):
         ordering = ["run", "position"]
         indexes = [
             models.Index(fields=["run", "position"], name="item_run_position_idx"),
+            # The items list, problems first (selectors.items_problems_first), first and deep
+            # pages alike: an index range scan, never a sort of the run's items.
+            models.Index(
+                fields=["run", "problem_rank", "-updated_at", "item_id"],
+                name="item_run_problems_idx",
+            ),
+            # The run's counts read only the rows they count (run detail and run page):
+            #   projection.recent_warnings: WHERE run_id = ? AND confirmation_status = 'advisory'
+            models.Index(
+                fields=["run"],
+                name="item_run_advisory_idx",
+                condition=Q(confirmation_status="advisory"),
+            ),
+            #   projection.recent_warnings: WHERE run_id = ? AND has_warning AND NOT advisory
+            #     AND access_status NOT IN (degraded, broken)
+            models.Index(
+                fields=["run", "confirmation_status", "access_status"],
+                name="item_run_warning_idx",
+                condition=Q(has_warning=True),
+            ),
+            #   selectors.failure_class_counts, projection._failure_reasons:
+            #     WHERE run_id = ? AND failure_class <> '' [AND access_status IN …] GROUP BY 1
+            models.Index(
+                fields=["run", "failure_class", "access_status"],
+                name="item_run_failure_idx",
+                condition=~Q(failure_class=""),
+            ),
+            #   selectors.stage_counts: WHERE run_id = ? AND current_stage <> 'done' GROUP BY 1
+            models.Index(
+                fields=["run", "current_stage"],
+                name="item_run_unfinished_idx",
+                condition=~Q(current_stage="done"),
+            ),
             models.Index(fields=["run", "current_stage"], name="item_run_stage_idx"),
             models.Index(fields=["run", "access_status"], name="item_run_access_idx"),
             models.Index(fields=["provider_id", "api_key_digest"], name="item_provider_key_idx"),
@@ -422,11 +476,14 @@ class ImportRunItemEvent(models.Model):
         db_column="run_id",
         verbose_name=_("run"),
     )
+    # No index of its own: event_item_timeline_idx starts with item_id and serves every lookup
+    # by item in timeline order (a plain item_id index tempted the planner into a sort).
     item = models.ForeignKey(
         ImportRunItem,
         on_delete=models.CASCADE,
         related_name="events",
         db_column="item_id",
+        db_index=False,
         verbose_name=_("item"),
     )
     event_type = models.CharField(
@@ -448,7 +505,8 @@ class ImportRunItemEvent(models.Model):
         db_table = "import_run_item_events"
         ordering = ["created_at", "event_id"]
         indexes = [
-            models.Index(fields=["item", "created_at"], name="event_item_created_idx"),
+            # An item's timeline, oldest first, read in index order.
+            models.Index(fields=["item", "created_at", "event_id"], name="event_item_timeline_idx"),
             models.Index(fields=["run", "created_at"], name="event_run_created_idx"),
         ]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.db.models import Count, Prefetch, Q, QuerySet
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
 from batch_import.run_state import PRE_VALIDATION_STAGES, RunCounts
@@ -23,23 +23,12 @@ def run_get(run_id: str) -> ImportRun:
 
 def items_problems_first(run: ImportRun) -> QuerySet[ImportRunItem]:
     """Items of a run, problems first (seed 004 §8.2): unfinished, then broken/degraded, then
-    the most recently updated."""
+    the most recently updated. The stored ``problem_rank`` folds the first two rules into one
+    key, so the index (run, problem_rank, updated_at DESC, item_id) serves the order."""
     return (
         ImportRunItem.objects.filter(run=run)
         .defer("api_key", "capability_profile", "raw_models", "normalized_models")
-        .annotate(
-            unfinished_rank=Case(
-                When(current_stage=Stage.DONE, then=Value(1)),
-                default=Value(0),
-                output_field=IntegerField(),
-            ),
-            problem_rank=Case(
-                When(access_status__in=[Access.BROKEN, Access.DEGRADED], then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
-        )
-        .order_by("unfinished_rank", "problem_rank", "-updated_at", "item_id")
+        .order_by("problem_rank", "-updated_at", "item_id")
     )
 
 
@@ -81,15 +70,20 @@ def run_counts(run_id: str) -> RunCounts:
     return RunCounts(**counts)
 
 
-def stage_counts(run_id: str) -> dict[str, int]:
-    """Items per current stage (one grouped query)."""
+def stage_counts(run: ImportRun) -> dict[str, int]:
+    """Items per current stage (one grouped query). Only unfinished items are counted, through
+    the partial index on them; the finished ones are the run's ``completed_items`` counter."""
     rows = (
-        ImportRunItem.objects.filter(run_id=run_id)
+        ImportRunItem.objects.filter(run_id=run.run_id)
+        .exclude(current_stage=Stage.DONE)
         .values("current_stage")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # COUNT(*): the index alone answers, no row is read
         .order_by()
     )
-    return {row["current_stage"]: row["n"] for row in rows}
+    counts = {row["current_stage"]: row["n"] for row in rows}
+    if run.completed_items:
+        counts[Stage.DONE] = run.completed_items
+    return counts
 
 
 ESTIMATE_FROM_RUNS = 5
@@ -132,7 +126,7 @@ def failure_class_counts(run_id: str) -> dict[str, int]:
         ImportRunItem.objects.filter(run_id=run_id)
         .exclude(failure_class="")
         .values("failure_class")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # COUNT(*): the index alone answers, no row is read
         .order_by("-n", "failure_class")
     )
     return {row["failure_class"]: row["n"] for row in rows}

@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from batch_import import projection, selectors
+from batch_import.api.pagination import ITEMS_PROBLEMS_FIRST
 from batch_import.errors import Conflict, InvalidRequest, InvalidTransition
 from batch_import.filters import ItemFilter, RunFilter
 from batch_import.forms import ENTRY_PARTS, ReplaceEntryForm, StartRunForm
@@ -28,6 +29,8 @@ from batch_import.services import (
     run_promote,
     run_start,
 )
+from relay_project.api.errors import InvalidInput
+from relay_project.api.pagination import MAX_CURSOR_LENGTH, KeysetPage, keyset_page
 from relay_project.crypto import Secret
 
 PAGE_SIZE = 25
@@ -56,24 +59,36 @@ def run_list(request: HttpRequest) -> HttpResponse:
 def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     run = _run_or_404(run_id)
     items = ItemFilter(request.GET, queryset=selectors.items_problems_first(run))
-    page = Paginator(items.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _items_page(request, items.qs)
     context = {
         "run": run,
         "state_badge": projection.run_badges(run)["state"],
         "warnings": projection.recent_warnings(run, with_reasons=False),
         "filter": items,
         "page": page,
-        "rows": [(item, projection.item_badges(item)) for item in page],
+        "rows": [(item, projection.item_badges(item)) for item in page.rows],
         "running": not run.is_terminal,
         "progress": projection.run_progress(
             run,
-            selectors.stage_counts(run.run_id),
+            selectors.stage_counts(run),
             selectors.failure_class_counts(run.run_id),
             earlier_seconds_per_item=selectors.earlier_seconds_per_item(run),
         ),
     }
     template = "batch_import/_run_live.html" if request.GET.get("fragment") else None
     return render(request, template or "batch_import/run_detail.html", context)
+
+
+def _items_page(request: HttpRequest, items) -> KeysetPage:
+    """The run page's items, PAGE_SIZE at a time along the problems-first index: ``cursor``
+    pages on, ``before`` pages back (a cursor that is not one starts from the top)."""
+    after, before = request.GET.get("cursor"), request.GET.get("before")
+    if len(after or "") > MAX_CURSOR_LENGTH or len(before or "") > MAX_CURSOR_LENGTH:
+        after = before = None
+    try:
+        return keyset_page(items, ITEMS_PROBLEMS_FIRST, after=after, before=before, size=PAGE_SIZE)
+    except InvalidInput:
+        return keyset_page(items, ITEMS_PROBLEMS_FIRST, after=None, before=None, size=PAGE_SIZE)
 
 
 @staff_required

@@ -13,6 +13,10 @@
   measured from the operating system.
 - ``peer``: the naive sequential loop an operator could write (``GET /v1/models`` and one chat
   per entry against the same latency): what relay-manager has to beat.
+- ``read_side``: one run of 100,000 items and their events on the database in use (``--read-db``,
+  PostgreSQL under ``make bench`` when it answers), every list and detail endpoint and page
+  timed: p50/p95 and queries per answer (``benchmarks.read_side``, in a child process of its
+  own because it needs its own database).
 
 Every figure comes from one run on this machine, so the ratios compare like with like; the
 machine's load average is printed with them.
@@ -318,6 +322,17 @@ def bench_peer(count: int, latency: float) -> dict:
     return {"items": count, "wall_s": elapsed, "items_per_s": count / elapsed}
 
 
+def bench_read_side(database_url: str, items: int, repeat: int, env: dict) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "read_side.json"
+        command = [sys.executable, "-m", "benchmarks.read_side", "--items", str(items)]
+        command += ["--repeat", str(repeat), "--output", str(output)]
+        if database_url:
+            command += ["--database-url", database_url]
+        subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        return json.loads(output.read_text())
+
+
 # --- the table ---------------------------------------------------------------------------------
 def table(results: dict) -> str:
     inline, cluster, peer = results["inline"], results["cluster"], results["peer"]
@@ -356,6 +371,10 @@ def table(results: dict) -> str:
             f"{cluster['items_per_s'] / peer['items_per_s']:.2f}",
         ),
     ]
+    if "read_side" in results:
+        from benchmarks.read_side import table_rows
+
+        rows += table_rows(results["read_side"])
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
@@ -371,9 +390,17 @@ def main() -> None:
         "--items-per-worker", type=int, default=32, help="RELAY_ITEMS_PER_WORKER of the cluster"
     )
     parser.add_argument("--output", default=str(ROOT / "var" / "bench.json"))
+    parser.add_argument(
+        "--read-db",
+        default=os.environ.get("DATABASE_URL", ""),
+        help="database of the read-side scenario (default: DATABASE_URL, else SQLite)",
+    )
+    parser.add_argument("--read-items", type=int, help="items of the read-side run")
     args = parser.parse_args()
     items = args.items or (40 if args.quick else 200)
+    read_items = args.read_items or (10_000 if args.quick else 100_000)
     load_average = os.getloadavg()[0]
+    shell_env = dict(os.environ)  # before setup_django points this process at its SQLite file
     with tempfile.TemporaryDirectory() as tmp:
         setup_django(Path(tmp) / "bench.sqlite3")
         results = {
@@ -386,6 +413,9 @@ def main() -> None:
             ),
             # The peer's time grows linearly: a sample of entries gives its rate.
             "peer": bench_peer(min(items, 20 if args.quick else 50), args.latency),
+            "read_side": bench_read_side(
+                args.read_db, read_items, 10 if args.quick else 40, shell_env
+            ),
         }
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,10 @@ RUNS_NEWEST_FIRST = Keyset(
 )
 
 # §8.2: unfinished first, broken/degraded next, then updated_at DESC; item_id breaks ties.
-# The two ranks are the annotations of ``selectors.items_problems_first``.
+# The stored ``ImportRunItem.problem_rank`` holds the first two rules (one index serves it).
 ITEMS_PROBLEMS_FIRST = Keyset(
     name="items",
     keys=(
-        Key("unfinished_rank", kind=int),
         Key("problem_rank", kind=int),
         Key("updated_at", descending=True, kind=datetime),
         Key("item_id"),

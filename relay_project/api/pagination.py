@@ -7,8 +7,15 @@ key itself changes while a client pages — an item that finishes and moves to a
 can appear twice or not at all; that is the price of not holding a snapshot.)
 
 DRF's ``CursorPagination`` keys on a single column plus an offset, which is not enough for the
-items' "problems first" order of three annotated/derived keys with mixed directions; this class
-handles any tuple of keys.
+items' "problems first" order of three keys with mixed directions; this class handles any tuple
+of keys.
+
+Every page is an index range scan, however deep (issue #17): "after the cursor" is the union of
+one range per key (the keys before it equal, that key strictly after), each range read in index
+order and cut at the page size, so the database reads at most ``keys × (limit + 1)`` rows. A
+single OR of those ranges, by contrast, makes PostgreSQL walk the index from the top of the list
+and filter, reading every row before the cursor. (SQLite cannot order and cut the parts of a
+union: it gets the OR.)
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ import base64
 import binascii
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from django.db import connections
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from rest_framework.pagination import BasePagination
@@ -100,16 +108,83 @@ class Keyset:
                 {"cursor": _("not a cursor of this list; use next_cursor as returned")}
             ) from None
 
-    def after(self, values: Sequence[Any]) -> Q:
-        """Rows strictly after ``values``: (k1 > v1) or (k1 = v1 and k2 > v2) or …, with
-        "after" meaning "less than" for descending keys."""
-        condition = Q(pk__in=[])
+    def reversed(self) -> Keyset:
+        """The same order read backwards (the page before a cursor)."""
+        return Keyset(
+            name=self.name,
+            keys=tuple(replace(key, descending=not key.descending) for key in self.keys),
+        )
+
+    def ranges_after(self, values: Sequence[Any]) -> list[Q]:
+        """Rows strictly after ``values`` as disjoint ranges in list order, the last key's
+        first: (k1 = v1 and … and k(n-1) = v(n-1) and kn > vn), …, (k1 > v1), with "after"
+        meaning "less than" for descending keys."""
+        ranges = []
         equal = Q()
         for key, value in zip(self.keys, values, strict=True):
             lookup = "lt" if key.descending else "gt"
-            condition |= equal & Q(**{f"{key.field}__{lookup}": value})
+            ranges.append(equal & Q(**{f"{key.field}__{lookup}": value}))
             equal &= Q(**{key.field: value})
+        return ranges[::-1]
+
+    def after(self, values: Sequence[Any]) -> Q:
+        """Rows strictly after ``values``: (k1 > v1) or (k1 = v1 and k2 > v2) or …"""
+        condition = Q(pk__in=[])
+        for part in self.ranges_after(values):
+            condition |= part
         return condition
+
+    def rows(self, queryset: QuerySet, after: Sequence[Any] | None, limit: int) -> list[Any]:
+        """Up to ``limit`` rows of ``queryset`` in this order, after the key ``after`` (from
+        the top when None): one query, an index range per key (module docstring)."""
+        ordered = queryset.order_by(*self.order_by())
+        if after is None:
+            return list(ordered[:limit])
+        if not connections[queryset.db].features.supports_slicing_ordering_in_compound:
+            return list(ordered.filter(self.after(after))[:limit])
+        first, *others = [ordered.filter(part)[:limit] for part in self.ranges_after(after)]
+        if not others:
+            return list(first)
+        return list(first.union(*others, all=True).order_by(*self.order_by())[:limit])
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """A page of a keyset-paged list and the cursors of its neighbours (None at an end)."""
+
+    rows: list[Any]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+    @property
+    def has_other_pages(self) -> bool:
+        return bool(self.next_cursor or self.previous_cursor)
+
+
+def keyset_page(
+    queryset: QuerySet, keyset: Keyset, *, after: str | None, before: str | None, size: int
+) -> KeysetPage:
+    """The page after the cursor ``after`` or, given ``before``, the page just before that
+    cursor (read backwards along the same index): one query either way, however deep.
+
+    Raises ``InvalidInput`` for a cursor this keyset did not write."""
+    if before:
+        rows = keyset.reversed().rows(queryset, keyset.decode(before), size + 1)
+        more_before = len(rows) > size
+        rows = rows[:size][::-1]
+        return KeysetPage(
+            rows=rows,
+            next_cursor=keyset.encode(rows[-1]) if rows else None,
+            previous_cursor=keyset.encode(rows[0]) if more_before else None,
+        )
+    rows = keyset.rows(queryset, keyset.decode(after) if after else None, size + 1)
+    more_after = len(rows) > size
+    rows = rows[:size]
+    return KeysetPage(
+        rows=rows,
+        next_cursor=keyset.encode(rows[-1]) if more_after else None,
+        previous_cursor=(keyset.encode(rows[0]) if rows else after) if after else None,
+    )
 
 
 def parse_limit(raw: str | None) -> int:
@@ -143,12 +218,12 @@ class KeysetPagination(BasePagination):
     ) -> list[Any]:
         limit = parse_limit(request.query_params.get("limit"))
         cursor = request.query_params.get("cursor")
-        queryset = queryset.order_by(*self.keyset.order_by())
+        after = None
         if cursor:
             if len(cursor) > MAX_CURSOR_LENGTH:
                 raise InvalidInput({"cursor": _("too long")})
-            queryset = queryset.filter(self.keyset.after(self.keyset.decode(cursor)))
-        rows = list(queryset[: limit + 1])
+            after = self.keyset.decode(cursor)
+        rows = self.keyset.rows(queryset, after, limit + 1)
         self.next_cursor = self.keyset.encode(rows[limit - 1]) if len(rows) > limit else None
         return rows[:limit]
 

@@ -69,3 +69,17 @@ def test_upstream_key_is_encrypted_at_rest_and_masked():
     assert "sk-very" not in repr(reloaded) + str(reloaded)
     assert reloaded.api_key_fingerprint.startswith("sha256:")
     assert len(reloaded.api_key_fingerprint) == len("sha256:") + 8
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stage", ImportRunItem.Stage.values)
+@pytest.mark.parametrize("access", ImportRunItem.AccessStatus.values)
+def test_problem_rank_is_the_problems_first_order_and_follows_every_write(stage, access):
+    """Seed 004 §8.2: unfinished first, broken/degraded next. The database keeps the stored
+    rank in step, whichever way the row is written (here a bulk UPDATE, no save())."""
+    item = ImportRunItemFactory(current_stage="probe", access_status="unknown")
+    ImportRunItem.objects.filter(pk=item.pk).update(current_stage=stage, access_status=access)
+    unfinished_first = 0 if stage != "done" else 2
+    problems_next = 0 if access in ("broken", "degraded") else 1
+    rank = ImportRunItem.objects.values_list("problem_rank", flat=True).get(pk=item.pk)
+    assert rank == unfinished_first + problems_next

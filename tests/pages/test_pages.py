@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -183,3 +185,38 @@ def test_re_run_the_failed_lines_prefills_the_form_without_keys(client, staff, r
         assert item.api_key.reveal() not in html  # keys never go back into a page
     active = rich_run.items.filter(access_status="active").first()
     assert f"{active.base_url}," not in html
+
+
+def test_run_page_pages_along_the_problems_first_order_both_ways(client, staff):
+    """Keyset pages: "next" and "previous" links carry cursors, never an offset, and walk the
+    same order as the API, forwards and back; a cursor that is not one shows the first page."""
+    from batch_import.selectors import items_problems_first
+    from batch_import.views import PAGE_SIZE
+
+    run = ImportRunFactory()
+    stages = ["done", "probe", "done", "confirm"]
+    accesses = ["active", "unknown", "broken", "unknown"]
+    for n in range(PAGE_SIZE * 2 + 3):
+        ImportRunItemFactory(run=run, current_stage=stages[n % 4], access_status=accesses[n % 4])
+    order = [item.provider_id for item in items_problems_first(run)]
+    url = f"/batch-import/runs/{run.run_id}"
+
+    def shown(query):
+        page = client.get(url, query)
+        body = page.content.decode()
+        rows = sorted(
+            (pid for pid in order if f">{pid}</a>" in body), key=lambda p: body.index(f">{p}</a>")
+        )
+        links = dict(re.findall(r'href="\?[^"]*?(cursor|before)=([\w-]+)"', body))
+        return rows, links
+
+    first, links = shown({})
+    assert first == order[:PAGE_SIZE] and set(links) == {"cursor"}
+    second, links = shown({"cursor": links["cursor"]})
+    assert second == order[PAGE_SIZE : PAGE_SIZE * 2] and set(links) == {"cursor", "before"}
+    third, links = shown({"cursor": links["cursor"]})
+    assert third == order[PAGE_SIZE * 2 :] and set(links) == {"before"}
+    back, links = shown({"before": links["before"]})
+    assert back == second
+    assert shown({"before": links["before"]})[0] == first
+    assert shown({"cursor": "not-a-cursor"})[0] == first
