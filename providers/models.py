@@ -309,8 +309,14 @@ class ReconcileResult(models.Model):
         max_length=64, blank=True, verbose_name=_("host resource ID")
     )
     message = models.TextField(blank=True, verbose_name=_("message"))
+    message_i18n = models.JSONField(null=True, blank=True, verbose_name=_("message (message id)"))
     diff = models.JSONField(default=dict, blank=True, verbose_name=_("diff"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    @property
+    def message_text(self) -> str:
+        """The message in the active language."""
+        return render(self.message, self.message_i18n)
 
     class Meta:
         verbose_name = _("reconcile finding")

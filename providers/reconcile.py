@@ -48,7 +48,7 @@ from providers.services import (
 )
 from providers.state import drift
 from providers.transitions import EventType, provider_event
-from relay_project.messages import Msg, english
+from relay_project.messages import Msg, english, stored
 
 logger = logging.getLogger(__name__)
 Resource = ManagedResource.ResourceType
@@ -148,7 +148,12 @@ def _one(run: ReconcileRun, provider_pk: int, ctx: ReconcileContext) -> bool:
             reconcile_provider(run, provider, ctx)
         except Exception as exc:  # one provider's surprise must not stop the others
             logger.exception("reconcile of provider %s failed", provider_pk)
-            _result(run, provider, Kind.ERROR, f"unexpected {type(exc).__name__}")
+            _result(
+                run,
+                provider,
+                Kind.ERROR,
+                Msg(gettext_noop("unexpected %(error)s"), error=type(exc).__name__),
+            )
     with transaction.atomic():
         locked = ReconcileRun.objects.select_for_update().get(pk=run.run_id)
         pending = [pk for pk in locked.pending_provider_ids if pk != provider_pk]
@@ -232,7 +237,7 @@ def compare_resources(
     the drift findings (empty: the host matches)."""
     findings: list[dict[str, Any]] = []
     for record in managed_records(provider):
-        rtype, rid = record.resource_type, record.host_resource_id
+        rtype = record.resource_type
         try:
             observed = observe(client, record)
         except HostError as exc:
@@ -240,7 +245,13 @@ def compare_resources(
                 _mark_missing(run, provider, record)
                 findings.append(_finding(record, Kind.MISSING, {}))
             else:
-                _result(run, provider, Kind.ERROR, f"host: {exc}", record=record)
+                _result(
+                    run,
+                    provider,
+                    Kind.ERROR,
+                    Msg(gettext_noop("host: %(error)s"), error=str(exc)),
+                    record=record,
+                )
             continue
         if record.state == ManagedResource.State.DRIFTED:
             # It came back (restored by hand): present again, compared as usual.
@@ -248,7 +259,9 @@ def compare_resources(
         baseline = ResourceBaseline.objects.filter(resource=record).first()
         if baseline is None:
             ResourceBaseline.objects.create(resource=record, snapshot=observed)
-            _result(run, provider, Kind.BASELINE, "baseline recorded", record=record)
+            _result(
+                run, provider, Kind.BASELINE, Msg(gettext_noop("baseline recorded")), record=record
+            )
         else:
             differences = drift(baseline.snapshot, observed)
             if differences:
@@ -257,7 +270,7 @@ def compare_resources(
                     run,
                     provider,
                     Kind.CHANGED,
-                    f"{rtype} {rid} changed: {', '.join(differences)}",
+                    _describe(_finding(record, Kind.CHANGED, differences)),
                     record=record,
                     diff=differences,
                 )
@@ -310,7 +323,7 @@ def _mark_missing(run: ReconcileRun, provider: Provider, record: ManagedResource
         run,
         provider,
         Kind.MISSING,
-        f"{record.resource_type} {record.host_resource_id} is gone from the host",
+        _describe(_finding(record, Kind.MISSING, {})),
         record=record,
     )
 
@@ -342,7 +355,10 @@ def _note_host_disable(
             run,
             provider,
             Kind.DISABLED_ON_HOST,
-            f"account {account.host_account_id} is disabled on the host (not by relay-manager)",
+            Msg(
+                gettext_noop("account %(account)s is disabled on the host (not by relay-manager)"),
+                account=account.host_account_id,
+            ),
             record=record,
         )
     elif account.status in (AccountStatus.DISABLED_ON_HOST, AccountStatus.MISSING):
@@ -403,10 +419,14 @@ def check_account(
     account.last_test_at, account.last_test_ok, account.last_latency_ms = now, ok, latency
     account.last_error = "" if ok else error[:2000]
     account.last_failure_transient = transient
-    label = f"account {account.host_account_id}"
     if ok:
         account.consecutive_failures = 0
-        _result(run, provider, Kind.TEST_PASSED, f"{label} passed ({latency} ms)", record=record)
+        passed = Msg(
+            gettext_noop("account %(account)s passed (%(latency)s ms)"),
+            account=account.host_account_id,
+            latency=latency,
+        )
+        _result(run, provider, Kind.TEST_PASSED, passed, record=record)
         if account.status == AccountStatus.DISABLED_BY_POLICY:
             _switch(run, provider, account, client, record, enable=True)
         account.status = AccountStatus.ACTIVE
@@ -417,7 +437,13 @@ def check_account(
             run,
             provider,
             Kind.TEST_FAILED,
-            f"{label} failed{' (transient)' if transient else ''}: {error}",
+            Msg(
+                gettext_noop("account %(account)s failed (transient): %(error)s")
+                if transient
+                else gettext_noop("account %(account)s failed: %(error)s"),
+                account=account.host_account_id,
+                error=error,
+            ),
             record=record,
             diff={"consecutive_failures": account.consecutive_failures},
         )
@@ -508,7 +534,15 @@ def validate_access(run: ReconcileRun, provider: Provider, client: Sub2ApiClient
             run,
             provider,
             Kind.ACCESS_OK if ok else Kind.ACCESS_FAILED,
-            f"{mode}: {model} " + ("served" if ok else f"failed (HTTP {status}): {message}"),
+            Msg(gettext_noop("%(mode)s: %(model)s served"), mode=mode, model=model)
+            if ok
+            else Msg(
+                gettext_noop("%(mode)s: %(model)s failed (HTTP %(status)s): %(error)s"),
+                mode=mode,
+                model=model,
+                status=status,
+                error=message,
+            ),
             diff={"access_mode": mode, "http_status": status, "latency_ms": latency},
         )
 
@@ -525,7 +559,12 @@ def sync_models(run: ReconcileRun, provider: Provider, ctx: ReconcileContext) ->
         with UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport) as up:
             listed = discover_models(up).raw_models
     except ProbeError as exc:
-        _result(run, provider, Kind.ERROR, f"upstream /v1/models: {exc}")
+        _result(
+            run,
+            provider,
+            Kind.ERROR,
+            Msg(gettext_noop("upstream /v1/models: %(error)s"), error=str(exc)),
+        )
         return
     known = list(provider.upstream_models)
     added = [m for m in listed if m not in known]
@@ -643,5 +682,6 @@ def _result(
         resource_type=record.resource_type if record is not None else "",
         host_resource_id=record.host_resource_id if record is not None else "",
         message=(english(message) or "")[:4000],
+        message_i18n=stored(message),
         diff=diff or {},
     )

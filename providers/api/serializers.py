@@ -72,7 +72,7 @@ class ReconcileResultOutputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ReconcileResult.Kind.choices)
     resource_type = serializers.CharField()
     host_resource_id = serializers.CharField()
-    message = serializers.CharField()
+    message = serializers.CharField(source="message_text", help_text="In the request's language.")
     diff = serializers.DictField()
     created_at = serializers.DateTimeField()
 

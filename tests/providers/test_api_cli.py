@@ -124,3 +124,23 @@ def test_an_operator_switches_an_account_off_and_on(api, provider, host_simulato
     assert kinds.count("account_disabled") == 1 and kinds.count("account_enabled") == 1
     missing = api.post(f"/api/providers/{provider.pk}/accounts/999/enable")
     assert missing.status_code == 404
+
+
+def test_reconcile_results_read_in_the_readers_language(api, provider, host_simulator):  # noqa: F811
+    """Findings are stored with a message id: the API and the command say them in the
+    reader's language, the host's ids verbatim."""
+    call_command("reconcile", "--provider", str(provider.pk))
+    account_id = provider.accounts.get().host_account_id
+    with host_simulator.state.lock:
+        del host_simulator.state.accounts[account_id]
+    call_command("reconcile", "--provider", str(provider.pk), "--no-model-sync")
+    run_id = ReconcileRun.objects.order_by("-started_at").first().run_id
+
+    def missing(language: str) -> str:
+        run = api.get(f"/api/reconcile-runs/{run_id}", HTTP_ACCEPT_LANGUAGE=language).json()
+        (result,) = [r for r in run["results"] if r["kind"] == "missing"]
+        return result["message"]
+
+    assert missing("en") == f"account {account_id} is gone from the host"
+    chinese = missing("zh-hans")
+    assert str(account_id) in chinese and "gone" not in chinese
