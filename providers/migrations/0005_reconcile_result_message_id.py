@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('providers', '0004_translatable_messages'),
+        ("providers", "0004_translatable_messages"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='reconcileresult',
-            name='message_i18n',
-            field=models.JSONField(blank=True, null=True, verbose_name='message (message id)'),
+            model_name="reconcileresult",
+            name="message_i18n",
+            field=models.JSONField(blank=True, null=True, verbose_name="message (message id)"),
         ),
     ]

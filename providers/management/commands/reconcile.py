@@ -87,7 +87,9 @@ class Command(OperatorLanguageMixin, BaseCommand):
         for result in run.results.select_related("provider").order_by("provider_id", "id"):
             if result.kind == "present":
                 continue
-            self.stdout.write(f"  {result.provider.provider_id}: {result.kind} {result.message_text}")
+            self.stdout.write(
+                f"  {result.provider.provider_id}: {result.kind} {result.message_text}"
+            )
         for provider in Provider.objects.filter(pk__in=run.provider_ids).order_by("provider_id"):
             self.stdout.write(
                 _("  %(provider)s: %(state)s, access %(access)s")
