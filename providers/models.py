@@ -313,11 +313,6 @@ class ReconcileResult(models.Model):
     diff = models.JSONField(default=dict, blank=True, verbose_name=_("diff"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
-    @property
-    def message_text(self) -> str:
-        """The message in the active language."""
-        return render(self.message, self.message_i18n)
-
     class Meta:
         verbose_name = _("reconcile finding")
         verbose_name_plural = _("reconcile findings")
@@ -326,6 +321,11 @@ class ReconcileResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.resource_type}#{self.host_resource_id}"
+
+    @property
+    def message_text(self) -> str:
+        """The message in the active language."""
+        return render(self.message, self.message_i18n)
 
 
 class ProviderCheck(models.Model):
