@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -32,11 +33,15 @@ from hosts.services import register_host
 from hosts.simulator import HostSimulator, Quirks
 from hosts.sub2api import client_for_host
 from probe.simulator import SimModel, UpstreamConfig, UpstreamSimulator
+from relay_project.crypto import Secret
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = "demo-password"
 DEMO_DB_NAME = "demo.sqlite3"
 SUBSCRIBER = "demo-user@example.com"
+# A customer the operator already had on the host: the sample batch gives it the new models
+# through the admin API (no password needed) while relay-manager's own user proves the gateway.
+EXISTING_CUSTOMER = "existing-customer@example.com"
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,7 @@ class Command(BaseCommand):
         line = f"{upstream.base_url},{key or upstream.api_key}"
         return f"{line},{'|'.join(models)}" if models else line
 
-    def batch(self, host, names, *, wait: str = "3m") -> ImportRun:
+    def batch(self, host, names, *, users=(SUBSCRIBER,), wait: str = "3m") -> ImportRun:
         out = io.StringIO()
         args = [
             "--host-id",
@@ -208,7 +213,7 @@ class Command(BaseCommand):
             "--access-mode",
             "subscription",
             "--subscription-users",
-            SUBSCRIBER,
+            ",".join(users),
             "--subscription-days",
             "30",
             "--confirm-wait-timeout",
@@ -234,8 +239,11 @@ class Command(BaseCommand):
         self.say(f"pre-import {run.run_id}: {run.state}; qwen's account switched off")
 
     def sample_batch(self, host) -> ImportRun:
+        with client_for_host(host) as client:
+            client.users.create(email=EXISTING_CUSTOMER, password=Secret(secrets.token_urlsafe(12)))
+        self.say(f"{EXISTING_CUSTOMER} is a customer the host already has")
         self.say("running the sample batch through manage.py batch_import …")
-        return self.batch(host, list(SCENARIO))
+        return self.batch(host, list(SCENARIO), users=(SUBSCRIBER, EXISTING_CUSTOMER))
 
     # --- the summary ----------------------------------------------------------------------------
     def report(self, run: ImportRun) -> bool:
@@ -246,12 +254,21 @@ class Command(BaseCommand):
             got = (item.confirmation_status, item.access_status, item.account_resolution)
             want = (expected.confirmation, expected.access, expected.resolution)
             matched = got == want and (bool(item.recommended_models) or not expected.recommended)
+            customer = next(
+                (u for u in item.subscription_access or [] if u["email"] == EXISTING_CUSTOMER),
+                None,
+            )
+            if expected.access == "active":  # the existing customer got the subscription
+                matched = matched and bool(
+                    customer and customer["outcome"] == "existing" and customer["subscription_id"]
+                )
             ok = ok and matched
             self.say(
                 f"  [{'ok' if matched else 'UNEXPECTED'}] {name:9} {expected.label}: "
                 f"smoke={item.resolved_smoke_model or '-'} "
                 f"recommended={'; '.join(recommendation_labels(item.recommended_models)) or '-'} "
-                f"confirmation={got[0]} access={got[1]} resolution={got[2] or '-'}"
+                f"confirmation={got[0]} access={got[1]} resolution={got[2] or '-'} "
+                f"{EXISTING_CUSTOMER.split('@')[0]}={customer['outcome'] if customer else '-'}"
                 + (
                     f" failure={item.failure_class} error={item.last_error}"
                     if item.access_status != "active"
