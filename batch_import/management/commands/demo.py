@@ -42,6 +42,7 @@ SUBSCRIBER = "demo-user@example.com"
 # A customer the operator already had on the host: the sample batch gives it the new models
 # through the admin API (no password needed) while relay-manager's own user proves the gateway.
 EXISTING_CUSTOMER = "existing-customer@example.com"
+SAMPLE_USERS = (SUBSCRIBER, EXISTING_CUSTOMER)
 
 
 @dataclass(frozen=True)
@@ -238,12 +239,15 @@ class Command(BaseCommand):
             client.accounts.set_schedulable(qwen.account_id, False)
         self.say(f"pre-import {run.run_id}: {run.state}; qwen's account switched off")
 
-    def sample_batch(self, host) -> ImportRun:
+    def add_existing_customer(self, host) -> None:
         with client_for_host(host) as client:
             client.users.create(email=EXISTING_CUSTOMER, password=Secret(secrets.token_urlsafe(12)))
         self.say(f"{EXISTING_CUSTOMER} is a customer the host already has")
+
+    def sample_batch(self, host) -> ImportRun:
+        self.add_existing_customer(host)
         self.say("running the sample batch through manage.py batch_import …")
-        return self.batch(host, list(SCENARIO), users=(SUBSCRIBER, EXISTING_CUSTOMER))
+        return self.batch(host, list(SCENARIO), users=SAMPLE_USERS)
 
     # --- the summary ----------------------------------------------------------------------------
     def report(self, run: ImportRun) -> bool:

@@ -132,6 +132,7 @@ class Command(demo.Command):
 
     def sample_batch_over_http(self, host: Host) -> ImportRun:
         """Submit through the first web process, follow through the second."""
+        self.add_existing_customer(host)
         entries = []
         for name in demo.SCENARIO:
             base_url, api_key, *models = self.entry_line(name).split(",")
@@ -143,7 +144,7 @@ class Command(demo.Command):
             "host_id": host.pk,
             "mode": "partial",
             "access_mode": "subscription",
-            "subscription_users": [demo.SUBSCRIBER],
+            "subscription_users": list(demo.SAMPLE_USERS),
             "subscription_days": 30,
             "entries": entries,
         }
