@@ -31,19 +31,10 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
         event_type=EventType.STAGE_STARTED,
         message=Msg(gettext_noop("probing the upstream")),
     )
-    try:
-        check_upstream_url(item.base_url)
-    except UnsafeUpstream as exc:
-        fail_item(
-            item,
-            error=Msg(REFUSED_URL, error=str(exc)),
-            failure_class=FailureClass.UPSTREAM_REFUSED_URL,
-            ctx=ctx,
-        )
-        return
     pack = pack_profile(item)
     client = UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport)
     try:
+        check_upstream_url(item.base_url)
         discovered = discover_models(client)
         raw_models = list(discovered.raw_models)
         models_from_pack = not raw_models and pack is not None
@@ -66,7 +57,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
             preferred = [pack.smoke_test_model]
         known = sibling_profile(item)
         profile = probe_capabilities(client, raw_models, preferred=preferred, known=known)
-    except UnsafeUpstream as exc:  # the connect-time check: the name now points inside
+    except UnsafeUpstream as exc:  # refused before any call, or at connect time (rebinding)
         fail_item(
             item,
             error=Msg(REFUSED_URL, error=str(exc)),
