@@ -4,9 +4,10 @@ credentials, and the chat-only pin for an upstream without /v1/responses."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from batch_import.models import ImportRunItem
-from hosts.sub2api import OpenAICredentials
+from hosts.sub2api import Account, OpenAICredentials
 from probe.capability import CapabilityProfile, responses_supported
 from relay_project.base_urls import upstream_root
 
@@ -44,3 +45,49 @@ def chat_only_extra(item: ImportRunItem) -> dict:
             "openai_responses_mode": "force_chat_completions",
         }
     return {}
+
+
+@dataclass(frozen=True)
+class AccountPatch:
+    """What a reused account gets: the mapping it lacks, the chat-only pin, the item's group."""
+
+    credentials: OpenAICredentials
+    extra: dict
+    group_ids: list[int]
+
+
+def patch_for_reuse(
+    item: ImportRunItem, account: Account, aliases: Mapping, group_id: int
+) -> AccountPatch | None:
+    """None when the account already maps every model and serves the group: a reused account
+    only ever gains (its own mapping entries win over ours)."""
+    mapping = dict(account.model_mapping)
+    missing = {k: v for k, v in account_mapping(aliases).items() if k not in mapping}
+    if not missing and group_id in account.group_ids:
+        return None
+    return AccountPatch(
+        credentials=credentials(item, {**mapping, **missing}),
+        extra={**account.extra, **chat_only_extra(item)},
+        group_ids=sorted(set(account.group_ids) | {group_id}),
+    )
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """An item's account as created: its key, mapping, and the chat-only pin if any."""
+
+    key_fingerprint: str
+    key_digest: str
+    credentials: OpenAICredentials
+    responses_supported: bool | None
+    extra: dict
+
+
+def new_account(item: ImportRunItem, aliases: Mapping) -> NewAccount:
+    return NewAccount(
+        key_fingerprint=item.api_key_fingerprint,
+        key_digest=item.api_key_digest,
+        credentials=credentials(item, account_mapping(aliases)),
+        responses_supported=responses_flag(item),
+        extra=chat_only_extra(item),
+    )

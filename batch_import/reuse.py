@@ -6,9 +6,11 @@ only guard against a second account for the same provider and key.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from django.db import models
+from django.utils.translation import pgettext_lazy
 
 from batch_import.models import ImportRunItem
 
@@ -16,12 +18,13 @@ AccountState = ImportRunItem.MatchedAccountState
 Resolution = ImportRunItem.AccountResolution
 
 
-class ReuseAction(enum.StrEnum):
-    CREATE = "create"
-    REUSE = "reuse"
-    PATCH = "patch"
-    REACTIVATE = "reactivate"
-    REPLACE = "replace"
+class ReuseAction(models.TextChoices):
+    # The labels are what events call each decision (``Msg.word("reuse action", …)``).
+    CREATE = "create", pgettext_lazy("reuse action", "create")
+    REUSE = "reuse", pgettext_lazy("reuse action", "reuse")
+    PATCH = "patch", pgettext_lazy("reuse action", "patch")
+    REACTIVATE = "reactivate", pgettext_lazy("reuse action", "reactivate")
+    REPLACE = "replace", pgettext_lazy("reuse action", "replace")
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,16 @@ class ReuseDecision:
     def provision_reused(self) -> bool:
         """An existing account keeps serving (as is, patched or reactivated)."""
         return self.action in (ReuseAction.REUSE, ReuseAction.PATCH, ReuseAction.REACTIVATE)
+
+    def item_fields(self) -> dict:
+        """The decision as the item (and a preview plan) records it."""
+        return {
+            "matched_account_state": self.matched_account_state,
+            "account_resolution": self.account_resolution,
+            "provision_reused": self.provision_reused,
+            "reused_from_provider_id": self.reused_from_provider_id,
+            "reused_from_account_id": self.reused_from_account_id,
+        }
 
 
 # Which existing account wins when several match: a working one first, a broken one last.

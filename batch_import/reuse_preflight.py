@@ -3,7 +3,7 @@ each with the state ``decide_reuse`` weighs (the host's view plus our last verdi
 
 from __future__ import annotations
 
-from batch_import.models import ImportRunItem
+from batch_import.models import ImportRun, ImportRunItem
 from batch_import.reuse import ExistingAccount
 from hosts.resources import HostResources, TrackedAccount
 
@@ -69,3 +69,18 @@ def account_state(tracked: TrackedAccount, last_verdict: str | None) -> str:
     if account.status != "active" or not account.schedulable:
         return AccountState.DISABLED
     return AccountState.ACTIVE
+
+
+def settled_sibling(item: ImportRunItem) -> ImportRunItem | None:
+    """An item of the same run that already set up what this one needs: the same group (the
+    provider's own; in self-service, the operator key's) and, in subscription mode, the same
+    users' access to it. Its group id is set only once all of that is done, so the host need
+    not be asked again (a run of many keys of one provider asks once)."""
+    siblings = item.run.items.filter(group_id__isnull=False, rolled_back_at__isnull=True)
+    if item.run.access_mode != ImportRun.AccessMode.SELF_SERVICE:
+        siblings = siblings.filter(provider_id=item.provider_id)
+    return (
+        siblings.exclude(pk=item.pk)
+        .only("item_id", "group_id", "channel_id", "raw_models", "subscription_access")
+        .first()
+    )

@@ -239,7 +239,19 @@ class HostResources:
             deprecated=True
         )
 
-    def add_families(self, account_id: int, families: Iterable[str]) -> None:
+    def extend_account(
+        self,
+        account_id: int,
+        *,
+        credentials: OpenAICredentials,
+        extra: dict,
+        group_ids: list[int],
+        families: Iterable[str],
+    ) -> None:
+        """A reused account gains models, settings and a group; its record the families."""
+        self.client.accounts.update(
+            account_id, credentials=credentials, extra=extra, group_ids=group_ids
+        )
         for record in self.records(Resource.ACCOUNT).filter(host_resource_id=str(account_id)):
             record.families = sorted(set(record.families) | set(families))
             record.save(update_fields=["families", "updated_at"])

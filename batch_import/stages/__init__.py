@@ -26,13 +26,18 @@ StageStep = Callable[[ImportRunItem, StageContext], None]
 
 def _steps() -> dict[str, StageStep]:
     from batch_import.stages.confirm import run_confirm
+    from batch_import.stages.preview import run_preview
     from batch_import.stages.provision import run_provision
     from batch_import.stages.upstream_probe import run_probe
     from batch_import.stages.validate import run_validate
 
+    def provision_or_preview(item: ImportRunItem, ctx: StageContext) -> None:
+        """A preview run's provision stage plans what provisioning would do, writing nothing."""
+        (run_preview if item.run.is_preview else run_provision)(item, ctx)
+
     return {
         ImportRunItem.Stage.PROBE: run_probe,
-        ImportRunItem.Stage.PROVISION: run_provision,
+        ImportRunItem.Stage.PROVISION: provision_or_preview,
         ImportRunItem.Stage.CONFIRM: run_confirm,
         ImportRunItem.Stage.VALIDATE: run_validate,
     }

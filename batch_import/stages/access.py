@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_noop
 
-from batch_import.models import ImportRunItem
+from batch_import.models import ImportRun, ImportRunItem
 from batch_import.transitions import EventType, record_event
 from hosts.resources import HostResources
 from hosts.sub2api.subscriptions import SubscriptionAssignment
@@ -22,6 +22,18 @@ from relay_project.messages import Msg
 
 # The advisory an item carries when a listed user got nothing.
 USER_REFUSED_ADVISORY = "subscription_user_refused"
+
+
+def item_access(
+    item: ImportRunItem, resources: HostResources, group_id: int, settled: ImportRunItem | None
+) -> list[dict]:
+    """The item's ``subscription_access``: none outside subscription mode; a settled sibling's
+    (it set up the same users' access to the same group); else set up here."""
+    if item.run.access_mode != ImportRun.AccessMode.SUBSCRIPTION:
+        return []
+    if settled is not None:
+        return settled.subscription_access
+    return ensure_subscription_access(item, resources, group_id)
 
 
 def ensure_subscription_access(

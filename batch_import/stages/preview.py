@@ -89,11 +89,7 @@ class Planner(Provisioner):
         return {
             "decision": {
                 "action": str(decision.action),
-                "account_resolution": decision.account_resolution,
-                "matched_account_state": decision.matched_account_state,
-                "provision_reused": decision.provision_reused,
-                "reused_from_provider_id": decision.reused_from_provider_id,
-                "reused_from_account_id": decision.reused_from_account_id,
+                **decision.item_fields(),
                 "missing_families": sorted(decision.missing_families),
             },
             "group": group,

@@ -5,21 +5,17 @@ records live in ``hosts.resources``; this module decides and orchestrates."""
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils.translation import gettext_noop, pgettext_lazy
+from django.utils.translation import gettext_noop
 
-from batch_import.account_shape import (
-    account_mapping,
-    chat_only_extra,
-    credentials,
-    responses_flag,
-)
-from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
+from batch_import.account_shape import new_account, patch_for_reuse
+from batch_import.legacy_batch import link_legacy_batch
+from batch_import.models import ImportRun, ImportRunItem
 from batch_import.packs import apply_pack_aliases, pack_profile
 from batch_import.provider_channel import ensure_channel
 from batch_import.reuse import IncomingProvider, ReuseAction, ReuseDecision, decide_reuse
-from batch_import.reuse_preflight import existing_accounts
+from batch_import.reuse_preflight import existing_accounts, settled_sibling
 from batch_import.stages import StageContext
-from batch_import.stages.access import access_advisories, ensure_subscription_access
+from batch_import.stages.access import access_advisories, item_access
 from batch_import.stages.common import add_advisories, handle_host_error, item_resources
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.resources import HostResources
@@ -29,14 +25,6 @@ from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
 
-# What the events call each decision, marked for the catalog (``Msg.word("reuse action", …)``).
-REUSE_ACTION_WORDS = (
-    pgettext_lazy("reuse action", "create"),
-    pgettext_lazy("reuse action", "reuse"),
-    pgettext_lazy("reuse action", "patch"),
-    pgettext_lazy("reuse action", "reactivate"),
-    pgettext_lazy("reuse action", "replace"),
-)
 FINISH_EVENT = {
     ReuseAction.CREATE: EventType.STAGE_COMPLETED,
     ReuseAction.REUSE: EventType.REUSED,
@@ -48,11 +36,6 @@ FINISH_EVENT = {
 
 def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
     run = item.run
-    if run.is_preview:
-        from batch_import.stages.preview import run_preview  # it builds on this module
-
-        run_preview(item, ctx)
-        return
     record_event(
         item=item,
         event_type=EventType.STAGE_STARTED,
@@ -80,34 +63,13 @@ class Provisioner:
     def provision(self) -> None:
         incoming = IncomingProvider(provider_id=self.item.provider_id, families=self.families)
         decision = decide_reuse(existing_accounts(self.item, self.resources), incoming)
-        settled = self.settled_sibling()
+        settled = settled_sibling(self.item)
         group_id = settled.group_id if settled else self.ensure_group()
         channel_id = self.ensure_channel(group_id, settled)
         account_id = self.apply_decision(decision, group_id)
-        access: list[dict] = []
-        if self.run.access_mode == ImportRun.AccessMode.SUBSCRIPTION:
-            # A settled sibling set up the same users' access: its list holds for this item.
-            access = (
-                settled.subscription_access
-                if settled
-                else ensure_subscription_access(self.item, self.resources, group_id)
-            )
-            self.advisories.extend(access_advisories(access))
+        access = item_access(self.item, self.resources, group_id, settled)
+        self.advisories.extend(access_advisories(access))
         self.finish(decision, group_id, channel_id, account_id, access)
-
-    def settled_sibling(self) -> ImportRunItem | None:
-        """An item of this run that already set up what this one needs: the same group (the
-        provider's own; in self-service, the operator key's) and, in subscription mode, the
-        same users' access to it. Its group id is set only once all of that is done, so the
-        host need not be asked again (a run of many keys of one provider asks once)."""
-        siblings = self.run.items.filter(group_id__isnull=False, rolled_back_at__isnull=True)
-        if self.run.access_mode != ImportRun.AccessMode.SELF_SERVICE:
-            siblings = siblings.filter(provider_id=self.item.provider_id)
-        return (
-            siblings.exclude(pk=self.item.pk)
-            .only("item_id", "group_id", "channel_id", "raw_models", "subscription_access")
-            .first()
-        )
 
     def ensure_group(self) -> int:
         if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
@@ -133,11 +95,7 @@ class Provisioner:
         action, resources = decision.action, self.resources
         if action in (ReuseAction.CREATE, ReuseAction.REPLACE):
             account_id = resources.create_account(
-                key_fingerprint=self.item.api_key_fingerprint,
-                key_digest=self.item.api_key_digest,
-                credentials=credentials(self.item, account_mapping(self.aliases)),
-                responses_supported=responses_flag(self.item),
-                extra=chat_only_extra(self.item),
+                **vars(new_account(self.item, self.aliases)),
                 group_id=group_id,
                 families=self.families,
                 # One key per item and attempt: a retry after a lost answer replays the first
@@ -151,27 +109,15 @@ class Provisioner:
         if action == ReuseAction.REACTIVATE:
             resources.reactivate_account(account_id, self.families)
         account = resources.client.accounts.get(account_id)
-        mapping = dict(account.model_mapping)
-        missing = {k: v for k, v in account_mapping(self.aliases).items() if k not in mapping}
-        if missing or group_id not in account.group_ids:
-            mapping.update(missing)
-            resources.client.accounts.update(
-                account_id,
-                credentials=credentials(self.item, mapping),
-                extra={**account.extra, **chat_only_extra(self.item)},
-                group_ids=sorted(set(account.group_ids) | {group_id}),
-            )
-            resources.add_families(account_id, self.families)
+        if patch := patch_for_reuse(self.item, account, self.aliases, group_id):
+            resources.extend_account(account_id, **vars(patch), families=self.families)
         return account_id
 
     def finish(
         self, decision: ReuseDecision, group_id: int, channel_id, account_id: int, access: list
     ) -> None:
         with transaction.atomic():
-            batch = LegacyImportBatch.objects.select_for_update().get(run_id=self.run.run_id)
-            if self.item.provider_id not in batch.provider_ids:
-                batch.provider_ids = [*batch.provider_ids, self.item.provider_id]
-                batch.save(update_fields=["provider_ids", "updated_at"])
+            batch = link_legacy_batch(self.run.run_id, self.item.provider_id)
             transition_item(
                 item_id=self.item.item_id,
                 stage=Stage.CONFIRM,
@@ -185,11 +131,7 @@ class Provisioner:
                     "group_id": group_id,
                     "channel_id": channel_id,
                     "account_id": account_id,
-                    "matched_account_state": decision.matched_account_state,
-                    "account_resolution": decision.account_resolution,
-                    "provision_reused": decision.provision_reused,
-                    "reused_from_provider_id": decision.reused_from_provider_id,
-                    "reused_from_account_id": decision.reused_from_account_id,
+                    **decision.item_fields(),
                     "legacy_batch": batch,
                     "legacy_provider_id": self.item.provider_id,
                     "advisory_messages": add_advisories(self.item, *self.advisories),
