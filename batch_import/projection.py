@@ -406,7 +406,8 @@ def capability_matrix(profile: dict[str, Any] | None) -> CapabilityMatrix | None
     """The capability profile as rows people read: transport, then one row per model."""
     if not profile:
         return None
-    transport = profile.get("transport_profile") or {}
+    profile = seed_profile(profile)  # read as the typed profile reads it, whatever the shape
+    transport = profile["transport_profile"]
     rows = [(str(label), support_text(transport.get(key))) for key, label in TRANSPORT_LABELS]
     models = [
         {
@@ -418,11 +419,11 @@ def capability_matrix(profile: dict[str, Any] | None) -> CapabilityMatrix | None
             "reasoning": support_text(m.get("supports_reasoning_fields")),
             "smoke": support_text(m.get("smoke_chat_ok")),
         }
-        for m in profile.get("model_profiles") or []
+        for m in profile["model_profiles"]
     ]
     return CapabilityMatrix(
         transport=rows,
-        advisories=advisory_texts(transport.get("known_advisories") or []),
+        advisories=advisory_texts(transport["known_advisories"]),
         models=models,
     )
 
