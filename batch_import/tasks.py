@@ -18,6 +18,7 @@ from batch_import.services import item_stop_cancelled
 from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.stages.common import fail_item, schedule_retry
 from batch_import.transitions import EventType
+from relay_project.limits import run_scope
 from relay_project.logging import log_context
 from relay_project.messages import Msg
 
@@ -57,11 +58,14 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                     return "lost"
                 continue
             try:
-                with log_context(
-                    run_id=item.run_id,
-                    item_id=item_id,
-                    stage=item.current_stage,
-                    attempt=item.attempt,
+                with (
+                    log_context(
+                        run_id=item.run_id,
+                        item_id=item_id,
+                        stage=item.current_stage,
+                        attempt=item.attempt,
+                    ),
+                    run_scope(item.run_id),  # the item's calls count toward its run's share
                 ):
                     logger.debug("stage %s starts", item.current_stage)
                     STAGE_STEPS[item.current_stage](item, context)

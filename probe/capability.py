@@ -27,6 +27,7 @@ the feature.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -290,7 +291,10 @@ def probe_capabilities(
             probes += [(_probe_stream, model), (_probe_tools, model)]
     workers = max(1, min(client.concurrency, settings.RELAY_UPSTREAM_CONCURRENCY, len(probes)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
-        outcomes = list(pool.map(lambda probe: probe[0](client, probe[1]), probes))
+        # Each probe runs in a copy of this thread's context: its upstream calls count toward
+        # the item's run (relay_project.limits.run_scope) and its log lines name the item.
+        calls = [pool.submit(contextvars.copy_context().run, p, client, m) for p, m in probes]
+        outcomes = [call.result() for call in calls]
     return _assemble(transport, models, [*settled.values(), *outcomes])
 
 

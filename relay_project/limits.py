@@ -1,4 +1,5 @@
-"""Concurrency bounds that hold across every process and machine of one deployment.
+"""Concurrency bounds that hold across every process and machine of one deployment, shared
+fairly between the runs that contend for them.
 
 ``slot("upstream:https://api.example.com", 2)`` is a context manager that admits at most two
 holders of that key at once, whoever holds them: threads of one worker, the workers of one
@@ -12,20 +13,37 @@ qcluster, or qclusters on other machines. The backend follows the deployment:
   holder's process dies.
 - Django settings not configured (the adapters used as a library): a semaphore in the process.
 
+Fair sharing between runs (both shared backends). A holder belongs to the run named by
+``run_scope(run_id)`` around it (the worker sets it around each item; outside any run the
+holder belongs to the anonymous run ``""``). A caller that finds no place registers itself as
+waiting for its run while it polls. The rule, decided atomically per key:
+
+    a free place goes to a run only when no *other waiting* run holds fewer places of that key.
+
+So a run with 1,000 items waiting cannot crowd out a 5-item run started after it: each freed
+place goes to the run holding fewest, and contending runs converge to about ``size / runs``
+places each (within one). It is work-conserving: a run that stops waiting leaves its share to the
+others, and a lone run uses the whole bound. A place may stay free for one polling pause while
+the run entitled to it polls. Waiting registrations of a dead process vanish with it (files: a
+``flock`` the kernel drops; Redis: entries scored by an expiry each poll refreshes).
+
 Waiting polls with a short, growing pause; the bounds are small (2-8) and holders are single
 HTTP exchanges, so a queue would buy little over polling.
 """
 
 from __future__ import annotations
 
+import contextvars
 import fcntl
 import hashlib
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,31 +52,101 @@ from django.conf import settings
 # A lease outlives any single HTTP exchange (timeouts are seconds): it only matters when the
 # holder died, and then it bounds how long its place stays taken.
 DEFAULT_LEASE_SECONDS = 300.0
+# A waiting registration in Redis outlives many polls (at most POLL_MAX apart): it only lapses
+# when its waiter died, and until then it holds other runs back from places beyond their share.
+DEFAULT_WAIT_SECONDS = 2.0
 POLL_FIRST = 0.005
 POLL_MAX = 0.1
 
+# fair_turn below, in one Lua call with the bound. Members are "<run>|<32 hex>" (a lease token
+# or a waiter id), so the run is all but the last 33 characters whatever it contains.
 _ACQUIRE = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+local size, lease_ms, run = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local waiter = ARGV[6]
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
-  return 1
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
+local held = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #held < size then
+  local holding = {}
+  for _, member in ipairs(held) do
+    local owner = string.sub(member, 1, -34)
+    holding[owner] = (holding[owner] or 0) + 1
+  end
+  local mine = holding[run] or 0
+  local turn = true
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    local other = string.sub(member, 1, -34)
+    if other ~= run and (holding[other] or 0) < mine then
+      turn = false
+      break
+    end
+  end
+  if turn then
+    redis.call('ZADD', KEYS[1], now_ms + lease_ms, run .. '|' .. ARGV[4])
+    redis.call('PEXPIRE', KEYS[1], lease_ms)
+    if waiter ~= '' then
+      redis.call('ZREM', KEYS[2], run .. '|' .. waiter)
+    end
+    return 1
+  end
+end
+if waiter ~= '' then
+  redis.call('ZADD', KEYS[2], now_ms + tonumber(ARGV[5]), run .. '|' .. waiter)
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[5]))
 end
 return 0
 """
 
+_run: contextvars.ContextVar[str] = contextvars.ContextVar("relay_slot_run", default="")
+
+
+@contextmanager
+def run_scope(run_id: str) -> Iterator[None]:
+    """Every slot taken inside belongs to run ``run_id`` for fair sharing (module docstring).
+    Threads started inside see it only through ``contextvars.copy_context()``."""
+    token = _run.set(str(run_id))
+    try:
+        yield
+    finally:
+        _run.reset(token)
+
+
+def current_run() -> str:
+    return _run.get()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One caller waiting for a place: the run it works for, and its own waiter id (kept
+    registered as waiting between failed attempts until it gets a place or withdraws)."""
+
+    run: str = ""
+    waiter: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def fair_turn(run: str, holding: Counter[str], waiting_runs: Iterable[str]) -> bool:
+    """Whether a free place may go to ``run``: no other waiting run holds fewer places."""
+    mine = holding[run]
+    return all(holding[other] >= mine for other in waiting_runs if other != run)
+
 
 class Backend(Protocol):
-    def try_acquire(self, key: str, size: int) -> object | None:
-        """A token when a place was free, else ``None``."""
+    def try_acquire(self, key: str, size: int, claim: Claim | None = None) -> object | None:
+        """A token when a place is free and it is ``claim``'s run's turn, else ``None`` (and
+        ``claim`` stays registered as waiting). Without a claim: the anonymous run, and a
+        refusal registers nothing."""
 
     def release(self, key: str, token: object) -> None: ...
 
+    def withdraw(self, key: str, claim: Claim) -> None:
+        """``claim`` stops waiting without a place (its caller gave up)."""
+
 
 class LocalBackend:
-    """Semaphores of this process only (no settings: nothing to share through)."""
+    """Semaphores of this process only (no settings: nothing to share through, and no runs
+    to be fair between)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -68,46 +156,155 @@ class LocalBackend:
         with self._lock:
             return self._semaphores.setdefault((key, size), threading.BoundedSemaphore(size))
 
-    def try_acquire(self, key: str, size: int) -> object | None:
+    def try_acquire(self, key: str, size: int, claim: Claim | None = None) -> object | None:
         semaphore = self._semaphore(key, size)
         return semaphore if semaphore.acquire(blocking=False) else None
 
     def release(self, key: str, token: object) -> None:
         token.release()  # type: ignore[attr-defined]
 
+    def withdraw(self, key: str, claim: Claim) -> None:
+        pass
+
 
 class FileLockBackend:
-    """``size`` lock files per key; one ``flock`` per holder, freed by the kernel on death."""
+    """``size`` lock files per key; one ``flock`` per holder, freed by the kernel on death.
+
+    A holder writes its run into the lock file it holds; a waiter holds a ``flock`` on a file
+    of its own under ``waiting/r<run in hex>/``. Every decision is taken under one
+    ``flock``'ed mutex file per key, so reading who holds and who waits and taking a place are
+    one step across processes (release needs no mutex: closing the descriptor frees the place).
+    """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._waiting: dict[str, tuple[int, Path]] = {}  # waiter id → its registration
 
-    def _paths(self, key: str, size: int) -> list[Path]:
+    def _folder(self, key: str) -> Path:
         folder = self.directory / hashlib.sha256(key.encode()).hexdigest()[:32]
-        folder.mkdir(parents=True, exist_ok=True)
-        return [folder / f"{index}.lock" for index in range(size)]
+        (folder / "waiting").mkdir(parents=True, exist_ok=True)
+        return folder
 
-    def try_acquire(self, key: str, size: int) -> object | None:
-        for path in self._paths(key, size):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return fd
-        return None
+    @contextmanager
+    def _decision(self, folder: Path) -> Iterator[None]:
+        mutex = os.open(folder / "mutex", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(mutex, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(mutex)
+
+    def try_acquire(self, key: str, size: int, claim: Claim | None = None) -> object | None:
+        run = claim.run if claim else ""
+        folder = self._folder(key)
+        with self._decision(folder):
+            free, holding = self._places(folder, size)
+            others = self._waiting_runs(folder, besides=run) if free is not None else ()
+            if free is not None and fair_turn(run, holding, others):
+                os.ftruncate(free, 0)
+                os.pwrite(free, run.encode(), 0)
+                if claim:
+                    self._unregister(claim)
+                return free
+            if free is not None:
+                os.close(free)
+            if claim and claim.waiter not in self._waiting:
+                self._register(folder, claim)
+            return None
 
     def release(self, key: str, token: object) -> None:
         os.close(token)  # type: ignore[arg-type]  # closing the descriptor drops its flock
 
+    def withdraw(self, key: str, claim: Claim) -> None:
+        self._unregister(claim)
+
+    def _places(self, folder: Path, size: int) -> tuple[int | None, Counter[str]]:
+        """One free place locked for us (or ``None``), and how many places each run holds."""
+        free: int | None = None
+        holding: Counter[str] = Counter()
+        for index in range(size):
+            fd = os.open(folder / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            if free is None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    pass
+                else:
+                    free = fd
+                    continue
+            elif _is_free(fd):
+                os.close(fd)
+                continue
+            holding[os.pread(fd, 4096, 0).decode(errors="replace")] += 1
+            os.close(fd)
+        return free, holding
+
+    def _waiting_runs(self, folder: Path, besides: str) -> set[str]:
+        """The runs other than ``besides`` with a live waiter (one live file per run is
+        enough); a dead waiter's file met on the way (its flock gone) is removed."""
+        runs = set()
+        waiting = folder / "waiting"
+        for name in os.listdir(waiting):
+            run = bytes.fromhex(name.removeprefix("r")).decode(errors="replace")
+            if run == besides:
+                continue
+            for waiter in os.listdir(waiting / name):
+                path = waiting / name / waiter
+                try:
+                    fd = os.open(path, os.O_RDWR)
+                except FileNotFoundError:
+                    continue
+                try:
+                    if not _is_free(fd):
+                        runs.add(run)
+                        break
+                    path.unlink(missing_ok=True)
+                finally:
+                    os.close(fd)
+            else:
+                with suppress(OSError):  # a run nobody waits for any more leaves no folder
+                    (waiting / name).rmdir()
+        return runs
+
+    def _register(self, folder: Path, claim: Claim) -> None:
+        runs = folder / "waiting" / f"r{claim.run.encode().hex()}"
+        runs.mkdir(exist_ok=True)
+        path = runs / claim.waiter
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._waiting[claim.waiter] = (fd, path)
+
+    def _unregister(self, claim: Claim) -> None:
+        registration = self._waiting.pop(claim.waiter, None)
+        if registration is not None:
+            fd, path = registration
+            path.unlink(missing_ok=True)
+            os.close(fd)
+
+
+def _is_free(fd: int) -> bool:
+    """Whether nobody holds a ``flock`` on the file (checked by taking and dropping one)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
+
 
 class RedisBackend:
-    """Leases in one sorted set per key, on the Redis clock (machines' clocks may differ)."""
+    """Leases in one sorted set per key, on the Redis clock (machines' clocks may differ);
+    waiters in a second sorted set per key, scored by when their registration lapses."""
 
-    def __init__(self, url: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
+    def __init__(
+        self,
+        url: str,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    ) -> None:
         self.url = url
         self.lease_ms = int(lease_seconds * 1000)
+        self.wait_ms = max(1, int(wait_seconds * 1000))
         self._connections: dict[int, tuple[Any, Any]] = {}  # per pid: a fork opens its own
 
     def _connection(self) -> tuple[Any, Any]:
@@ -122,15 +319,23 @@ class RedisBackend:
             self._connections = {pid: connection}
         return connection
 
-    def try_acquire(self, key: str, size: int) -> object | None:
+    def try_acquire(self, key: str, size: int, claim: Claim | None = None) -> object | None:
         _, acquire = self._connection()
+        run = claim.run if claim else ""
         token = uuid.uuid4().hex
-        granted = acquire(keys=[f"relay:slot:{key}"], args=[size, self.lease_ms, token])
-        return token if granted else None
+        granted = acquire(
+            keys=[f"relay:slot:{key}", f"relay:slot-waiting:{key}"],
+            args=[size, self.lease_ms, run, token, self.wait_ms, claim.waiter if claim else ""],
+        )
+        return f"{run}|{token}" if granted else None
 
     def release(self, key: str, token: object) -> None:
         client, _ = self._connection()
         client.zrem(f"relay:slot:{key}", token)
+
+    def withdraw(self, key: str, claim: Claim) -> None:
+        client, _ = self._connection()
+        client.zrem(f"relay:slot-waiting:{key}", f"{claim.run}|{claim.waiter}")
 
 
 _backend_lock = threading.Lock()
@@ -170,10 +375,15 @@ class Slot:
     @contextmanager
     def hold(self) -> Iterator[None]:
         using = self.backend
+        claim = Claim(current_run())
         pause = POLL_FIRST
-        while (token := using.try_acquire(self.key, self.size)) is None:
-            time.sleep(pause)
-            pause = min(POLL_MAX, pause * 2)
+        try:
+            while (token := using.try_acquire(self.key, self.size, claim)) is None:
+                time.sleep(pause)
+                pause = min(POLL_MAX, pause * 2)
+        except BaseException:
+            using.withdraw(self.key, claim)
+            raise
         try:
             yield
         finally:

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from relay_project import limits
-from relay_project.limits import FileLockBackend, LocalBackend, RedisBackend, Slot
+from relay_project.limits import Claim, FileLockBackend, LocalBackend, RedisBackend, Slot
 
 REDIS_URL = os.environ.get("RELAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PROCESSES = 3
@@ -32,14 +32,15 @@ def _redis_or_skip() -> None:
         pytest.skip(f"Redis at {REDIS_URL} does not answer")
 
 
-def _contend(backend, key: str, queue) -> None:
-    """One process: THREADS threads take the shared slot three times each, noting when."""
+def _contend(backend, key: str, run: str, queue) -> None:
+    """One process: THREADS threads of ``run`` take the shared slot three times each, noting
+    when."""
     bound = Slot(key, SIZE, using=backend)
     intervals = []
     lock = threading.Lock()
 
     def hold(_: int) -> None:
-        with bound:
+        with limits.run_scope(run), bound:
             entered = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process
             time.sleep(HOLD)
             left = time.monotonic()
@@ -60,13 +61,11 @@ def _peak_holders(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
-def _peak_across_processes(backend) -> int:
+def _peak_across_processes(backend, runs: tuple[str, ...] = ("",) * PROCESSES) -> int:
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     key = f"upstream:https://{uuid.uuid4().hex}.example.com"
-    workers = [
-        context.Process(target=_contend, args=(backend, key, queue)) for _ in range(PROCESSES)
-    ]
+    workers = [context.Process(target=_contend, args=(backend, key, run, queue)) for run in runs]
     for worker in workers:
         worker.start()
     intervals = [interval for _ in workers for interval in queue.get(timeout=60)]
@@ -76,13 +75,19 @@ def _peak_across_processes(backend) -> int:
     return _peak_holders(intervals)
 
 
-def test_lock_files_bound_every_process_on_the_machine(tmp_path):
-    assert _peak_across_processes(FileLockBackend(tmp_path)) == SIZE
+# One run in every process, or runs that share the bound (one of them spread over two).
+RUNS = {"one run": ("",) * PROCESSES, "several runs": ("a", "b", "a")}
 
 
-def test_redis_leases_bound_every_process_of_every_machine():
+@pytest.mark.parametrize("runs", RUNS.values(), ids=RUNS.keys())
+def test_lock_files_bound_every_process_on_the_machine(tmp_path, runs):
+    assert _peak_across_processes(FileLockBackend(tmp_path), runs) == SIZE
+
+
+@pytest.mark.parametrize("runs", RUNS.values(), ids=RUNS.keys())
+def test_redis_leases_bound_every_process_of_every_machine(runs):
     _redis_or_skip()
-    assert _peak_across_processes(RedisBackend(REDIS_URL)) == SIZE
+    assert _peak_across_processes(RedisBackend(REDIS_URL), runs) == SIZE
 
 
 def test_a_process_semaphore_alone_would_not_hold_the_bound():
@@ -135,3 +140,195 @@ def test_the_backend_follows_the_deployment(settings, monkeypatch, tmp_path):
     monkeypatch.setattr(limits, "_backend", None)
     settings.REDIS_URL = REDIS_URL
     assert isinstance(limits.backend(), RedisBackend)
+
+
+# --- fair sharing between runs ----------------------------------------------------------------
+
+
+@pytest.fixture(params=["files", "redis"])
+def shared(request, tmp_path):
+    """Each shared backend (every test takes a key of its own)."""
+    if request.param == "redis":
+        _redis_or_skip()
+        return RedisBackend(REDIS_URL)
+    return FileLockBackend(tmp_path)
+
+
+class Drive:
+    """Deterministic interleavings: callers of named runs try the backend in an order the test
+    picks, as pollers would, and every admission is noted. ``named=False``: the same callers
+    name no run (the backend sees no claim)."""
+
+    def __init__(self, backend, size: int, *, named: bool = True) -> None:
+        self.backend = backend
+        self.size = size
+        self.named = named
+        self.key = f"upstream:https://{uuid.uuid4().hex}.example.com"
+        self.waiting: dict[str, list[Claim]] = {}
+        self.holders: list[tuple[str, object]] = []  # oldest first
+        self.admitted: list[str] = []
+
+    def arrive(self, run: str, items: int) -> None:
+        self.waiting.setdefault(run, []).extend(Claim(run) for _ in range(items))
+        self.poll(run)
+
+    def poll(self, *runs: str) -> None:
+        """Every waiting caller of ``runs`` (in that order) tries once."""
+        for run in runs:
+            for claim in list(self.waiting[run]):
+                token = self.backend.try_acquire(self.key, self.size, claim if self.named else None)
+                if token is not None:
+                    self.waiting[run].remove(claim)
+                    self.holders.append((run, token))
+                    self.admitted.append(run)
+
+    def finish_oldest(self) -> None:
+        _, token = self.holders.pop(0)
+        self.backend.release(self.key, token)
+
+    def holding(self, run: str) -> int:
+        return sum(owner == run for owner, _ in self.holders)
+
+    def close(self) -> None:
+        for _, token in self.holders:
+            self.backend.release(self.key, token)
+        for claims in self.waiting.values():
+            for claim in claims:
+                self.backend.withdraw(self.key, claim)
+
+
+def _small_run_holdings(drive: Drive) -> list[int]:
+    """A run of 200 items (far more than the bound) holds every place; a run of 5 arrives;
+    ten holders finish one at a time, oldest first, and the big run's waiters always poll
+    first. How many places the small run held after each."""
+    drive.arrive("big", 200)
+    drive.arrive("small", 5)
+    holdings = []
+    for _ in range(10):
+        drive.finish_oldest()
+        drive.poll("big", "small")
+        holdings.append(drive.holding("small"))
+    return holdings
+
+
+def test_a_small_run_gets_its_share_behind_a_big_one(shared):
+    drive = Drive(shared, 4)
+    try:
+        # The first two freed places go to the small run (it holds fewest), then the runs
+        # take turns at two places each; once all five small items are in, the big run refills.
+        assert _small_run_holdings(drive) == [1] + [2] * 8 + [1]
+        assert drive.admitted.count("small") == 5
+        assert len(drive.holders) == 4
+    finally:
+        drive.close()
+
+
+def test_without_runs_the_pollers_of_a_big_batch_take_every_place(shared):
+    """The control: the same interleaving with nobody naming a run starves the small batch."""
+    drive = Drive(shared, 4, named=False)
+    try:
+        assert _small_run_holdings(drive) == [0] * 10
+    finally:
+        drive.close()
+
+
+def test_a_lone_run_uses_the_whole_bound(shared):
+    drive = Drive(shared, 4)
+    try:
+        drive.arrive("lone", 6)
+        assert drive.holding("lone") == 4
+        drive.finish_oldest()
+        drive.poll("lone")
+        assert drive.holding("lone") == 4
+    finally:
+        drive.close()
+
+
+def test_a_run_that_needs_fewer_leaves_the_rest_to_the_others(shared):
+    drive = Drive(shared, 4)
+    try:
+        drive.arrive("one", 1)
+        drive.arrive("many", 10)
+        assert (drive.holding("one"), drive.holding("many")) == (1, 3)
+        drive.arrive("two", 2)  # holds nothing yet: the next freed places are its
+        for _ in range(2):
+            drive.finish_oldest()  # "one" finishes first, then one of "many"
+            drive.poll("many", "two")
+        assert (drive.holding("many"), drive.holding("two")) == (2, 2)
+        for _ in range(2):
+            drive.finish_oldest()  # of "many": "two" has nobody waiting, so "many" refills
+            drive.poll("many", "two")
+        assert (drive.holding("many"), drive.holding("two")) == (2, 2)
+        for _ in range(2):
+            drive.finish_oldest()  # both of "two": "many" takes every place again
+            drive.poll("many", "two")
+        assert drive.holding("many") == 4
+    finally:
+        drive.close()
+
+
+def test_a_caller_that_gives_up_stops_holding_other_runs_back(shared):
+    drive = Drive(shared, 2)
+    try:
+        drive.arrive("big", 3)
+        drive.arrive("small", 1)
+        drive.finish_oldest()
+        drive.poll("big")
+        assert drive.holding("big") == 1  # the free place is kept for "small"
+        shared.withdraw(drive.key, drive.waiting["small"].pop())
+        drive.poll("big")
+        assert drive.holding("big") == 2
+    finally:
+        drive.close()
+
+
+def _wait_until_killed(directory, key: str, inherited, ready) -> None:
+    for fd in inherited:
+        os.close(fd)  # the parent's places stay held by the parent alone
+    FileLockBackend(directory).try_acquire(key, 2, Claim("gone"))  # refused: it stays waiting
+    ready.set()
+    time.sleep(60)
+
+
+def test_a_killed_waiter_stops_holding_other_runs_back(tmp_path):
+    backend = FileLockBackend(tmp_path)
+    places = [backend.try_acquire("host:x", 2, Claim("big")) for _ in range(2)]
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    waiter = context.Process(target=_wait_until_killed, args=(tmp_path, "host:x", places, ready))
+    waiter.start()
+    assert ready.wait(30)
+    backend.release("host:x", places.pop())
+    assert backend.try_acquire("host:x", 2, Claim("big")) is None  # the free place is "gone"'s
+    waiter.kill()
+    waiter.join(timeout=10)
+    assert backend.try_acquire("host:x", 2, Claim("big")) is not None
+
+
+def test_a_redis_registration_of_a_dead_waiter_lapses():
+    _redis_or_skip()
+    key = f"host:{uuid.uuid4().hex}"
+    backend = RedisBackend(REDIS_URL, wait_seconds=0.3)
+    places = [backend.try_acquire(key, 2, Claim("big")) for _ in range(2)]
+    assert backend.try_acquire(key, 2, Claim("gone")) is None  # never polls again: it "died"
+    backend.release(key, places.pop())
+    assert backend.try_acquire(key, 2, Claim("big")) is None  # the free place is "gone"'s
+    time.sleep(0.4)
+    assert backend.try_acquire(key, 2, Claim("big")) is not None
+
+
+def test_a_slot_names_the_run_of_its_scope():
+    class Recording(LocalBackend):
+        claims: list[Claim] = []
+
+        def try_acquire(self, key, size, claim=None):
+            self.claims.append(claim)
+            return super().try_acquire(key, size, claim)
+
+    using = Recording()
+    bound = Slot("host:x", 1, using=using)
+    with limits.run_scope("run-1"), bound:
+        pass
+    with bound:
+        pass
+    assert [claim.run for claim in using.claims] == ["run-1", ""]
