@@ -72,6 +72,16 @@ class ImportRun(models.Model):
     degraded_items = models.PositiveIntegerField(default=0, verbose_name=_("degraded items"))
     broken_items = models.PositiveIntegerField(default=0, verbose_name=_("broken items"))
     warning_items = models.PositiveIntegerField(default=0, verbose_name=_("warning items"))
+    # The two counts the run state needs besides the ones above (run_state.RunCounts).
+    advisory_items = models.PositiveIntegerField(default=0, verbose_name=_("advisory items"))
+    stage_ended_items = models.PositiveIntegerField(
+        default=0, verbose_name=_("items ended by a stage")
+    )
+    # The counters above are kept incrementally: each item transition adds what it changed
+    # (run_state.item_counts) instead of recounting the run's items. False until they were
+    # counted once from the items (transitions.refresh_run_state), which the first
+    # transition of such a run does.
+    counters_ready = models.BooleanField(default=False, verbose_name=_("counters ready"))
     duplicate_entries = models.PositiveIntegerField(default=0, verbose_name=_("duplicate entries"))
     idempotency_key = models.CharField(
         max_length=255, null=True, blank=True, verbose_name=_("idempotency key")

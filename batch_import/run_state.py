@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
 
@@ -83,6 +83,39 @@ class RunCounts:
     warnings: int = 0
     ended_by_a_stage: int = 0
     advisory: int = 0
+
+    def __add__(self, other: RunCounts) -> RunCounts:
+        return RunCounts(
+            **{f.name: getattr(self, f.name) + getattr(other, f.name) for f in _FIELDS}
+        )
+
+    def __sub__(self, other: RunCounts) -> RunCounts:
+        return RunCounts(
+            **{f.name: getattr(self, f.name) - getattr(other, f.name) for f in _FIELDS}
+        )
+
+    def __bool__(self) -> bool:
+        """False when every count is zero (a delta that changes nothing)."""
+        return any(getattr(self, f.name) for f in _FIELDS)
+
+
+_FIELDS = fields(RunCounts)
+
+
+def item_counts(item: ItemSnapshot) -> RunCounts:
+    """What one item adds to its run's counts (each 0 or 1): the counts of a run are the sum
+    over its items, so a transition moves them by ``item_counts(after) - item_counts(before)``
+    and never needs to read the run's other items."""
+    return RunCounts(
+        total=1,
+        done=int(item.current_stage == Stage.DONE),
+        active=int(item.access_status == Access.ACTIVE),
+        degraded=int(item.access_status == Access.DEGRADED),
+        broken=int(item_is_broken(item)),
+        warnings=int(item.has_warning),
+        ended_by_a_stage=int(item_ended_by_a_stage(item)),
+        advisory=int(item.confirmation_status == Confirmation.ADVISORY),
+    )
 
 
 def count_items(items: Iterable[ItemSnapshot]) -> RunCounts:

@@ -3,6 +3,17 @@
 Recipe (STYLE.md): lock the row, return early when nothing changes, check the tables, save with
 ``update_fields``, append exactly one event in the same transaction, then bring the run's state
 and counters in step through ``derive_run_state_from_counts``.
+
+Run counters are kept incrementally. An item's share of its run's counts is a pure function of
+its own fields (``run_state.item_counts``), so a transition adds ``after - before`` to the
+run's counter columns in one ``UPDATE … SET n = n + d`` and reads the run row back: the same
+few statements and rows whatever the run's size, where recounting read every item of the run.
+Transitions that change no count (most stage moves) do not touch the run row at all. Those that
+do take its row lock with that UPDATE, as the last step before commit, and never read items
+under it; the one that makes the run terminal is the one that sees it terminal under that lock,
+so ``finished_at`` is set and the run handed over exactly once. ``refresh_run_state`` is the
+full recount (run creation, cancel, and a run whose counters were never counted), and
+``selectors.run_counts`` stays the oracle the tests compare the counters with.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -26,8 +38,11 @@ from batch_import.models import (
     RunRollback,
 )
 from batch_import.run_state import (
+    ItemSnapshot,
+    RunCounts,
     RunSummary,
     derive_run_state_from_counts,
+    item_counts,
     item_has_warning,
     legacy_batch_status,
 )
@@ -155,6 +170,7 @@ def transition_item(
             return item
 
         event_stage = item.current_stage
+        counted_before = item_counts(_snapshot(item))
         for name, value in changes.items():
             setattr(item, name, value)
         warning = item_has_warning(
@@ -176,7 +192,9 @@ def transition_item(
             message_i18n=stored(message),
             payload=_event_payload(changes, payload),
         )
-        refresh_run_state(run_id=item.run_id)
+        delta = item_counts(_snapshot(item)) - counted_before
+        if delta:
+            add_to_run_counts(run_id=item.run_id, delta=delta)
     return item
 
 
@@ -200,29 +218,83 @@ def record_event(
     )
 
 
+# RunCounts field → the ImportRun column that keeps it.
+COUNTER_COLUMNS: dict[str, str] = {
+    "total": "total_items",
+    "done": "completed_items",
+    "active": "active_items",
+    "degraded": "degraded_items",
+    "broken": "broken_items",
+    "warnings": "warning_items",
+    "ended_by_a_stage": "stage_ended_items",
+    "advisory": "advisory_items",
+}
+
+
+def stored_counts(run: ImportRun) -> RunCounts:
+    """The counts kept on the run row."""
+    return RunCounts(**{name: getattr(run, column) for name, column in COUNTER_COLUMNS.items()})
+
+
 def refresh_run_state(*, run_id: str) -> ImportRun:
-    """Recompute the run's state and counters from its items (same transaction as the caller)."""
+    """Recount the run's items and bring its counters and state in step (same transaction as
+    the caller). One aggregate over the run's items: for run creation, cancel and repair; an
+    item transition adds its own change instead (``add_to_run_counts``)."""
     with transaction.atomic():
         run = ImportRun.objects.select_for_update().get(pk=run_id)
-        summary = derive_run_state_from_counts(
-            run_counts(run_id), mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
-        )
-        updates = {
-            name: value for name, value in vars(summary).items() if getattr(run, name) != value
-        }
-        terminal = summary.state in ImportRun.TERMINAL_STATES
-        if terminal and run.finished_at is None:
-            updates["finished_at"] = timezone.now()
-            if not run.is_preview:
-                hand_over_run(run.run_id)
-        elif not terminal and run.finished_at is not None:
-            updates["finished_at"] = None
-        if updates:
-            for name, value in updates.items():
-                setattr(run, name, value)
-            run.save(update_fields=[*updates, "updated_at"])
-            sync_legacy_batch(run_id, summary)
+        _settle(run, run_counts(run_id))
     return run
+
+
+def add_to_run_counts(*, run_id: str, delta: RunCounts) -> ImportRun:
+    """Add one transition's change to the run's counters, then settle its state (same
+    transaction as the caller). The UPDATE adds to the stored values under the row lock it
+    takes, so concurrent transitions never lose one another's counts; reading the row back
+    under that lock shows the transaction that completes the run that it is the one."""
+    with transaction.atomic():
+        added = ImportRun.objects.filter(pk=run_id, counters_ready=True).update(
+            updated_at=timezone.now(),
+            **{
+                column: F(column) + getattr(delta, name)
+                for name, column in COUNTER_COLUMNS.items()
+                if getattr(delta, name)
+            },
+        )
+        if not added:  # never counted (a run written by other means): count it once
+            return refresh_run_state(run_id=run_id)
+        run = ImportRun.objects.get(pk=run_id)
+        _settle(run, stored_counts(run), counted=True)
+    return run
+
+
+def _settle(run: ImportRun, counts: RunCounts, *, counted: bool = False) -> None:
+    """Store ``counts`` and the state they derive on the run (what differs only); the run that
+    becomes terminal gets ``finished_at`` and is handed over, once. The caller holds the row;
+    ``counted`` says it already stored counts that changed."""
+    summary = derive_run_state_from_counts(
+        counts, mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
+    )
+    stored = {
+        **vars(summary),
+        "advisory_items": counts.advisory,
+        "stage_ended_items": counts.ended_by_a_stage,
+        "counters_ready": True,
+    }
+    updates = {name: value for name, value in stored.items() if getattr(run, name) != value}
+    terminal = summary.state in ImportRun.TERMINAL_STATES
+    if terminal and run.finished_at is None:
+        updates["finished_at"] = timezone.now()
+        if not run.is_preview:
+            hand_over_run(run.run_id)
+    elif not terminal and run.finished_at is not None:
+        updates["finished_at"] = None
+    if updates:
+        for name, value in updates.items():
+            setattr(run, name, value)
+        run.save(update_fields=[*updates, "updated_at"])
+    if updates or (counted and terminal):
+        # The V1 status follows the state, and the counters once the run has ended.
+        sync_legacy_batch(run.run_id, summary)
 
 
 def sync_legacy_batch(run_id: str, summary: RunSummary) -> None:
@@ -244,6 +316,16 @@ def hand_over_run(run_id: str) -> None:
         transaction.on_commit(
             partial(async_task, settings.RELAY_AFTER_RUN_TASK, run_id, group="after_import")
         )
+
+
+def _snapshot(item: ImportRunItem) -> ItemSnapshot:
+    return ItemSnapshot(
+        current_stage=item.current_stage,
+        confirmation_status=item.confirmation_status,
+        access_status=item.access_status,
+        has_warning=item.has_warning,
+        last_error_stage=item.last_error_stage,
+    )
 
 
 def _with_translations(fields: Mapping[str, Any]) -> dict[str, Any]:
