@@ -1,0 +1,333 @@
+"""Run counters kept incrementally (issue #17): each item transition adds its own change to the
+run row, and the result always equals the full recount (``selectors.run_counts``, the oracle);
+a transition costs the same statements in a run of 10 items and of 2,000, none of which reads
+the run's other items; the run that completes is completed, and handed over, exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batch_import import transitions
+from batch_import.errors import InvalidTransition
+from batch_import.models import ImportRun, ImportRunItem
+from batch_import.run_requests import validate_run_request
+from batch_import.run_state import (
+    ItemSnapshot,
+    count_items,
+    derive_run_state_from_counts,
+    item_counts,
+)
+from batch_import.selectors import run_counts
+from batch_import.services import item_retry, run_cancel, run_start
+from batch_import.transitions import (
+    EventType,
+    Writer,
+    refresh_run_state,
+    stored_counts,
+    transition_item,
+)
+from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
+
+Stage = ImportRunItem.Stage
+Access = ImportRunItem.AccessStatus
+Confirmation = ImportRunItem.ConfirmationStatus
+
+PROPERTY = settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+snapshots = st.builds(
+    ItemSnapshot,
+    current_stage=st.sampled_from(Stage.values),
+    confirmation_status=st.sampled_from(Confirmation.values),
+    access_status=st.sampled_from(Access.values),
+    has_warning=st.booleans(),
+    last_error_stage=st.sampled_from([None, *Stage.values]),
+)
+
+
+@given(st.lists(snapshots, max_size=12))
+def test_a_runs_counts_are_the_sum_of_its_items_shares(items):
+    """The pure rule a transition relies on: counting the items equals adding their shares."""
+    total = sum((item_counts(item) for item in items), count_items([]))
+    assert total == count_items(items)
+
+
+# --- the counters follow every write path ---------------------------------------------------
+
+item_index = st.integers(min_value=0, max_value=3)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("move"), item_index, st.sampled_from(Stage.values)),
+        st.tuples(st.just("confirm"), item_index, st.sampled_from(Confirmation.values)),
+        st.tuples(
+            st.just("verdict"),
+            item_index,
+            st.sampled_from([Access.ACTIVE, Access.DEGRADED, Access.BROKEN]),
+            st.sampled_from([None, Stage.PROBE, Stage.PROVISION, Stage.VALIDATE]),
+        ),
+        st.tuples(st.just("fail"), item_index, st.sampled_from([Stage.PROBE, Stage.CONFIRM])),
+        st.tuples(st.just("advise"), item_index, st.lists(st.just("note"), max_size=1)),
+        st.tuples(st.just("retry"), item_index),
+        st.tuples(st.just("cancel")),
+    ),
+    max_size=25,
+)
+
+
+def _apply(run: ImportRun, item_ids: list[str], op: tuple) -> None:
+    kind = op[0]
+    item_id = item_ids[op[1] % len(item_ids)] if len(op) > 1 else None
+    if kind == "move":
+        transition_item(item_id=item_id, stage=op[2], event_type=EventType.STAGE_STARTED)
+    elif kind == "confirm":
+        transition_item(item_id=item_id, confirmation_status=op[2], event_type=EventType.CONFIRMED)
+    elif kind == "verdict":
+        transition_item(
+            item_id=item_id,
+            stage=Stage.DONE,
+            access_status=op[2],
+            fields={"last_error_stage": op[3]},
+            event_type=EventType.VALIDATED,
+            writer=Writer.VALIDATION,
+        )
+    elif kind == "fail":
+        transition_item(
+            item_id=item_id,
+            stage=Stage.DONE,
+            fields={"last_error_stage": op[2], "last_error": "refused"},
+            event_type=EventType.ERROR,
+        )
+    elif kind == "advise":
+        transition_item(
+            item_id=item_id, fields={"advisory_messages": op[2]}, event_type=EventType.ADVISORY
+        )
+    elif kind == "retry":
+        item_retry(run_id=run.run_id, item_id=item_id)
+    else:
+        run_cancel(run_id=run.run_id)
+
+
+def assert_counters_are_the_recount(run: ImportRun) -> None:
+    run.refresh_from_db()
+    counts = run_counts(run.run_id)
+    assert stored_counts(run) == counts
+    derived = derive_run_state_from_counts(
+        counts, mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
+    )
+    assert run.state == derived.state
+    assert (run.finished_at is not None) == run.is_terminal
+
+
+@pytest.mark.django_db
+@PROPERTY
+@given(
+    mode=st.sampled_from(ImportRun.Mode.values),
+    entries=st.integers(min_value=1, max_value=4),
+    ops=operations,
+)
+def test_the_counters_equal_the_recount_after_any_sequence_of_writes(mode, entries, ops):
+    host = HostFactory()
+    request = validate_run_request(
+        {
+            "host_id": host.pk,
+            "mode": mode,
+            "access_mode": "subscription",
+            "subscription_users": ["ops@example.com"],
+            "subscription_days": 30,
+            "entries": [
+                {"base_url": f"https://r{n}.example", "api_key": f"sk-{n}"} for n in range(entries)
+            ],
+        }
+    )
+    run = run_start(request=request).run
+    item_ids = list(run.items.order_by("position").values_list("pk", flat=True))
+    assert_counters_are_the_recount(run)
+    for op in ops:
+        with contextlib.suppress(InvalidTransition):  # not allowed from there: no change
+            _apply(run, item_ids, op)
+        assert_counters_are_the_recount(run)
+
+
+@pytest.mark.django_db
+def test_a_run_never_counted_is_counted_once_by_its_first_transition():
+    """A run written by other means (fixtures, rows from before the counters) is recounted
+    from its items by the first transition that changes a count, then kept incrementally."""
+    run = ImportRunFactory()
+    done = ImportRunItemFactory(run=run, current_stage=Stage.DONE, access_status=Access.ACTIVE)
+    moving = ImportRunItemFactory(run=run, current_stage=Stage.VALIDATE)
+    assert not run.counters_ready and run.total_items == 0
+    transition_item(
+        item_id=moving.pk,
+        stage=Stage.DONE,
+        access_status=Access.BROKEN,
+        event_type=EventType.VALIDATED,
+        writer=Writer.VALIDATION,
+    )
+    run.refresh_from_db()
+    assert run.counters_ready
+    assert (run.total_items, run.completed_items, run.active_items, run.broken_items) == (
+        2,
+        2,
+        1,
+        1,
+    )
+    assert run.state == ImportRun.State.COMPLETED_WITH_WARNINGS
+    assert done.pk != moving.pk
+    assert_counters_are_the_recount(run)
+
+
+# --- the cost does not grow with the run ----------------------------------------------------
+
+
+def _run_of(size: int) -> ImportRun:
+    run = ImportRunFactory()
+    ImportRunItem.objects.bulk_create(
+        ImportRunItemFactory.build_batch(size, run=run), batch_size=1_000
+    )
+    refresh_run_state(run_id=run.run_id)
+    return run
+
+
+def _finish_one_item(run: ImportRun) -> list[str]:
+    """One item's way from probe to an active verdict, the SQL of each transition."""
+    item_id = run.items.order_by("position").values_list("pk", flat=True).first()
+    steps = [
+        {"stage": Stage.PROVISION, "event_type": EventType.STAGE_COMPLETED},
+        {"stage": Stage.CONFIRM, "event_type": EventType.STAGE_COMPLETED},
+        {"confirmation_status": Confirmation.ADVISORY, "event_type": EventType.CONFIRMED},
+        {"stage": Stage.VALIDATE, "event_type": EventType.STAGE_COMPLETED},
+        {
+            "stage": Stage.DONE,
+            "access_status": Access.ACTIVE,
+            "event_type": EventType.VALIDATED,
+            "writer": Writer.VALIDATION,
+        },
+    ]
+    statements = []
+    for step in steps:
+        with CaptureQueriesContext(connection) as captured:
+            transition_item(item_id=item_id, **step)
+        statements.append([q["sql"] for q in captured.captured_queries])
+    return statements
+
+
+@pytest.mark.django_db
+def test_a_transition_costs_the_same_statements_in_a_run_of_10_and_of_2000_items():
+    small, large = _finish_one_item(_run_of(10)), _finish_one_item(_run_of(2_000))
+    assert [len(s) for s in small] == [len(s) for s in large]
+    # A stage move that changes no count writes the item and its event, nothing on the run.
+    assert not any("import_runs" in sql for sql in small[0])
+    for sql in (sql for transition in large for sql in transition):
+        if '"import_run_items"' in sql:  # only ever the moving item, by its primary key
+            assert '"import_run_items"."item_id" =' in sql or "INSERT" in sql, sql
+        assert "COUNT(" not in sql.upper(), sql
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")
+def test_no_statement_of_a_transition_scans_the_runs_items_on_postgresql():
+    """PostgreSQL's own plans of every SELECT a transition runs in a run of 2,000 items: no
+    sequential scan, no aggregate, every item read by its primary key."""
+    run = _run_of(2_000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE import_run_items")
+    for transition in _finish_one_item(run):
+        for sql in transition:
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN {sql}")
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Seq Scan on import_run_items" not in plan, plan
+            assert "Aggregate" not in plan, plan
+
+
+# --- concurrent workers ---------------------------------------------------------------------
+
+
+def _in_threads(work, args_list):
+    barrier = threading.Barrier(len(args_list))
+    errors = []
+
+    def run(*args):
+        try:
+            barrier.wait(timeout=10)
+            work(*args)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=args) for args in args_list]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+
+
+def _finish(item_id: str, access: str = Access.ACTIVE) -> None:
+    transition_item(
+        item_id=item_id,
+        stage=Stage.DONE,
+        access_status=access,
+        event_type=EventType.VALIDATED,
+        writer=Writer.VALIDATION,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_two_items_finishing_at_once_complete_the_run_once(monkeypatch):
+    handed_over = []
+    monkeypatch.setattr(transitions, "hand_over_run", handed_over.append)
+    run = ImportRunFactory()
+    done = [ImportRunItemFactory(run=run, current_stage=Stage.VALIDATE) for _ in range(4)]
+    refresh_run_state(run_id=run.run_id)
+    for item in done[:2]:
+        _finish(item.pk)
+    _in_threads(_finish, [(item.pk,) for item in done[2:]])
+    run.refresh_from_db()
+    assert (run.state, run.completed_items, run.active_items) == ("completed", 4, 4)
+    assert run.finished_at is not None
+    assert handed_over == [run.run_id]
+    assert_counters_are_the_recount(run)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_lose_no_count(monkeypatch):
+    handed_over = []
+    monkeypatch.setattr(transitions, "hand_over_run", handed_over.append)
+    run = ImportRunFactory()
+    items = [ImportRunItemFactory(run=run) for _ in range(24)]
+    refresh_run_state(run_id=run.run_id)
+    verdicts = [Access.ACTIVE, Access.DEGRADED, Access.BROKEN]
+
+    def work(chunk: list[ImportRunItem]) -> None:
+        for n, item in enumerate(chunk):
+            transition_item(
+                item_id=item.pk, stage=Stage.PROVISION, event_type=EventType.STAGE_COMPLETED
+            )
+            transition_item(
+                item_id=item.pk,
+                fields={"advisory_messages": ["note"] if n % 2 else []},
+                event_type=EventType.ADVISORY,
+            )
+            _finish(item.pk, verdicts[n % 3])
+
+    _in_threads(work, [(items[n::6],) for n in range(6)])
+    run.refresh_from_db()
+    assert run.completed_items == 24 and run.is_terminal
+    assert handed_over == [run.run_id]
+    assert_counters_are_the_recount(run)
