@@ -231,6 +231,17 @@ COUNTER_COLUMNS: dict[str, str] = {
 }
 
 
+# What settling a run reads from its row.
+SETTLE_FIELDS = (
+    "mode",
+    "state",
+    "is_preview",
+    "finished_at",
+    "counters_ready",
+    *COUNTER_COLUMNS.values(),
+)
+
+
 def stored_counts(run: ImportRun) -> RunCounts:
     """The counts kept on the run row."""
     return RunCounts(**{name: getattr(run, column) for name, column in COUNTER_COLUMNS.items()})
@@ -240,7 +251,7 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
     """Recount the run's items and bring its counters and state in step (same transaction as
     the caller). One aggregate over the run's items: for run creation, cancel and repair; an
     item transition adds its own change instead (``add_to_run_counts``)."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         run = ImportRun.objects.select_for_update().get(pk=run_id)
         _settle(run, run_counts(run_id))
     return run
@@ -251,7 +262,7 @@ def add_to_run_counts(*, run_id: str, delta: RunCounts) -> ImportRun:
     transaction as the caller). The UPDATE adds to the stored values under the row lock it
     takes, so concurrent transitions never lose one another's counts; reading the row back
     under that lock shows the transaction that completes the run that it is the one."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         added = ImportRun.objects.filter(pk=run_id, counters_ready=True).update(
             updated_at=timezone.now(),
             **{
@@ -262,7 +273,7 @@ def add_to_run_counts(*, run_id: str, delta: RunCounts) -> ImportRun:
         )
         if not added:  # never counted (a run written by other means): count it once
             return refresh_run_state(run_id=run_id)
-        run = ImportRun.objects.get(pk=run_id)
+        run = ImportRun.objects.only(*SETTLE_FIELDS).get(pk=run_id)
         _settle(run, stored_counts(run), counted=True)
     return run
 
