@@ -57,13 +57,21 @@ openapi-check: install
 	diff -u docs/openapi.yaml "$$tmp" || { \
 		echo "docs/openapi.yaml is stale: run 'make openapi' and commit the result"; exit 1; }
 
+# Each run keeps its own var/ directory (RELAY_VAR_DIR: SQLite file, slot lock files,
+# screenshots, hypothesis examples), so the two can run side by side (`make test`).
 # Coverage is measured on the SQLite run, against the floor in pyproject.toml.
 test-sqlite: install messages browser
-	RELAY_SQLITE_TEST_NAME=$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -q --cov --cov-report=
+	@mkdir -p var/test-sqlite
+	RELAY_VAR_DIR=$(CURDIR)/var/test-sqlite RELAY_SQLITE_TEST_NAME=$(CURDIR)/var/test-sqlite/test.sqlite3 \
+		HYPOTHESIS_STORAGE_DIRECTORY=$(CURDIR)/var/test-sqlite/hypothesis \
+		$(BIN)/pytest -q --cov --cov-report=
 
 # PostgreSQL run: required under CI=true, skipped with a note elsewhere when it does not answer.
 test-pg: install messages browser
+	@mkdir -p var/test-pg
 	@if $(BIN)/python -m relay_project.pg_ready "$(DATABASE_URL_PG)"; then \
+		echo "DATABASE_URL=$(DATABASE_URL_PG) pytest -q"; \
+		RELAY_VAR_DIR=$(CURDIR)/var/test-pg HYPOTHESIS_STORAGE_DIRECTORY=$(CURDIR)/var/test-pg/hypothesis \
 		DATABASE_URL="$(DATABASE_URL_PG)" $(BIN)/pytest -q; \
 	elif [ "$$CI" = "true" ]; then \
 		echo "PostgreSQL at $(DATABASE_URL_PG) does not answer (required under CI)"; exit 1; \
@@ -71,7 +79,12 @@ test-pg: install messages browser
 		echo "skipped: PostgreSQL at $(DATABASE_URL_PG) does not answer"; \
 	fi
 
-test: lint migrations-check openapi-check test-sqlite test-pg
+# The quick checks first, then the SQLite and PostgreSQL runs side by side (one core each):
+# make prints each run's output whole when it ends (--output-sync), waits for both, and fails
+# when either fails.
+test: lint migrations-check openapi-check
+	@echo "pytest on SQLite and PostgreSQL side by side; each prints its output when it ends"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-pg
 
 clean:
 	rm -rf $(VENV) var
