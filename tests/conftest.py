@@ -6,7 +6,7 @@ import socket
 import pytest
 
 # Simulator fixtures live beside the tests of the app they imitate, shared by the whole suite.
-pytest_plugins = ["tests.fixtures_upstream", "tests.fixtures_host"]
+pytest_plugins = ["tests.fixtures_upstream", "tests.fixtures_host", "tests.fixtures_browser"]
 
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -2,68 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
-from django.conf import settings
-from django.contrib.auth import get_user_model
 
 from batch_import.models import ImportRun
 from tests.factories import HostFactory
+from tests.fixtures_browser import SHOTS
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(settings.VAR_DIR) / "screenshots"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-if not shutil.which(CHROMIUM):  # `make test` installs it; elsewhere say why we skip
-    pytest.skip(
-        f"Chromium not found at {CHROMIUM} (apt-get install chromium)", allow_module_level=True
-    )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs a loop
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        yield chromium
-        chromium.close()
-    if previous is None:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    else:
-        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
-
-
-@pytest.fixture
-def page(browser, live_server):
-    get_user_model().objects.create_user(
-        username="ops", password="ops-password", is_staff=True, is_superuser=True
-    )
-    context = browser.new_context(locale="en-US")
-    page = context.new_page()
-    page.goto(f"{live_server.url}/batch-import/runs")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "ops-password")
-    page.click("main button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/batch-import/runs")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield page
-    context.close()
 
 
 def test_every_page_shows_its_badges(page, live_server, rich_run):

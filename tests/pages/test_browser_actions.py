@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (the page and browser fixtures are imported from test_browser)
 """Issue #20 in headless Chromium, both languages and both widths: badge colours and labels,
 Cancel only while running (and a friendly answer when the run finished meanwhile), the start
 form after an error, and ReDoc offline."""
@@ -9,7 +8,7 @@ import pytest
 
 from batch_import.models import ImportRun
 from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
-from tests.pages.test_browser import SHOTS, browser, page  # noqa: F401
+from tests.fixtures_browser import SHOTS
 from tests.pages.test_browser_layout import WIDTHS, fits, switch_language
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import ImportRunFactory, ImportRunItemFactory
-from tests.pages.test_browser import SHOTS, browser, page  # noqa: F401
+from tests.fixtures_browser import SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WIDTHS = {"desktop": 1440, "phone": 390}
@@ -16,20 +16,20 @@ TEXTS = {
 }
 
 
-def switch_language(page, live_server, language):  # noqa: F811
+def switch_language(page, live_server, language):
     if language != "en":
         page.goto(f"{live_server.url}/batch-import/runs")
         page.select_option("#language", language)
         page.click("header .lang button")
 
 
-def fits(page) -> bool:  # noqa: F811
+def fits(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 @pytest.mark.parametrize("width", ["desktop", "phone"])
-def test_run_pages_read_at_a_glance(page, live_server, rich_run, language, width):  # noqa: F811
+def test_run_pages_read_at_a_glance(page, live_server, rich_run, language, width):
     page.set_viewport_size({"width": WIDTHS[width], "height": 900})
     switch_language(page, live_server, language)
     page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}")
@@ -57,7 +57,7 @@ def test_run_pages_read_at_a_glance(page, live_server, rich_run, language, width
     page.screenshot(path=str(SHOTS / f"runs-{language}-{width}.png"), full_page=True)
 
 
-def test_running_pages_refresh_themselves(page, live_server):  # noqa: F811
+def test_running_pages_refresh_themselves(page, live_server):
     run = ImportRunFactory(state="running", total_items=1)
     item = ImportRunItemFactory(run=run, current_stage="confirm")
     page.goto(f"{live_server.url}/batch-import/runs")
@@ -76,7 +76,7 @@ def test_running_pages_refresh_themselves(page, live_server):  # noqa: F811
         ("/api/redoc/", "[data-section-id^='operation/']", "redoc.png"),
     ],
 )
-def test_the_api_docs_work_offline(page, live_server, path, operation, shot):  # noqa: F811
+def test_the_api_docs_work_offline(page, live_server, path, operation, shot):
     """Swagger UI and ReDoc load nothing from another origin (sidecar assets, no fonts)."""
     outside: list[str] = []
 

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from providers import services
 from providers.models import Provider, ReconcileRun
 from providers.reconcile import ReconcileContext, reconcile_run
+from tests.fixtures_browser import SHOTS
 from tests.integration.pipeline import drive, entry, register, start
-from tests.pages.test_browser import SHOTS, browser, page  # noqa: F401
 
 pytestmark = [pytest.mark.integration]
 
@@ -94,7 +94,7 @@ def test_provider_page_shows_drift_chart_accounts_and_history(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("language", "width"), [("en", 1440), ("zh-hans", 390)])
 def test_inventory_and_provider_pages_in_a_browser(
-    page,  # noqa: F811
+    page,
     live_server,
     host_simulator,
     upstream_factory,
