@@ -10,19 +10,12 @@ from django.db.migrations.executor import MigrationExecutor
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
+    # Going back to hosts 0001 unapplies every later migration that depends on it (other
+    # apps' too): latest_schema_after puts them all back for the tests after this one.
     pytest.mark.usefixtures("latest_schema_after"),
 ]
 BEFORE = [("hosts", "0001_initial")]
 AFTER = [("hosts", "0002_managed_resource_relations")]
-
-
-@pytest.fixture(autouse=True)
-def _latest_schema_afterwards():
-    """Going back to hosts 0001 unapplies every later migration that depends on it (other
-    apps' too); put them all back so the tests after this one see the current schema."""
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_encoded_relations_become_columns():

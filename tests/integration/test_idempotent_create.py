@@ -24,11 +24,20 @@ def test_a_create_whose_answer_was_lost_makes_exactly_one_account(
     run = drive(start(register(host_simulator), [entry(upstream)]), rounds=60)
     item = run.items.get()
     assert item.access_status == "active"
-    # The first POST is still being served; give it the time to finish (and, without
-    # idempotency, to create a second account).
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and len(host_simulator.state.accounts) < 2:
-        time.sleep(0.05)
+
+    # The first POST may still be served: wait until it is answered (and, without
+    # idempotency, has made a second account). Answered creates are the retry's and the
+    # first one's (a replay, or the twin).
+    def answered_creates() -> int:
+        return sum(
+            r.method == "POST" and r.path == "/api/v1/admin/accounts" and r.status < 300
+            for r in host_simulator.requests
+        )
+
+    deadline = time.monotonic() + 10
+    while answered_creates() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert answered_creates() == 2
     assert len(host_simulator.state.accounts) == 1
     assert item.events.filter(event_type="retry_scheduled", stage="provision").exists()
 

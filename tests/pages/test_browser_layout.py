@@ -60,12 +60,14 @@ def test_run_pages_read_at_a_glance(page, live_server, rich_run, language, width
 def test_running_pages_refresh_themselves(page, live_server):
     run = ImportRunFactory(state="running", total_items=1)
     item = ImportRunItemFactory(run=run, current_stage="confirm")
+    page.clock.install()  # the pages' refresh timers (3 s) run on a clock the test moves on
     page.goto(f"{live_server.url}/batch-import/runs")
     assert page.locator("#live[data-refresh]").count() == 1
     page.goto(f"{live_server.url}/batch-import/runs/{run.run_id}/items/{item.item_id}")
     assert page.locator("#live[data-refresh]").count() == 1
     # The item finishes: the page shows it without a reload, then stops polling.
     type(item).objects.filter(pk=item.pk).update(current_stage="done", access_status="active")
+    page.clock.run_for(3000)
     page.wait_for_selector('#live [data-kind="stage"][data-value="done"]', timeout=10_000)
 
 
