@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -55,6 +56,38 @@ def renew(item_id: str, *, worker_id: str, now: datetime | None = None) -> bool:
         lease_until=now + lease_ttl()
     )
     return kept == 1
+
+
+@dataclass
+class HeldLease:
+    """The lease a worker won on one item, renewed only once half of it has run out.
+
+    A task ends long before its lease does (``RELAY_TASK_TIMEOUT`` < ``RELAY_LEASE_TTL``), so
+    renewing after every stage was a write per stage for nothing; a stage that outlives half
+    the lease still renews before the next one starts.
+    """
+
+    item_id: str
+    worker_id: str
+    until: datetime
+
+    def keep(self, now: datetime | None = None) -> bool:
+        """Renew when due; False means another worker took the item over (ours expired)."""
+        now = now or timezone.now()
+        if self.until - now > lease_ttl() / 2:
+            return True
+        if not renew(self.item_id, worker_id=self.worker_id, now=now):
+            return False
+        self.until = now + lease_ttl()
+        return True
+
+
+def take(item_id: str, *, worker_id: str, now: datetime | None = None) -> HeldLease | None:
+    """``claim`` that returns the lease it won (None when it lost)."""
+    now = now or timezone.now()
+    if not claim(item_id, worker_id=worker_id, now=now):
+        return None
+    return HeldLease(item_id=item_id, worker_id=worker_id, until=now + lease_ttl())
 
 
 def release(item_id: str, *, worker_id: str) -> None:

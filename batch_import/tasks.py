@@ -36,7 +36,8 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
     ``failed`` (a stage kept raising an unexpected exception: the item ended with it).
     """
     worker_id = worker_id or leases.new_worker_id()
-    if not leases.claim(item_id, worker_id=worker_id):
+    lease = leases.take(item_id, worker_id=worker_id)
+    if lease is None:
         return "not_claimed"
     context = context or StageContext(worker_id=worker_id)
     try:
@@ -54,7 +55,7 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                 return "scheduled"
             if wait > 0:
                 time.sleep(wait)
-                if not leases.renew(item_id, worker_id=worker_id):
+                if not lease.keep():
                     return "lost"
                 continue
             try:
@@ -76,7 +77,7 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
             except Exception as exc:
                 if not _after_unexpected_error(item, exc):
                     return "failed"
-            if not leases.renew(item_id, worker_id=worker_id):
+            if not lease.keep():
                 return "lost"
     finally:
         leases.release(item_id, worker_id=worker_id)

@@ -34,6 +34,33 @@ def test_expired_lease_can_be_taken_over_and_the_old_owner_loses_renewal():
     assert leases.renew(item.pk, worker_id="w2", now=later) is True
 
 
+def lease_until(item) -> object:
+    return ImportRunItem.objects.values_list("lease_until", flat=True).get(pk=item.pk)
+
+
+def test_a_held_lease_is_written_again_only_once_half_of_it_ran_out():
+    item = due_item()
+    now = timezone.now()
+    lease = leases.take(item.pk, worker_id="w1", now=now)
+    assert lease is not None and lease_until(item) == now + leases.lease_ttl()
+    early = now + leases.lease_ttl() / 2 - timedelta(seconds=1)
+    assert lease.keep(now=early) is True
+    assert lease_until(item) == now + leases.lease_ttl()  # not renewed: most of it is left
+    late = now + leases.lease_ttl() / 2 + timedelta(seconds=1)
+    assert lease.keep(now=late) is True
+    assert lease_until(item) == late + leases.lease_ttl() == lease.until
+
+
+def test_a_held_lease_someone_took_over_is_lost():
+    item = due_item()
+    now = timezone.now()
+    lease = leases.take(item.pk, worker_id="w1", now=now)
+    later = now + leases.lease_ttl() + timedelta(seconds=1)
+    assert leases.take(item.pk, worker_id="w2", now=later) is not None
+    assert leases.take(item.pk, worker_id="w3", now=later) is None
+    assert lease.keep(now=later) is False
+
+
 def test_items_not_due_or_done_are_not_claimable():
     future = ImportRunItemFactory(next_retry_at=timezone.now() + timedelta(minutes=5))
     done = due_item(current_stage="done")
