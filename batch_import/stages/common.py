@@ -82,9 +82,18 @@ def add_advisories(item: ImportRunItem, *codes: str) -> list[str]:
 
 def stage_retries(item: ImportRunItem) -> int:
     """Retries already scheduled in the item's current stage during this attempt."""
+    if not had_retries(item):
+        return 0
     return item.events.filter(
         event_type=EventType.RETRY_SCHEDULED, stage=item.current_stage, attempt=item.attempt
     ).count()
+
+
+def had_retries(item: ImportRunItem) -> bool:
+    """Whether any retry was ever scheduled for the item: ``schedule_retry`` is the only writer
+    of retry events and counts each in ``retry_count`` (never reset), so most items, which
+    never retried, answer the questions about their retry events without a query."""
+    return item.retry_count > 0
 
 
 def item_resources(item: ImportRunItem, client) -> HostResources:

@@ -13,7 +13,12 @@ from django.utils.translation import gettext_noop
 
 from batch_import.models import ImportRunItem
 from batch_import.stages import StageContext
-from batch_import.stages.common import add_advisories, host_error_message, schedule_retry
+from batch_import.stages.common import (
+    add_advisories,
+    had_retries,
+    host_error_message,
+    schedule_retry,
+)
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.sub2api import HostError, client_for_host
 from hosts.sub2api.accounts import AccountTestFailure, classify_test_failure
@@ -105,6 +110,8 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
 
 
 def race_seen(item: ImportRunItem) -> bool:
+    if not had_retries(item):  # the race is recorded on a retry event
+        return False
     return item.events.filter(
         stage=Stage.CONFIRM, attempt=item.attempt, payload__probe_race=True
     ).exists()
