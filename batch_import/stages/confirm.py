@@ -20,7 +20,7 @@ from batch_import.stages.common import (
     schedule_retry,
 )
 from batch_import.transitions import EventType, record_event, transition_item
-from hosts.sub2api import HostError, client_for_host
+from hosts.sub2api import HostError, shared_client_for_host
 from hosts.sub2api.accounts import AccountTestFailure, classify_test_failure
 from probe.aliases import canonical_model_id
 from probe.capability import CapabilityProfile, responses_supported
@@ -47,7 +47,7 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
         ),
     )
     model = gateway_model(item)
-    client = client_for_host(item.run.host, transport=ctx.host_transport)
+    client = shared_client_for_host(item.run.host, transport=ctx.host_transport)
     try:
         models = [m.id for m in client.accounts.models(item.account_id)]
         if model not in models:
@@ -64,8 +64,6 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
         else:
             finish(item, Confirmation.FAILED, host_error_message(exc))
         return
-    finally:
-        client.close()
 
     if result.success:
         if race_seen(item) and responses_unsupported_or_unknown(item):

@@ -27,7 +27,7 @@ from batch_import.stages.common import (
 from batch_import.stages.provision import Provisioner
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.models import ManagedResource
-from hosts.sub2api import HostError, client_for_host
+from hosts.sub2api import HostError, shared_client_for_host
 from hosts.sub2api.naming import managed_account_name, managed_group_name
 from hosts.subscribers import plan_access
 from relay_project.messages import Msg
@@ -43,7 +43,7 @@ def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
         message=Msg(gettext_noop("previewing on host")),
     )
     run = item.run
-    client = client_for_host(run.host, transport=ctx.host_transport)
+    client = shared_client_for_host(run.host, transport=ctx.host_transport)
     try:
         plan = Planner(item, item_resources(item, client)).plan()
     except HostError as exc:
@@ -52,8 +52,6 @@ def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
         else:
             fail_item(item, error=host_error_message(exc), failure_class=host_failure(exc), ctx=ctx)
         return
-    finally:
-        client.close()
     transition_item(
         item_id=item.item_id,
         stage=Stage.DONE,

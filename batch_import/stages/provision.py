@@ -19,7 +19,7 @@ from batch_import.stages.access import access_advisories, item_access
 from batch_import.stages.common import add_advisories, handle_host_error, item_resources
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.resources import HostResources
-from hosts.sub2api import HostError, client_for_host
+from hosts.sub2api import HostError, shared_client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
 from relay_project.messages import Msg
 
@@ -41,13 +41,11 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
         event_type=EventType.STAGE_STARTED,
         message=Msg(gettext_noop("provisioning on host")),
     )
-    client = client_for_host(run.host, transport=ctx.host_transport)
+    client = shared_client_for_host(run.host, transport=ctx.host_transport)
     try:
         Provisioner(item, item_resources(item, client)).provision()
     except HostError as exc:
         handle_host_error(item, run, exc, ctx)
-    finally:
-        client.close()
 
 
 class Provisioner:

@@ -27,7 +27,7 @@ from hosts.sub2api import (
     GatewayRefusal,
     HostError,
     Sub2ApiClient,
-    client_for_host,
+    shared_client_for_host,
 )
 from hosts.sub2api.errors import MAX_MESSAGE_CHARS
 from relay_project.crypto import Secret
@@ -261,13 +261,10 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     except NoAccessKey as exc:
         verdict(item, Access.BROKEN, exc.message, failure_class=FailureClass.INTERNAL_ERROR)
         return
-    client = client_for_host(host, transport=ctx.host_transport)
-    try:
-        completion, evidence, problem = ask_gateway(client, key, model)
-        if problem is not None:
-            problem = look_behind(client, item, problem, model=model)
-    finally:
-        client.close()
+    client = shared_client_for_host(host, transport=ctx.host_transport)
+    completion, evidence, problem = ask_gateway(client, key, model)
+    if problem is not None:
+        problem = look_behind(client, item, problem, model=model)
     if problem is not None:
         gateway_problem(item, problem, model=model, evidence=evidence)
         return

@@ -7,7 +7,7 @@ group, created = client.groups.ensure(name="rm-acme", subscription_type="subscri
 
 from __future__ import annotations
 
-from hosts.sub2api.client import HostHTTP, Sub2ApiClient, client_for_host
+from hosts.sub2api.client import HostHTTP, Sub2ApiClient, client_for_host, shared_client_for_host
 from hosts.sub2api.errors import HostError
 from hosts.sub2api.types import (
     Account,
@@ -47,4 +47,5 @@ __all__ = [
     "User",
     "UserSession",
     "client_for_host",
+    "shared_client_for_host",
 ]

@@ -12,6 +12,7 @@ while a request's headers or body are built; nothing here logs headers or bodies
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -386,3 +387,45 @@ def client_for_host(
         transport=transport,
         retries=retries,
     )
+
+
+# Clients the pipeline shares within this process, newest last (see ``shared_client_for_host``).
+SHARED_CLIENTS_MAX = 32
+_shared_lock = threading.Lock()
+_shared_clients: dict[tuple, Sub2ApiClient] = {}
+
+
+def shared_client_for_host(
+    host: Host, *, transport: httpx.BaseTransport | None = None
+) -> Sub2ApiClient:
+    """A long-lived client for ``host``, shared by this process's threads: its connections are
+    pooled and a password host's admin login serves every call, where a client per stage
+    connected (and logged in) again each time. Callers never close it.
+
+    Whatever the client is built from is part of the key: a changed row (URL, auth,
+    credential) or changed settings get a client of their own. A forked worker starts with
+    none (the parent's connections are not its own).
+    """
+    key = (
+        host.pk,
+        host.base_url,
+        host.auth_type,
+        host.admin_email,
+        host.admin_credential,  # a Secret: compared and hashed by value, never shown
+        id(transport) if transport is not None else None,
+        _setting("RELAY_HTTP_TIMEOUT", 15),
+        _setting("RELAY_HTTP_RETRIES", 2),
+        _setting("RELAY_HOST_CONCURRENCY", 4),
+    )
+    with _shared_lock:
+        client = _shared_clients.pop(key, None)
+        if client is None:
+            client = client_for_host(host, transport=transport)
+        _shared_clients[key] = client  # newest last; the client holds the transport alive
+        while len(_shared_clients) > SHARED_CLIENTS_MAX:
+            # Dropped, not closed: another thread may be using it (its pool goes with it).
+            _shared_clients.pop(next(iter(_shared_clients)))
+        return client
+
+
+os.register_at_fork(after_in_child=_shared_clients.clear)

@@ -286,3 +286,50 @@ def test_client_account_test_logs_in_with_a_single_slot():
         max_concurrency=1,
     )
     assert client.accounts.test(1).success
+
+
+def test_the_pipelines_shared_client_is_one_per_host_and_settings(settings):
+    from hosts.models import Host
+    from hosts.sub2api import shared_client_for_host
+
+    transport = httpx.MockTransport(answering(200, OK_VERSION))
+    host = Host(pk=4242, base_url=BASE, auth_type="admin_api_key", admin_credential=ADMIN_KEY)
+    first = shared_client_for_host(host, transport=transport)
+    assert shared_client_for_host(host, transport=transport) is first
+    assert first.version() == "0.1.115.1"
+    # Anything the client is built from gives a client of its own: the credential, the row's
+    # URL, the settings, the transport.
+    rotated = Host(pk=4242, base_url=BASE, auth_type="admin_api_key", admin_credential="other")
+    assert shared_client_for_host(rotated, transport=transport) is not first
+    moved = Host(
+        pk=4242, base_url=BASE + ":81", auth_type="admin_api_key", admin_credential=ADMIN_KEY
+    )
+    assert shared_client_for_host(moved, transport=transport) is not first
+    assert (
+        shared_client_for_host(host, transport=httpx.MockTransport(answering(200, OK_VERSION)))
+        is not first
+    )
+    settings.RELAY_HTTP_TIMEOUT = 3
+    assert shared_client_for_host(host, transport=transport) is not first
+    settings.RELAY_HTTP_TIMEOUT = 15
+    assert shared_client_for_host(host, transport=transport).http.timeout == 15
+
+
+def test_the_shared_clients_are_bounded_in_number():
+    from hosts.models import Host
+    from hosts.sub2api import client as client_module
+    from hosts.sub2api import shared_client_for_host
+
+    transport = httpx.MockTransport(answering(200, OK_VERSION))
+    first = shared_client_for_host(
+        Host(pk=1, base_url=BASE, admin_credential="k0"), transport=transport
+    )
+    for n in range(1, client_module.SHARED_CLIENTS_MAX + 1):
+        shared_client_for_host(
+            Host(pk=1, base_url=BASE, admin_credential=f"k{n}"), transport=transport
+        )
+    assert len(client_module._shared_clients) <= client_module.SHARED_CLIENTS_MAX
+    again = shared_client_for_host(
+        Host(pk=1, base_url=BASE, admin_credential="k0"), transport=transport
+    )
+    assert again is not first  # the oldest went first
