@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -76,19 +77,27 @@ class HostResources:
         return ManagedResource.objects.filter(host=self.host, resource_type=resource_type)
 
     def record(self, resource_type: str, host_resource_id: int | str, logical_key: str, **fields):
-        record, _ = ManagedResource.objects.update_or_create(
-            host=self.host,
-            resource_type=resource_type,
-            host_resource_id=str(host_resource_id),
-            defaults={
-                "logical_key": logical_key,
-                "provider_id": self.owner.provider_id,
-                "created_by_run_id": self.owner.run_id,
-                "created_by_item_id": self.owner.item_id,
-                "state": State.PRESENT,
-                **fields,
-            },
-        )
+        identity = {
+            "host": self.host,
+            "resource_type": resource_type,
+            "host_resource_id": str(host_resource_id),
+        }
+        values = {
+            "logical_key": logical_key,
+            "provider_id": self.owner.provider_id,
+            "created_by_run_id": self.owner.run_id,
+            "created_by_item_id": self.owner.item_id,
+            "state": State.PRESENT,
+            **fields,
+        }
+        try:
+            # Nearly always a new resource: one INSERT (in a savepoint inside a transaction,
+            # so a duplicate leaves the caller's transaction usable).
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                record = ManagedResource.objects.create(**identity, **values)
+        except IntegrityError:
+            # Recorded already (adopted, or a create replayed after a lost answer).
+            record, _ = ManagedResource.objects.update_or_create(**identity, defaults=values)
         self.on_recorded(record)
         return record
 

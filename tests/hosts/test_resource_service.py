@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from django.db import transaction
 
 from hosts.models import ManagedResource
 from hosts.resources import HostResources, Owner, delete_resource, user_key
@@ -174,3 +175,21 @@ def test_a_claim_after_the_user_was_settled_shares_its_record(host, client):
     assert late.host_resource_id == str(user_id)
     assert late.secret.reveal() == password.reveal()
     assert ManagedResource.objects.filter(host=host, resource_type=Resource.USER).count() == 1
+
+
+def test_recording_a_new_resource_is_one_insert_and_a_known_one_is_brought_up_to_date(
+    host, client, django_assert_num_queries
+):
+    resources = HostResources(host, client, OWNER)
+    with django_assert_num_queries(1):
+        first = resources.record(Resource.ACCOUNT, 7, "rm-acme-1", adopted=True)
+    # The same host resource again (a create replayed after a lost answer), alone and inside
+    # the caller's transaction, which stays usable.
+    again = resources.record(Resource.ACCOUNT, 7, "rm-acme-1", families=["kimi"])
+    with transaction.atomic():
+        resources.record(Resource.ACCOUNT, 7, "rm-acme-1", families=["glm"])
+        ManagedResource.objects.filter(pk=first.pk).update(deprecated=True)
+
+    stored = ManagedResource.objects.get(host=host, resource_type=Resource.ACCOUNT)
+    assert again.pk == first.pk == stored.pk
+    assert (stored.families, stored.adopted, stored.deprecated) == (["glm"], True, True)

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 
 # Statements (transaction control included) of one item after the first of its provider, which
 # also sets up the provider's group, channel and the users' access.
-BUDGET = 66
+BUDGET = 61
 # The last item also ends the run: its after-import task is enqueued.
 RUN_END = 1
 
