@@ -18,6 +18,7 @@ from batch_import.services import item_stop_cancelled
 from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.stages.common import fail_item, schedule_retry
 from batch_import.transitions import EventType
+from hosts.models import Host
 from relay_project.limits import run_scope
 from relay_project.logging import log_context
 from relay_project.messages import Msg
@@ -40,9 +41,11 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
     if lease is None:
         return "not_claimed"
     context = context or StageContext(worker_id=worker_id)
+    host = None
     try:
         while True:
-            item = ImportRunItem.objects.select_related("run", "run__host").get(pk=item_id)
+            item = _read_item(item_id, host)
+            host = item.run.host
             if item.lease_owner != worker_id:
                 return "lost"
             if item.is_done:
@@ -81,6 +84,17 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                 return "lost"
     finally:
         leases.release(item_id, worker_id=worker_id)
+
+
+def _read_item(item_id: str, host: Host | None) -> ImportRunItem:
+    """The item and its run, fresh before each stage (a cancel, a lease taken over); the host
+    row is the same for all of an item's stages, so it is read with the first one only."""
+    if host is None:
+        return ImportRunItem.objects.select_related("run", "run__host").get(pk=item_id)
+    item = ImportRunItem.objects.select_related("run").get(pk=item_id)
+    if item.run.host_id == host.pk:
+        item.run.host = host
+    return item
 
 
 def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:

@@ -30,14 +30,16 @@ def test_each_items_pipeline_stays_within_the_statement_budget(host_simulator, u
     context = StageContext(worker_id="budget")
     assert advance_item(first, worker_id="budget", context=context) == "done"
 
-    statements = []
+    statements, host_reads = [], []
     for item_id in later:
         with CaptureQueriesContext(connection) as queries:
             assert advance_item(item_id, worker_id="budget", context=context) == "done"
         statements.append(len(queries))
+        host_reads.append(sum('"hosts_host"' in q["sql"] for q in queries.captured_queries))
 
     run.refresh_from_db()
     assert (run.state, run.active_items) == ("completed", 5)
     *steady, last = statements
     assert len(set(steady)) == 1, statements  # the same for every item: constant with run size
     assert steady[0] <= BUDGET and last <= BUDGET + RUN_END, statements
+    assert set(host_reads) == {1}  # the host row is the same for all of an item's stages
