@@ -290,11 +290,14 @@ def probe_capabilities(
         if ("stream", model) not in settled:
             probes += [(_probe_stream, model), (_probe_tools, model)]
     workers = max(1, min(client.concurrency, settings.RELAY_UPSTREAM_CONCURRENCY, len(probes)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
-        # Each probe runs in a copy of this thread's context: its upstream calls count toward
-        # the item's run (relay_project.limits.run_scope) and its log lines name the item.
-        calls = [pool.submit(contextvars.copy_context().run, p, client, m) for p, m in probes]
-        outcomes = [call.result() for call in calls]
+    if workers == 1:  # e.g. a later key of a settled upstream: its one chat, no thread for it
+        outcomes = [probe(client, model) for probe, model in probes]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe") as pool:
+            # Each probe runs in a copy of this thread's context: its upstream calls count
+            # toward the item's run (relay_project.limits.run_scope), its log lines name the item.
+            calls = [pool.submit(contextvars.copy_context().run, p, client, m) for p, m in probes]
+            outcomes = [call.result() for call in calls]
     return _assemble(transport, models, [*settled.values(), *outcomes])
 
 

@@ -335,6 +335,18 @@ def test_a_known_profile_leaves_only_each_models_chat_to_send(
     assert second.to_dict() == first.to_dict()
 
 
+def test_a_single_probe_is_sent_from_the_calling_thread(
+    upstream_factory: UpstreamFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later key of a settled upstream with one model sends one chat: no thread pool for it."""
+    from probe import capability
+
+    upstream = upstream_factory(["kimi-k2.6"])
+    first = probe(upstream)
+    monkeypatch.setattr(capability, "ThreadPoolExecutor", None)  # building a pool now fails
+    assert probe(upstream, known=first).to_dict() == first.to_dict()
+
+
 def test_an_inconclusive_known_profile_is_probed_again(upstream: UpstreamSimulator) -> None:
     upstream.fail_next(1, path="/v1/responses", mode="timeout")
     with client_for(upstream, timeout=0.3) as client:
