@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -101,6 +102,9 @@ class HostHTTP:
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "relay-manager"},
         )
+        # The host's API authenticates by header. A cookie an answer sets is never sent back:
+        # one client serves the calls of many items and users (``shared_client_for_host``).
+        self._client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
 
     def close(self) -> None:
         self._client.close()

@@ -315,6 +315,20 @@ def test_the_pipelines_shared_client_is_one_per_host_and_settings(settings):
     assert shared_client_for_host(host, transport=transport).http.timeout == 15
 
 
+def test_a_cookie_the_host_sets_is_never_sent_back():
+    """One client serves many items' and users' calls: no state may ride along between them."""
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json=OK_VERSION, headers={"set-cookie": "sid=user-a; Path=/"})
+
+    client = client_with(handler)
+    client.version()
+    client.version()
+    assert seen == [None, None]
+
+
 def test_the_shared_clients_are_bounded_in_number():
     from hosts.models import Host
     from hosts.sub2api import client as client_module
