@@ -185,3 +185,25 @@ def test_a_key_with_a_nul_byte_is_a_400_that_echoes_no_part_of_it(api, run_body)
     assert "entries[0].api_key" in response.json()["error"]["fields"]
     assert "tail-secret" not in response.content.decode() and "sk-head" not in str(response.json())
     assert not ImportRun.objects.exists()
+
+
+def test_a_run_of_max_entries_fits_the_request_size_limit(api, run_body):
+    """MAX_ENTRIES entries with realistic keys and models fit RELAY_MAX_REQUEST_BYTES' default
+    (the body is over Django's own 2.5 MiB default, which would refuse it with a 413)."""
+    import json
+
+    from batch_import.run_requests import MAX_ENTRIES
+
+    entries = [
+        {
+            "base_url": f"https://relay-{n:05d}.example-provider.com/v1",
+            "api_key": f"sk-{n:05d}-" + "k" * 120,
+            "requested_models": ["kimi-k2.6", "glm-4.5-air", "deepseek-v3.1-terminus"],
+        }
+        for n in range(MAX_ENTRIES)
+    ]
+    body = json.dumps(run_body(entries=entries))
+    assert len(body) > 2.5 * 1024 * 1024
+    response = api.post(RUNS, body, content_type="application/json")
+    assert response.status_code == 201, response.content[:300]
+    assert response.json()["total_items"] == MAX_ENTRIES
