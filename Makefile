@@ -96,7 +96,7 @@ bench: install
 	@read_db="$${DATABASE_URL:-}"; \
 	if [ -z "$$read_db" ] && $(BIN)/python -m relay_project.pg_ready "$(DATABASE_URL_PG)"; then \
 		read_db="$(DATABASE_URL_PG)"; fi; \
-	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(if $(ITEMS),--items $(ITEMS),) \
+	$(BIN)/python -m benchmarks.run $(if $(QUICK),--quick,) $(if $(BIG),--big,) $(if $(ITEMS),--items $(ITEMS),) \
 		$${read_db:+--read-db "$$read_db"}
 
 # The host contract, one line per fact: against the bundled simulator ([NEW] and [OLD]) and,

@@ -40,9 +40,9 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 @contextlib.contextmanager
-def _own_database(url: str, *, keep: bool = False) -> Iterator[str]:
-    """A PostgreSQL database of the bench's own beside the one named (dropped at the end unless
-    ``keep``, to look into); a SQLite URL is used as given."""
+def _own_database(url: str, *, keep: bool = False, suffix: str = "_bench_read") -> Iterator[str]:
+    """A PostgreSQL database of the bench's own beside the one named (``<name><suffix>``,
+    dropped at the end unless ``keep``, to look into); a SQLite URL is used as given."""
     parts = urlsplit(url)
     if parts.scheme.split("+")[0] not in ("postgres", "postgresql", "pgsql"):
         yield url
@@ -50,7 +50,7 @@ def _own_database(url: str, *, keep: bool = False) -> Iterator[str]:
     import psycopg
     from psycopg import sql
 
-    name = f"{parts.path.lstrip('/') or 'postgres'}_bench_read"
+    name = f"{parts.path.lstrip('/') or 'postgres'}{suffix}"
     admin = psycopg.connect(url, autocommit=True)
     statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     admin.execute(statement)

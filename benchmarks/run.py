@@ -1,18 +1,19 @@
-"""Benchmarks: ``make bench`` (``QUICK=1`` for a short subset) prints one table and writes
-``var/bench.json``.
+"""Benchmarks: ``make bench`` (``QUICK=1`` for a short subset, ``BIG=1`` adds the 10,000-entry
+run) prints one table and writes ``var/bench.json``.
 
 - ``aliases`` and ``run_state``: pure-Python hot spots (ids per second, ms per 10,000 items).
 - ``inline``: the pipeline in this process, one item after another, no latency: CPU and SQL
   statements per item (the control plane's own cost, simulators excluded as far as they run in
   threads of this process: their share is small at these sizes).
-- ``cluster``: the product as deployed on one machine: a real qcluster (``run_workers``, ORM
-  broker, SQLite) works a run of N entries spread over U upstreams while both simulators answer
-  every request after ``L`` seconds. Wall time is compared with the latency floor
-  ``ceil(N / C) × path × L`` for the issue's target path of 10 round trips, C = items in flight;
-  the worker side's CPU (all its processes) and peak resident memory (sum over them) are
-  measured from the operating system.
-- ``peer``: the naive sequential loop an operator could write (``GET /v1/models`` and one chat
-  per entry against the same latency): what relay-manager has to beat.
+- the cluster scenarios (``benchmarks.cluster``, each in a process of its own): real qclusters
+  work a run of N entries over 20 upstream simulators while both simulators answer every
+  request after L = 50 ms, C = 64 items in flight: SQLite + ORM broker with one qcluster, and
+  PostgreSQL + Redis with two (at N = 100 and N = 1,000, so per-item figures can be compared
+  across N). Each prints wall time beside the latency floor ``ceil(N / C) × path × L`` for the
+  target path of 10 round trips and for the path measured per item, the round trips on each
+  item's critical path, where an item's time in a worker went, CPU / SQL statements / rows read
+  per item, the worker side's peak memory (sum of RSS and sum of PSS), and the naive sequential
+  peer loop over the same simulators.
 - ``read_side``: one run of 100,000 items and their events on the database in use (``--read-db``,
   PostgreSQL under ``make bench`` when it answers), every list and detail endpoint and page
   timed: p50/p95 and queries per answer (``benchmarks.read_side``, in a child process of its
@@ -28,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGET_PATH = 10  # round trips on an item's critical path the design aims for (issue #17)
+LATENCY = 0.05
+UPSTREAMS = 20
 
 
 def setup_django(db_path: Path) -> None:
@@ -87,65 +88,6 @@ def bench_run_state() -> dict:
 
 
 # --- the pipeline ------------------------------------------------------------------------------
-class Simulators:
-    """One host simulator and ``upstreams`` upstream simulators, all answering after ``latency``."""
-
-    def __init__(self, upstreams: int, latency: float) -> None:
-        from hosts.simulator import HostSimulator
-        from probe.simulator import UpstreamConfig, UpstreamSimulator
-
-        self.host = HostSimulator().start()
-        if latency:
-            self.host.fail_next("*", "/", count=10**9, status=None, delay=latency)
-        self.upstreams = [
-            UpstreamSimulator(
-                UpstreamConfig(
-                    name=f"bench-{n}", models=["kimi-k2.6"], api_key=None, latency=latency
-                )
-            ).start()
-            for n in range(upstreams)
-        ]
-
-    def requests(self) -> int:
-        return len(self.host.requests) + sum(len(u.requests) for u in self.upstreams)
-
-    def stop(self) -> None:
-        self.host.stop()
-        for upstream in self.upstreams:
-            upstream.stop()
-
-
-def start_run(sims: Simulators, count: int, label: str):
-    from batch_import.run_requests import validate_run_request
-    from batch_import.services import run_start
-    from hosts.models import Host
-    from hosts.services import register_host
-
-    host = Host.objects.filter(name=label).first() or register_host(
-        name=label,
-        base_url=sims.host.url,
-        auth_type="admin_api_key",
-        admin_credential=sims.host.admin_key,
-    )
-    request = validate_run_request(
-        {
-            "host_id": host.pk,
-            "mode": "partial",
-            "access_mode": "subscription",
-            "subscription_users": [f"{label}@example.com"],
-            "subscription_days": 30,
-            "entries": [
-                {
-                    "base_url": sims.upstreams[n % len(sims.upstreams)].base_url,
-                    "api_key": f"sk-{label}-{n:05d}",
-                }
-                for n in range(count)
-            ],
-        }
-    )
-    return run_start(request=request).run
-
-
 class StatementCounter:
     def __init__(self) -> None:
         self.count = 0
@@ -155,12 +97,20 @@ class StatementCounter:
         return execute(sql, params, many, context)
 
 
+def start_run(sims, count: int, label: str):
+    from batch_import.services import run_start
+    from benchmarks.cluster import register, run_request
+
+    return run_start(request=run_request(sims, register(sims, label), count, label)).run
+
+
 def bench_inline(count: int) -> dict:
     """One item after another in this process, no latency: the control plane's own cost."""
     from django.db import connection
 
     from batch_import.stages import StageContext
     from batch_import.tasks import advance_item
+    from benchmarks.cluster import Simulators
 
     sims = Simulators(upstreams=1, latency=0.0)
     counter = StatementCounter()
@@ -195,133 +145,6 @@ def bench_inline(count: int) -> dict:
     }
 
 
-def _descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = [], [root]
-    while frontier:
-        pid = frontier.pop()
-        found.append(pid)
-        frontier.extend(child for child, parent in parents.items() if parent == pid)
-    return found
-
-
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU the live processes used so far (workers outlive the run)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _rss_mib(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
-
-
-def bench_cluster(
-    count: int, upstreams: int, latency: float, workers: int, items_per_worker: int
-) -> dict:
-    """A real qcluster works the run; both simulators wait ``latency`` before every answer."""
-    from django.db import close_old_connections
-
-    from batch_import.models import ImportRun
-
-    sims = Simulators(upstreams=upstreams, latency=latency)
-    env = {
-        **os.environ,
-        "RELAY_CONCURRENCY": str(workers),
-        "RELAY_ITEMS_PER_WORKER": str(items_per_worker),
-    }
-    in_flight = workers * items_per_worker
-    cluster = subprocess.Popen(  # noqa: S603 - our own manage.py
-        [sys.executable, str(ROOT / "manage.py"), "run_workers", "--grace", "20"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    peak_rss = 0.0
-    try:
-        time.sleep(3)  # the cluster's workers start before the clock does
-        calls_before = sims.requests()
-        cpu_before = _cpu_seconds(_descendants(cluster.pid))
-        started = time.perf_counter()
-        run = start_run(sims, count, "cluster")
-        while True:
-            peak_rss = max(peak_rss, _rss_mib(_descendants(cluster.pid)))
-            close_old_connections()
-            run.refresh_from_db()
-            if run.state in ImportRun.TERMINAL_STATES:
-                break
-            if time.perf_counter() - started > 60 + count * 2:
-                raise SystemExit(f"the cluster run did not finish: {run.state}")
-            time.sleep(0.25)
-        elapsed = time.perf_counter() - started
-        cpu = _cpu_seconds(_descendants(cluster.pid)) - cpu_before
-        calls = sims.requests() - calls_before
-    finally:
-        cluster.send_signal(signal.SIGTERM)
-        cluster.wait(timeout=60)
-        sims.stop()
-    floor = math.ceil(count / in_flight) * TARGET_PATH * latency
-    return {
-        "items": count,
-        "upstreams": upstreams,
-        "latency_ms": latency * 1000,
-        "workers": workers,
-        "in_flight": in_flight,
-        "wall_s": elapsed,
-        "floor_s": floor,
-        "ratio_to_floor": elapsed / floor if floor else None,
-        "items_per_s": count / elapsed,
-        "http_calls_per_item": calls / count,
-        "worker_cpu_ms_per_item": cpu / count * 1000,
-        "worker_peak_rss_mib": peak_rss,
-        "state": run.state,
-        "active": run.active_items,
-    }
-
-
-def bench_peer(count: int, latency: float) -> dict:
-    """The naive loop: for each entry, list the models and send one chat, one after another."""
-    import httpx
-
-    sims = Simulators(upstreams=1, latency=latency)
-    base = sims.upstreams[0].base_url
-    try:
-        started = time.perf_counter()
-        with httpx.Client(timeout=30) as client:
-            for n in range(count):
-                headers = {"Authorization": f"Bearer sk-peer-{n}"}
-                client.get(f"{base}/models", headers=headers).raise_for_status()
-                client.post(
-                    f"{base}/chat/completions",
-                    headers=headers,
-                    json={"model": "kimi-k2.6", "messages": [{"role": "user", "content": "hi"}]},
-                ).raise_for_status()
-        elapsed = time.perf_counter() - started
-    finally:
-        sims.stop()
-    return {"items": count, "wall_s": elapsed, "items_per_s": count / elapsed}
-
-
 def bench_read_side(database_url: str, items: int, repeat: int, env: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         output = Path(tmp) / "read_side.json"
@@ -333,11 +156,130 @@ def bench_read_side(database_url: str, items: int, repeat: int, env: dict) -> di
         return json.loads(output.read_text())
 
 
+# --- the cluster scenarios ---------------------------------------------------------------------
+def free_redis_db(base: str) -> str | None:
+    """``redis://host:port/<n>`` for the highest-numbered empty database of the Redis at
+    ``base``, or None when Redis does not answer (the PostgreSQL + Redis scenarios are skipped)."""
+    try:
+        import redis
+
+        for number in range(14, 0, -1):
+            url = f"{base.rstrip('/')}/{number}"
+            if redis.Redis.from_url(url, socket_connect_timeout=1).dbsize() == 0:
+                return url
+    except Exception:
+        return None
+    return None
+
+
+def bench_scenario(label: str, env: dict, *options: str) -> dict:
+    """One ``benchmarks.cluster`` scenario in a child process; its figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        output = Path(tmp) / "cluster.json"
+        command = [sys.executable, "-m", "benchmarks.cluster", "--label", label]
+        command += [*options, "--output", str(output)]
+        started = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        result = json.loads(output.read_text())
+        result["scenario_s"] = time.perf_counter() - started
+        return result
+
+
+def scenarios(args: argparse.Namespace, pg_url: str, redis_url: str | None) -> list[tuple]:
+    """(label, options) of the cluster scenarios this run runs."""
+    sqlite_items = args.items or (64 if args.quick else 1_000)
+    common = ["--latency", str(args.latency), "--upstreams", str(args.upstreams)]
+    common += ["--peer-items", "20" if args.quick else "50"]
+    one = ["--clusters", "1", "--workers", "2", "--items-per-worker", "32"]
+    two = ["--clusters", "2", "--workers", "1", "--items-per-worker", "32"]
+    chosen = [("SQLite + ORM broker", [*common, *one, "--items", str(sqlite_items)])]
+    if pg_url and redis_url:
+        pg = [*common, *two, "--database-url", pg_url, "--redis-url", redis_url]
+        sizes = [64] if args.quick else [100, args.items or 1_000]
+        chosen += [(f"PostgreSQL + Redis, N={n}", [*pg, "--items", str(n)]) for n in sizes]
+        if args.big:
+            chosen.append(("PostgreSQL + Redis, N=10000", [*pg, "--items", "10000"]))
+    elif args.big:
+        chosen.append(("SQLite + ORM broker, N=10000", [*common, *one, "--items", "10000"]))
+    return chosen
+
+
 # --- the table ---------------------------------------------------------------------------------
-def table(results: dict) -> str:
-    inline, cluster, peer = results["inline"], results["cluster"], results["peer"]
+def scenario_rows(result: dict) -> list[tuple[str, str]]:
+    n, traced, peer = result["items"], result["trace"], result["peer"]
+    head = (
+        f"{result['label']}: {n:,} items, {result['upstreams']} upstreams, "
+        f"L = {result['latency_ms']:.0f} ms",
+        f"{result['wall_s']:.1f} s ({result['items_per_s']:.1f} items/s), {result['state']}, "
+        f"active {result['active']}/{n}",
+    )
+    knobs = result["knobs"]
+    split = ", ".join(f"{k} {v:.2f}" for k, v in traced["split_per_item_s"].items())
     rows = [
-        ("load average (1 min) at start", f"{results['load_average']:.2f}"),
+        head,
+        (
+            "  C = clusters x workers x items per worker",
+            f"{result['in_flight']} = {result['clusters']} x {result['workers']} x "
+            f"{result['items_per_worker']}; RELAY_HOST_CONCURRENCY "
+            f"{knobs['RELAY_HOST_CONCURRENCY']}, RELAY_UPSTREAM_CONCURRENCY "
+            f"{knobs['RELAY_UPSTREAM_CONCURRENCY']}",
+        ),
+        (
+            "  floor ceil(N/C) x 10 x L (target path)",
+            f"{result['floor_target_s']:.1f} s, wall/floor = {result['ratio_to_target_floor']:.1f}",
+        ),
+        (
+            "  path per item (round trips, measured)",
+            f"p50 {traced['path_p50']:.0f} / max {traced['path_max']}; "
+            f"calls per item {traced['calls_per_item']:.1f} "
+            f"(host {traced['host_calls_per_item']:.1f}, "
+            f"upstream {traced['upstream_calls_per_item']:.1f})",
+        ),
+        (
+            "  floor ceil(N/C) x measured p50 path x L",
+            f"{result['floor_measured_path_s']:.1f} s, "
+            f"wall/floor = {result['ratio_to_measured_floor']:.1f}",
+        ),
+        (
+            "  an item in a worker, s (p50 / p95)",
+            f"{traced['in_worker_p50_s']:.2f} / {traced['in_worker_p95_s']:.2f}; "
+            f"mean split: {split}",
+        ),
+        ("  item places busy (occupancy)", f"{traced['occupancy']:.2f}"),
+        (
+            "  CPU per item: worker side + web",
+            f"{result['worker_cpu_ms_per_item']:.1f} + {result['web_cpu_ms_per_item']:.1f} ms",
+        ),
+        (
+            "  SQL per item: items + cluster's own + web",
+            f"{result['worker_sql_per_item']:.1f} + {result['worker_sql_other_per_item']:.1f} "
+            f"+ {result['web_sql_per_item']:.1f}",
+        ),
+    ]
+    for name, value in result.get("pg_rows_read_per_item", {}).items():
+        rows.append((f"  rows read per item, {name}", f"{value:.0f}"))
+    rows += [
+        (
+            "  worker side peak memory: sum RSS / sum PSS",
+            f"{result['worker_peak_rss_sum_mib']:.0f} MiB (shared pages counted per process) / "
+            f"{result['worker_peak_pss_sum_mib']:.0f} MiB (real total)",
+        ),
+        (
+            f"  peer loop ({peer['items']} entries, same simulators)",
+            f"{peer['items_per_s']:.1f} items/s, {result['peer_wall_for_n_s']:.0f} s for "
+            f"{n:,} (extrapolated); ours / peer = {result['ours_over_peer']:.2f}",
+        ),
+    ]
+    return rows
+
+
+def table(results: dict) -> str:
+    inline = results["inline"]
+    rows = [
+        (
+            "load average (1 min) at start / end",
+            f"{results['load_average']:.2f} / {results['load_average_end']:.2f}",
+        ),
         ("alias table", f"{results['aliases']['ids_per_s']:,.0f} ids/s"),
         ("derive_run_state, 10,000 items", f"{results['run_state']['ms']:.1f} ms"),
         (
@@ -348,29 +290,11 @@ def table(results: dict) -> str:
         ("inline: CPU per item (whole process)", f"{inline['cpu_ms_per_item']:.1f} ms"),
         ("inline: SQL statements per item", f"{inline['sql_per_item']:.1f}"),
         ("inline: HTTP calls per item", f"{inline['http_calls_per_item']:.1f}"),
-        (
-            f"cluster: {cluster['items']} items, {cluster['upstreams']} upstreams, "
-            f"L = {cluster['latency_ms']:.0f} ms, C = {cluster['workers']} x "
-            f"{cluster['in_flight'] // cluster['workers']}",
-            f"{cluster['wall_s']:.1f} s ({cluster['items_per_s']:.1f} items/s), "
-            f"{cluster['state']}, active {cluster['active']}/{cluster['items']}",
-        ),
-        (
-            f"cluster: floor ceil(N/C) x {TARGET_PATH} x L",
-            f"{cluster['floor_s']:.1f} s, wall/floor = {cluster['ratio_to_floor']:.2f}",
-        ),
-        ("cluster: HTTP calls per item", f"{cluster['http_calls_per_item']:.1f}"),
-        ("cluster: worker CPU per item", f"{cluster['worker_cpu_ms_per_item']:.1f} ms"),
-        ("cluster: worker peak RSS (all processes)", f"{cluster['worker_peak_rss_mib']:.0f} MiB"),
-        (
-            f"peer loop: {peer['items']} items, same latency",
-            f"{peer['wall_s']:.1f} s ({peer['items_per_s']:.1f} items/s)",
-        ),
-        (
-            "throughput, cluster / peer loop",
-            f"{cluster['items_per_s'] / peer['items_per_s']:.2f}",
-        ),
     ]
+    for result in results["clusters"]:
+        rows += scenario_rows(result)
+    if results.get("skipped"):
+        rows.append(("skipped", results["skipped"]))
     if "read_side" in results:
         from benchmarks.read_side import table_rows
 
@@ -381,26 +305,29 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="a short subset (about a minute)")
-    parser.add_argument("--items", type=int, help="entries in the cluster run")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per HTTP answer")
-    parser.add_argument("--upstreams", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=2, help="RELAY_CONCURRENCY of the cluster")
-    parser.add_argument(
-        "--items-per-worker", type=int, default=32, help="RELAY_ITEMS_PER_WORKER of the cluster"
-    )
+    parser.add_argument("--quick", action="store_true", help="a short subset (about 2 minutes)")
+    parser.add_argument("--big", action="store_true", help="add the 10,000-entry run")
+    parser.add_argument("--items", type=int, help="entries in the N=1,000 cluster runs")
+    parser.add_argument("--latency", type=float, default=LATENCY, help="seconds per answer")
+    parser.add_argument("--upstreams", type=int, default=UPSTREAMS)
     parser.add_argument("--output", default=str(ROOT / "var" / "bench.json"))
     parser.add_argument(
         "--read-db",
         default=os.environ.get("DATABASE_URL", ""),
-        help="database of the read-side scenario (default: DATABASE_URL, else SQLite)",
+        help="database of the read-side and PostgreSQL scenarios (default: DATABASE_URL, "
+        "else SQLite; the PostgreSQL + Redis scenarios need it to be PostgreSQL)",
+    )
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379", help="Redis of the PostgreSQL scenarios"
     )
     parser.add_argument("--read-items", type=int, help="items of the read-side run")
     args = parser.parse_args()
-    items = args.items or (40 if args.quick else 200)
     read_items = args.read_items or (10_000 if args.quick else 100_000)
+    started = time.perf_counter()
     load_average = os.getloadavg()[0]
     shell_env = dict(os.environ)  # before setup_django points this process at its SQLite file
+    pg_url = args.read_db if args.read_db.startswith(("postgres", "pgsql")) else ""
+    redis_url = free_redis_db(args.redis) if pg_url else None
     with tempfile.TemporaryDirectory() as tmp:
         setup_django(Path(tmp) / "bench.sqlite3")
         results = {
@@ -408,20 +335,23 @@ def main() -> None:
             "aliases": bench_aliases(),
             "run_state": bench_run_state(),
             "inline": bench_inline(20 if args.quick else 50),
-            "cluster": bench_cluster(
-                items, args.upstreams, args.latency, args.workers, args.items_per_worker
-            ),
-            # The peer's time grows linearly: a sample of entries gives its rate.
-            "peer": bench_peer(min(items, 20 if args.quick else 50), args.latency),
+            "clusters": [
+                bench_scenario(label, shell_env, *options)
+                for label, options in scenarios(args, pg_url, redis_url)
+            ],
             "read_side": bench_read_side(
                 args.read_db, read_items, 10 if args.quick else 40, shell_env
             ),
         }
+    if not (pg_url and redis_url):
+        results["skipped"] = "PostgreSQL + Redis scenarios: no PostgreSQL --read-db or no Redis"
+    results["load_average_end"] = os.getloadavg()[0]
+    results["bench_s"] = time.perf_counter() - started
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2))
     print(table(results))
-    print(f"written to {output}")
+    print(f"{results['bench_s']:.0f} s; written to {output}")
 
 
 if __name__ == "__main__":

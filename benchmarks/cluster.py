@@ -1,0 +1,418 @@
+"""One cluster scenario of ``make bench``, in a process of its own (its own database and
+broker): ``python -m benchmarks.cluster --items 1000 --output result.json``.
+
+Real qclusters (``benchmarks.instrumented``, ``qcluster`` with a trace of what each item waited
+on) work a run of N entries spread over U upstream simulators while both simulators answer
+every request after ``L`` seconds. Measured in the one run:
+
+- wall time against the latency floor ``ceil(N / C) × path × L`` (C = items in flight), for
+  the issue's target path of 10 round trips and for the path measured per item;
+- the worker side's CPU (every process of every cluster, from ``/proc``) and the web side's
+  (``run_start`` in this thread): ms per item;
+- SQL statements per item (worker side, counted in its processes; web side);
+- on PostgreSQL, rows read per item (``pg_stat_database`` and ``pg_stat_user_tables``);
+- peak memory of the whole worker side: the sum of RSS (counts the pages forked processes
+  share once per process) and the sum of PSS (each shared page split between its sharers);
+- the naive peer loop over the same simulators and latency.
+
+On PostgreSQL the run goes into a database of its own (``<name>_bench_cluster``), created
+afresh and dropped at the end, like the read side's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import trace
+from benchmarks.read_side import _own_database
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_PATH = 10  # round trips on an item's critical path the design aims for (issue #17)
+
+
+def setup_django(database_url: str, redis_url: str, var_dir: Path) -> None:
+    os.environ.pop("DATABASE_URL_FILE", None)
+    os.environ.pop("REDIS_URL_FILE", None)
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="relay_project.settings",
+        DEBUG="1",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        RELAY_ALLOW_INSECURE_UPSTREAMS="1",
+        RELAY_RETRY_BASE_DELAY="0.05",
+        RELAY_RETRY_MAX_DELAY="0.2",
+        RELAY_Q_NAME=f"relay-bench-{os.getpid()}",
+        RELAY_VAR_DIR=str(var_dir),
+        # Import throughput only: no after-import reconcile competing for the workers.
+        RELAY_AFTER_RUN_TASK="",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+class Simulators:
+    """One host simulator and ``upstreams`` upstream simulators, all answering after ``latency``."""
+
+    def __init__(self, upstreams: int, latency: float) -> None:
+        from hosts.simulator import HostSimulator
+        from probe.simulator import UpstreamConfig, UpstreamSimulator
+
+        self.host = HostSimulator().start()
+        if latency:
+            self.host.fail_next("*", "/", count=10**9, status=None, delay=latency)
+        self.upstreams = [
+            UpstreamSimulator(
+                UpstreamConfig(
+                    name=f"bench-{n}", models=["kimi-k2.6"], api_key=None, latency=latency
+                )
+            ).start()
+            for n in range(upstreams)
+        ]
+
+    def requests(self) -> int:
+        return len(self.host.requests) + sum(len(u.requests) for u in self.upstreams)
+
+    def stop(self) -> None:
+        self.host.stop()
+        for upstream in self.upstreams:
+            upstream.stop()
+
+
+def register(sims: Simulators, label: str):
+    from hosts.models import Host
+    from hosts.services import register_host
+
+    return Host.objects.filter(name=label).first() or register_host(
+        name=label,
+        base_url=sims.host.url,
+        auth_type="admin_api_key",
+        admin_credential=sims.host.admin_key,
+    )
+
+
+def run_request(sims: Simulators, host, count: int, label: str):
+    from batch_import.run_requests import validate_run_request
+
+    return validate_run_request(
+        {
+            "host_id": host.pk,
+            "mode": "partial",
+            "access_mode": "subscription",
+            "subscription_users": [f"{label}@example.com"],
+            "subscription_days": 30,
+            "entries": [
+                {
+                    "base_url": sims.upstreams[n % len(sims.upstreams)].base_url,
+                    "api_key": f"sk-{label}-{n:05d}",
+                }
+                for n in range(count)
+            ],
+        }
+    )
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+# --- the worker side seen from /proc -----------------------------------------------------------
+def descendants(roots: list[int]) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], list(roots)
+    while frontier:
+        pid = frontier.pop()
+        found.append(pid)
+        frontier.extend(child for child, parent in parents.items() if parent == pid)
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the live processes used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mib(pids: list[int], field: str) -> float:
+    """Sum of ``field`` (``Rss`` or ``Pss``) over the processes, from smaps_rollup."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith(f"{field}:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total / 1024
+
+
+# --- PostgreSQL's own counters -----------------------------------------------------------------
+def pg_rows_read() -> dict[str, int] | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT tup_returned, tup_fetched FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+        returned, fetched = cursor.fetchone()
+        cursor.execute(
+            "SELECT coalesce(sum(seq_tup_read), 0), coalesce(sum(idx_tup_fetch), 0) "
+            "FROM pg_stat_user_tables"
+        )
+        seq, idx = cursor.fetchone()
+    return {
+        "tup_returned": int(returned),
+        "tup_fetched": int(fetched),
+        "seq_tup_read": int(seq),
+        "idx_tup_fetch": int(idx),
+    }
+
+
+# --- the scenario ------------------------------------------------------------------------------
+def start_clusters(count: int, env: dict) -> list[subprocess.Popen]:
+    return [
+        subprocess.Popen(  # noqa: S603 - our own module
+            [sys.executable, "-m", "benchmarks.instrumented", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        for _ in range(count)
+    ]
+
+
+def stop_clusters(clusters: list[subprocess.Popen]) -> None:
+    for cluster in clusters:
+        cluster.send_signal(signal.SIGTERM)
+    for cluster in clusters:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            cluster.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(cluster.pid, signal.SIGKILL)  # its workers share its process group
+
+
+def knobs_of(args: argparse.Namespace) -> dict[str, str]:
+    """The bounds an operator running C items in flight over U upstreams would set; the web
+    side (``run_start`` here) reads them too: it cuts the run into tasks of
+    RELAY_ITEMS_PER_WORKER items."""
+    in_flight = args.clusters * args.workers * args.items_per_worker
+    return {
+        "RELAY_CONCURRENCY": str(args.workers),
+        "RELAY_ITEMS_PER_WORKER": str(args.items_per_worker),
+        "RELAY_HOST_CONCURRENCY": str(args.host_concurrency or in_flight),
+        "RELAY_UPSTREAM_CONCURRENCY": str(
+            args.upstream_concurrency or math.ceil(in_flight / args.upstreams)
+        ),
+    }
+
+
+def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
+    from django.db import close_old_connections, connection
+
+    from batch_import.models import ImportRun
+    from batch_import.services import run_start
+
+    in_flight = args.clusters * args.workers * args.items_per_worker
+    knobs = knobs_of(args)
+    env = {**os.environ, "BENCH_TRACE_DIR": str(trace_dir)}
+    sims = Simulators(upstreams=args.upstreams, latency=args.latency)
+    host = register(sims, "cluster")
+    request = run_request(sims, host, args.items, "cluster")
+    clusters = start_clusters(args.clusters, env)
+    roots = [cluster.pid for cluster in clusters]
+    peak_rss = peak_pss = 0.0
+    try:
+        time.sleep(4)  # the clusters' workers start before the clock does
+        rows_before = pg_rows_read()
+        cpu_before = cpu_seconds(descendants(roots))
+        counter = StatementCounter()
+        started_wall = time.time()
+        started = time.perf_counter()
+        web_cpu = time.thread_time()
+        with connection.execute_wrapper(counter):
+            run = run_start(request=request).run
+        web_cpu = time.thread_time() - web_cpu
+        last_pss = 0.0
+        while True:
+            pids = descendants(roots)
+            peak_rss = max(peak_rss, memory_mib(pids, "Rss"))
+            if time.perf_counter() - last_pss > 1:
+                peak_pss, last_pss = max(peak_pss, memory_mib(pids, "Pss")), time.perf_counter()
+            close_old_connections()
+            run.refresh_from_db()
+            if run.state in ImportRun.TERMINAL_STATES:
+                break
+            if time.perf_counter() - started > 120 + args.items * 1.5:
+                raise SystemExit(f"the cluster run did not finish: {run.state}")
+            time.sleep(0.25)
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(descendants(roots)) - cpu_before
+        time.sleep(1.5)  # the processes' SQL counts are written every second; PostgreSQL's
+        sql = trace.read_sql_counts(trace_dir)  # statistics are flushed about as often
+        rows_after = pg_rows_read()
+    finally:
+        stop_clusters(clusters)
+    peer = bench_peer(sims, min(args.items, args.peer_items), args.latency)
+    host_port = _port(sims.host.url)
+    sims.stop()
+    traced = trace.analyse(
+        trace.read_records(trace_dir),
+        host_port=host_port,
+        started=started_wall,
+        wall=elapsed,
+        in_flight=in_flight,
+    )
+    n = args.items
+    floor_target = math.ceil(n / in_flight) * TARGET_PATH * args.latency
+    path = traced.get("path_p50") or 0
+    floor_measured = math.ceil(n / in_flight) * path * args.latency
+    result = {
+        "label": args.label,
+        "database": connection.vendor,
+        "broker": "redis" if args.redis_url else "orm",
+        "clusters": args.clusters,
+        "items": n,
+        "upstreams": args.upstreams,
+        "latency_ms": args.latency * 1000,
+        "workers": args.workers,
+        "items_per_worker": args.items_per_worker,
+        "in_flight": in_flight,
+        "knobs": knobs,
+        "wall_s": elapsed,
+        "floor_target_s": floor_target,
+        "ratio_to_target_floor": elapsed / floor_target if floor_target else None,
+        "floor_measured_path_s": floor_measured,
+        "ratio_to_measured_floor": elapsed / floor_measured if floor_measured else None,
+        "items_per_s": n / elapsed,
+        "worker_cpu_ms_per_item": cpu / n * 1000,
+        "web_cpu_ms_per_item": web_cpu / n * 1000,
+        "worker_sql_per_item": sql["item"] / n,
+        "worker_sql_other_per_item": sql["other"] / n,
+        "web_sql_per_item": counter.count / n,
+        "worker_peak_rss_sum_mib": peak_rss,
+        "worker_peak_pss_sum_mib": peak_pss,
+        "state": run.state,
+        "active": run.active_items,
+        "trace": traced,
+        "peer": peer,
+        "peer_wall_for_n_s": n / peer["items_per_s"],
+        "ours_over_peer": (n / elapsed) / peer["items_per_s"],
+    }
+    if rows_before and rows_after:
+        delta = {k: rows_after[k] - rows_before[k] for k in rows_before}
+        result["pg_rows_read_per_item"] = {
+            "database (tup_returned + tup_fetched)": (delta["tup_returned"] + delta["tup_fetched"])
+            / n,
+            "user tables (seq_tup_read + idx_tup_fetch)": (
+                delta["seq_tup_read"] + delta["idx_tup_fetch"]
+            )
+            / n,
+        }
+    return result
+
+
+def _port(url: str) -> int:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).port
+
+
+def bench_peer(sims: Simulators, count: int, latency: float) -> dict:
+    """The naive loop an operator could write: for each entry, list the models and send one
+    chat, one after another, over the same upstream simulators and latency."""
+    import httpx
+
+    started = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        for n in range(count):
+            base = sims.upstreams[n % len(sims.upstreams)].base_url
+            headers = {"Authorization": f"Bearer sk-peer-{n}"}
+            client.get(f"{base}/models", headers=headers).raise_for_status()
+            client.post(
+                f"{base}/chat/completions",
+                headers=headers,
+                json={"model": "kimi-k2.6", "messages": [{"role": "user", "content": "hi"}]},
+            ).raise_for_status()
+    elapsed = time.perf_counter() - started
+    return {"items": count, "wall_s": elapsed, "items_per_s": count / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--label", default="cluster")
+    parser.add_argument("--database-url", default="", help="default: a temporary SQLite file")
+    parser.add_argument("--redis-url", default="", help="Redis broker (default: ORM broker)")
+    parser.add_argument("--clusters", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=2, help="RELAY_CONCURRENCY per cluster")
+    parser.add_argument("--items-per-worker", type=int, default=32)
+    parser.add_argument("--host-concurrency", type=int, help="default: items in flight")
+    parser.add_argument("--upstream-concurrency", type=int, help="default: in flight / upstreams")
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--upstreams", type=int, default=20)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--peer-items", type=int, default=50)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--keep-trace", help="copy the workers' trace records to this folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.sqlite3'}"
+        trace_dir = Path(tmp) / "trace"
+        trace_dir.mkdir()
+        os.environ.update(knobs_of(args))
+        with _own_database(url, suffix="_bench_cluster") as own:
+            setup_django(own, args.redis_url, Path(tmp))
+            result = bench_cluster(args, trace_dir)
+            if args.keep_trace:
+                shutil.copytree(trace_dir, args.keep_trace, dirs_exist_ok=True)
+            from django.db import connections
+
+            connections.close_all()
+    if args.redis_url:
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()  # the db run.py chose empty
+    Path(args.output).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
