@@ -89,9 +89,10 @@ test: lint migrations-check openapi-check
 clean:
 	rm -rf $(VENV) var
 
-# Speed and memory figures, all from one run (README "Benchmarks"); QUICK=1 for a short subset.
-# The read side (100,000 items) runs on DATABASE_URL, else on PostgreSQL at DATABASE_URL_PG
-# when it answers, else on SQLite.
+# Speed and memory figures, all from one run (README "Benchmarks"); QUICK=1 for a short subset,
+# BIG=1 adds the 10,000-entry run. The read side (100,000 items) and the PostgreSQL + Redis
+# scenarios run on DATABASE_URL, else on PostgreSQL at DATABASE_URL_PG when it answers (no
+# PostgreSQL: SQLite only, the PostgreSQL + Redis scenarios are skipped and say so).
 bench: install
 	@read_db="$${DATABASE_URL:-}"; \
 	if [ -z "$$read_db" ] && $(BIN)/python -m relay_project.pg_ready "$(DATABASE_URL_PG)"; then \

@@ -198,11 +198,17 @@ def pg_rows_read() -> dict[str, int] | None:
             "FROM pg_stat_user_tables"
         )
         seq, idx = cursor.fetchone()
+        cursor.execute(
+            "SELECT relname, coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+            "FROM pg_stat_user_tables"
+        )
+        tables = {f"table {name}": int(rows) for name, rows in cursor.fetchall()}
     return {
         "tup_returned": int(returned),
         "tup_fetched": int(fetched),
         "seq_tup_read": int(seq),
         "idx_tup_fetch": int(idx),
+        **tables,
     }
 
 
@@ -265,6 +271,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         time.sleep(4)  # the clusters' workers start before the clock does
         rows_before = pg_rows_read()
         cpu_before = cpu_seconds(descendants(roots))
+        sims_cpu = time.process_time()  # this process: the simulators' threads, mostly
         counter = StatementCounter()
         started_wall = time.time()
         started = time.perf_counter()
@@ -287,6 +294,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
             time.sleep(0.25)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(descendants(roots)) - cpu_before
+        sims_cpu = time.process_time() - sims_cpu
         time.sleep(1.5)  # the processes' SQL counts are written every second; PostgreSQL's
         sql = trace.read_sql_counts(trace_dir)  # statistics are flushed about as often
         rows_after = pg_rows_read()
@@ -326,6 +334,9 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         "items_per_s": n / elapsed,
         "worker_cpu_ms_per_item": cpu / n * 1000,
         "web_cpu_ms_per_item": web_cpu / n * 1000,
+        # The bench process's CPU over the run but for run_start: the simulators' threads
+        # answering (and this loop polling): the machine's CPU the control plane did not use.
+        "simulators_cpu_ms_per_item": (sims_cpu - web_cpu) / n * 1000,
         "worker_sql_per_item": sql["item"] / n,
         "worker_sql_other_per_item": sql["other"] / n,
         "web_sql_per_item": counter.count / n,
@@ -348,6 +359,10 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
             )
             / n,
         }
+        tables = sorted(
+            ((k, v) for k, v in delta.items() if k.startswith("table ")), key=lambda kv: -kv[1]
+        )
+        result["pg_rows_read_per_item_by_table"] = {k[6:]: v / n for k, v in tables[:5]}
     return result
 
 

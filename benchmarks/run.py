@@ -248,7 +248,12 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
         ("  item places busy (occupancy)", f"{traced['occupancy']:.2f}"),
         (
             "  CPU per item: worker side + web",
-            f"{result['worker_cpu_ms_per_item']:.1f} + {result['web_cpu_ms_per_item']:.1f} ms",
+            f"{result['worker_cpu_ms_per_item']:.1f} + {result['web_cpu_ms_per_item']:.1f} ms"
+            + (
+                f" (the simulators beside it: {sims:.1f} ms)"
+                if (sims := result.get("simulators_cpu_ms_per_item")) is not None
+                else ""
+            ),
         ),
         (
             "  SQL per item: items + cluster's own + web",
@@ -258,6 +263,9 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
     ]
     for name, value in result.get("pg_rows_read_per_item", {}).items():
         rows.append((f"  rows read per item, {name}", f"{value:.0f}"))
+    if tables := result.get("pg_rows_read_per_item_by_table"):
+        top = ", ".join(f"{name} {value:.0f}" for name, value in tables.items())
+        rows.append(("  rows read per item, top tables", top))
     rows += [
         (
             "  worker side peak memory: sum RSS / sum PSS",
