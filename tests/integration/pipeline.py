@@ -3,10 +3,10 @@ its items through the stages the way a worker would (no django-q cluster needed)
 
 from __future__ import annotations
 
-from batch_import.models import ImportRun
+from batch_import.models import ImportRun, ImportRunItem
 from batch_import.run_requests import validate_run_request
 from batch_import.services import run_start
-from batch_import.stages import StageContext
+from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.tasks import advance_item
 from hosts.services import register_host
 
@@ -51,3 +51,28 @@ def drive(run: ImportRun, *, rounds: int = 20) -> ImportRun:
             advance_item(item_id, worker_id="test-worker", context=context)
     run.refresh_from_db()
     return run
+
+
+def before_validate(monkeypatch, change):
+    """Change the host just before the gateway is asked, as an admin or time would."""
+    step = STAGE_STEPS[ImportRunItem.Stage.VALIDATE]
+
+    def validate(item, ctx):
+        change()
+        step(item, ctx)
+
+    monkeypatch.setitem(STAGE_STEPS, ImportRunItem.Stage.VALIDATE, validate)
+
+
+def warm_after_first_gateway_call(sim, monkeypatch) -> None:
+    """The account stays in warm-up for the first validation and is warm by the retry, however
+    slow the machine (a warm-up of fixed seconds may end before a loaded machine asks)."""
+    sim.quirks.warmup_seconds = 60
+    calls = []
+
+    def warm_after_the_first_call():
+        calls.append(1)
+        if len(calls) > 1:
+            sim.quirks.warmup_seconds = 0
+
+    before_validate(monkeypatch, warm_after_the_first_call)

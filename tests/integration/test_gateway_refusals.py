@@ -8,22 +8,16 @@ import time
 
 import pytest
 
-from batch_import.models import ImportRunItem
-from batch_import.stages import STAGE_STEPS
-from tests.integration.pipeline import drive, entry, register, start
+from tests.integration.pipeline import (
+    before_validate,
+    drive,
+    entry,
+    register,
+    start,
+    warm_after_first_gateway_call,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
-
-
-def before_validate(monkeypatch, change):
-    """Change the host just before the gateway is asked, as an admin or time would."""
-    step = STAGE_STEPS[ImportRunItem.Stage.VALIDATE]
-
-    def validate(item, ctx):
-        change()
-        step(item, ctx)
-
-    monkeypatch.setitem(STAGE_STEPS, ImportRunItem.Stage.VALIDATE, validate)
 
 
 @pytest.mark.parametrize("style", ["generic", "detailed", "classified"])
@@ -32,16 +26,9 @@ def test_a_warm_up_is_retried_until_active_on_every_build(
 ):
     """The first gateway call always meets the warm-up (however slow the machine); the
     account is warm by the retry."""
-    sim = host_simulator_factory(warmup_seconds=60)
+    sim = host_simulator_factory()
     sim.quirks.no_account = style
-    calls = []
-
-    def warm_after_the_first_call():
-        calls.append(1)
-        if len(calls) > 1:
-            sim.quirks.warmup_seconds = 0
-
-    before_validate(monkeypatch, warm_after_the_first_call)
+    warm_after_first_gateway_call(sim, monkeypatch)
     item = drive(start(register(sim), [entry(upstream_factory(models=("kimi-k2.6",)))])).items.get()
     assert item.access_status == "active" and "warmup_retried" in item.advisory_messages
     retries = item.events.filter(event_type="retry_scheduled", stage="validate")

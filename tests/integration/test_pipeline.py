@@ -4,7 +4,13 @@ import pytest
 
 from batch_import.models import ImportRunItemEvent, LegacyImportBatch
 from hosts.models import ManagedResource
-from tests.integration.pipeline import drive, entry, register, start
+from tests.integration.pipeline import (
+    drive,
+    entry,
+    register,
+    start,
+    warm_after_first_gateway_call,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -97,8 +103,11 @@ def test_first_403_with_responses_supported_is_retested_and_confirmed(
     assert item.events.filter(event_type="retry_scheduled", stage="confirm").count() == 1
 
 
-def test_initial_503_warmup_is_retried_until_active(host_simulator_factory, upstream_factory):
-    sim = host_simulator_factory(warmup_seconds=0.6)
+def test_initial_503_warmup_is_retried_until_active(
+    host_simulator_factory, upstream_factory, monkeypatch
+):
+    sim = host_simulator_factory()
+    warm_after_first_gateway_call(sim, monkeypatch)
     upstream = upstream_factory(models=("kimi-k2.6",))
     run = drive(start(register(sim), [entry(upstream)]))
     item = run.items.get()
@@ -159,9 +168,10 @@ def test_run_state_is_queryable_while_items_are_in_flight(host_simulator, upstre
 
 
 def test_probe_race_and_warmup_together_end_advisory_and_active(
-    host_simulator_factory, upstream_factory
+    host_simulator_factory, upstream_factory, monkeypatch
 ):
-    sim = host_simulator_factory(probe_403=True, warmup_seconds=0.5)
+    sim = host_simulator_factory(probe_403=True)
+    warm_after_first_gateway_call(sim, monkeypatch)
     upstream = upstream_factory(models=("kimi-k2.6",), responses_status=403)
     item = drive(start(register(sim), [entry(upstream)])).items.get()
     assert (item.confirmation_status, item.access_status) == ("advisory", "active")
