@@ -37,6 +37,7 @@ import contextvars
 import fcntl
 import hashlib
 import os
+import random
 import threading
 import time
 import uuid
@@ -179,10 +180,14 @@ class FileLockBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._waiting: dict[str, tuple[int, Path]] = {}  # waiter id → its registration
+        self._folders: dict[str, Path] = {}  # key → its folder, made once per process
 
     def _folder(self, key: str) -> Path:
-        folder = self.directory / hashlib.sha256(key.encode()).hexdigest()[:32]
-        (folder / "waiting").mkdir(parents=True, exist_ok=True)
+        folder = self._folders.get(key)
+        if folder is None:
+            folder = self.directory / hashlib.sha256(key.encode()).hexdigest()[:32]
+            (folder / "waiting").mkdir(parents=True, exist_ok=True)
+            self._folders[key] = folder
         return folder
 
     @contextmanager
@@ -198,8 +203,9 @@ class FileLockBackend:
         run = claim.run if claim else ""
         folder = self._folder(key)
         with self._decision(folder):
-            free, holding = self._places(folder, size)
-            others = self._waiting_runs(folder, besides=run) if free is not None else ()
+            others = self._waiting_runs(folder, besides=run)
+            # Who holds how many only matters when another run waits; else any free place.
+            free, holding = self._places(folder, size, census=bool(others))
             if free is not None and fair_turn(run, holding, others):
                 os.ftruncate(free, 0)
                 os.pwrite(free, run.encode(), 0)
@@ -218,11 +224,16 @@ class FileLockBackend:
     def withdraw(self, key: str, claim: Claim) -> None:
         self._unregister(claim)
 
-    def _places(self, folder: Path, size: int) -> tuple[int | None, Counter[str]]:
-        """One free place locked for us (or ``None``), and how many places each run holds."""
+    def _places(
+        self, folder: Path, size: int, *, census: bool = True
+    ) -> tuple[int | None, Counter[str]]:
+        """One free place locked for us (or ``None``), and, with ``census``, how many places
+        each run holds. Without it the search starts at a random place and stops at the first
+        free one: a few files opened instead of ``size``."""
         free: int | None = None
         holding: Counter[str] = Counter()
-        for index in range(size):
+        start = 0 if census else random.randrange(size)  # noqa: S311 - spreads, not secret
+        for index in (*range(start, size), *range(start)):
             fd = os.open(folder / f"{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             if free is None:
                 try:
@@ -231,6 +242,8 @@ class FileLockBackend:
                     pass
                 else:
                     free = fd
+                    if not census:
+                        break
                     continue
             elif _is_free(fd):
                 os.close(fd)

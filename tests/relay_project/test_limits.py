@@ -332,3 +332,22 @@ def test_a_slot_names_the_run_of_its_scope():
     with bound:
         pass
     assert [claim.run for claim in using.claims] == ["run-1", ""]
+
+
+def test_a_place_under_a_wide_bound_opens_few_files_when_no_other_run_waits(tmp_path, monkeypatch):
+    """A bound of 64 toward the host: with no other run waiting, taking a place looks for
+    one free file, it does not read all 64 (every host call pays this)."""
+    backend = FileLockBackend(tmp_path)
+    held = [backend.try_acquire("host:wide", 64, Claim("run-a")) for _ in range(32)]
+    assert all(token is not None for token in held)
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(
+        "relay_project.limits.os.open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k)
+    )
+    token = backend.try_acquire("host:wide", 64, Claim("run-a"))
+    place_files = [p for p in opened if str(p).endswith(".lock")]
+    assert token is not None and token not in held
+    assert len(place_files) <= 33  # at worst past the 32 held ones to a free one; not all 64
+    for fd in [*held, token]:
+        backend.release("host:wide", fd)
