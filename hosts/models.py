@@ -170,9 +170,11 @@ class ManagedResource(models.Model):
             ),
         ]
         indexes = [
-            # Reuse preflight: "accounts of this provider + key on this host".
+            # Reuse preflight: "accounts of this provider + key on this host" (the key too:
+            # a provider of a thousand keys must not read a thousand records per item).
             models.Index(
-                fields=["host", "resource_type", "provider_id"], name="managedres_provider_idx"
+                fields=["host", "resource_type", "provider_id", "api_key_digest"],
+                name="managedres_provider_key_idx",
             ),
             models.Index(fields=["host", "logical_key"], name="managedres_logical_idx"),
             # Validation: "the user key of this group on this host".

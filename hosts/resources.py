@@ -166,12 +166,7 @@ class HostResources:
         """Our accounts of this provider + upstream key, as the host sees them now; the record
         of one the host no longer has is marked deleted (``mark_gone``)."""
         found: list[TrackedAccount] = []
-        records = (
-            self.records(Resource.ACCOUNT)
-            .filter(provider_id=self.owner.provider_id, api_key_digest=key_digest)
-            .exclude(state=State.DELETED)
-        )
-        for record in records:
+        for record in self.account_records(key_digest):
             try:
                 account = self.client.accounts.get(int(record.host_resource_id))
             except HostError as exc:
@@ -183,6 +178,14 @@ class HostResources:
                 continue
             found.append(TrackedAccount(record, account))
         return found
+
+    def account_records(self, key_digest: str) -> QuerySet[ManagedResource]:
+        """Our live account records of this provider + upstream key (an index range)."""
+        return (
+            self.records(Resource.ACCOUNT)
+            .filter(provider_id=self.owner.provider_id, api_key_digest=key_digest)
+            .exclude(state=State.DELETED)
+        )
 
     def adopt_untracked_accounts(
         self, key_fingerprint: str, key_digest: str, families: Iterable[str]
