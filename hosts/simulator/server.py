@@ -18,6 +18,7 @@ import secrets
 import threading
 import time
 import traceback
+from dataclasses import replace
 
 import httpx
 
@@ -31,6 +32,7 @@ from hosts.simulator import (
 )
 from hosts.simulator.rows import RecordedRequest, SimUser
 from hosts.simulator.state import FailRule, Quirks, SimState
+from hosts.simulator.upstream import probe_responses
 from hosts.simulator.wire import Ctx, flat, json_response, not_found_route
 from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, match
 
@@ -163,6 +165,25 @@ class HostSimulator:
     @property
     def quirks(self) -> Quirks:
         return self.state.quirks
+
+    def settle_responses_probes(self) -> None:
+        """Test control, as if the background Responses probes' time had come: each account
+        whose probe is still pending is probed now (the host's timer then finds it settled)."""
+        with self.state.lock:
+            pending = [
+                replace(a, credentials=dict(a.credentials))
+                for a in self.state.accounts.values()
+                if (a.platform, a.type) == ("openai", "apikey")
+                and "openai_responses_supported" not in a.extra
+            ]
+        for account in pending:
+            verdict = probe_responses(self.upstream, account)
+            if verdict is not None:
+                with self.state.lock:
+                    if account.id in self.state.accounts:
+                        self.state.accounts[account.id].extra["openai_responses_supported"] = (
+                            verdict
+                        )
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -53,26 +53,45 @@ def drive(run: ImportRun, *, rounds: int = 20) -> ImportRun:
     return run
 
 
-def before_validate(monkeypatch, change):
-    """Change the host just before the gateway is asked, as an admin or time would."""
-    step = STAGE_STEPS[ImportRunItem.Stage.VALIDATE]
+def before_stage(monkeypatch, stage: str, change):
+    """Change the host just before each run of ``stage``, as an admin or time would."""
+    step = STAGE_STEPS[stage]
 
-    def validate(item, ctx):
+    def changed_then_step(item, ctx):
         change()
         step(item, ctx)
 
-    monkeypatch.setitem(STAGE_STEPS, ImportRunItem.Stage.VALIDATE, validate)
+    monkeypatch.setitem(STAGE_STEPS, stage, changed_then_step)
+
+
+def before_validate(monkeypatch, change):
+    """Change the host just before the gateway is asked."""
+    before_stage(monkeypatch, ImportRunItem.Stage.VALIDATE, change)
+
+
+def on_second_call(change):
+    """``change`` from the second call on (the first meets the host as it was)."""
+    calls = []
+
+    def maybe_change():
+        calls.append(1)
+        if len(calls) > 1:
+            change()
+
+    return maybe_change
 
 
 def warm_after_first_gateway_call(sim, monkeypatch) -> None:
     """The account stays in warm-up for the first validation and is warm by the retry, however
     slow the machine (a warm-up of fixed seconds may end before a loaded machine asks)."""
     sim.quirks.warmup_seconds = 60
-    calls = []
+    before_validate(monkeypatch, on_second_call(lambda: setattr(sim.quirks, "warmup_seconds", 0)))
 
-    def warm_after_the_first_call():
-        calls.append(1)
-        if len(calls) > 1:
-            sim.quirks.warmup_seconds = 0
 
-    before_validate(monkeypatch, warm_after_the_first_call)
+def host_probe_settles_after_first_confirm(sim, monkeypatch) -> None:
+    """The host's background Responses probe is still pending at our first account test and
+    has settled by the retry, however slow the machine."""
+    sim.quirks.responses_probe_seconds = 60
+    before_stage(
+        monkeypatch, ImportRunItem.Stage.CONFIRM, on_second_call(sim.settle_responses_probes)
+    )

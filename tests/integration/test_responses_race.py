@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.pipeline import drive, entry, register, start
+from tests.integration.pipeline import (
+    drive,
+    entry,
+    host_probe_settles_after_first_confirm,
+    register,
+    start,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
 
 def test_a_chat_only_upstream_our_probe_could_not_settle_races_the_host_probe(
-    host_simulator_factory, upstream_factory
+    host_simulator_factory, upstream_factory, monkeypatch
 ):
-    sim = host_simulator_factory(responses_probe_seconds=0.3)
+    sim = host_simulator_factory()
+    host_probe_settles_after_first_confirm(sim, monkeypatch)
     upstream = upstream_factory(models=("kimi-k2.6",), responses_status=404)
     upstream.fail_next(1, path="/v1/responses", status=400)  # our probe: inconclusive
     item = drive(start(register(sim), [entry(upstream)])).items.get()
