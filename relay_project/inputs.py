@@ -6,6 +6,7 @@ reports it under its own field name or line number. They never echo a key back.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -80,11 +81,15 @@ def _hostname_problem(parts: SplitResult) -> str | None:
         ascii_name = hostname.encode("idna").decode("ascii")
     except UnicodeError:
         return _("has a host name that is not valid")
-    if len(ascii_name) > MAX_HOSTNAME_LENGTH or any(
-        not label or len(label) > 63 for label in ascii_name.rstrip(".").split(".")
+    if len(ascii_name) > MAX_HOSTNAME_LENGTH or not all(
+        _HOST_LABEL.fullmatch(label) for label in ascii_name.rstrip(".").split(".")
     ):
         return _("has a host name that is not valid")
     return None
+
+
+# A host name label in its ASCII form: letters, digits and inner hyphens, 1..63 (RFC 1123).
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def text_problem(value: str, *, max_length: int) -> str | None:

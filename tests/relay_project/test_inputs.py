@@ -26,6 +26,10 @@ from relay_project.inputs import key_problem, text_problem, url_problem
         ("https://" + "a" * 480 + ".com", "has a host name that is not valid"),
         ("https://" + "a" * 600 + ".com", "is longer than 500 characters"),
         ("https://x..example.com", "has a host name that is not valid"),
+        ("https://A*", "has a host name that is not valid"),  # schemathesis found it accepted
+        ("https://relay_1.example.com", "has a host name that is not valid"),
+        ("https://-relay.example.com", "has a host name that is not valid"),
+        ("https://xn--fiq228c.example.com/v1", None),  # the ASCII form of an IDN
         ("https://user:sk-secret@relay.example.com/v1", "must not contain user:password@"),
         ("https://sk-secret@relay.example.com/v1", "must not contain user:password@"),
         ("https://relay.example.com/v1?key=1", "must not have a query string or fragment"),
