@@ -88,15 +88,6 @@ def bench_run_state() -> dict:
 
 
 # --- the pipeline ------------------------------------------------------------------------------
-class StatementCounter:
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, execute, sql, params, many, context):
-        self.count += 1
-        return execute(sql, params, many, context)
-
-
 def start_run(sims, count: int, label: str):
     from batch_import.services import run_start
     from benchmarks.cluster import register, run_request
@@ -110,7 +101,7 @@ def bench_inline(count: int) -> dict:
 
     from batch_import.stages import StageContext
     from batch_import.tasks import advance_item
-    from benchmarks.cluster import Simulators
+    from benchmarks.cluster import Simulators, StatementCounter
 
     sims = Simulators(upstreams=1, latency=0.0)
     counter = StatementCounter()
