@@ -387,7 +387,9 @@ class ImportRunItem(models.Model):
         verbose_name = _("import item")
         verbose_name_plural = _("import items")
         db_table = "import_run_items"
-        ordering = ["run", "position"]
+        # By the run's id, not the relation: "run" would follow ImportRun's ordering, a join
+        # and a sort of every matching row even for .first() within one run.
+        ordering = ["-run_id", "position"]
         indexes = [
             models.Index(fields=["run", "position"], name="item_run_position_idx"),
             # The items list, problems first (selectors.items_problems_first), first and deep
@@ -422,6 +424,23 @@ class ImportRunItem(models.Model):
                 fields=["run", "current_stage"],
                 name="item_run_unfinished_idx",
                 condition=~Q(current_stage="done"),
+            ),
+            # Per item, one row whatever the run's size: the first earlier key of the same
+            # upstream that has a capability profile (stages.upstream_probe.sibling_profile)
+            #   WHERE run_id = ? AND provider_id = ? AND base_url = ? AND profile IS NOT NULL
+            #   ORDER BY position LIMIT 1
+            models.Index(
+                fields=["run", "provider_id", "base_url", "position"],
+                name="item_run_profile_idx",
+                condition=Q(capability_profile__isnull=False),
+            ),
+            #   and the first item that settled the provider's group (reuse_preflight.
+            #   settled_sibling): WHERE run_id = ? AND provider_id = ? AND group_id IS NOT NULL
+            #   AND rolled_back_at IS NULL ORDER BY position LIMIT 1
+            models.Index(
+                fields=["run", "provider_id", "position"],
+                name="item_run_settled_idx",
+                condition=Q(group_id__isnull=False, rolled_back_at__isnull=True),
             ),
             models.Index(fields=["run", "current_stage"], name="item_run_stage_idx"),
             models.Index(fields=["run", "access_status"], name="item_run_access_idx"),
