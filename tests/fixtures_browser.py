@@ -83,6 +83,16 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         _chromium.close()
 
 
+def switch_language(page, language: str) -> None:
+    """Choose ``language`` in the header and wait until the page it sends us back to has loaded:
+    a ``goto`` started earlier could overtake the form's answer and its language cookie."""
+    if language == "en":
+        return
+    page.select_option("#language", language)
+    with page.expect_navigation():
+        page.click("header .lang button")
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):  # `make test` installs it; elsewhere say why we skip

@@ -6,7 +6,7 @@ import pytest
 
 from batch_import.models import ImportRun
 from tests.factories import HostFactory
-from tests.fixtures_browser import SHOTS
+from tests.fixtures_browser import SHOTS, switch_language
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -31,8 +31,7 @@ def test_every_page_shows_its_badges(page, live_server, rich_run):
 
 
 def test_chinese_page_shows_the_seed_labels(browser, page, live_server, rich_run):
-    page.select_option("#language", "zh-hans")
-    page.click("header .lang button")
+    switch_language(page, "zh-hans")
     page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}")
     labels = page.locator(".badge").all_inner_texts()
     assert {"已弃用", "已快速启用", "已替换", "复用"} <= set(labels)

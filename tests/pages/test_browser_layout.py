@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.factories import ImportRunFactory, ImportRunItemFactory
-from tests.fixtures_browser import SHOTS
+from tests.fixtures_browser import SHOTS, switch_language
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WIDTHS = {"desktop": 1440, "phone": 390}
@@ -14,13 +14,6 @@ TEXTS = {
     "en": {"progress": "4 of 4 done (100%)", "why": "Why items did not end active"},
     "zh-hans": {"progress": "已完成 4 / 4(100%)", "why": "未能可用的原因"},
 }
-
-
-def switch_language(page, live_server, language):
-    if language != "en":
-        page.goto(f"{live_server.url}/batch-import/runs")
-        page.select_option("#language", language)
-        page.click("header .lang button")
 
 
 def fits(page) -> bool:
@@ -31,7 +24,7 @@ def fits(page) -> bool:
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_run_pages_read_at_a_glance(page, live_server, rich_run, language, width):
     page.set_viewport_size({"width": WIDTHS[width], "height": 900})
-    switch_language(page, live_server, language)
+    switch_language(page, language)
     page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}")
     texts = TEXTS[language]
     assert texts["progress"] in page.locator("[data-progress]").inner_text()

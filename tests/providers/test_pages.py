@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from providers import services
 from providers.models import Provider, ReconcileRun
 from providers.reconcile import ReconcileContext, reconcile_run
-from tests.fixtures_browser import SHOTS
+from tests.fixtures_browser import SHOTS, switch_language
 from tests.integration.pipeline import drive, entry, register, start
 
 pytestmark = [pytest.mark.integration]
@@ -103,9 +103,7 @@ def test_inventory_and_provider_pages_in_a_browser(
 ):
     provider = drifted_provider(host_simulator, upstream_factory)
     page.set_viewport_size({"width": width, "height": 900})
-    if language != "en":
-        page.select_option("#language", language)
-        page.click("header .lang button")
+    switch_language(page, language)
     page.goto(f"{live_server.url}/providers/")
     state = page.locator(f'tr[data-provider="{provider.pk}"] [data-kind="provider_state"]')
     expected = {"en": "drifted", "zh-hans": "已漂移"}[language]
@@ -114,10 +112,13 @@ def test_inventory_and_provider_pages_in_a_browser(
     assert color == "rgb(14, 116, 144)"  # --cyan
     page.screenshot(path=str(SHOTS / f"providers-{language}-{width}.png"), full_page=True)
     page.click(f"text={provider.provider_id}")
+    page.wait_for_url(f"{live_server.url}/providers/{provider.pk}")  # loaded, not just committed
     assert page.locator("figure.chart circle").count() == provider.checks.count()
     assert page.locator(".drift li").count() == 1
     page.screenshot(path=str(SHOTS / f"provider-{language}-{width}.png"), full_page=True)
-    page.click("button:has-text('{}')".format({"en": "Test now", "zh-hans": "立即测试"}[language]))
+    test_now = {"en": "Test now", "zh-hans": "立即测试"}[language]
+    with page.expect_navigation():
+        page.click(f"button:has-text('{test_now}')")
     assert page.locator(".message-success").is_visible()
 
 
