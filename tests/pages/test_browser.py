@@ -16,7 +16,8 @@ def test_every_page_shows_its_badges(page, live_server, rich_run):
     assert page.locator('[data-kind="run_state"]').first.inner_text() == "warning"
     page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
 
-    page.click(f"text={rich_run.run_id}")
+    with page.expect_navigation():
+        page.click(f"text={rich_run.run_id}")
     labels = page.locator(".badge").all_inner_texts()
     for label in ("advisory", "broken", "reused", "deprecated", "reactivated", "replaced"):
         assert label in labels, label
@@ -24,7 +25,8 @@ def test_every_page_shows_its_badges(page, live_server, rich_run):
     page.screenshot(path=str(SHOTS / "run.png"), full_page=True)
 
     item = rich_run.items.get(account_resolution="reactivated")
-    page.click(f"text={item.provider_id}")
+    with page.expect_navigation():
+        page.click(f"text={item.provider_id}")
     assert page.locator("text=Kimi-K2.6").first.is_visible()
     assert "delay_ms" in page.content()
     page.screenshot(path=str(SHOTS / "item.png"), full_page=True)
@@ -45,14 +47,16 @@ def test_start_form_refuses_a_bad_line_then_starts_a_run(page, live_server, sett
     page.select_option("#id_host_id", value=str(host.pk))
     page.fill("#id_subscription_users", "ops@example.com")
     page.fill("#id_entries", "https://a.example,sk-secret-a\nnot-a-url,sk-secret-b")
-    page.click("text=Start run")
+    with page.expect_navigation():
+        page.click("text=Start run")
     assert page.locator("text=line 2: URL: must start with http:// or https://").is_visible()
     assert page.input_value("#id_entries").startswith("https://a.example,sk-secret-a")
     assert not ImportRun.objects.exists()
     page.screenshot(path=str(SHOTS / "form-error.png"), full_page=True)
 
     page.fill("#id_entries", "https://a.example,sk-secret-a,kimi-k2.6\nhttps://b.example,sk-b")
-    page.click("text=Start run")
+    with page.expect_navigation():
+        page.click("text=Start run")
     run = ImportRun.objects.get()
     page.wait_for_url(f"{live_server.url}/batch-import/runs/{run.run_id}")
     assert page.locator('[data-kind="run_state"]').first.inner_text() == "running"

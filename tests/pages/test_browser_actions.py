@@ -8,8 +8,8 @@ import pytest
 
 from batch_import.models import ImportRun
 from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
-from tests.fixtures_browser import SHOTS
-from tests.pages.test_browser_layout import WIDTHS, fits, switch_language
+from tests.fixtures_browser import SHOTS, switch_language
+from tests.pages.test_browser_layout import WIDTHS, fits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 COLOURS = {  # relay.css: each badge colour's text colour, as getComputedStyle reports it
@@ -35,7 +35,7 @@ LINE_2 = {
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_badges_have_labels_colours_and_one_line(page, live_server, rich_run, language, width):
     page.set_viewport_size({"width": WIDTHS[width], "height": 900})
-    switch_language(page, live_server, language)
+    switch_language(page, language)
     page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}")
     badges = page.locator(".items .badge").all()
     assert len(badges) >= 16
@@ -64,7 +64,7 @@ def test_badges_have_labels_colours_and_one_line(page, live_server, rich_run, la
 @pytest.mark.parametrize("language", ["en", "zh-hans"])
 def test_cancel_only_while_running_and_friendly_when_too_late(page, live_server, language):
     page.set_viewport_size({"width": 390, "height": 900})
-    switch_language(page, live_server, language)
+    switch_language(page, language)
     run = ImportRunFactory(state="running", total_items=1)
     ImportRunItemFactory(run=run, current_stage="confirm")
     page.goto(f"{live_server.url}/batch-import/runs/{run.run_id}")
@@ -89,14 +89,15 @@ def test_start_form_keeps_the_lines_and_names_the_bad_one(
 ):
     settings.RELAY_ALLOW_INSECURE_UPSTREAMS = True
     page.set_viewport_size({"width": WIDTHS[width], "height": 900})
-    switch_language(page, live_server, language)
+    switch_language(page, language)
     host = HostFactory(name="only-host")
     page.goto(f"{live_server.url}/batch-import/runs/new")
     assert page.input_value("#id_host_id") == str(host.pk)  # the only host, preselected
     typed = "https://a.example,sk-secret-a\nnot-a-url,sk-secret-b\nhttps://c.example,sk-secret-c"
     page.fill("#id_subscription_users", "ops@example.com")
     page.fill("#id_entries", typed)
-    page.locator("form.stack button[type=submit]").first.click()
+    with page.expect_navigation():
+        page.locator("form.stack button[type=submit]").first.click()
     errors = page.locator(".errorlist li").all_inner_texts()
     assert LINE_2[language] in errors, errors
     assert not any("entries[" in e for e in errors), errors
@@ -117,7 +118,7 @@ PROGRESS = {
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_a_running_run_shows_its_progress(page, live_server, language, width):
     page.set_viewport_size({"width": WIDTHS[width], "height": 900})
-    switch_language(page, live_server, language)
+    switch_language(page, language)
     run = ImportRunFactory(state="running", total_items=3, completed_items=1, active_items=1)
     ImportRunItemFactory(run=run, current_stage="done", access_status="active")
     ImportRunItemFactory(run=run, current_stage="confirm")
@@ -146,7 +147,7 @@ def test_a_run_with_nothing_done_yet_shows_an_estimate_or_says_it_is_estimating(
     page, live_server, language
 ):
     page.set_viewport_size({"width": WIDTHS["phone"], "height": 900})
-    switch_language(page, live_server, language)
+    switch_language(page, language)
     run = ImportRunFactory(state="running", total_items=2)
     ImportRunItemFactory(run=run, current_stage="probe")
     ImportRunItemFactory(run=run, current_stage="probe")
@@ -168,7 +169,7 @@ ITEM_LABELS = {
 @pytest.mark.parametrize("width", ["desktop", "phone"])
 def test_item_page_labels_its_badges_and_fits(page, live_server, rich_run, language, width):
     page.set_viewport_size({"width": WIDTHS[width], "height": 900})
-    switch_language(page, live_server, language)
+    switch_language(page, language)
     broken = rich_run.items.get(access_status="broken")
     healthy = rich_run.items.filter(access_status="active").first()
     page.goto(f"{live_server.url}/batch-import/runs/{rich_run.run_id}/items/{broken.item_id}")
