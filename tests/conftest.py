@@ -8,6 +8,42 @@ import pytest
 # Simulator fixtures live beside the tests of the app they imitate, shared by the whole suite.
 pytest_plugins = ["tests.fixtures_upstream", "tests.fixtures_host", "tests.fixtures_browser"]
 
+# What a test asks for when it touches the database (pytest-django's markers and fixtures).
+_DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "live_server",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+    }
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-tests-only",
+        action="store_true",
+        help="run only the tests that touch the database: `make test`'s PostgreSQL run, whose "
+        "other tests ran already beside it on SQLite and do the same whatever the database",
+    )
+
+
+def uses_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or not _DATABASE_FIXTURES.isdisjoint(
+        getattr(item, "fixturenames", ())
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--database-tests-only"):
+        return
+    elsewhere = [item for item in items if not uses_database(item)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if uses_database(item)]
+
+
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex
 
