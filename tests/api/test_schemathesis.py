@@ -8,7 +8,9 @@ a schema-valid request is accepted and an invalid one refused.
 
 Seeded and bounded: hypothesis runs derandomized with 30 examples per operation on top of the
 coverage phase, about 2,200 requests, ~50 s of CPU (measured 2026-12-04; wall time depends on
-the machine's load). The same seed always sends the same requests.
+the machine's load), plus ~25 s to build the coverage phase's cases when the module is
+collected. The same seed always sends the same requests. `make test` runs it in its PostgreSQL
+run alone (the SQLite run leaves it out when PostgreSQL answers).
 """
 
 from __future__ import annotations
