@@ -30,7 +30,7 @@ def ensure_channel(
     ``share_group_channel``: the group is not the provider's own (self-service: the operator
     key's group, shared by every provider), so its existing channel takes the aliases too.
     """
-    channel = resources.find_channel()
+    channel = own = resources.find_channel()
     if channel is None and share_group_channel:
         channel = resources.find_channel(serving_group=group_id)
         if channel is not None:
@@ -62,6 +62,7 @@ def ensure_channel(
             model_pricing=pricing,
             restrict_models=contract.restrict_models,
             billing_model_source=contract.billing_model_source,
+            found=own,  # None: looked up by name just now
         )
         if created:
             return channel.id

@@ -22,7 +22,14 @@ from hosts.models import Host, ManagedResource
 from hosts.sub2api import Account, Channel, HostError, OpenAICredentials, Sub2ApiClient
 from hosts.sub2api.naming import managed_account_name, managed_group_name
 from hosts.sub2api.subscriptions import SubscriptionAssignment
-from hosts.sub2api.types import PricingEntry, User
+from hosts.sub2api.types import (
+    UNASKED,
+    ApiKey,
+    PricingEntry,
+    Subscription,
+    User,
+    UserSession,
+)
 from relay_project.crypto import Secret
 
 Resource = ManagedResource.ResourceType
@@ -34,7 +41,6 @@ USER_BALANCE = 100.0
 # A user whose create has not answered yet: the record holds the password before the POST, so
 # any worker that finds the user on the host afterwards can log in as it.
 PENDING_USER_PREFIX = "pending:"
-UNASKED = object()  # managed_user: the caller has not looked the user up
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,18 @@ class HostResources:
     ) -> None:
         self.host, self.client, self.owner = host, client, owner
         self.on_recorded = on_recorded or (lambda record: None)
+
+    def holding(self) -> tuple[HostResources, list[ManagedResource]]:
+        """The same service, except that what it records is kept in the returned list instead
+        of told (``announce`` tells it later): steps that run at once are told in the order
+        they would have run one after another."""
+        held: list[ManagedResource] = []
+        return HostResources(self.host, self.client, self.owner, on_recorded=held.append), held
+
+    def announce(self, held: list[ManagedResource]) -> None:
+        for record in held:
+            self.on_recorded(record)
+        held.clear()
 
     # --- bookkeeping -------------------------------------------------------------------------
     def records(self, resource_type: str) -> QuerySet[ManagedResource]:
@@ -147,10 +165,14 @@ class HostResources:
         model_pricing: Sequence[PricingEntry],
         restrict_models: bool,
         billing_model_source: str,
+        found: Channel | None = UNASKED,
     ) -> tuple[Channel, bool]:
+        """The provider's channel, made unless it exists (``found``: the caller has just
+        looked it up by name with ``find_channel``)."""
         name = managed_group_name(self.owner.provider_id)
         channel, created = self.client.channels.ensure(
             name=name,
+            found=found,
             group_ids=[group_id],
             model_mapping=model_mapping,
             model_pricing=model_pricing,
@@ -354,13 +376,20 @@ class HostResources:
             self.on_recorded(record)
 
     def assign_subscription(
-        self, *, email: str, user_id: int, group_id: int, validity_days: int
+        self,
+        *,
+        email: str,
+        user_id: int,
+        group_id: int,
+        validity_days: int,
+        before: Subscription | None | object = UNASKED,
     ) -> tuple[SubscriptionAssignment, bool]:
         """``(assignment, managed)``: the user's subscription to ``group_id`` covering
-        ``validity_days``. A subscription is recorded once, by the run that assigned it
-        first, so a rollback can revoke it; one that was on the host before us is never ours."""
+        ``validity_days`` (``before``: the host's subscription, when the caller has just
+        looked it up). A subscription is recorded once, by the run that assigned it first, so
+        a rollback can revoke it; one that was on the host before us is never ours."""
         assignment = self.client.subscriptions.assign_covering(
-            user_id=user_id, group_id=group_id, validity_days=validity_days
+            user_id=user_id, group_id=group_id, validity_days=validity_days, before=before
         )
         subscription = assignment.subscription
         ours = self.is_managed(Resource.SUBSCRIPTION, subscription.id)
@@ -375,11 +404,26 @@ class HostResources:
             return assignment, True
         return assignment, ours
 
-    def ensure_user_key(self, email: str, password: Secret, group_id: int) -> None:
-        """The managed user's key for the provider's group (the validation key)."""
+    def look_up_user_key(self, email: str, password: Secret) -> tuple[UserSession, ApiKey | None]:
+        """The managed user's session and its key for the provider's group, if it has one
+        (what ``ensure_user_key`` starts with; it needs neither the group nor a subscription)."""
         session = self.client.login(email, password)
+        name = managed_group_name(self.owner.provider_id)
+        return session, self.client.keys.find_by_name(session, name)
+
+    def ensure_user_key(
+        self,
+        email: str,
+        password: Secret,
+        group_id: int,
+        *,
+        looked_up: tuple[UserSession, ApiKey | None] | None = None,
+    ) -> None:
+        """The managed user's key for the provider's group (the validation key);
+        ``looked_up``: what ``look_up_user_key`` found moments ago."""
+        session, found = looked_up or self.look_up_user_key(email, password)
         key, _ = self.client.keys.ensure(
-            session, name=managed_group_name(self.owner.provider_id), group_id=group_id
+            session, name=managed_group_name(self.owner.provider_id), group_id=group_id, found=found
         )
         if not self.is_managed(Resource.API_KEY, key.id):
             self.record(

@@ -21,6 +21,7 @@ from hosts.sub2api import HostError
 from hosts.sub2api.naming import managed_group_name
 from hosts.sub2api.subscriptions import SubscriptionAssignment
 from hosts.sub2api.types import Subscription, User
+from relay_project.branches import Later, together
 
 
 class UserOutcome(models.TextChoices):
@@ -103,11 +104,21 @@ def subscription_refusal(subscription: Subscription | None) -> str:
 
 
 def grant_access(
-    resources: HostResources, email: str, *, group_id: int, validity_days: int, listed=True
+    resources: HostResources,
+    email: str,
+    *,
+    group_id: int | Later[int],
+    validity_days: int,
+    listed=True,
 ) -> tuple[SubscriberAccess, SubscriptionAssignment | None]:
     """Give ``email`` the subscription to ``group_id`` (and, when relay-manager holds its
     password, a key for it). Transient host errors propagate (the stage retries); a refusal
-    of this one user is returned, never raised."""
+    of this one user is returned, never raised.
+
+    ``group_id`` may still be on its way (a ``relay_project.branches.Later``): the user is
+    found or made meanwhile. The key's login and lookup need only the user, so they run while
+    the subscription is looked up and assigned; only the key's create waits for it (a key
+    bound to a subscription group needs an active subscription, §8.2)."""
     client = resources.client
     user = client.users.find_by_email(email)
     outcome, refusal = user_outcome(user, managed=resources.holds_password(email))
@@ -118,19 +129,31 @@ def grant_access(
         user_id = user.id
     else:
         user_id, password = resources.managed_user(email, found=user)
-    refusal = subscription_refusal(client.subscriptions.find(user_id=user_id, group_id=group_id))
-    if refusal:
-        return _refused(email, refusal, user_id, "", listed), None
-    try:
-        assignment, ours = resources.assign_subscription(
-            email=email, user_id=user_id, group_id=group_id, validity_days=validity_days
-        )
-    except HostError as exc:
-        if exc.transient or exc.reason != "USER_NOT_FOUND":
-            raise
-        return _refused(email, Refusal.USER_GONE, user_id, str(exc), listed), None
-    if password is not None:
-        resources.ensure_user_key(email, password, group_id)
+    group = group_id if isinstance(group_id, int) else group_id.result()
+    with together() as start:
+        key = start(resources.look_up_user_key, email, password) if password else None
+        before = client.subscriptions.find(user_id=user_id, group_id=group)
+        refusal = subscription_refusal(before)
+        if refusal:
+            if key:
+                key.abandon()  # refused: the user gets no key
+            return _refused(email, refusal, user_id, "", listed), None
+        try:
+            assignment, ours = resources.assign_subscription(
+                email=email,
+                user_id=user_id,
+                group_id=group,
+                validity_days=validity_days,
+                before=before,
+            )
+        except HostError as exc:
+            if key:
+                key.abandon()
+            if exc.transient or exc.reason != "USER_NOT_FOUND":
+                raise
+            return _refused(email, Refusal.USER_GONE, user_id, str(exc), listed), None
+        if key:
+            resources.ensure_user_key(email, password, group, looked_up=key.result())
     subscription = assignment.subscription
     access = SubscriberAccess(
         email=email,

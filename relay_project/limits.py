@@ -50,6 +50,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from relay_project.branches import waiting
+
 # A lease outlives any single HTTP exchange (timeouts are seconds): it only matters when the
 # holder died, and then it bounds how long its place stays taken.
 DEFAULT_LEASE_SECONDS = 300.0
@@ -387,20 +389,23 @@ class Slot:
 
     @contextmanager
     def hold(self) -> Iterator[None]:
+        """One place while the body (an outbound exchange) runs; the other branches of the
+        caller's group (``relay_project.branches``) run meanwhile."""
         using = self.backend
         claim = Claim(current_run())
         pause = POLL_FIRST
-        try:
-            while (token := using.try_acquire(self.key, self.size, claim)) is None:
-                time.sleep(pause)
-                pause = min(POLL_MAX, pause * 2)
-        except BaseException:
-            using.withdraw(self.key, claim)
-            raise
-        try:
-            yield
-        finally:
-            using.release(self.key, token)
+        with waiting():
+            try:
+                while (token := using.try_acquire(self.key, self.size, claim)) is None:
+                    time.sleep(pause)
+                    pause = min(POLL_MAX, pause * 2)
+            except BaseException:
+                using.withdraw(self.key, claim)
+                raise
+            try:
+                yield
+            finally:
+                using.release(self.key, token)
 
     def __enter__(self) -> None:
         stack = getattr(self._held, "stack", None)

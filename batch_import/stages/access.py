@@ -5,6 +5,9 @@ user is an event."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import partial
+
 from django.utils.translation import gettext_noop
 
 from batch_import.models import ImportRun, ImportRunItem
@@ -18,46 +21,86 @@ from hosts.subscribers import (
     grant_access,
     with_validation_user,
 )
+from relay_project.branches import Later, Ready, together
 from relay_project.messages import Msg
 
 # The advisory an item carries when a listed user got nothing.
 USER_REFUSED_ADVISORY = "subscription_user_refused"
 
 
-def item_access(
-    item: ImportRunItem, resources: HostResources, group_id: int, settled: ImportRunItem | None
-) -> list[dict]:
-    """The item's ``subscription_access``: none outside subscription mode; a settled sibling's
-    (it set up the same users' access to the same group); else set up here."""
-    if item.run.access_mode != ImportRun.AccessMode.SUBSCRIPTION:
+@dataclass
+class Granted:
+    """What the listed users (and the validation user) got, before anything is told."""
+
+    users: list[SubscriberAccess] = field(default_factory=list)
+    assignments: dict[str, SubscriptionAssignment | None] = field(default_factory=dict)
+
+
+def item_access(item: ImportRunItem, settled: ImportRunItem | None) -> list[dict]:
+    """The ``subscription_access`` of an item that sets up none: none outside subscription
+    mode; else the settled sibling's (it set up the same users' access to the same group)."""
+    if item.run.access_mode != ImportRun.AccessMode.SUBSCRIPTION or settled is None:
         return []
-    if settled is not None:
-        return settled.subscription_access
-    return ensure_subscription_access(item, resources, group_id)
+    return settled.subscription_access
 
 
-def ensure_subscription_access(
-    item: ImportRunItem, resources: HostResources, group_id: int
-) -> list[dict]:
-    """Give every listed user the subscription; returns the item's ``subscription_access``."""
+def needs_access(item: ImportRunItem, settled: ImportRunItem | None) -> bool:
+    """Subscription mode, and no settled sibling set up the same users' access to the same
+    group already (then the item takes its ``subscription_access``)."""
+    return item.run.access_mode == ImportRun.AccessMode.SUBSCRIPTION and settled is None
+
+
+def grant_subscription_access(
+    item: ImportRunItem, resources: HostResources, group_id: int | Later[int]
+) -> Granted:
+    """Give every listed user the subscription, the users at once (``group_id`` may still be
+    on its way); then the validation user if none of them has a key. What each records is
+    told in the order of the list, as if they had gone one after another."""
     run = item.run
-    granted: list[SubscriberAccess] = []
-    assignments: dict[str, SubscriptionAssignment | None] = {}
-    for email in run.subscription_users:
-        access, assignments[email] = grant_access(
-            resources, email, group_id=group_id, validity_days=run.subscription_days
-        )
-        granted.append(access)
-    granted, assignments[""] = with_validation_user(
-        resources, granted, group_id=group_id, validity_days=run.subscription_days
+    users = run.subscription_users
+    helds: list[list] = []
+    steps: list[tuple[str, Later]] = []
+    try:
+        with together() as start:
+            for index, email in enumerate(users):
+                held_by, held = resources.holding()
+                helds.append(held)
+                grant = partial(
+                    grant_access,
+                    held_by,
+                    email,
+                    group_id=group_id,
+                    validity_days=run.subscription_days,
+                )
+                # The last user's steps run here, not in a thread of their own.
+                last = index == len(users) - 1
+                steps.append((email, Ready(grant()) if last else start(grant)))
+    finally:  # what was recorded is told, even when a user's step failed
+        for held in helds:
+            resources.announce(held)
+    granted = Granted()
+    for email, grant in steps:
+        access, granted.assignments[email] = grant.result()
+        granted.users.append(access)
+    granted.users, granted.assignments[""] = with_validation_user(
+        resources,
+        granted.users,
+        group_id=group_id if isinstance(group_id, int) else group_id.result(),
+        validity_days=run.subscription_days,
     )
-    for access in granted:
-        assignment = assignments.get(access.email if access.listed else "")
+    return granted
+
+
+def note_access(item: ImportRunItem, granted: Granted) -> list[dict]:
+    """One event per user (and per subscription that existed already); returns the item's
+    ``subscription_access``."""
+    for access in granted.users:
+        assignment = granted.assignments.get(access.email if access.listed else "")
         if assignment is not None and not (assignment.created and access.subscription_ours):
             ours = access.subscription_ours
             note_subscription_reused(item, access.email, assignment, managed=ours)
         note_user(item, access)
-    return [access.as_json() for access in granted]
+    return [access.as_json() for access in granted.users]
 
 
 def access_advisories(entries: list[dict]) -> list[str]:

@@ -15,12 +15,19 @@ from batch_import.provider_channel import ensure_channel
 from batch_import.reuse import IncomingProvider, ReuseAction, ReuseDecision, decide_reuse
 from batch_import.reuse_preflight import existing_accounts, settled_sibling
 from batch_import.stages import StageContext
-from batch_import.stages.access import access_advisories, item_access
+from batch_import.stages.access import (
+    access_advisories,
+    grant_subscription_access,
+    item_access,
+    needs_access,
+    note_access,
+)
 from batch_import.stages.common import add_advisories, handle_host_error, item_resources
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.resources import HostResources
 from hosts.sub2api import HostError, shared_client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
+from relay_project.branches import Ready, together
 from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
@@ -59,20 +66,39 @@ class Provisioner:
         self.advisories: list[str] = []
 
     def provision(self) -> None:
+        """The steps at once where the host allows it: the group, the reuse preflight and the
+        users' access (which needs the group only from the subscription on) start together;
+        the channel and the account follow the group. What each step records is told in the
+        order of ARCHITECTURE §4 (preflight, group, channel, account, access)."""
         incoming = IncomingProvider(provider_id=self.item.provider_id, families=self.families)
-        decision = decide_reuse(existing_accounts(self.item, self.resources), incoming)
         settled = settled_sibling(self.item)
-        group_id = settled.group_id if settled else self.ensure_group()
-        channel_id = self.ensure_channel(group_id, settled)
-        account_id = self.apply_decision(decision, group_id)
-        access = item_access(self.item, self.resources, group_id, settled)
+        group_by, group_held = self.resources.holding()
+        access_by, access_held = self.resources.holding()
+        try:
+            with together() as start:
+                group = Ready(settled.group_id) if settled else start(self.ensure_group, group_by)
+                granting = (
+                    start(grant_subscription_access, self.item, access_by, group)
+                    if needs_access(self.item, settled)
+                    else None
+                )
+                decision = decide_reuse(existing_accounts(self.item, self.resources), incoming)
+                group_id = group.result()
+                self.resources.announce(group_held)
+                channel_id = self.ensure_channel(group_id, settled)
+                account_id = self.apply_decision(decision, group_id)
+                granted = granting.result() if granting else None
+        finally:  # what was recorded is told, even when a step failed
+            self.resources.announce(group_held)
+            self.resources.announce(access_held)
+        access = note_access(self.item, granted) if granting else item_access(self.item, settled)
         self.advisories.extend(access_advisories(access))
         self.finish(decision, group_id, channel_id, account_id, access)
 
-    def ensure_group(self) -> int:
+    def ensure_group(self, resources: HostResources) -> int:
         if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
-            return self.resources.group_of_key(self.run.probe_api_key)
-        return self.resources.ensure_group()
+            return resources.group_of_key(self.run.probe_api_key)
+        return resources.ensure_group()
 
     def ensure_channel(self, group_id: int, settled: ImportRunItem | None) -> int | None:
         if "channels" in (self.run.host.missing_capabilities or []):

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hosts.sub2api.naming import ensure_by_name
-from hosts.sub2api.types import Channel, PricingEntry
+from hosts.sub2api.types import UNASKED, Channel, PricingEntry
 
 if TYPE_CHECKING:
     from hosts.sub2api.client import HostHTTP
@@ -64,13 +64,17 @@ class ChannelsAPI:
         }
         return Channel.from_api(self._http.admin("POST", "/channels", json=body))
 
-    def ensure(self, *, name: str, **create_fields: Any) -> tuple[Channel, bool]:
-        """Find the channel by name or create it; returns ``(channel, created)``."""
+    def ensure(
+        self, *, name: str, found: Channel | None = UNASKED, **create_fields: Any
+    ) -> tuple[Channel, bool]:
+        """Find the channel by name (unless ``found``: the caller just did) or create it;
+        returns ``(channel, created)``."""
         return ensure_by_name(
             name,
             find=self.find_by_name,
             create=lambda: self.create(name=name, **create_fields),
             exists_reason="CHANNEL_EXISTS",
+            found=found,
         )
 
     def update(

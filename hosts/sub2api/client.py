@@ -40,6 +40,7 @@ from hosts.sub2api.subscriptions import SubscriptionsAPI
 from hosts.sub2api.types import HostCapabilities, User, UserSession
 from hosts.sub2api.users import UsersAPI
 from relay_project.base_urls import host_root
+from relay_project.branches import locked
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.tls import client_tls_context
@@ -119,13 +120,13 @@ class HostHTTP:
         # x-api-key wins on the host even beside a valid Bearer token (§1.2), so send one only.
         if self._admin_key is not None:
             return {"x-api-key": self._admin_key.reveal()}
-        with self._token_lock:
+        with locked(self._token_lock):  # its holder may be logging in
             if self._admin_token is None:
                 self._admin_token = self.login(self._admin_email, self._admin_password)[0]
             return {"Authorization": f"Bearer {self._admin_token.reveal()}"}
 
     def _forget_admin_token(self) -> None:
-        with self._token_lock:
+        with locked(self._token_lock):
             self._admin_token = None
 
     def login(self, email: str, password: Secret | str | None) -> tuple[Secret, dict[str, Any]]:

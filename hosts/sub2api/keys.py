@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hosts.sub2api.types import ApiKey, UserSession
+from hosts.sub2api.types import UNASKED, ApiKey, UserSession
 
 if TYPE_CHECKING:
     from hosts.sub2api.client import HostHTTP
@@ -73,10 +73,19 @@ class KeysAPI:
     def delete(self, session: UserSession, key_id: int) -> None:
         self._http.user(session.access_token, "DELETE", f"/keys/{key_id}")
 
-    def ensure(self, session: UserSession, *, name: str, group_id: int) -> tuple[ApiKey, bool]:
+    def ensure(
+        self,
+        session: UserSession,
+        *,
+        name: str,
+        group_id: int,
+        found: ApiKey | None | object = UNASKED,
+    ) -> tuple[ApiKey, bool]:
         """The user's key called ``name``, bound to ``group_id`` and active; created when
-        missing, rebound/reactivated when it drifted. Returns ``(key, created)``."""
-        found = self.find_by_name(session, name)
+        missing, rebound/reactivated when it drifted (``found``: the key of that name, when
+        the caller has just looked it up). Returns ``(key, created)``."""
+        if found is UNASKED:
+            found = self.find_by_name(session, name)
         if found is None:
             return self.create(session, name=name, group_id=group_id), True
         if found.group_id != group_id or found.status != "active":

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from hosts.sub2api.errors import HostError
+from hosts.sub2api.types import UNASKED
 
 T = TypeVar("T")
 
@@ -16,10 +17,13 @@ def ensure_by_name(
     find: Callable[[str], T | None],
     create: Callable[[], T],
     exists_reason: str,
+    found: T | None = UNASKED,
 ) -> tuple[T, bool]:
     """``(resource, created)``. A concurrent creator makes our POST fail with the host's
-    409 ``exists_reason`` (GROUP_EXISTS, CHANNEL_EXISTS…); we then read theirs."""
-    found = find(name)
+    409 ``exists_reason`` (GROUP_EXISTS, CHANNEL_EXISTS…); we then read theirs.
+    ``found``: what the caller found by that name moments ago (None: nothing)."""
+    if found is UNASKED:
+        found = find(name)
     if found is not None:
         return found, False
     try:

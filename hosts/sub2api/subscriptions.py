@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hosts.sub2api.errors import HostError
-from hosts.sub2api.types import Subscription
+from hosts.sub2api.types import UNASKED, Subscription
 
 if TYPE_CHECKING:
     from hosts.sub2api.client import HostHTTP
@@ -107,14 +107,17 @@ class SubscriptionsAPI:
         validity_days: int = DEFAULT_VALIDITY_DAYS,
         notes: str = "",
         now: datetime | None = None,
+        before: Subscription | None | object = UNASKED,
     ) -> SubscriptionAssignment:
         """The user's subscription to the group, valid at least ``validity_days`` from now,
         whatever the host already holds: assigned (or renewed) when there is none usable;
         reused when it already lasts long enough; otherwise extended by the missing days.
         A re-assign the host refuses because the terms differ ([NEW] 409
         SUBSCRIPTION_ASSIGN_CONFLICT after an admin extended it, or another run asked for
-        other days; [OLD] 409 SUBSCRIPTION_ALREADY_EXISTS) is never a failure."""
-        before = self.find(user_id=user_id, group_id=group_id)
+        other days; [OLD] 409 SUBSCRIPTION_ALREADY_EXISTS) is never a failure. ``before``:
+        the user's subscription to the group, when the caller has just looked it up."""
+        if before is UNASKED:
+            before = self.find(user_id=user_id, group_id=group_id)
         conflict = ""
         try:
             subscription = self.assign(

@@ -21,6 +21,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from hosts.sub2api.errors import HostError, protocol_error
 from relay_project.crypto import Secret, reveal
 
+# An optional argument the caller left out: "not looked up", where None means "looked up:
+# there is none" (a caller that has just asked the host passes what it found).
+UNASKED: Any = object()
+
 
 def _text(default: str = "") -> Callable[[Any], str]:
     return lambda value: str(value or default)
