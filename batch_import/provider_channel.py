@@ -12,7 +12,8 @@ from batch_import.models import ImportRunItem
 from batch_import.packs import channel_prices
 from batch_import.transitions import EventType, record_event
 from hosts.resources import HostResources
-from hosts.sub2api import PricingEntry
+from hosts.sub2api import Channel, PricingEntry
+from hosts.sub2api.types import UNASKED
 from relay_project.messages import Msg
 
 
@@ -24,13 +25,17 @@ def ensure_channel(
     aliases: Mapping,
     pack,
     share_group_channel: bool,
+    own: Channel | None = UNASKED,
 ) -> int:
     """The channel serving ``group_id`` with this provider's aliases → its id.
 
     ``share_group_channel``: the group is not the provider's own (self-service: the operator
     key's group, shared by every provider), so its existing channel takes the aliases too.
+    ``own``: the provider's channel, when the caller has just looked it up by name.
     """
-    channel = own = resources.find_channel()
+    if own is UNASKED:
+        own = resources.find_channel()
+    channel = own
     if channel is None and share_group_channel:
         channel = resources.find_channel(serving_group=group_id)
         if channel is not None:

@@ -119,6 +119,20 @@ class HostResources:
         self.on_recorded(record)
         return record
 
+    def made_by_this_run(self, resource_type: str, logical_key: str) -> ManagedResource | None:
+        """What this run made and recorded under ``logical_key`` (the provider's group, a
+        managed user, its key for the group): the same for every item of the provider, so
+        the others take it from the record instead of asking the host again."""
+        return (
+            self.records(resource_type)
+            .filter(
+                logical_key=logical_key, created_by_run_id=self.owner.run_id, state=State.PRESENT
+            )
+            .exclude(host_resource_id__startswith=PENDING_USER_PREFIX)
+            .order_by("-id")
+            .first()
+        )
+
     def is_managed(self, resource_type: str, host_resource_id: int) -> bool:
         return self.records(resource_type).filter(host_resource_id=str(host_resource_id)).exists()
 
@@ -126,6 +140,8 @@ class HostResources:
     def ensure_group(self) -> int:
         """The provider's subscription group, created (and recorded) when missing."""
         name = managed_group_name(self.owner.provider_id)
+        if made := self.made_by_this_run(Resource.GROUP, name):
+            return int(made.host_resource_id)
         group, created = self.client.groups.ensure(
             name=name,
             platform="openai",
@@ -429,11 +445,16 @@ class HostResources:
             self.record(
                 Resource.API_KEY,
                 key.id,
-                f"{email}|{group_id}",
+                user_key_name(email, group_id),
                 secret=key.key,
                 host_group_id=group_id,
                 user_record=self._user_record(email),
             )
+
+
+def user_key_name(email: str, group_id: int) -> str:
+    """The logical key of a managed user's key for a group."""
+    return f"{email}|{group_id}"
 
 
 def user_key(host: Host, email: str, group_id: int) -> Secret | None:

@@ -16,7 +16,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from hosts.resources import HostResources
+from hosts.models import ManagedResource
+from hosts.resources import HostResources, user_key_name
 from hosts.sub2api import HostError
 from hosts.sub2api.naming import managed_group_name
 from hosts.sub2api.subscriptions import SubscriptionAssignment
@@ -51,6 +52,7 @@ class SubscriptionChange(models.TextChoices):
     EXTENDED = "extended", pgettext_lazy("subscription", "extended")
 
 
+Resource = ManagedResource.ResourceType
 ACTIVE = "active"
 SUSPENDED = "suspended"
 
@@ -120,18 +122,26 @@ def grant_access(
     the subscription is looked up and assigned; only the key's create waits for it (a key
     bound to a subscription group needs an active subscription, §8.2)."""
     client = resources.client
-    user = client.users.find_by_email(email)
-    outcome, refusal = user_outcome(user, managed=resources.holds_password(email))
-    if refusal:
-        return _refused(email, refusal, user.id, f"status={user.status}", listed), None
-    password = None
-    if outcome == UserOutcome.EXISTING:
-        user_id = user.id
+    if made := resources.made_by_this_run(Resource.USER, email):
+        # Made by this run moments ago: another key of the provider set it up.
+        user_id, password, outcome = int(made.host_resource_id), made.secret, UserOutcome.MANAGED
     else:
-        user_id, password = resources.managed_user(email, found=user)
+        user = client.users.find_by_email(email)
+        outcome, refusal = user_outcome(user, managed=resources.holds_password(email))
+        if refusal:
+            return _refused(email, refusal, user.id, f"status={user.status}", listed), None
+        password = None
+        if outcome == UserOutcome.EXISTING:
+            user_id = user.id
+        else:
+            user_id, password = resources.managed_user(email, found=user)
     group = group_id if isinstance(group_id, int) else group_id.result()
+    key_made = password is not None and resources.made_by_this_run(
+        Resource.API_KEY, user_key_name(email, group)
+    )
     with together() as start:
-        key = start(resources.look_up_user_key, email, password) if password else None
+        wanted = password is not None and not key_made
+        key = start(resources.look_up_user_key, email, password) if wanted else None
         before = client.subscriptions.find(user_id=user_id, group_id=group)
         refusal = subscription_refusal(before)
         if refusal:
@@ -152,7 +162,7 @@ def grant_access(
             if exc.transient or exc.reason != "USER_NOT_FOUND":
                 raise
             return _refused(email, Refusal.USER_GONE, user_id, str(exc), listed), None
-        if key:
+        if key:  # else: none wanted, or this run made it already
             resources.ensure_user_key(email, password, group, looked_up=key.result())
     subscription = assignment.subscription
     access = SubscriberAccess(

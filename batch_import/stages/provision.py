@@ -25,9 +25,9 @@ from batch_import.stages.access import (
 from batch_import.stages.common import add_advisories, handle_host_error, item_resources
 from batch_import.transitions import EventType, record_event, transition_item
 from hosts.resources import HostResources
-from hosts.sub2api import HostError, shared_client_for_host
+from hosts.sub2api import Channel, HostError, shared_client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
-from relay_project.branches import Ready, together
+from relay_project.branches import Later, Ready, together
 from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
@@ -66,9 +66,10 @@ class Provisioner:
         self.advisories: list[str] = []
 
     def provision(self) -> None:
-        """The steps at once where the host allows it: the group, the reuse preflight and the
-        users' access (which needs the group only from the subscription on) start together;
-        the channel and the account follow the group. What each step records is told in the
+        """The steps at once where the host allows it: the group, the provider's channel, the
+        reuse preflight and the users' access (which needs the group only from the
+        subscription on) start together; the channel's create or update and the account
+        follow the group. What each step records is told in the
         order of ARCHITECTURE §4 (preflight, group, channel, account, access)."""
         incoming = IncomingProvider(provider_id=self.item.provider_id, families=self.families)
         settled = settled_sibling(self.item)
@@ -77,6 +78,11 @@ class Provisioner:
         try:
             with together() as start:
                 group = Ready(settled.group_id) if settled else start(self.ensure_group, group_by)
+                own_channel = (
+                    start(self.resources.find_channel)
+                    if self.channel_to_ensure(settled)
+                    else Ready(None)
+                )
                 granting = (
                     start(grant_subscription_access, self.item, access_by, group)
                     if needs_access(self.item, settled)
@@ -85,7 +91,7 @@ class Provisioner:
                 decision = decide_reuse(existing_accounts(self.item, self.resources), incoming)
                 group_id = group.result()
                 self.resources.announce(group_held)
-                channel_id = self.ensure_channel(group_id, settled)
+                channel_id = self.ensure_channel(group_id, settled, own_channel)
                 account_id = self.apply_decision(decision, group_id)
                 granted = granting.result() if granting else None
         finally:  # what was recorded is told, even when a step failed
@@ -100,11 +106,21 @@ class Provisioner:
             return resources.group_of_key(self.run.probe_api_key)
         return resources.ensure_group()
 
-    def ensure_channel(self, group_id: int, settled: ImportRunItem | None) -> int | None:
+    def channel_to_ensure(self, settled: ImportRunItem | None) -> bool:
+        """Whether the host is asked for the provider's channel: not when the host has no
+        channels, nor when a settled sibling's channel maps the same models already."""
+        if "channels" in (self.run.host.missing_capabilities or []):
+            return False
+        return not (settled and settled.channel_id and settled.raw_models == self.item.raw_models)
+
+    def ensure_channel(
+        self, group_id: int, settled: ImportRunItem | None, own: Later[Channel | None]
+    ) -> int | None:
+        """``own``: the provider's channel, looked up by name while the group was settled."""
         if "channels" in (self.run.host.missing_capabilities or []):
             self.advisories.append("channels_unsupported")
             return None
-        if settled and settled.channel_id and settled.raw_models == self.item.raw_models:
+        if not self.channel_to_ensure(settled):
             return settled.channel_id  # the same models: the channel already maps them
         return ensure_channel(
             self.item,
@@ -113,6 +129,7 @@ class Provisioner:
             aliases=self.aliases,
             pack=self.pack,
             share_group_channel=self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE,
+            own=own.result(),
         )
 
     def apply_decision(self, decision: ReuseDecision, group_id: int) -> int:

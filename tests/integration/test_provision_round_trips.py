@@ -11,6 +11,7 @@ import threading
 import httpx
 import pytest
 
+from batch_import.models import ImportRunItem
 from batch_import.stages import StageContext
 from batch_import.tasks import advance_item
 from hosts.sub2api import client_for_host
@@ -41,13 +42,13 @@ class ClockedTransport(httpx.BaseTransport):
         return response
 
     def rounds(self, stage: str) -> dict[int, list[str]]:
-        """Round (1 = the stage's first) → the stage's calls that ended in it."""
+        """Round (1 = the stage's first) → the stage's calls that ended in it, sorted."""
         calls = [(n, call) for s, n, call in self.calls if s == stage]
         first = min(n for n, _ in calls)
         out: dict[int, list[str]] = {}
-        for n, call in calls:
+        for n, call in sorted(calls):
             out.setdefault(n - first + 1, []).append(call)
-        return dict(sorted(out.items()))
+        return out
 
 
 @pytest.fixture
@@ -92,9 +93,10 @@ def test_a_first_item_provisions_in_five_round_trips(clocked, host_simulator, up
     assert item.access_status == "active", list(item.events.values_list("message", flat=True))
     rounds = clocked.rounds("provision")
     assert len(rounds) == 5, rounds
-    # Round 1: the reuse preflight, the group and both users are looked up at once.
-    assert sorted(rounds[1]) == [
+    # Round 1: the reuse preflight, the group, the channel and both users are looked up at once.
+    assert rounds[1] == [
         "GET /api/v1/admin/accounts",
+        "GET /api/v1/admin/channels",
         "GET /api/v1/admin/groups",
         "GET /api/v1/admin/users",
         "GET /api/v1/admin/users",
@@ -118,3 +120,29 @@ def test_a_later_key_of_a_settled_provider_provisions_in_two_round_trips(
         1: ["GET /api/v1/admin/accounts"],
         2: ["POST /api/v1/admin/accounts"],
     }
+
+
+def test_a_key_provisioned_beside_its_providers_first_takes_what_the_run_made_from_records(
+    clocked, host_simulator, upstream_factory
+):
+    """The first key made the group, the user and its key but has not settled yet: the
+    second asks the host for none of them again (no group, user or key listing, no login)."""
+    upstream = upstream_factory(models=("kimi-k2.6",), api_key=None)
+    run = start(register(host_simulator), [entry(upstream, key=f"sk-key-{n}") for n in (1, 2)])
+    first, later = run.items.order_by("position").values_list("item_id", flat=True)
+    advance(first, ClockedTransport())
+    ImportRunItem.objects.filter(item_id=first).update(group_id=None)  # still provisioning
+
+    advance(later, clocked)
+
+    assert clocked.rounds("provision") == {
+        1: [
+            "GET /api/v1/admin/accounts",
+            "GET /api/v1/admin/channels",
+            "GET /api/v1/admin/subscriptions",
+        ],
+        2: ["POST /api/v1/admin/accounts", "POST /api/v1/admin/subscriptions/assign"],
+    }
+    later_item = ImportRunItem.objects.get(item_id=later)
+    assert later_item.access_status == "active"
+    assert [a["outcome"] for a in later_item.subscription_access] == ["managed"]
