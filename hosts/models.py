@@ -95,8 +95,13 @@ class ManagedResource(models.Model):
         DELETED = "deleted", _("deleted")
         DRIFTED = "drifted", _("drifted")
 
+    # No index of its own, nor one that starts with it (see Meta): lookups name more than it.
     host = models.ForeignKey(
-        Host, on_delete=models.CASCADE, related_name="managed_resources", verbose_name=_("host")
+        Host,
+        on_delete=models.CASCADE,
+        related_name="managed_resources",
+        db_index=False,
+        verbose_name=_("host"),
     )
     resource_type = models.CharField(
         max_length=20, choices=ResourceType.choices, verbose_name=_("resource type")
@@ -156,10 +161,15 @@ class ManagedResource(models.Model):
         verbose_name = _("managed resource")
         verbose_name_plural = _("managed resources")
         ordering = ["id"]
+        # Each lookup's index starts with the lookup's own key (resource id, key digest, email,
+        # group), the host after it. A new host's records are newer than the statistics, which
+        # then count none for it: an index that starts with the host looked as good as any, the
+        # planner took the one that matched fewest columns, and read all of the host's records
+        # of a type per lookup, more the more items its first run had (issue #17).
         constraints = [
             models.UniqueConstraint(
-                fields=["host", "resource_type", "host_resource_id"],
-                name="managedres_host_type_resid_uniq",
+                fields=["host_resource_id", "resource_type", "host"],
+                name="managedres_resid_type_host_uniq",
             ),
             # One live managed user per email and host: the record is claimed (holding the
             # password) before the user is created, so racing workers share one password.
@@ -173,13 +183,15 @@ class ManagedResource(models.Model):
             # Reuse preflight: "accounts of this provider + key on this host" (the key too:
             # a provider of a thousand keys must not read a thousand records per item).
             models.Index(
-                fields=["host", "resource_type", "provider_id", "api_key_digest"],
+                fields=["provider_id", "api_key_digest", "host", "resource_type"],
                 name="managedres_provider_key_idx",
             ),
-            models.Index(fields=["host", "logical_key"], name="managedres_logical_idx"),
-            # Validation: "the user key of this group on this host".
+            models.Index(fields=["logical_key", "host"], name="managedres_logical_idx"),
+            # Validation: "the user key of this group on this host" (hosts.resources.user_key).
             models.Index(
-                fields=["host", "resource_type", "host_group_id"], name="managedres_group_idx"
+                fields=["host_group_id", "host"],
+                name="managedres_user_key_idx",
+                condition=models.Q(resource_type="api_key", state="present"),
             ),
             models.Index(fields=["created_by_run_id"], name="managedres_run_idx"),
         ]

@@ -465,6 +465,7 @@ def user_key(host: Host, email: str, group_id: int) -> Secret | None:
             resource_type=Resource.API_KEY,
             host_group_id=group_id,
             user_record__logical_key=email,
+            user_record__host=host,  # the email's record of this host, not of every host
             state=State.PRESENT,
         )
         .exclude(secret=None)
