@@ -40,8 +40,15 @@ class Provider(models.Model):
         FULLY_READY = "fully_ready", _("fully ready")
         BROKEN = "broken", _("broken")
 
+    # No index of its own: provider_host_pid_uniq starts with the host and serves lookups by
+    # host alone (a lone host index was the narrowest, so the planner took it for one
+    # provider of a host whose providers its statistics had not seen yet, reading them all).
     host = models.ForeignKey(
-        Host, on_delete=models.CASCADE, related_name="providers", verbose_name=_("host")
+        Host,
+        on_delete=models.CASCADE,
+        db_index=False,
+        related_name="providers",
+        verbose_name=_("host"),
     )
     provider_id = models.CharField(max_length=255, verbose_name=_("provider ID"))
     base_url = models.CharField(max_length=500, verbose_name=_("base URL"))
@@ -118,8 +125,14 @@ class ProviderAccount(models.Model):
         MISSING = "missing", _("missing on the host")
         REMOVED = "removed", _("removed")
 
+    # No index of its own: provaccount_provider_acc_uniq starts with the provider (a lone
+    # provider index tempted the planner into reading every account of the provider).
     provider = models.ForeignKey(
-        Provider, on_delete=models.CASCADE, related_name="accounts", verbose_name=_("provider")
+        Provider,
+        on_delete=models.CASCADE,
+        db_index=False,
+        related_name="accounts",
+        verbose_name=_("provider"),
     )
     host_account_id = models.BigIntegerField(verbose_name=_("host account ID"))
     key_fingerprint = models.CharField(max_length=20, blank=True, verbose_name=_("key fingerprint"))

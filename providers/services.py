@@ -125,22 +125,27 @@ def provider_refresh(*, provider_pk: int, actor: str = "") -> Provider:
 
 def forget_deleted_accounts(provider: Provider) -> int:
     """Accounts relay-manager itself deleted (rollback, replace) are removed, not missing."""
+    # The records of the provider's own accounts (by resource id): reading every deleted
+    # account of the host, once per provider, grew with the host.
+    accounts = provider.accounts.exclude(status=AccountStatus.REMOVED).order_by("host_account_id")
+    ids = [str(i) for i in accounts.values_list("host_account_id", flat=True)]
     deleted = ManagedResource.objects.filter(
         host_id=provider.host_id,
         resource_type=ManagedResource.ResourceType.ACCOUNT,
+        host_resource_id__in=ids,
         state=ManagedResource.State.DELETED,
     ).values_list("host_resource_id", flat=True)
-    return (
-        provider.accounts.filter(host_account_id__in=[int(i) for i in deleted])
-        .exclude(status=AccountStatus.REMOVED)
-        .update(status=AccountStatus.REMOVED)
+    return accounts.filter(host_account_id__in=[int(i) for i in deleted]).update(
+        status=AccountStatus.REMOVED
     )
 
 
 def evidence_state(provider: Provider) -> tuple[str, Msg]:
     accounts = [
         AccountHealth(status=a.status, last_ok=a.last_test_ok, transient=a.last_failure_transient)
-        for a in provider.accounts.all()
+        # One provider's accounts in their order, without joining the provider and its host
+        # for every account (the default order goes through both).
+        for a in provider.accounts.order_by("host_account_id")
     ]
     return derive_state(accounts, drifted=bool(provider.open_drift), probed=bool(provider.families))
 
