@@ -193,7 +193,9 @@ class ManagedResource(models.Model):
                 name="managedres_user_key_idx",
                 condition=models.Q(resource_type="api_key", state="present"),
             ),
-            models.Index(fields=["created_by_run_id"], name="managedres_run_idx"),
+            # A run's records (rollback), and what this run made under a name (a later key of
+            # the provider takes its group, users and keys: HostResources.made_by_this_run).
+            models.Index(fields=["created_by_run_id", "logical_key"], name="managedres_run_idx"),
         ]
 
     def __str__(self) -> str:
