@@ -61,17 +61,20 @@ openapi-check: install
 # screenshots, hypothesis examples), so the two can run side by side (`make test`).
 # Coverage is measured on the SQLite run, against the floor in pyproject.toml.
 # Every test runs once at least, no test twice without need: when PostgreSQL answers, the
-# schema fuzzing (tests/api/test_schemathesis.py) runs on it alone (where a NUL byte or a
-# 64-bit bound can break), and the PostgreSQL run leaves out the tests that never touch the
-# database (--database-tests-only: they ran here). Without PostgreSQL this run has them all.
+# schema fuzzing (tests/api/test_schemathesis.py: where a NUL byte or a 64-bit bound can
+# break) and the tests in Chromium (the browser marker: what a page shows and does; every
+# page's queries also run here through Django's test client) run on it alone, and the
+# PostgreSQL run leaves out the tests that never touch the database (--database-tests-only:
+# they ran here). Without PostgreSQL this run has them all.
 SCHEMA_FUZZ := tests/api/test_schemathesis.py
 test-sqlite: install messages browser
 	@mkdir -p var/test-sqlite
 	@if $(BIN)/python -m relay_project.pg_ready "$(DATABASE_URL_PG)"; then \
-		only_here="--ignore=$(SCHEMA_FUZZ)"; echo "pytest -q --cov $$only_here (it runs on PostgreSQL)"; fi; \
+		echo "pytest -q --cov --ignore=$(SCHEMA_FUZZ) -m 'not browser' (they run on PostgreSQL)"; \
+		set -- --ignore=$(SCHEMA_FUZZ) -m "not browser"; fi; \
 	RELAY_VAR_DIR=$(CURDIR)/var/test-sqlite RELAY_SQLITE_TEST_NAME=$(CURDIR)/var/test-sqlite/test.sqlite3 \
 		HYPOTHESIS_STORAGE_DIRECTORY=$(CURDIR)/var/test-sqlite/hypothesis \
-		$(BIN)/pytest -q --cov --cov-report= $$only_here
+		$(BIN)/pytest -q --cov --cov-report= "$$@"
 
 # PostgreSQL run: required under CI=true, skipped with a note elsewhere when it does not answer.
 test-pg: install messages browser

@@ -35,7 +35,11 @@ def uses_database(item: pytest.Item) -> bool:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:  # `-m "not browser"` leaves out every test that drives Chromium
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
     if not config.getoption("--database-tests-only"):
         return
     elsewhere = [item for item in items if not uses_database(item)]

@@ -51,3 +51,20 @@ def test_the_postgresql_run_leaves_out_what_never_touches_the_database(split_sui
     }
     assert passed == ran
     result.assert_outcomes(passed=len(ran), deselected=3 - len(ran))
+
+
+def test_a_test_that_drives_chromium_is_marked_browser(pytester: pytest.Pytester):
+    pytester.makeconftest(
+        "from tests.conftest import pytest_addoption, pytest_collection_modifyitems\n"
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def browser():\n"
+        "    return None\n"
+    )
+    pytester.makepyfile(
+        test_marks="def test_in_chromium(browser):\n    pass\n\ndef test_elsewhere():\n    pass\n"
+    )
+    result = pytester.runpytest_inprocess(
+        "-p", "no:django", "-p", "no:cacheprovider", "-m", "not browser"
+    )
+    result.assert_outcomes(passed=1, deselected=1)
