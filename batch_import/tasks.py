@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.db import connections
@@ -26,6 +26,9 @@ from relay_project.messages import Msg
 logger = logging.getLogger(__name__)
 # Retries of a stage that raised an exception nobody expected, before the item ends with it.
 UNEXPECTED_ERROR_RETRIES = 2
+# A task takes in more items while it has free places only within this share of
+# RELAY_TASK_TIMEOUT, so an item it starts has the rest of the timeout to end in.
+PULL_WINDOW = 1 / 3
 
 
 def advance_item(item_id: str, worker_id: str | None = None, context: StageContext | None = None):
@@ -144,12 +147,48 @@ def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:
 
 def advance_items(item_ids: list[str]) -> dict[str, str]:
     """Advance several items side by side in this worker process, each in a thread of its own
-    under its own lease (the task ``dispatch`` enqueues). Returns each item's ``advance_item``
-    outcome."""
+    under its own lease (the task ``dispatch`` enqueues), and keep the task's places busy: a
+    place whose item ended takes the next due item of the same runs (``_next_due``), so the
+    task no longer waits for its slowest item with the others' places empty. The run's later
+    tasks find the items it took leased or done and end at once. Returns each advanced item's
+    ``advance_item`` outcome."""
     if len(item_ids) == 1:
         return {item_ids[0]: advance_item(item_ids[0])}
-    with ThreadPoolExecutor(max_workers=len(item_ids), thread_name_prefix="item") as pool:
-        return dict(zip(item_ids, pool.map(_advance_in_thread, item_ids), strict=True))
+    places = len(item_ids)
+    runs = sorted(
+        set(ImportRunItem.objects.filter(pk__in=item_ids).values_list("run_id", flat=True))
+    )
+    take_until = time.monotonic() + settings.RELAY_TASK_TIMEOUT * PULL_WINDOW
+    outcomes: dict[str, str] = {}
+    started = set(item_ids)
+    with ThreadPoolExecutor(max_workers=places, thread_name_prefix="item") as pool:
+        running: dict[Future, str] = {
+            pool.submit(_advance_in_thread, item_id): item_id for item_id in item_ids
+        }
+        while running:
+            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                outcomes[running.pop(future)] = future.result()
+            free = places - len(running)
+            if not free or not runs or time.monotonic() >= take_until:
+                continue
+            # Asked for as many as could be this task's own (started, not yet claimed by their
+            # thread) besides the free places' worth.
+            due = _next_due(runs, free + len(running))
+            more = [item_id for item_id in due if item_id not in started][:free]
+            if not more and len(due) < free + len(running):
+                runs = []  # nothing due but what this task has had: it only finishes now
+            for item_id in more:
+                started.add(item_id)
+                running[pool.submit(_advance_in_thread, item_id)] = item_id
+    return outcomes
+
+
+def _next_due(run_ids: list[str], limit: int) -> list[str]:
+    """Up to ``limit`` items of these runs that are due and unleased, earliest due first (each
+    thread then claims its own; one another worker took first is simply not claimed)."""
+    due = leases.claimable_items(timezone.now()).filter(run_id__in=run_ids)
+    return list(due.order_by("next_retry_at", "position").values_list("item_id", flat=True)[:limit])
 
 
 def _advance_in_thread(item_id: str) -> str:

@@ -1,0 +1,79 @@
+"""A task keeps its places busy: a place whose item ended takes the next due item of its runs."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from batch_import import tasks
+from batch_import.models import ImportRunItem
+from tests.factories import ImportRunFactory, ImportRunItemFactory
+from tests.integration.shared_db import shared_database_url
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def due_items(run, count, **kwargs):
+    due = timezone.now() - timedelta(seconds=1)
+    return [ImportRunItemFactory(run=run, next_retry_at=due, **kwargs) for _ in range(count)]
+
+
+@pytest.fixture
+def advanced(monkeypatch):
+    """Stands in for ``advance_item``: ends the item at once, notes who ran and how many at once."""
+    shared_database_url()  # the item threads open connections of their own
+    ran, running, lock = [], set(), threading.Lock()
+    peak = [0]
+
+    def advance_item(item_id, *args, **kwargs):
+        with lock:
+            running.add(item_id)
+            peak[0] = max(peak[0], len(running))
+        ImportRunItem.objects.filter(pk=item_id).update(current_stage=ImportRunItem.Stage.DONE)
+        with lock:
+            running.discard(item_id)
+            ran.append(item_id)
+        return "done"
+
+    monkeypatch.setattr(tasks, "advance_item", advance_item)
+    return ran, peak
+
+
+def test_a_task_takes_the_next_due_items_of_its_run_into_places_that_free(advanced):
+    ran, peak = advanced
+    run = ImportRunFactory()
+    items = [item.pk for item in due_items(run, 6)]
+
+    outcomes = tasks.advance_items(items[:2])
+
+    assert sorted(ran) == sorted(items)  # each once
+    assert outcomes == dict.fromkeys(items, "done")
+    assert peak[0] <= 2  # never more at once than the task's places
+
+
+def test_a_task_leaves_other_runs_items_not_yet_due_and_leased_ones(advanced):
+    ran, _ = advanced
+    run = ImportRunFactory()
+    chunk = [item.pk for item in due_items(run, 2)]
+    later = ImportRunItemFactory(run=run, next_retry_at=timezone.now() + timedelta(minutes=5))
+    leased = due_items(run, 1, lease_owner="other", lease_until=timezone.now() + timedelta(1))[0]
+    elsewhere = due_items(ImportRunFactory(), 1)[0]
+
+    tasks.advance_items(chunk)
+
+    assert sorted(ran) == sorted(chunk)
+    assert {later.pk, leased.pk, elsewhere.pk}.isdisjoint(ran)
+
+
+def test_a_task_takes_no_more_items_once_its_window_is_over(advanced, monkeypatch):
+    ran, _ = advanced
+    monkeypatch.setattr(tasks, "PULL_WINDOW", 0)
+    run = ImportRunFactory()
+    items = [item.pk for item in due_items(run, 4)]
+
+    tasks.advance_items(items[:2])
+
+    assert sorted(ran) == sorted(items[:2])
