@@ -28,7 +28,8 @@ the run entitled to it polls. Waiting registrations of a dead process vanish wit
 ``flock`` the kernel drops; Redis: entries scored by an expiry each poll refreshes).
 
 Waiting polls with a short, growing pause; the bounds are small (2-8) and holders are single
-HTTP exchanges, so a queue would buy little over polling.
+HTTP exchanges, so a queue would buy little over polling. Within one process, the callers
+refused a place of one key for one run poll one at a time (``_Turns``).
 """
 
 from __future__ import annotations
@@ -374,6 +375,36 @@ def _configured_backend() -> Backend:
     return FileLockBackend(Path(settings.VAR_DIR) / "slots")
 
 
+class _Turns:
+    """Which of this process's callers refused a place of one key for one run polls the
+    backend: one at a time, the others wait their turn on a lock. Each poll is a script call
+    (Redis) or a mutex and a few files (lock files); 32 item threads polling side by side for
+    the host's places spent a tenth of a worker's CPU on script calls, most of them refused.
+    The run stays registered as waiting through its poller, so fair sharing between runs is
+    decided as before."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._turns: dict[tuple, list] = {}  # (backend, key, run) → [its lock, callers in line]
+
+    @contextmanager
+    def turn(self, line: tuple) -> Iterator[None]:
+        with self._lock:
+            entry = self._turns.setdefault(line, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._turns[line]
+
+
+_turns = _Turns()
+
+
 class Slot:
     """A reusable handle on one bounded key; ``with handle:`` holds one place."""
 
@@ -393,12 +424,15 @@ class Slot:
         caller's group (``relay_project.branches``) run meanwhile."""
         using = self.backend
         claim = Claim(current_run())
-        pause = POLL_FIRST
         with waiting():
             try:
-                while (token := using.try_acquire(self.key, self.size, claim)) is None:
-                    time.sleep(pause)
-                    pause = min(POLL_MAX, pause * 2)
+                token = using.try_acquire(self.key, self.size, claim)
+                if token is None:
+                    with _turns.turn((id(using), self.key, claim.run)):
+                        pause = POLL_FIRST
+                        while (token := using.try_acquire(self.key, self.size, claim)) is None:
+                            time.sleep(pause)
+                            pause = min(POLL_MAX, pause * 2)
             except BaseException:
                 using.withdraw(self.key, claim)
                 raise

@@ -351,3 +351,53 @@ def test_a_place_under_a_wide_bound_opens_few_files_when_no_other_run_waits(tmp_
     assert len(place_files) <= 33  # at worst past the 32 held ones to a free one; not all 64
     for fd in [*held, token]:
         backend.release("host:wide", fd)
+
+
+class OnePlaceTaken:
+    """A backend whose one place is taken until ``open`` is set; notes who was refused."""
+
+    def __init__(self, enough: int) -> None:
+        self.lock = threading.Lock()
+        self.refused: list[int] = []
+        self.enough, self.polled = enough, threading.Event()
+        self.open = False
+
+    def try_acquire(self, key, size, claim=None):
+        with self.lock:
+            if self.open:
+                return object()
+            self.refused.append(threading.get_ident())
+            if len(self.refused) >= self.enough:
+                self.polled.set()
+            return None
+
+    def release(self, key, token):
+        pass
+
+    def withdraw(self, key, claim):
+        pass
+
+
+def test_the_callers_of_one_process_refused_a_place_poll_one_at_a_time():
+    """32 item threads each polling for the host's places made every poll a refused script
+    call: after its first try, one caller per key and run polls, the others wait their turn."""
+    backend = OnePlaceTaken(enough=4 + 6)
+    waiters = [
+        threading.Thread(target=lambda: Slot("host:x", 1, using=backend).__enter__())
+        for _ in range(4)
+    ]
+    for waiter in waiters:
+        waiter.start()
+    assert backend.polled.wait(10)
+    backend.open = True
+    for waiter in waiters:
+        waiter.join(10)
+    first_tries = {}
+    for index, ident in enumerate(backend.refused[:10]):
+        first_tries.setdefault(ident, index)
+    again = {
+        ident for index, ident in enumerate(backend.refused[:10]) if first_tries[ident] != index
+    }
+    assert len(first_tries) == 4  # every caller tried once
+    assert len(again) == 1  # and then only one of them polled
+    assert limits._turns._turns == {}  # no line is left behind
