@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from django.conf import settings
 from django.db import connections
@@ -146,12 +147,13 @@ def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:
 
 
 def advance_items(item_ids: list[str]) -> dict[str, str]:
-    """Advance several items side by side in this worker process, each in a thread of its own
-    under its own lease (the task ``dispatch`` enqueues), and keep the task's places busy: a
-    place whose item ended takes the next due item of the same runs (``_next_due``), so the
-    task no longer waits for its slowest item with the others' places empty. The run's later
-    tasks find the items it took leased or done and end at once. Returns each advanced item's
-    ``advance_item`` outcome."""
+    """Advance several items side by side in this worker process, each under its own lease
+    (the task ``dispatch`` enqueues), in as many places (threads) as the task has items, and
+    keep the places busy: a place whose item ended takes the next due item of the same runs
+    (``_next_due``), so the task no longer waits for its slowest item with the others' places
+    empty. The run's later tasks find the items it took leased or done and end at once. Each
+    place keeps one database connection for all its items (``_place``). Returns each advanced
+    item's ``advance_item`` outcome."""
     if len(item_ids) == 1:
         return {item_ids[0]: advance_item(item_ids[0])}
     places = len(item_ids)
@@ -159,43 +161,74 @@ def advance_items(item_ids: list[str]) -> dict[str, str]:
         set(ImportRunItem.objects.filter(pk__in=item_ids).values_list("run_id", flat=True))
     )
     take_until = time.monotonic() + settings.RELAY_TASK_TIMEOUT * PULL_WINDOW
+    todo: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    ended: queue.SimpleQueue[tuple[str, str | BaseException]] = queue.SimpleQueue()
+    for item_id in item_ids:
+        todo.put(item_id)
+    threads = [
+        threading.Thread(target=_place, args=(todo, ended), name=f"item_{n}") for n in range(places)
+    ]
+    for thread in threads:
+        thread.start()
     outcomes: dict[str, str] = {}
-    started = set(item_ids)
-    with ThreadPoolExecutor(max_workers=places, thread_name_prefix="item") as pool:
-        running: dict[Future, str] = {
-            pool.submit(_advance_in_thread, item_id): item_id for item_id in item_ids
-        }
-        while running:
-            ended, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in ended:
-                outcomes[running.pop(future)] = future.result()
-            free = places - len(running)
-            if not free or not runs or time.monotonic() >= take_until:
+    failure: BaseException | None = None
+    started, in_flight = set(item_ids), places
+    try:
+        while in_flight:
+            item_id, outcome = ended.get()
+            in_flight -= 1
+            if isinstance(outcome, BaseException):
+                failure = failure or outcome
+                continue
+            outcomes[item_id] = outcome
+            if failure or not runs or time.monotonic() >= take_until:
                 continue
             # Asked for as many as could be this task's own (started, not yet claimed by their
-            # thread) besides the free places' worth.
-            due = _next_due(runs, free + len(running))
-            more = [item_id for item_id in due if item_id not in started][:free]
-            if not more and len(due) < free + len(running):
+            # place) besides the free places' worth.
+            due = _next_due(runs, places)
+            more = [item_id for item_id in due if item_id not in started][: places - in_flight]
+            if not more and len(due) < places:
                 runs = []  # nothing due but what this task has had: it only finishes now
             for item_id in more:
                 started.add(item_id)
-                running[pool.submit(_advance_in_thread, item_id)] = item_id
+                todo.put(item_id)
+                in_flight += 1
+    finally:
+        for _ in threads:
+            todo.put(None)
+        for thread in threads:
+            thread.join()
+    if failure is not None:
+        raise failure
     return outcomes
 
 
 def _next_due(run_ids: list[str], limit: int) -> list[str]:
     """Up to ``limit`` items of these runs that are due and unleased, earliest due first (each
-    thread then claims its own; one another worker took first is simply not claimed)."""
+    place then claims its own; one another worker took first is simply not claimed)."""
     due = leases.claimable_items(timezone.now()).filter(run_id__in=run_ids)
     return list(due.order_by("next_retry_at", "position").values_list("item_id", flat=True)[:limit])
 
 
-def _advance_in_thread(item_id: str) -> str:
+def _place(todo: queue.SimpleQueue, ended: queue.SimpleQueue) -> None:
+    """One place of a task: advance the items handed to it one after another over one
+    database connection of its own (a connection per item cost a connect and, on SQLite, the
+    WAL pragma each time), closed when the task ends; a connection an error left unusable is
+    closed before the next item."""
     try:
-        return advance_item(item_id)
+        while (item_id := todo.get()) is not None:
+            try:
+                ended.put((item_id, advance_item(item_id)))
+            except BaseException as exc:  # the task raises it once every place has ended
+                ended.put((item_id, exc))
+            for connection in connections.all(initialized_only=True):
+                if connection.connection is not None and connection.errors_occurred:
+                    if connection.is_usable():  # as Django checks between requests
+                        connection.errors_occurred = False
+                    else:
+                        connection.close()
     finally:
-        connections.close_all()  # this thread's own connection; the pool's threads end here
+        connections.close_all()
 
 
 def _seconds_until_due(item: ImportRunItem) -> float:

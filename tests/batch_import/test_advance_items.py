@@ -6,6 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from batch_import import tasks
@@ -77,3 +78,41 @@ def test_a_task_takes_no_more_items_once_its_window_is_over(advanced, monkeypatc
     tasks.advance_items(items[:2])
 
     assert sorted(ran) == sorted(items[:2])
+
+
+def test_a_place_opens_one_database_connection_for_all_its_items(advanced):
+    """A connection per item cost a connect (and SQLite's WAL pragma) for each."""
+    opened = []
+
+    def note(sender, connection, **kwargs):
+        if threading.current_thread().name.startswith("item"):
+            opened.append(threading.current_thread().name)
+
+    run = ImportRunFactory()
+    items = [item.pk for item in due_items(run, 6)]
+    connection_created.connect(note)
+    try:
+        tasks.advance_items(items[:2])
+    finally:
+        connection_created.disconnect(note)
+
+    assert sorted(advanced[0]) == sorted(items)
+    assert len(opened) == len(set(opened)) <= 2  # one per place, however many items it ran
+
+
+def test_an_item_that_raised_is_raised_by_the_task_once_every_place_has_ended(monkeypatch):
+    shared_database_url()
+    run = ImportRunFactory()
+    items = [item.pk for item in due_items(run, 3)]
+    ran = []
+
+    def advance_item(item_id, *args, **kwargs):
+        ran.append(item_id)
+        if item_id == items[0]:
+            raise RuntimeError("boom")
+        return "done"
+
+    monkeypatch.setattr(tasks, "advance_item", advance_item)
+    with pytest.raises(RuntimeError, match="boom"):
+        tasks.advance_items(items)
+    assert sorted(ran) == sorted(items)
