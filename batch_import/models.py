@@ -445,6 +445,14 @@ class ImportRunItem(models.Model):
             models.Index(fields=["run", "current_stage"], name="item_run_stage_idx"),
             models.Index(fields=["run", "access_status"], name="item_run_access_idx"),
             models.Index(fields=["provider_id", "api_key_digest"], name="item_provider_key_idx"),
+            # A provider's latest finished item (providers.reconcile._latest_item, per provider,
+            # account and access mode on every pass): a walk that stops at the first match
+            # instead of a sort of every item the provider ever finished.
+            models.Index(
+                fields=["provider_id", "-updated_at"],
+                name="item_provider_latest_idx",
+                condition=Q(current_stage="done", rolled_back_at__isnull=True),
+            ),
             # The worker sweep (batch_import.leases.claimable_items):
             #   WHERE current_stage <> 'done' AND next_retry_at <= now
             #     AND (lease_until IS NULL OR lease_until < now)
