@@ -15,7 +15,7 @@ every request after ``L`` seconds. Measured in the one run:
   share once per process) and the sum of PSS (each shared page split between its sharers);
 - the naive peer loop over the same simulators and latency.
 
-On PostgreSQL the run goes into a database of its own (``<name>_bench_cluster``), created
+On PostgreSQL the run goes into a database of its own (``<name>_bench_cluster_<pid>``), created
 afresh and dropped at the end, like the read side's.
 """
 

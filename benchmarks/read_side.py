@@ -4,7 +4,7 @@ on the database in use, then every list and detail endpoint and page timed R tim
 ``python -m benchmarks.read_side --database-url URL`` prints p50/p95 per endpoint and the
 queries each answer cost; ``make bench`` runs it in a child process and puts the figures in its
 table and ``var/bench.json``. On PostgreSQL the rows go into a database of their own
-(``<name>_bench_read``, created afresh and dropped afterwards), never into the one named.
+(``<name>_bench_read_<pid>``, created afresh and dropped afterwards), never into the one named.
 
 Requests go through Django's test client in this process (URL routing, middleware, session
 authentication, view, projection, template or serializer): the server's own cost per answer,
@@ -41,8 +41,9 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 @contextlib.contextmanager
 def _own_database(url: str, *, keep: bool = False, suffix: str = "_bench_read") -> Iterator[str]:
-    """A PostgreSQL database of the bench's own beside the one named (``<name><suffix>``,
-    dropped at the end unless ``keep``, to look into); a SQLite URL is used as given."""
+    """A PostgreSQL database of the bench's own beside the one named (``<name><suffix>_<pid>``:
+    benches run side by side never drop each other's; dropped at the end unless ``keep``, to
+    look into); a SQLite URL is used as given."""
     parts = urlsplit(url)
     if parts.scheme.split("+")[0] not in ("postgres", "postgresql", "pgsql"):
         yield url
@@ -50,7 +51,7 @@ def _own_database(url: str, *, keep: bool = False, suffix: str = "_bench_read") 
     import psycopg
     from psycopg import sql
 
-    name = f"{parts.path.lstrip('/') or 'postgres'}{suffix}"
+    name = f"{parts.path.lstrip('/') or 'postgres'}{suffix}_{os.getpid()}"
     admin = psycopg.connect(url, autocommit=True)
     statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     admin.execute(statement)

@@ -150,13 +150,16 @@ def bench_read_side(database_url: str, items: int, repeat: int, env: dict) -> di
 # --- the cluster scenarios ---------------------------------------------------------------------
 def free_redis_db(base: str) -> str | None:
     """``redis://host:port/<n>`` for the highest-numbered empty database of the Redis at
-    ``base``, or None when Redis does not answer (the PostgreSQL + Redis scenarios are skipped)."""
+    ``base``, claimed for this bench (a key only the first claimant sets, gone after two hours
+    at most: two benches side by side never share one; each scenario flushes it), or None
+    when Redis does not answer (the PostgreSQL + Redis scenarios are skipped)."""
     try:
         import redis
 
         for number in range(14, 0, -1):
             url = f"{base.rstrip('/')}/{number}"
-            if redis.Redis.from_url(url, socket_connect_timeout=1).dbsize() == 0:
+            db = redis.Redis.from_url(url, socket_connect_timeout=1)
+            if db.dbsize() == 0 and db.set("relay-bench-claim", os.getpid(), nx=True, ex=7200):
                 return url
     except Exception:
         return None
