@@ -71,6 +71,14 @@ def account_state(tracked: TrackedAccount, last_verdict: str | None) -> str:
     return AccountState.ACTIVE
 
 
+def sibling_key(item: ImportRunItem) -> tuple[str, str | None]:
+    """Whose settled item can stand for this one's set-up: the same run and provider (in
+    self-service, the whole run: the operator key's group is every provider's)."""
+    if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
+        return (item.run_id, None)
+    return (item.run_id, item.provider_id)
+
+
 def settled_sibling(item: ImportRunItem) -> ImportRunItem | None:
     """An item of the same run that already set up what this one needs: the same group (the
     provider's own; in self-service, the operator key's) and, in subscription mode, the same

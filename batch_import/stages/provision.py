@@ -4,6 +4,7 @@ records live in ``hosts.resources``; this module decides and orchestrates."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
@@ -13,7 +14,7 @@ from batch_import.models import ImportRun, ImportRunItem
 from batch_import.packs import apply_pack_aliases, pack_profile
 from batch_import.provider_channel import ensure_channel
 from batch_import.reuse import IncomingProvider, ReuseAction, ReuseDecision, decide_reuse
-from batch_import.reuse_preflight import existing_accounts, settled_sibling
+from batch_import.reuse_preflight import existing_accounts, settled_sibling, sibling_key
 from batch_import.stages import StageContext
 from batch_import.stages.access import (
     access_advisories,
@@ -29,8 +30,11 @@ from hosts.sub2api import Channel, HostError, shared_client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
 from relay_project.branches import Later, Ready, together
 from relay_project.messages import Msg
+from relay_project.single_flight import SingleFlight, Turn
 
 Stage = ImportRunItem.Stage
+# The items of this process provisioning with no settled sibling, by sibling key.
+UNSETTLED = SingleFlight()
 
 FINISH_EVENT = {
     ReuseAction.CREATE: EventType.STAGE_COMPLETED,
@@ -66,13 +70,28 @@ class Provisioner:
         self.advisories: list[str] = []
 
     def provision(self) -> None:
+        """With no settled sibling yet but one of this process provisioning now (the items of
+        a provider run side by side), wait for it and take its set-up rather than ask the host
+        for the same group, channel and users again and collide with it there. The wait is
+        bounded by one outbound call's timeout; a sibling that failed hands the set-up on to
+        one waiter."""
+        settled = settled_sibling(self.item)
+        if settled is not None:
+            self.provision_with(settled)
+            return
+        wait = settings.RELAY_HTTP_TIMEOUT
+        with UNSETTLED.turn(sibling_key(self.item), timeout=wait) as turn:
+            if turn is Turn.FOLLOW:
+                settled = settled_sibling(self.item)
+            self.provision_with(settled)
+
+    def provision_with(self, settled: ImportRunItem | None) -> None:
         """The steps at once where the host allows it: the group, the provider's channel, the
         reuse preflight and the users' access (which needs the group only from the
         subscription on) start together; the channel's create or update and the account
         follow the group. What each step records is told in the
         order of ARCHITECTURE §4 (preflight, group, channel, account, access)."""
         incoming = IncomingProvider(provider_id=self.item.provider_id, families=self.families)
-        settled = settled_sibling(self.item)
         group_by, group_held = self.resources.holding()
         access_by, access_held = self.resources.holding()
         try:

@@ -1,0 +1,112 @@
+"""Keys of one provider that reach the provision stage together in one worker process: the
+first sets up the provider's group, channel and users' access, the others wait for it and
+take what it made (``batch_import.stages.provision.UNSETTLED``)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from batch_import import stages
+from batch_import.reuse_preflight import sibling_key
+from batch_import.stages import provision
+from batch_import.tasks import advance_items
+from hosts.sub2api import HostError
+from tests.integration.pipeline import entry, register, start
+from tests.integration.shared_db import shared_database_url
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
+KEYS = 4
+PROVIDER_FIRST = (  # what an item asks the host when no sibling has set the provider up
+    "GET /api/v1/admin/groups",
+    "POST /api/v1/admin/groups",
+    "GET /api/v1/admin/channels",
+    "POST /api/v1/admin/channels",
+    "GET /api/v1/admin/users",
+    "POST /api/v1/admin/users",
+    "POST /api/v1/admin/subscriptions/assign",
+)
+
+
+def provision_all_at_once(monkeypatch, keys: int) -> None:
+    """Every item's first provision starts once all of them have reached it."""
+    barrier = threading.Barrier(keys, timeout=20)
+    real, met = stages.STAGE_STEPS["provision"], set()
+
+    def provision_together(item, context):
+        if item.item_id not in met:
+            met.add(item.item_id)
+            barrier.wait()
+        real(item, context)
+
+    monkeypatch.setitem(stages.STAGE_STEPS, "provision", provision_together)
+
+
+def keys_of_one_provider(host_simulator, upstream_factory):
+    upstream = upstream_factory(models=("kimi-k2.6",), api_key=None)
+    run = start(register(host_simulator), [entry(upstream, key=f"sk-key-{n}") for n in range(KEYS)])
+    return run, list(run.items.values_list("item_id", flat=True))
+
+
+def host_calls(sim, since: int) -> Counter:
+    return Counter(f"{r.method} {r.path}" for r in sim.requests[since:])
+
+
+def test_keys_provisioning_together_set_their_provider_up_once(
+    host_simulator, upstream_factory, monkeypatch
+):
+    """Side by side, each key asked for the group, the channel and the user, and they met on
+    the host (409, then a second look)."""
+    shared_database_url()  # threads write side by side: not on in-memory SQLite's table locks
+    provision_all_at_once(monkeypatch, KEYS)
+    run, item_ids = keys_of_one_provider(host_simulator, upstream_factory)
+    before = len(host_simulator.requests)
+
+    outcomes = advance_items(item_ids)
+
+    assert outcomes == dict.fromkeys(item_ids, "done")
+    items = list(run.items.all())
+    assert {i.access_status for i in items} == {"active"}
+    assert len({(i.group_id, i.channel_id) for i in items}) == 1
+    assert len({i.account_id for i in items}) == KEYS
+    calls = host_calls(host_simulator, before)
+    assert {call: calls[call] for call in PROVIDER_FIRST} == dict.fromkeys(PROVIDER_FIRST, 1)
+    assert calls["POST /api/v1/admin/accounts"] == KEYS
+
+
+def test_when_the_first_key_fails_a_waiting_one_sets_the_provider_up(
+    host_simulator, upstream_factory, monkeypatch
+):
+    """The first to look for the group fails (once the others wait for it): one of them sets
+    the provider up next, and the rest take what it made."""
+    shared_database_url()
+    provision_all_at_once(monkeypatch, KEYS)
+    run, item_ids = keys_of_one_provider(host_simulator, upstream_factory)
+    key = sibling_key(run.items.first())
+    real_ensure_group, failed = provision.Provisioner.ensure_group, []
+
+    def first_fails(self, resources):
+        if not failed:
+            failed.append(self.item.item_id)
+            while provision.UNSETTLED.waiters(key) < KEYS - 1:
+                threading.Event().wait(0.01)
+            raise HostError(status=400, reason="BAD_REQUEST", message="refused")
+        return real_ensure_group(self, resources)
+
+    monkeypatch.setattr(provision.Provisioner, "ensure_group", first_fails)
+    before = len(host_simulator.requests)
+
+    outcomes = advance_items(item_ids)
+
+    assert outcomes == dict.fromkeys(item_ids, "done")
+    others = list(run.items.exclude(item_id=failed[0]))
+    assert run.items.get(item_id=failed[0]).access_status == "broken"
+    assert {i.access_status for i in others} == {"active"}
+    assert len({(i.group_id, i.channel_id) for i in others}) == 1
+    calls = host_calls(host_simulator, before)
+    # Only the failed key's own lookups beside its group are asked twice (its channel, its user).
+    made = [call for call in PROVIDER_FIRST if call.startswith("POST")]
+    assert {call: calls[call] for call in made} == dict.fromkeys(made, 1)
+    assert calls["GET /api/v1/admin/groups"] == 1
