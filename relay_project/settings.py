@@ -89,13 +89,14 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from here: works offline
-    "django_q",
     "relay_project",
     "hosts",
     "probe",
     "model_packs",
     "batch_import",
     "providers",
+    # Last: the apps above may override its commands (providers' qcluster does).
+    "django_q",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,57 @@
+"""``manage.py qcluster`` loads what its processes run and freezes it before they are forked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.core.management import get_commands
+
+from batch_import.management.commands.setup_schedules import schedules
+from providers.management.commands.qcluster import task_modules
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_qcluster_is_ours():
+    assert get_commands()["qcluster"] == "providers"
+
+
+def test_every_scheduled_task_module_is_preloaded():
+    scheduled = {func.rpartition(".")[0] for func, _minutes in schedules().values()}
+    assert scheduled <= task_modules()
+    assert {"batch_import.tasks", "providers.tasks"} <= task_modules()
+
+
+def test_no_after_run_task_is_nothing_to_load(settings):
+    settings.RELAY_AFTER_RUN_TASK = ""
+    assert "" not in task_modules()
+
+
+def test_the_cluster_starts_with_its_task_modules_loaded_and_frozen(monkeypatch):
+    """In a process of its own: freezing is for the life of the process."""
+    script = (
+        "import gc, json, sys, django\n"
+        "django.setup()\n"
+        "from django_q.management.commands import qcluster as base\n"
+        "seen = {}\n"
+        "def handle(self, *args, **options):\n"
+        "    seen['frozen'] = gc.get_freeze_count()\n"
+        "    seen['loaded'] = sorted(m for m in ('batch_import.tasks', 'providers.tasks')"
+        " if m in sys.modules)\n"
+        "base.Command.handle = handle\n"
+        "from django.core.management import call_command\n"
+        "call_command('qcluster')\n"
+        "print(json.dumps(seen))\n"
+    )
+    env = {**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "relay_project.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["frozen"] > 10_000
+    assert seen["loaded"] == ["batch_import.tasks", "providers.tasks"]
