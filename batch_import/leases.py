@@ -22,7 +22,12 @@ Stage = ImportRunItem.Stage
 
 
 def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-8:]}"
+    return f"{this_process()}{new_id('w')[-8:]}"
+
+
+def this_process() -> str:
+    """How the worker ids of this process start (``lease_owner`` tells whose process it is)."""
+    return f"{socket.gethostname()}:{os.getpid()}:"
 
 
 def lease_ttl() -> timedelta:

@@ -3,6 +3,12 @@ each with the state ``decide_reuse`` weighs (the host's view plus our last verdi
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from batch_import.leases import this_process
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.reuse import ExistingAccount
 from hosts.resources import HostResources, TrackedAccount
@@ -92,3 +98,22 @@ def settled_sibling(item: ImportRunItem) -> ImportRunItem | None:
         .only("item_id", "group_id", "channel_id", "raw_models", "subscription_access")
         .first()
     )
+
+
+def provisioning_elsewhere(item: ImportRunItem, before: tuple[datetime, str]) -> bool:
+    """Whether a sibling is provisioning in another worker process now (unsettled, under a
+    live lease, not waiting for a retry) that entered the provision stage (its last
+    transition: ``updated_at``, then ``item_id``) before ``before``. Waiting only ever for an
+    earlier one, no two wait for each other."""
+    now = timezone.now()
+    siblings = item.run.items.filter(
+        current_stage=ImportRunItem.Stage.PROVISION,
+        group_id__isnull=True,
+        lease_until__gt=now,
+    )
+    if item.run.access_mode != ImportRun.AccessMode.SELF_SERVICE:
+        siblings = siblings.filter(provider_id=item.provider_id)
+    at, item_id = before
+    earlier = Q(updated_at__lt=at) | Q(updated_at=at, item_id__lt=item_id)
+    due = Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=now)
+    return siblings.filter(earlier, due).exclude(lease_owner__startswith=this_process()).exists()

@@ -8,7 +8,8 @@ its result), else (it raised) one waiter leads next, so a failed leader never st
 A wait is bounded: after ``timeout`` seconds the caller goes on ``Turn.ALONE``, doing the work
 itself as if nobody else were (the leader still leads). Waiting holds nothing else: it hands
 on the branch baton (``relay_project.branches.waiting``), and the caller must hold no database
-transaction or bounded place while it waits.
+transaction or bounded place while it waits. Each caller may bring a ``rank`` (any comparable
+value); ``first_rank`` tells the lowest of those inside now.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from relay_project.branches import waiting
 
@@ -29,14 +31,15 @@ class Turn(enum.Enum):
 
 
 class _Flight:
-    """The callers of one key: whether one leads, whether a leader succeeded, how many are in."""
+    """The callers of one key: whether one leads, whether a leader succeeded, the ranks of those
+    inside, how many of them wait."""
 
-    __slots__ = ("leading", "members", "succeeded", "waiting")
+    __slots__ = ("leading", "ranks", "succeeded", "waiting")
 
     def __init__(self) -> None:
         self.leading = False
         self.succeeded = False
-        self.members = 0
+        self.ranks: list[Any] = []
         self.waiting = 0
 
 
@@ -51,11 +54,18 @@ class SingleFlight:
             flight = self._flights.get(key)
             return flight.waiting if flight else 0
 
+    def first_rank(self, key: Hashable) -> Any:
+        """The lowest rank of the callers of ``key`` inside now (None when none gave one)."""
+        with self._changed:
+            flight = self._flights.get(key)
+            ranks = [rank for rank in flight.ranks if rank is not None] if flight else []
+            return min(ranks, default=None)
+
     @contextmanager
-    def turn(self, key: Hashable, *, timeout: float) -> Iterator[Turn]:
+    def turn(self, key: Hashable, *, timeout: float, rank: Any = None) -> Iterator[Turn]:
         """The caller's turn (module docstring); a leader that leaves normally has succeeded."""
         with waiting():
-            flight, turn = self._join(key, time.monotonic() + timeout)
+            flight, turn = self._join(key, time.monotonic() + timeout, rank)
         succeeded = False
         try:
             yield turn
@@ -66,12 +76,12 @@ class SingleFlight:
                     flight.leading = False
                     flight.succeeded = succeeded
                     self._changed.notify_all()
-                self._leave(key, flight)
+                self._leave(key, flight, rank)
 
-    def _join(self, key: Hashable, deadline: float) -> tuple[_Flight, Turn]:
+    def _join(self, key: Hashable, deadline: float, rank: Any) -> tuple[_Flight, Turn]:
         with self._changed:
             flight = self._flights.setdefault(key, _Flight())
-            flight.members += 1
+            flight.ranks.append(rank)
             flight.waiting += 1
             try:
                 while flight.leading and not flight.succeeded:
@@ -84,12 +94,12 @@ class SingleFlight:
                 flight.leading = True
                 return flight, Turn.LEAD
             except BaseException:
-                self._leave(key, flight)
+                self._leave(key, flight, rank)
                 raise
             finally:
                 flight.waiting -= 1
 
-    def _leave(self, key: Hashable, flight: _Flight) -> None:
-        flight.members -= 1
-        if flight.members == 0:  # the last one out: a later caller starts afresh
+    def _leave(self, key: Hashable, flight: _Flight, rank: Any) -> None:
+        flight.ranks.remove(rank)
+        if not flight.ranks:  # the last one out: a later caller starts afresh
             del self._flights[key]

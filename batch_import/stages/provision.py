@@ -4,6 +4,8 @@ records live in ``hosts.resources``; this module decides and orchestrates."""
 
 from __future__ import annotations
 
+import time
+
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
@@ -14,7 +16,12 @@ from batch_import.models import ImportRun, ImportRunItem
 from batch_import.packs import apply_pack_aliases, pack_profile
 from batch_import.provider_channel import ensure_channel
 from batch_import.reuse import IncomingProvider, ReuseAction, ReuseDecision, decide_reuse
-from batch_import.reuse_preflight import existing_accounts, settled_sibling, sibling_key
+from batch_import.reuse_preflight import (
+    existing_accounts,
+    provisioning_elsewhere,
+    settled_sibling,
+    sibling_key,
+)
 from batch_import.stages import StageContext
 from batch_import.stages.access import (
     access_advisories,
@@ -28,13 +35,16 @@ from batch_import.transitions import EventType, record_event, transition_item
 from hosts.resources import HostResources
 from hosts.sub2api import Channel, HostError, shared_client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
-from relay_project.branches import Later, Ready, together
+from relay_project.branches import Later, Ready, together, waiting
 from relay_project.messages import Msg
 from relay_project.single_flight import SingleFlight, Turn
 
 Stage = ImportRunItem.Stage
 # The items of this process provisioning with no settled sibling, by sibling key.
 UNSETTLED = SingleFlight()
+# How often one looks whether a sibling in another process is still provisioning (s): doubled
+# from the first to the last, so a wait of a second or two costs a handful of queries.
+ELSEWHERE_POLL = (0.05, 0.25)
 
 FINISH_EVENT = {
     ReuseAction.CREATE: EventType.STAGE_COMPLETED,
@@ -59,6 +69,22 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
         handle_host_error(item, run, exc, ctx)
 
 
+def settled_elsewhere(item: ImportRunItem, deadline: float, key) -> ImportRunItem | None:
+    """The settled sibling, once the siblings of other worker processes that entered
+    provisioning before every item of ``key`` in this process (the leader and those waiting
+    for it: so no two processes wait for each other) have ended it; None at once when there is
+    none, or when they ended unsettled or the deadline passed first. Polls the items' rows;
+    sleeps holding nothing."""
+    pause, waited = ELSEWHERE_POLL[0], False
+    while provisioning_elsewhere(item, UNSETTLED.first_rank(key)):
+        if time.monotonic() + pause > deadline:
+            return None
+        with waiting():
+            time.sleep(pause)
+        pause, waited = min(pause * 2, ELSEWHERE_POLL[1]), True
+    return settled_sibling(item) if waited else None
+
+
 class Provisioner:
     """One item's provisioning: each step of ARCHITECTURE §4 is one method."""
 
@@ -74,15 +100,19 @@ class Provisioner:
         a provider run side by side), wait for it and take its set-up rather than ask the host
         for the same group, channel and users again and collide with it there. The wait is
         bounded by one outbound call's timeout; a sibling that failed hands the set-up on to
-        one waiter."""
+        one waiter. The one of this process that leads waits the same way, by polling, for
+        an earlier sibling provisioning in another process (``settled_elsewhere``)."""
         settled = settled_sibling(self.item)
         if settled is not None:
             self.provision_with(settled)
             return
-        wait = settings.RELAY_HTTP_TIMEOUT
-        with UNSETTLED.turn(sibling_key(self.item), timeout=wait) as turn:
+        wait, key = settings.RELAY_HTTP_TIMEOUT, sibling_key(self.item)
+        entered = (self.item.updated_at, self.item.item_id)  # when it entered provisioning
+        with UNSETTLED.turn(key, timeout=wait, rank=entered) as turn:
             if turn is Turn.FOLLOW:
                 settled = settled_sibling(self.item)
+            elif turn is Turn.LEAD:
+                settled = settled_elsewhere(self.item, time.monotonic() + wait, key)
             self.provision_with(settled)
 
     def provision_with(self, settled: ImportRunItem | None) -> None:

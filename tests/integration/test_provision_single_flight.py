@@ -1,19 +1,25 @@
-"""Keys of one provider that reach the provision stage together in one worker process: the
-first sets up the provider's group, channel and users' access, the others wait for it and
-take what it made (``batch_import.stages.provision.UNSETTLED``)."""
+"""Keys of one provider that reach the provision stage together: the first sets up the
+provider's group, channel and users' access, the others wait for it and take what it made
+(in one worker process ``batch_import.stages.provision.UNSETTLED``; one of another process,
+``settled_elsewhere``)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from batch_import import stages
+from batch_import.models import ImportRunItem
 from batch_import.reuse_preflight import sibling_key
-from batch_import.stages import provision
-from batch_import.tasks import advance_items
-from hosts.sub2api import HostError
+from batch_import.stages import StageContext, provision
+from batch_import.stages.common import item_resources
+from batch_import.tasks import advance_item, advance_items
+from hosts.sub2api import HostError, shared_client_for_host
 from tests.integration.pipeline import entry, register, start
 from tests.integration.shared_db import shared_database_url
 
@@ -110,3 +116,91 @@ def test_when_the_first_key_fails_a_waiting_one_sets_the_provider_up(
     made = [call for call in PROVIDER_FIRST if call.startswith("POST")]
     assert {call: calls[call] for call in made} == dict.fromkeys(made, 1)
     assert calls["GET /api/v1/admin/groups"] == 1
+
+
+def probed_elsewhere_first(host_simulator, upstream_factory):
+    """Two keys of one provider probed, the first one's lease held by another process."""
+    run, _ = keys_of_one_provider(host_simulator, upstream_factory)
+    first, later = [fresh(item.item_id) for item in run.items.order_by("position")[:2]]
+    context = StageContext(worker_id="test-worker")
+    for item in (first, later):
+        stages.STAGE_STEPS["probe"](item, context)
+    until = timezone.now() + timedelta(minutes=1)
+    ImportRunItem.objects.filter(pk=first.pk).update(lease_owner="elsewhere:1:w", lease_until=until)
+    return run, fresh(first.item_id), later.item_id
+
+
+def fresh(item_id: str) -> ImportRunItem:
+    return ImportRunItem.objects.select_related("run", "run__host").get(pk=item_id)
+
+
+def on_first_poll(monkeypatch, then) -> list:
+    """``then()`` once the item has found a sibling provisioning elsewhere the first time."""
+    real, polled = provision.provisioning_elsewhere, []
+
+    def and_then(item, before):
+        busy = real(item, before)
+        if busy and not polled:
+            polled.append(item.item_id)
+            then()
+        return busy
+
+    monkeypatch.setattr(provision, "provisioning_elsewhere", and_then)
+    return polled
+
+
+def test_a_key_waits_for_an_earlier_one_provisioning_in_another_process(
+    host_simulator, upstream_factory, monkeypatch
+):
+    run, first, later = probed_elsewhere_first(host_simulator, upstream_factory)
+
+    def the_other_process_provisions():
+        client = shared_client_for_host(first.run.host)
+        provision.Provisioner(first, item_resources(first, client)).provision_with(None)
+
+    polled = on_first_poll(monkeypatch, the_other_process_provisions)
+    before = len(host_simulator.requests)
+
+    assert advance_item(later, worker_id="test-worker") == "done"
+
+    assert polled == [later]
+    items = list(run.items.filter(item_id__in=[first.item_id, later]))
+    assert len({(i.group_id, i.channel_id) for i in items}) == 1
+    assert fresh(later).access_status == "active"
+    calls = host_calls(host_simulator, before)  # the first key's set-up, and nothing again
+    assert {call: calls[call] for call in PROVIDER_FIRST} == dict.fromkeys(PROVIDER_FIRST, 1)
+
+
+def test_a_key_sets_the_provider_up_when_the_other_process_stops_provisioning(
+    host_simulator, upstream_factory, monkeypatch
+):
+    _, first, later = probed_elsewhere_first(host_simulator, upstream_factory)
+    released = ImportRunItem.objects.filter(pk=first.pk)
+    polled = on_first_poll(monkeypatch, lambda: released.update(lease_owner=None, lease_until=None))
+
+    assert advance_item(later, worker_id="test-worker") == "done"
+
+    assert polled == [later]
+    assert fresh(later).access_status == "active"
+    assert fresh(first.item_id).group_id is None  # still to provision: it was not ended
+
+
+def test_no_key_waits_for_another_process_that_may_wait_for_its_own(
+    host_simulator, upstream_factory, monkeypatch
+):
+    """A key of this process that entered provisioning before the sibling elsewhere waits for
+    this process's leader: the leader waiting for that sibling, which may wait for them, could
+    make a circle (seen in the bench: 15 s lost)."""
+    _, elsewhere, later = probed_elsewhere_first(host_simulator, upstream_factory)
+    earliest = fresh(elsewhere.run.items.exclude(pk__in=[elsewhere.pk, later]).first().pk)
+    now = timezone.now()
+    for item_id, seconds in ((earliest.pk, -2), (elsewhere.pk, -1), (later, 0)):
+        ImportRunItem.objects.filter(pk=item_id).update(updated_at=now + timedelta(seconds=seconds))
+    earliest, later_item = fresh(earliest.pk), fresh(later)
+    key = sibling_key(later_item)
+    polled = on_first_poll(monkeypatch, lambda: None)
+
+    with provision.UNSETTLED.turn(key, timeout=1, rank=(earliest.updated_at, earliest.pk)):
+        assert provision.settled_elsewhere(later_item, time.monotonic() + 5, key) is None
+
+    assert polled == []

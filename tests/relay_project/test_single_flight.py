@@ -11,13 +11,13 @@ from relay_project.single_flight import SingleFlight, Turn
 
 
 def second_caller(
-    flights: SingleFlight, key: str, timeout: float = 10
+    flights: SingleFlight, key: str, timeout: float = 10, rank: int | None = None
 ) -> tuple[list, threading.Thread]:
     """Another thread's turn, noted once it has one; returns after it started waiting."""
     turns: list[Turn] = []
 
     def take_turn():
-        with flights.turn(key, timeout=timeout) as turn:
+        with flights.turn(key, timeout=timeout, rank=rank) as turn:
             turns.append(turn)
 
     thread = threading.Thread(target=take_turn)
@@ -55,3 +55,13 @@ def test_a_wait_ends_after_its_timeout_and_the_caller_goes_alone():
             assert second is Turn.ALONE
         with flights.turn("q", timeout=0.01) as other_key:
             assert other_key is Turn.LEAD
+
+
+def test_first_rank_is_the_lowest_of_the_callers_inside():
+    flights = SingleFlight()
+    with flights.turn("p", timeout=10, rank=5):
+        _, thread = second_caller(flights, "p", rank=3)
+        assert flights.first_rank("p") == 3
+    thread.join()
+
+    assert flights.first_rank("p") is None
