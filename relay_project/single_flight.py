@@ -1,10 +1,11 @@
 """One caller at a time does a piece of work whose success makes it unnecessary for the others
 of the same key, among the threads of this process.
 
-``with flights.turn(key, timeout=…) as turn:`` returns at once with ``Turn.LEAD`` when nobody
-of ``key`` is doing the work (the caller does it; the others wait for it). Otherwise it waits
-until the one doing it leaves: ``Turn.FOLLOW`` when it left normally (the work is done: take
-its result), else (it raised) one waiter leads next, so a failed leader never strands the rest.
+``with flights.turn(key, timeout=…) as place:`` returns at once with ``place.turn`` ``Turn.LEAD``
+when nobody of ``key`` is doing the work (the caller does it; the others wait for it). Otherwise
+it waits until the one doing it leaves: ``Turn.FOLLOW`` when it had said ``place.succeeded()``
+(the work is done: take its result), else (it failed, or raised) one waiter leads next, so a
+failed leader never strands the rest; ``place.waited`` tells whether the caller waited.
 A wait is bounded: after ``timeout`` seconds the caller goes on ``Turn.ALONE``, doing the work
 itself as if nobody else were (the leader still leads). Waiting holds nothing else: it hands
 on the branch baton (``relay_project.branches.waiting``), and the caller must hold no database
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from relay_project.branches import waiting
@@ -28,6 +30,19 @@ class Turn(enum.Enum):
     LEAD = "lead"
     FOLLOW = "follow"
     ALONE = "alone"
+
+
+@dataclass
+class Place:
+    """A caller's turn, and whether it waited for it."""
+
+    turn: Turn
+    waited: bool
+    done: bool = False
+
+    def succeeded(self) -> None:
+        """The leader's work is done: those waiting follow it."""
+        self.done = True
 
 
 class _Flight:
@@ -62,37 +77,37 @@ class SingleFlight:
             return min(ranks, default=None)
 
     @contextmanager
-    def turn(self, key: Hashable, *, timeout: float, rank: Any = None) -> Iterator[Turn]:
-        """The caller's turn (module docstring); a leader that leaves normally has succeeded."""
+    def turn(self, key: Hashable, *, timeout: float, rank: Any = None) -> Iterator[Place]:
+        """The caller's turn (module docstring)."""
         with waiting():
-            flight, turn = self._join(key, time.monotonic() + timeout, rank)
-        succeeded = False
+            flight, place = self._join(key, time.monotonic() + timeout, rank)
         try:
-            yield turn
-            succeeded = True
+            yield place
         finally:
             with self._changed:
-                if turn is Turn.LEAD:
+                if place.turn is Turn.LEAD:
                     flight.leading = False
-                    flight.succeeded = succeeded
+                    flight.succeeded = place.done
                     self._changed.notify_all()
                 self._leave(key, flight, rank)
 
-    def _join(self, key: Hashable, deadline: float, rank: Any) -> tuple[_Flight, Turn]:
+    def _join(self, key: Hashable, deadline: float, rank: Any) -> tuple[_Flight, Place]:
         with self._changed:
             flight = self._flights.setdefault(key, _Flight())
             flight.ranks.append(rank)
             flight.waiting += 1
+            waited = False
             try:
                 while flight.leading and not flight.succeeded:
                     left = deadline - time.monotonic()
                     if left <= 0:
-                        return flight, Turn.ALONE
+                        return flight, Place(Turn.ALONE, waited=True)
                     self._changed.wait(left)
+                    waited = True
                 if flight.succeeded:
-                    return flight, Turn.FOLLOW
+                    return flight, Place(Turn.FOLLOW, waited=waited)
                 flight.leading = True
-                return flight, Turn.LEAD
+                return flight, Place(Turn.LEAD, waited=waited)
             except BaseException:
                 self._leave(key, flight, rank)
                 raise

@@ -5,12 +5,14 @@ records live in ``hosts.resources``; this module decides and orchestrates."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_noop
 
 from batch_import.account_shape import new_account, patch_for_reuse
+from batch_import.errors import InvalidTransition
 from batch_import.legacy_batch import link_legacy_batch
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.packs import apply_pack_aliases, pack_profile
@@ -63,10 +65,9 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
         message=Msg(gettext_noop("provisioning on host")),
     )
     client = shared_client_for_host(run.host, transport=ctx.host_transport)
-    try:
-        Provisioner(item, item_resources(item, client)).provision()
-    except HostError as exc:
-        handle_host_error(item, run, exc, ctx)
+    Provisioner(item, item_resources(item, client)).provision(
+        on_host_error=lambda exc: handle_host_error(item, run, exc, ctx)
+    )
 
 
 def settled_elsewhere(item: ImportRunItem, deadline: float, key) -> ImportRunItem | None:
@@ -78,11 +79,25 @@ def settled_elsewhere(item: ImportRunItem, deadline: float, key) -> ImportRunIte
     pause, waited = ELSEWHERE_POLL[0], False
     while provisioning_elsewhere(item, UNSETTLED.first_rank(key)):
         if time.monotonic() + pause > deadline:
-            return None
+            break
         with waiting():
             time.sleep(pause)
         pause, waited = min(pause * 2, ELSEWHERE_POLL[1]), True
-    return settled_sibling(item) if waited else None
+    if not waited:
+        return None
+    still_provisioning(item)
+    return settled_sibling(item)
+
+
+def still_provisioning(item: ImportRunItem) -> None:
+    """After a wait for a sibling: the item must still be ours to provision. A strict run that
+    another item failed stops the others (a cancel too), and one that waited must not make
+    anything on the host for it then (``advance_item`` ends it as superseded)."""
+    ours = ImportRunItem.objects.filter(
+        pk=item.pk, current_stage=Stage.PROVISION, lease_owner=item.lease_owner
+    )
+    if not ours.exists():
+        raise InvalidTransition("the item was moved while it waited for a sibling")
 
 
 class Provisioner:
@@ -95,25 +110,42 @@ class Provisioner:
         self.families = frozenset(item.canonical_model_families)
         self.advisories: list[str] = []
 
-    def provision(self) -> None:
+    def provision(self, on_host_error: Callable[[HostError], None]) -> None:
         """With no settled sibling yet but one of this process provisioning now (the items of
         a provider run side by side), wait for it and take its set-up rather than ask the host
         for the same group, channel and users again and collide with it there. The wait is
         bounded by one outbound call's timeout; a sibling that failed hands the set-up on to
-        one waiter. The one of this process that leads waits the same way, by polling, for
-        an earlier sibling provisioning in another process (``settled_elsewhere``)."""
+        one waiter once its failure is told. The one of this process that leads waits the
+        same way, by polling, for an earlier sibling provisioning in another process
+        (``settled_elsewhere``)."""
         settled = settled_sibling(self.item)
         if settled is not None:
-            self.provision_with(settled)
+            self.attempt(settled, on_host_error)
             return
         wait, key = settings.RELAY_HTTP_TIMEOUT, sibling_key(self.item)
         entered = (self.item.updated_at, self.item.item_id)  # when it entered provisioning
-        with UNSETTLED.turn(key, timeout=wait, rank=entered) as turn:
-            if turn is Turn.FOLLOW:
+        with UNSETTLED.turn(key, timeout=wait, rank=entered) as place:
+            if place.waited:
+                still_provisioning(self.item)
+            if place.turn is Turn.FOLLOW:
                 settled = settled_sibling(self.item)
-            elif turn is Turn.LEAD:
+            elif place.turn is Turn.LEAD:
                 settled = settled_elsewhere(self.item, time.monotonic() + wait, key)
+            if self.attempt(settled, on_host_error):
+                place.succeeded()
+
+    def attempt(
+        self, settled: ImportRunItem | None, on_host_error: Callable[[HostError], None]
+    ) -> bool:
+        """``provision_with``; a failed host call is told (a retry or the item's end; in a
+        strict run, the rollback) before the item's turn is over, so a sibling waiting for it
+        takes over only then. Whether the item settled."""
+        try:
             self.provision_with(settled)
+        except HostError as exc:
+            on_host_error(exc)
+            return False
+        return True
 
     def provision_with(self, settled: ImportRunItem | None) -> None:
         """The steps at once where the host allows it: the group, the provider's channel, the

@@ -50,9 +50,10 @@ def provision_all_at_once(monkeypatch, keys: int) -> None:
     monkeypatch.setitem(stages.STAGE_STEPS, "provision", provision_together)
 
 
-def keys_of_one_provider(host_simulator, upstream_factory):
+def keys_of_one_provider(host_simulator, upstream_factory, mode="partial"):
     upstream = upstream_factory(models=("kimi-k2.6",), api_key=None)
-    run = start(register(host_simulator), [entry(upstream, key=f"sk-key-{n}") for n in range(KEYS)])
+    entries = [entry(upstream, key=f"sk-key-{n}") for n in range(KEYS)]
+    run = start(register(host_simulator), entries, mode=mode)
     return run, list(run.items.values_list("item_id", flat=True))
 
 
@@ -82,15 +83,8 @@ def test_keys_provisioning_together_set_their_provider_up_once(
     assert calls["POST /api/v1/admin/accounts"] == KEYS
 
 
-def test_when_the_first_key_fails_a_waiting_one_sets_the_provider_up(
-    host_simulator, upstream_factory, monkeypatch
-):
-    """The first to look for the group fails (once the others wait for it): one of them sets
-    the provider up next, and the rest take what it made."""
-    shared_database_url()
-    provision_all_at_once(monkeypatch, KEYS)
-    run, item_ids = keys_of_one_provider(host_simulator, upstream_factory)
-    key = sibling_key(run.items.first())
+def first_fails_once_the_others_wait(monkeypatch, key) -> list:
+    """The first key to look for its group is refused by the host once the others wait."""
     real_ensure_group, failed = provision.Provisioner.ensure_group, []
 
     def first_fails(self, resources):
@@ -102,6 +96,18 @@ def test_when_the_first_key_fails_a_waiting_one_sets_the_provider_up(
         return real_ensure_group(self, resources)
 
     monkeypatch.setattr(provision.Provisioner, "ensure_group", first_fails)
+    return failed
+
+
+def test_when_the_first_key_fails_a_waiting_one_sets_the_provider_up(
+    host_simulator, upstream_factory, monkeypatch
+):
+    """The first to look for the group fails (once the others wait for it): one of them sets
+    the provider up next, and the rest take what it made."""
+    shared_database_url()
+    provision_all_at_once(monkeypatch, KEYS)
+    run, item_ids = keys_of_one_provider(host_simulator, upstream_factory)
+    failed = first_fails_once_the_others_wait(monkeypatch, sibling_key(run.items.first()))
     before = len(host_simulator.requests)
 
     outcomes = advance_items(item_ids)
@@ -116,6 +122,28 @@ def test_when_the_first_key_fails_a_waiting_one_sets_the_provider_up(
     made = [call for call in PROVIDER_FIRST if call.startswith("POST")]
     assert {call: calls[call] for call in made} == dict.fromkeys(made, 1)
     assert calls["GET /api/v1/admin/groups"] == 1
+
+
+def test_keys_waiting_in_a_strict_run_make_nothing_once_the_first_failed(
+    host_simulator, upstream_factory, monkeypatch
+):
+    """The strict run is rolled back when the first key fails; the keys that waited for it are
+    stopped by then and ask the host for nothing (a waiter takes over only once the failure
+    is told)."""
+    shared_database_url()
+    provision_all_at_once(monkeypatch, KEYS)
+    run, item_ids = keys_of_one_provider(host_simulator, upstream_factory, mode="strict")
+    failed = first_fails_once_the_others_wait(monkeypatch, sibling_key(run.items.first()))
+    before = len(host_simulator.requests)
+
+    outcomes = advance_items(item_ids)
+
+    assert outcomes == {i: "done" if i == failed[0] else "superseded" for i in item_ids}
+    run.refresh_from_db()
+    assert run.state == "failed"
+    assert set(run.items.values_list("current_stage", flat=True)) == {"done"}
+    made = [call for call in host_calls(host_simulator, before).elements() if "POST" in call]
+    assert made == ["POST /api/v1/admin/users"]  # the failed key's own, beside its group
 
 
 def probed_elsewhere_first(host_simulator, upstream_factory):

@@ -17,8 +17,8 @@ def second_caller(
     turns: list[Turn] = []
 
     def take_turn():
-        with flights.turn(key, timeout=timeout, rank=rank) as turn:
-            turns.append(turn)
+        with flights.turn(key, timeout=timeout, rank=rank) as place:
+            turns.append(place.turn)
 
     thread = threading.Thread(target=take_turn)
     thread.start()
@@ -32,9 +32,10 @@ def test_a_caller_waits_for_the_leader_and_follows_it():
     with flights.turn("p", timeout=10) as first:
         turns, thread = second_caller(flights, "p")
         assert turns == []  # still waiting while the leader works
+        first.succeeded()
     thread.join()
 
-    assert (first, turns) == (Turn.LEAD, [Turn.FOLLOW])
+    assert (first.turn, turns) == (Turn.LEAD, [Turn.FOLLOW])
     assert flights.waiters("p") == 0 and flights._flights == {}
 
 
@@ -48,13 +49,22 @@ def test_a_waiting_caller_leads_when_the_leader_failed():
     assert turns == [Turn.LEAD]
 
 
+def test_a_waiting_caller_leads_when_the_leader_left_without_success():
+    flights = SingleFlight()
+    with flights.turn("p", timeout=10):
+        turns, thread = second_caller(flights, "p")
+    thread.join()
+
+    assert turns == [Turn.LEAD]
+
+
 def test_a_wait_ends_after_its_timeout_and_the_caller_goes_alone():
     flights = SingleFlight()
     with flights.turn("p", timeout=10):
         with flights.turn("p", timeout=0.01) as second:
-            assert second is Turn.ALONE
+            assert (second.turn, second.waited) == (Turn.ALONE, True)
         with flights.turn("q", timeout=0.01) as other_key:
-            assert other_key is Turn.LEAD
+            assert (other_key.turn, other_key.waited) == (Turn.LEAD, False)
 
 
 def test_first_rank_is_the_lowest_of_the_callers_inside():
