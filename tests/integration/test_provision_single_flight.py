@@ -19,8 +19,9 @@ from batch_import.reuse_preflight import sibling_key
 from batch_import.stages import StageContext, provision
 from batch_import.stages.common import item_resources
 from batch_import.tasks import advance_item, advance_items
+from hosts.models import ManagedResource
 from hosts.sub2api import HostError, shared_client_for_host
-from tests.integration.pipeline import entry, register, start
+from tests.integration.pipeline import drive, entry, register, start
 from tests.integration.shared_db import shared_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
@@ -232,3 +233,29 @@ def test_no_key_waits_for_another_process_that_may_wait_for_its_own(
         assert provision.settled_elsewhere(later_item, time.monotonic() + 5, key) is None
 
     assert polled == []
+
+
+def test_self_service_providers_provisioning_together_look_the_key_group_up_once(
+    host_simulator, upstream_factory, monkeypatch
+):
+    """In self-service every provider of the run shares the operator key's group: the run's
+    keys wait for the first whatever their provider."""
+    shared_database_url()
+    host = register(host_simulator)
+    drive(start(host, [entry(upstream_factory(models=("glm-4.5",)))]))  # makes a user key
+    probe_key = ManagedResource.objects.get(resource_type="api_key").secret.reveal()
+    upstreams = [upstream_factory(models=("kimi-k2.6",), api_key=None) for _ in range(3)]
+    run = start(
+        host,
+        [entry(u, key=f"sk-{n}") for n, u in enumerate(upstreams)],
+        access_mode="self_service",
+        probe_api_key=probe_key,
+    )
+    provision_all_at_once(monkeypatch, 3)
+    before = len(host_simulator.requests)
+
+    outcomes = advance_items(list(run.items.values_list("item_id", flat=True)))
+
+    assert set(outcomes.values()) == {"done"}
+    assert {i.access_status for i in run.items.all()} == {"active"}
+    assert host_calls(host_simulator, before)["GET /api/v1/admin/groups"] == 1
