@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -165,6 +167,53 @@ def _decode_json(text: str) -> Any:
         return text
 
 
+# Connection pools shared by this process's clients, per upstream origin, newest last.
+SHARED_POOLS_MAX = 64
+_pools_lock = threading.Lock()
+_pools: dict[tuple, httpx.HTTPTransport] = {}
+
+
+class _SharedPool(httpx.BaseTransport):
+    """A client's view of a shared pool: closing the client leaves the pool to the others."""
+
+    def __init__(self, pool: httpx.HTTPTransport) -> None:
+        self.pool = pool
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self.pool.handle_request(request)
+
+    def close(self) -> None:
+        pass
+
+
+def shared_upstream_pool(root_url: str, size: int) -> httpx.BaseTransport:
+    """The keep-alive connections toward one upstream origin, shared by every item's client in
+    this process: a key of a relay finds the connection (and TLS session) the previous key
+    opened instead of connecting again. A pool holds connections only; each client sends its
+    own key with each request and keeps its own cookies. The SSRF guard checks every new
+    connection (``probe.guard``); dropped pools are not closed (a thread may be using one)
+    and a forked worker starts with none."""
+    parts = urlsplit(root_url)
+    guarded = not settings.RELAY_ALLOW_INSECURE_UPSTREAMS
+    key = (parts.scheme, parts.netloc, size, guarded)
+    with _pools_lock:
+        pool = _pools.pop(key, None)
+        if pool is None:
+            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+            pool = (
+                guarded_transport(verify=client_tls_context(), limits=limits)
+                if guarded
+                else httpx.HTTPTransport(verify=client_tls_context(), limits=limits)
+            )
+        _pools[key] = pool
+        while len(_pools) > SHARED_POOLS_MAX:
+            _pools.pop(next(iter(_pools)))
+        return _SharedPool(pool)
+
+
+os.register_at_fork(after_in_child=_pools.clear)
+
+
 def upstream_slot(root_url: str, size: int) -> Slot:
     """The bound on calls toward one upstream host (scheme + netloc), shared by every client of
     every process: items of one relay never exceed RELAY_UPSTREAM_CONCURRENCY calls in flight."""
@@ -197,17 +246,14 @@ class UpstreamClient:
         self._key = Secret(reveal(api_key))
         self._sleep = sleep
         self._slots = upstream_slot(self.root_url, self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency)
-        if transport is None and not settings.RELAY_ALLOW_INSECURE_UPSTREAMS:
-            # The SSRF guard again at connect time (probe/guard.py), against DNS rebinding.
-            transport = guarded_transport(verify=client_tls_context(), limits=limits)
+        if transport is None:
+            # Guarded against DNS rebinding at connect time unless insecure upstreams are on.
+            transport = shared_upstream_pool(self.root_url, self.concurrency)
         self._http = httpx.Client(
-            verify=client_tls_context(),
             timeout=httpx.Timeout(self.timeout),
             transport=transport,
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
-            limits=limits,
         )
 
     def __repr__(self) -> str:

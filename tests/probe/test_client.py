@@ -303,11 +303,37 @@ def test_every_client_shares_one_tls_context():
     from probe.client import UpstreamClient
     from relay_project.tls import client_tls_context
 
-    clients = [
-        UpstreamClient("https://relay.example.com", "sk-a")._http,
-        UpstreamClient("https://other.example.com", "sk-b")._http,
-        HostHTTP("https://host.example.com", admin_api_key="admin-key")._client,
+    pools = [
+        UpstreamClient("https://relay.example.com", "sk-a")._http._transport.pool,
+        UpstreamClient("https://other.example.com", "sk-b")._http._transport.pool,
+        HostHTTP("https://host.example.com", admin_api_key="admin-key")._client._transport,
     ]
-    contexts = {id(client._transport._pool._ssl_context) for client in clients}
+    contexts = {id(pool._pool._ssl_context) for pool in pools}
     assert contexts == {id(client_tls_context())}
     assert client_tls_context().verify_mode == ssl.CERT_REQUIRED
+
+
+def test_clients_of_one_upstream_share_its_kept_alive_connections(
+    upstream_factory: UpstreamFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two keys of one relay, one after another: the second finds the connection the first
+    opened, and each request still carries its own key."""
+    import httpcore
+
+    upstream = upstream_factory(api_key="sk-first")
+    connects: list[tuple[str, int]] = []
+    connect = httpcore.SyncBackend.connect_tcp
+
+    def counting(self, host, port, *args, **kwargs):
+        connects.append((host, port))
+        return connect(self, host, port, *args, **kwargs)
+
+    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", counting)
+    with UpstreamClient(upstream.base_url, "sk-first", retries=0) as client:
+        client.get_json("/v1/models")
+    second = UpstreamClient(upstream.base_url, "sk-second", retries=0)
+    with second, pytest.raises(ProbeError) as refused:
+        second.get_json("/v1/models")
+    assert refused.value.kind == ProbeErrorKind.AUTH_FAILED
+    assert len(connects) == 1
+    assert [request.authorized for request in upstream.requests] == [True, False]

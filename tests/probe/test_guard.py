@@ -188,5 +188,5 @@ def test_production_upstream_clients_use_the_guarded_transport(settings: Setting
 
     settings.RELAY_ALLOW_INSECURE_UPSTREAMS = False
     client = UpstreamClient("https://relay.example.com/v1", "sk-a")
-    backend = client._http._transport._pool._network_backend
+    backend = client._http._transport.pool._pool._network_backend
     assert isinstance(backend, guard.GuardedNetworkBackend)
