@@ -93,9 +93,11 @@ def settled_sibling(item: ImportRunItem) -> ImportRunItem | None:
     siblings = item.run.items.filter(group_id__isnull=False, rolled_back_at__isnull=True)
     if item.run.access_mode != ImportRun.AccessMode.SELF_SERVICE:
         siblings = siblings.filter(provider_id=item.provider_id)
+    # ``run_id`` too: the run's item manager sets each row's run from it (deferred, it cost a
+    # second query per lookup).
     return (
         siblings.exclude(pk=item.pk)
-        .only("item_id", "group_id", "channel_id", "raw_models", "subscription_access")
+        .only("item_id", "run_id", "group_id", "channel_id", "raw_models", "subscription_access")
         .first()
     )
 

@@ -27,6 +27,7 @@ from relay_project.messages import Msg
 logger = logging.getLogger(__name__)
 # Retries of a stage that raised an exception nobody expected, before the item ends with it.
 UNEXPECTED_ERROR_RETRIES = 2
+RUN = ImportRunItem._meta.get_field("run")
 # A task takes in more items while it has free places only within this share of
 # RELAY_TASK_TIMEOUT, so an item it starts has the rest of the timeout to end in.
 PULL_WINDOW = 1 / 3
@@ -45,11 +46,11 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
     if lease is None:
         return "not_claimed"
     context = context or StageContext(worker_id=worker_id)
-    host = None
+    host, left = None, None
     try:
         while True:
-            item = _read_item(item_id, host)
-            host = item.run.host
+            item = _read_item(item_id, host, left)
+            host, left = item.run.host, None
             if item.lease_owner != worker_id:
                 return "lost"
             if item.is_done:
@@ -76,7 +77,7 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                     run_scope(item.run_id),  # the item's calls count toward its run's share
                 ):
                     logger.debug("stage %s starts", item.current_stage)
-                    STAGE_STEPS[item.current_stage](item, context)
+                    left = STAGE_STEPS[item.current_stage](item, context)
             except InvalidTransition as exc:
                 # Someone moved the item under us (cancel, strict rollback): stop quietly.
                 logger.info("item %s moved while we worked on it: %s", item_id, exc)
@@ -90,12 +91,19 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
         leases.release(item_id, worker_id=worker_id)
 
 
-def _read_item(item_id: str, host: Host | None) -> ImportRunItem:
+def _read_item(item_id: str, host: Host | None, left: ImportRunItem | None) -> ImportRunItem:
     """The item and its run, fresh before each stage (a cancel, a lease taken over); the host
-    row is the same for all of an item's stages, so it is read with the first one only."""
+    row is the same for all of an item's stages, so it is read with the first one only.
+
+    ``left``: the item as the last stage's final transition left it, which that transition
+    read with its run under the item's row lock just now and wrote back (``transition_item``):
+    taken as it is instead of reading both rows again."""
     if host is None:
         return ImportRunItem.objects.select_related("run", "run__host").get(pk=item_id)
-    item = ImportRunItem.objects.select_related("run").get(pk=item_id)
+    if left is not None and left.item_id == item_id and RUN.is_cached(left):
+        item = left
+    else:
+        item = ImportRunItem.objects.select_related("run").get(pk=item_id)
     if item.run.host_id == host.pk:
         item.run.host = host
     return item

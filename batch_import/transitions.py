@@ -8,7 +8,7 @@ Run counters are kept incrementally. An item's share of its run's counts is a pu
 its own fields (``run_state.item_counts``), so a transition adds ``after - before`` to the
 run's counter columns in one ``UPDATE … SET n = n + d`` and reads the run row back: the same
 few statements and rows whatever the run's size, where recounting read every item of the run.
-Transitions that change no count (most stage moves) do not touch the run row at all. Those that
+Transitions that change no count (most stage moves) neither lock nor write the run row. Those that
 do take its row lock with that UPDATE, as the last step before commit, and never read items
 under it; the one that makes the run terminal is the one that sees it terminal under that lock,
 so ``finished_at`` is set and the run handed over exactly once. ``refresh_run_state`` is the
@@ -19,13 +19,14 @@ full recount (run creation, cancel, and a run whose counters were never counted)
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, JSONField
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -139,10 +140,13 @@ def transition_item(
     fields: Mapping[str, Any] | None = None,
     payload: Mapping[str, Any] | None = None,
     writer: Writer = Writer.PIPELINE,
+    savepoint: bool = True,
 ) -> ImportRunItem:
     """Move one item and record why. Returns the item, unchanged and without an event when
     the request changes nothing. ``message`` and the ``TRANSLATABLE_FIELDS`` take a ``Msg``
-    so pages and the API can show them in the reader's language."""
+    so pages and the API can show them in the reader's language. ``savepoint=False`` inside a
+    caller's transaction whose work stands or falls with the transition: no savepoint around
+    it (two statements), and a failed transition undoes the caller's work too."""
     fields = _with_translations(fields or {})
     forbidden = GUARDED_FIELDS & fields.keys()
     if "access_status" in forbidden:
@@ -150,8 +154,14 @@ def transition_item(
     if forbidden:
         raise InvalidTransition(f"use the named arguments for {sorted(forbidden)}")
 
-    with transaction.atomic():
-        item = ImportRunItem.objects.select_for_update().get(pk=item_id)
+    with transaction.atomic(savepoint=savepoint):
+        # The run comes along (unlocked) so the worker, between stages, sees whether it was
+        # cancelled without reading both rows again (``tasks.advance_item``).
+        item = (
+            ImportRunItem.objects.select_for_update(of=("self",))
+            .select_related("run")
+            .get(pk=item_id)
+        )
         changes: dict[str, Any] = {}
         if stage is not None and stage != item.current_stage:
             check_stage_move(item.current_stage, stage, writer=writer)
@@ -194,7 +204,10 @@ def transition_item(
         )
         delta = item_counts(_snapshot(item)) - counted_before
         if delta:
-            add_to_run_counts(run_id=item.run_id, delta=delta)
+            run = add_to_run_counts(run_id=item.run_id, delta=delta)
+            for name in SETTLE_FIELDS:
+                setattr(item.run, name, getattr(run, name))
+    _as_read(item, changes)
     return item
 
 
@@ -327,6 +340,18 @@ def hand_over_run(run_id: str) -> None:
         transaction.on_commit(
             partial(async_task, settings.RELAY_AFTER_RUN_TASK, run_id, group="after_import")
         )
+
+
+def _as_read(item: ImportRunItem, changes: Mapping[str, Any]) -> None:
+    """Make the item written as a read of its row would return it, so callers may go on with
+    it (the worker's next stage does): the JSON values as the database hands them back (a
+    tuple comes back a list), and the stored ``problem_rank`` read again when asked for."""
+    for name in changes:
+        field = ImportRunItem._meta.get_field(name)
+        value = getattr(item, field.attname)
+        if isinstance(field, JSONField) and value is not None:
+            setattr(item, name, json.loads(json.dumps(value, cls=field.encoder), cls=field.decoder))
+    item.__dict__.pop("problem_rank", None)  # the database derives it from what changed
 
 
 def _snapshot(item: ImportRunItem) -> ItemSnapshot:

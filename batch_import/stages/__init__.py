@@ -21,7 +21,10 @@ class StageContext:
     host_transport: httpx.BaseTransport | None = None
 
 
-StageStep = Callable[[ImportRunItem, StageContext], None]
+# A step returns the item as its last transition left it (``transition_item``'s answer: read
+# with its run under the row lock, then written) when that transition ended the step, so the
+# worker goes on with it instead of reading the item again; None when it does not know.
+StageStep = Callable[[ImportRunItem, StageContext], ImportRunItem | None]
 
 
 def _steps() -> dict[str, StageStep]:
@@ -31,9 +34,9 @@ def _steps() -> dict[str, StageStep]:
     from batch_import.stages.upstream_probe import run_probe
     from batch_import.stages.validate import run_validate
 
-    def provision_or_preview(item: ImportRunItem, ctx: StageContext) -> None:
+    def provision_or_preview(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
         """A preview run's provision stage plans what provisioning would do, writing nothing."""
-        (run_preview if item.run.is_preview else run_provision)(item, ctx)
+        return (run_preview if item.run.is_preview else run_provision)(item, ctx)
 
     return {
         ImportRunItem.Stage.PROBE: run_probe,

@@ -35,7 +35,7 @@ def gateway_model(item: ImportRunItem) -> str:
     return canonical_model_id(item.resolved_smoke_model or "")
 
 
-def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
+def run_confirm(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     attempt = item.confirmation_attempts + 1
     record_event(
         item=item,
@@ -51,23 +51,21 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
     try:
         models = [m.id for m in client.accounts.models(item.account_id)]
         if model not in models:
-            finish(
+            return finish(
                 item,
                 Confirmation.FAILED,
                 Msg(gettext_noop("account models lack the smoke model %(model)s"), model=model),
             )
-            return
         result = client.accounts.test(item.account_id, model=model)
     except HostError as exc:
         if exc.transient and attempt <= settings.RELAY_CONFIRM_MAX_RETRIES:
             retry(item, attempt, host_error_message(exc))
-        else:
-            finish(item, Confirmation.FAILED, host_error_message(exc))
-        return
+            return None
+        return finish(item, Confirmation.FAILED, host_error_message(exc))
 
     if result.success:
         if race_seen(item) and responses_unsupported_or_unknown(item):
-            finish(
+            return finish(
                 item,
                 Confirmation.ADVISORY,
                 Msg(
@@ -77,9 +75,7 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
                 ),
                 advisories=("probe_race_absorbed",),
             )
-            return
-        finish(item, Confirmation.CONFIRMED, Msg(gettext_noop("account test passed")))
-        return
+        return finish(item, Confirmation.CONFIRMED, Msg(gettext_noop("account test passed")))
     error = result.error or Msg(gettext_noop("account test failed"))
     failure = classify_test_failure(result)
     retries_left = attempt <= settings.RELAY_CONFIRM_MAX_RETRIES
@@ -95,11 +91,11 @@ def run_confirm(item: ImportRunItem, ctx: StageContext) -> None:
             ),
             probe_race=True,
         )
-        return
+        return None
     if failure == AccountTestFailure.WARMUP and retries_left:
         retry(item, attempt, Msg(gettext_noop("warm-up: %(error)s"), error=error))
-        return
-    finish(
+        return None
+    return finish(
         item,
         Confirmation.FAILED,
         Msg(gettext_noop("account test failed: %(error)s"), error=error),
@@ -138,7 +134,7 @@ def finish(
     *,
     advisories: tuple[str, ...] = (),
     error: str | Msg | None = None,
-) -> None:
+) -> ImportRunItem:
     fields = {
         "confirmation_attempts": item.confirmation_attempts + 1,
         "advisory_messages": add_advisories(item, *advisories),
@@ -151,7 +147,7 @@ def finish(
         Confirmation.ADVISORY: EventType.ADVISORY,
         Confirmation.FAILED: EventType.ERROR,
     }[status]
-    transition_item(
+    return transition_item(
         item_id=item.item_id,
         stage=Stage.VALIDATE,
         confirmation_status=status,

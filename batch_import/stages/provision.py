@@ -57,7 +57,7 @@ FINISH_EVENT = {
 }
 
 
-def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
+def run_provision(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     run = item.run
     record_event(
         item=item,
@@ -65,9 +65,9 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> None:
         message=Msg(gettext_noop("provisioning on host")),
     )
     client = shared_client_for_host(run.host, transport=ctx.host_transport)
-    Provisioner(item, item_resources(item, client)).provision(
-        on_host_error=lambda exc: handle_host_error(item, run, exc, ctx)
-    )
+    provisioner = Provisioner(item, item_resources(item, client))
+    provisioner.provision(on_host_error=lambda exc: handle_host_error(item, run, exc, ctx))
+    return provisioner.finished
 
 
 def settled_elsewhere(item: ImportRunItem, deadline: float, key) -> ImportRunItem | None:
@@ -109,6 +109,7 @@ class Provisioner:
         self.aliases = apply_pack_aliases(build_alias_table(item.raw_models), self.pack)
         self.families = frozenset(item.canonical_model_families)
         self.advisories: list[str] = []
+        self.finished: ImportRunItem | None = None  # the item as ``finish`` left it
 
     def provision(self, on_host_error: Callable[[HostError], None]) -> None:
         """With no settled sibling yet but one of this process provisioning now (the items of
@@ -240,7 +241,7 @@ class Provisioner:
     ) -> None:
         with transaction.atomic():
             batch = link_legacy_batch(self.run.run_id, self.item.provider_id)
-            transition_item(
+            self.finished = transition_item(
                 item_id=self.item.item_id,
                 stage=Stage.CONFIRM,
                 event_type=FINISH_EVENT[decision.action],
@@ -265,4 +266,5 @@ class Provisioner:
                     "missing_families": sorted(decision.missing_families),
                     "gateway_model": canonical_model_id(self.item.resolved_smoke_model or ""),
                 },
+                savepoint=False,  # the batch link and the move stand or fall together
             )

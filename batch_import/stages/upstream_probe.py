@@ -24,7 +24,7 @@ Stage = ImportRunItem.Stage
 FailureClass = ImportRunItem.FailureClass
 
 
-def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
+def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     """GET /v1/models → alias table → capability profile → smoke model; then provision."""
     record_event(
         item=item,
@@ -47,7 +47,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
                 failure_class=FailureClass.UPSTREAM_MODEL_MISSING,
                 ctx=ctx,
             )
-            return
+            return None
         preferred = [
             raw
             for raw in (resolve_requested_model(m, raw_models) for m in item.requested_models)
@@ -64,7 +64,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
             failure_class=FailureClass.UPSTREAM_REFUSED_URL,
             ctx=ctx,
         )
-        return
+        return None
     except ProbeError as exc:
         attempt = stage_retries(item) + 1
         if exc.transient and attempt <= settings.RELAY_HTTP_RETRIES + 1:
@@ -80,7 +80,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
                 payload={"kind": exc.kind},
                 ctx=ctx,
             )
-        return
+        return None
     finally:
         client.close()
 
@@ -117,8 +117,8 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> None:
             ),
             ctx=ctx,
         )
-        return
-    transition_item(
+        return None
+    return transition_item(
         item_id=item.item_id,
         stage=Stage.PROVISION,
         event_type=EventType.STAGE_COMPLETED,

@@ -239,7 +239,7 @@ def access_key(item: ImportRunItem) -> Secret:
     return key
 
 
-def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
+def run_validate(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     record_event(
         item=item,
         event_type=EventType.STAGE_STARTED,
@@ -247,27 +247,25 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
     )
     host = item.run.host
     if "chat_completions" in (host.missing_capabilities or []):
-        verdict(
+        return verdict(
             item,
             Access.DEGRADED,
             Msg(gettext_noop("the host gateway has no /v1/chat/completions route")),
             advisories=("chat_completions_unsupported",),
             failure_class=FailureClass.HOST_COMPATIBILITY_GAP,
         )
-        return
     model = gateway_model(item)
     try:
         key = access_key(item)
     except NoAccessKey as exc:
-        verdict(item, Access.BROKEN, exc.message, failure_class=FailureClass.INTERNAL_ERROR)
-        return
+        return verdict(item, Access.BROKEN, exc.message, failure_class=FailureClass.INTERNAL_ERROR)
     client = shared_client_for_host(host, transport=ctx.host_transport)
     completion, evidence, problem = ask_gateway(client, key, model)
     if problem is not None:
         problem = look_behind(client, item, problem, model=model)
     if problem is not None:
         gateway_problem(item, problem, model=model, evidence=evidence)
-        return
+        return None
     if not completion.content:
         attempt = stage_retries(item) + 1
         if attempt <= settings.RELAY_VALIDATE_MAX_RETRIES:
@@ -276,28 +274,26 @@ def run_validate(item: ImportRunItem, ctx: StageContext) -> None:
                 attempt=attempt,
                 reason=Msg(gettext_noop("gateway answered 200 without content")),
             )
-        else:
-            verdict(
-                item,
-                Access.DEGRADED,
-                Msg(gettext_noop("gateway answered 200 without content")),
-                failure_class=FailureClass.UPSTREAM_ERROR,
-                evidence=evidence,
-            )
-        return
+            return None
+        return verdict(
+            item,
+            Access.DEGRADED,
+            Msg(gettext_noop("gateway answered 200 without content")),
+            failure_class=FailureClass.UPSTREAM_ERROR,
+            evidence=evidence,
+        )
     if item.confirmation_status == Confirmation.FAILED:
-        verdict(
+        return verdict(
             item,
             Access.DEGRADED,
             Msg(gettext_noop("gateway answered, but the account test did not pass")),
             failure_class=FailureClass.UPSTREAM_ERROR,
             evidence=evidence,
         )
-        return
     advisories = ("warmup_retried",) if stage_retries(item) else ()
     if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE and routing_ambiguous(item):
         advisories = (*advisories, "validation_routing_ambiguous")
-    verdict(
+    return verdict(
         item,
         Access.ACTIVE,
         Msg(gettext_noop("gateway served %(model)s"), model=model),
@@ -383,7 +379,7 @@ def verdict(
     event_type: str = EventType.VALIDATED,
     payload: dict | None = None,
     evidence: dict | None = None,
-) -> None:
+) -> ImportRunItem:
     """End the item with ``access``. The error fields always describe the present: an active
     item has none (its history stays in the events), a degraded or broken one always has a
     message and a failure class."""
@@ -401,7 +397,7 @@ def verdict(
             last_error_stage=error_stage,
             failure_class=failure_class or FailureClass.INTERNAL_ERROR,
         )
-    transition_item(
+    return transition_item(
         item_id=item.item_id,
         stage=Stage.DONE,
         access_status=access,

@@ -59,7 +59,7 @@ def before_stage(monkeypatch, stage: str, change):
 
     def changed_then_step(item, ctx):
         change()
-        step(item, ctx)
+        return step(item, ctx)
 
     monkeypatch.setitem(STAGE_STEPS, stage, changed_then_step)
 

@@ -8,7 +8,7 @@ from django_q.models import Schedule
 from batch_import.services import item_retry, run_cancel
 from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.tasks import advance_item, sweep
-from tests.integration.pipeline import drive, entry, register, start
+from tests.integration.pipeline import before_stage, drive, entry, register, start
 
 pytestmark = [pytest.mark.django_db, pytest.mark.integration]
 
@@ -66,6 +66,29 @@ def test_cancel_stops_pending_items_and_lets_in_flight_items_finish_their_step(
     assert not host_simulator.state.accounts
     run.refresh_from_db()
     assert run.state == "cancelled"
+
+
+def test_a_cancel_while_a_worker_runs_a_stage_stops_the_item_before_its_next_stage(
+    host_simulator, upstream_factory, monkeypatch
+):
+    upstream = upstream_factory(models=("kimi-k2.6",))
+    run = start(register(host_simulator), [entry(upstream), entry(upstream, key="sk-2")])
+    first = run.items.order_by("position").first()
+    # The operator cancels while the worker probes (the worker holds the item's lease): the
+    # worker goes on from the row its probe's transition read, which says so.
+    before_stage(monkeypatch, "probe", lambda: run_cancel(run_id=run.run_id, actor="ops"))
+    assert advance_item(first.item_id, worker_id="w") == "cancelled"
+    first.refresh_from_db()
+    assert first.current_stage == "done" and first.account_id is None  # never provisioned
+    assert list(first.events.values_list("event_type", flat=True).order_by("created_at")) == [
+        "created",
+        "stage_started",
+        "stage_completed",
+        "cancelled",
+    ]
+    assert first.lease_owner is None and not host_simulator.state.accounts
+    run.refresh_from_db()
+    assert run.state == "cancelled" and run.completed_items == 2
 
 
 def test_retry_a_broken_item_from_its_failed_stage(host_simulator, upstream_factory):
