@@ -210,8 +210,7 @@ class FileLockBackend:
             # Who holds how many only matters when another run waits; else any free place.
             free, holding = self._places(folder, size, census=bool(others))
             if free is not None and fair_turn(run, holding, others):
-                os.ftruncate(free, 0)
-                os.pwrite(free, run.encode(), 0)
+                _name_holder(free, run.encode())
                 if claim:
                     self._unregister(claim)
                 return free
@@ -296,6 +295,15 @@ class FileLockBackend:
             fd, path = registration
             path.unlink(missing_ok=True)
             os.close(fd)
+
+
+def _name_holder(fd: int, run: bytes) -> None:
+    """Write ``run`` into the lock file of a place just taken, unless it names ``run`` already
+    (a run's items take the same places over and over): truncating a file waits on the file
+    system's journal, milliseconds on a busy machine, and it happens under the key's mutex."""
+    if os.pread(fd, len(run) + 1, 0) != run:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, run, 0)
 
 
 def _is_free(fd: int) -> bool:

@@ -353,6 +353,25 @@ def test_a_place_under_a_wide_bound_opens_few_files_when_no_other_run_waits(tmp_
         backend.release("host:wide", fd)
 
 
+def test_a_place_names_its_holder_rewriting_the_file_only_for_another_run(tmp_path, monkeypatch):
+    """The run that takes a place again finds its name there: no truncation (it waits on the
+    file system's journal, under the key's mutex); another, shorter name replaces it whole."""
+    backend = FileLockBackend(tmp_path)
+    truncated = []
+    real_truncate = os.ftruncate
+    monkeypatch.setattr(
+        "relay_project.limits.os.ftruncate",
+        lambda fd, n: truncated.append(fd) or real_truncate(fd, n),
+    )
+    for _ in range(3):
+        backend.release("host:one", backend.try_acquire("host:one", 1, Claim("run-long-name")))
+    assert len(truncated) == 1
+    backend.release("host:one", backend.try_acquire("host:one", 1, Claim("run-b")))
+    assert len(truncated) == 2
+    (place,) = (tmp_path / d for d in os.listdir(tmp_path))
+    assert (place / "0.lock").read_bytes() == b"run-b"
+
+
 class OnePlaceTaken:
     """A backend whose one place is taken until ``open`` is set; notes who was refused."""
 
