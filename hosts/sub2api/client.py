@@ -70,6 +70,13 @@ def _host_slot(base_url: str, size: int) -> Slot:
     return slot(f"host:{parts.scheme}://{parts.netloc}", size)
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing an answer sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
 class HostHTTP:
     """Transport + auth + envelope for one host. Resource modules call ``admin``/``user``."""
 
@@ -105,7 +112,9 @@ class HostHTTP:
         )
         # The host's API authenticates by header. A cookie an answer sets is never sent back:
         # one client serves the calls of many items and users (``shared_client_for_host``).
+        # Not even read: httpx builds a urllib request per answer to look for one.
         self._client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        self._client._cookies = _NoCookies(self._client.cookies)
 
     def close(self) -> None:
         self._client.close()
