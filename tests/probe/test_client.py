@@ -337,3 +337,45 @@ def test_clients_of_one_upstream_share_its_kept_alive_connections(
     assert refused.value.kind == ProbeErrorKind.AUTH_FAILED
     assert len(connects) == 1
     assert [request.authorized for request in upstream.requests] == [True, False]
+
+
+def test_a_cookie_one_item_was_given_is_not_sent_for_the_next_over_the_shared_pool() -> None:
+    """The pool is shared, cookies are not: each item's client keeps what its answers set."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str | None, str | None]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            seen.append((self.headers.get("Authorization"), self.headers.get("Cookie")))
+            body = b'{"data": []}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Set-Cookie", "session=first-item; Path=/")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        with UpstreamClient(base, "sk-first", retries=0) as first:
+            first.get_json("/v1/models")
+            first.get_json("/v1/models")
+        with UpstreamClient(base, "sk-second", retries=0) as second:
+            second.get_json("/v1/models")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [
+        ("Bearer sk-first", None),
+        ("Bearer sk-first", "session=first-item"),
+        ("Bearer sk-second", None),
+    ]

@@ -190,3 +190,30 @@ def test_production_upstream_clients_use_the_guarded_transport(settings: Setting
     client = UpstreamClient("https://relay.example.com/v1", "sk-a")
     backend = client._http._transport.pool._pool._network_backend
     assert isinstance(backend, guard.GuardedNetworkBackend)
+
+
+def test_a_shared_upstream_pool_still_checks_each_connection_of_a_rebinding_name(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients of one origin share its pool (``probe.client.shared_upstream_pool``): the pool
+    an unguarded client left behind (demo, tests) is not the one a guarded client gets, and
+    the guarded pool resolves again at connect time, where the name now points at loopback."""
+    from probe.client import ProbeError, UpstreamClient
+
+    connected: list[str] = []
+    monkeypatch.setattr(
+        guard.httpcore.SyncBackend,
+        "connect_tcp",
+        lambda self, host, *a, **k: connected.append(host),
+    )
+    monkeypatch.setattr(guard, "resolve_host", resolver_for("127.0.0.1"))
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = True
+    UpstreamClient("https://rebind.example/v1", "sk-a", retries=0).close()
+    settings.RELAY_ALLOW_INSECURE_UPSTREAMS = False
+    with (
+        UpstreamClient("https://rebind.example/v1", "sk-b", retries=0) as client,
+        pytest.raises((UnsafeUpstream, ProbeError)) as refused,
+    ):
+        client.get_json("/v1/models")
+    assert "loopback address 127.0.0.1 at connect time" in str(refused.value)
+    assert connected == []
