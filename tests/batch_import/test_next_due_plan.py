@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -18,23 +17,13 @@ from batch_import.identity import api_key_digest, api_key_fingerprint
 from batch_import.models import ImportRunItem
 from batch_import.tasks import _next_due
 from tests.factories import ImportRunFactory
+from tests.plans import explain, postgresql_only, rows_read, scans_of, the_query_on
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="index plans are asserted on PostgreSQL"
-    ),
-]
+pytestmark = [pytest.mark.django_db, postgresql_only]
 
 ITEMS = 10_000
 IN_FLIGHT = 64
 PLACES = 32
-
-
-def nodes(plan: dict) -> Iterator[dict]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
 
 
 def test_the_next_due_items_are_read_by_an_index_walk_past_those_in_flight():
@@ -78,12 +67,7 @@ def test_the_next_due_items_are_read_by_an_index_walk_past_those_in_flight():
         .order_by("position")
         .values_list("item_id", flat=True)[:PLACES]
     )
-    [sql] = [q["sql"] for q in captured if 'FROM "import_run_items"' in q["sql"]]
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
-        (raw,) = cursor.fetchone()
-    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-    scans = [n for n in nodes(plan) if n.get("Relation Name") == "import_run_items"]
+    plan = explain(the_query_on(captured, "import_run_items"), analyze=True)
+    scans = scans_of(plan, "import_run_items")
     assert [s["Node Type"] for s in scans] == ["Index Scan"], json.dumps(plan)
-    read = scans[0]["Actual Rows"] + scans[0].get("Rows Removed by Filter", 0)
-    assert read <= IN_FLIGHT + PLACES, json.dumps(plan)
+    assert rows_read(plan, "import_run_items") <= IN_FLIGHT + PLACES, json.dumps(plan)

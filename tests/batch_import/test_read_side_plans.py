@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -27,13 +26,9 @@ from batch_import.selectors import items_problems_first
 from hosts.models import Host
 from relay_project.models import ApiToken
 from tests.factories import ImportRunFactory
+from tests.plans import explain, nodes, postgresql_only, rows_read, the_query_on
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="index plans are asserted on PostgreSQL"
-    ),
-]
+pytestmark = [pytest.mark.django_db, postgresql_only]
 
 ITEMS = 20_000
 EVENTS_PER_ITEM = 2
@@ -139,24 +134,6 @@ def big_run(django_db_setup, django_db_blocker) -> Iterator[ImportRun]:
         Host.objects.filter(pk__in=hosts).delete()
 
 
-def nodes(plan: dict) -> Iterator[dict]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
-def explain(sql: str) -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
-        (raw,) = cursor.fetchone()
-    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-
-
-def the_query_on(captured, table: str) -> str:
-    [sql] = [q["sql"] for q in captured if re.search(rf'FROM "{table}"', q["sql"])]
-    return sql
-
-
 def assert_index_served(plan: dict, *, table: str, index: str, rows_bound: int) -> None:
     """Every read of ``table`` uses ``index``; no sequential scan, and no sort of more than
     ``rows_bound`` rows (the union of a keyset page's bounded ranges may be merged by a small
@@ -203,15 +180,8 @@ def test_a_deep_items_page_reads_only_its_ranges(api, big_run):
     not the 19,400 rows above it."""
     cursor = deep_cursor(big_run, int(ITEMS * 0.97))
     sql = api_items_sql(api, big_run, {"limit": API_LIMIT, "cursor": cursor})
-    with connection.cursor() as db:
-        db.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
-        (raw,) = db.fetchone()
-    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-    read = sum(
-        n["Actual Rows"] + n.get("Rows Removed by Filter", 0)
-        for n in nodes(plan)
-        if n.get("Relation Name") == "import_run_items"
-    )
+    plan = explain(sql, analyze=True)
+    read = rows_read(plan, "import_run_items")
     assert read <= len(ITEMS_PROBLEMS_FIRST.keys) * (API_LIMIT + 1), json.dumps(plan)
 
 

@@ -20,13 +20,9 @@ from batch_import.models import ImportRunItem
 from providers.models import Provider
 from providers.reconcile import _latest_item
 from tests.factories import ImportRunFactory
+from tests.plans import explain, nodes, postgresql_only, scans_of, the_query_on
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="index plans are asserted on PostgreSQL"
-    ),
-]
+pytestmark = [pytest.mark.django_db, postgresql_only]
 
 ITEMS = 5_000
 PROVIDER = "relay-example-com"
@@ -64,19 +60,6 @@ def provider_with_history() -> Iterator[Provider]:
     )
 
 
-def nodes(plan: dict) -> Iterator[dict]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
-def analyzed(sql: str) -> dict:
-    with connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
-        (raw,) = cursor.fetchone()
-    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-
-
 @pytest.mark.parametrize(
     "lookup", [{}, {"with_account": True}, {"access_mode": "subscription"}], ids=str
 )
@@ -85,9 +68,8 @@ def test_the_latest_finished_item_is_one_index_walk_not_a_sort_of_all(
 ):
     with CaptureQueriesContext(connection) as captured:
         assert _latest_item(provider_with_history, **lookup) is not None
-    [sql] = [q["sql"] for q in captured if 'FROM "import_run_items"' in q["sql"]]
-    plan = analyzed(sql)
-    scans = [n for n in nodes(plan) if n.get("Relation Name") == "import_run_items"]
+    plan = explain(the_query_on(captured, "import_run_items"), analyze=True)
+    scans = scans_of(plan, "import_run_items")
     assert [s["Node Type"] for s in scans] == ["Index Scan"], json.dumps(plan)
     assert scans[0]["Index Name"] == "item_provider_latest_idx", json.dumps(plan)
     assert not [n for n in nodes(plan) if "Sort" in n["Node Type"]], json.dumps(plan)
