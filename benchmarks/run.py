@@ -244,7 +244,12 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
             "  CPU per item: worker side + web",
             f"{result['worker_cpu_ms_per_item']:.1f} + {result['web_cpu_ms_per_item']:.1f} ms"
             + (
-                f" (the simulators beside it: {sims:.1f} ms)"
+                f" (the simulators beside it: {sims:.1f} ms"
+                + (
+                    f", the bench's polling: {loop:.1f} ms)"
+                    if (loop := result.get("bench_loop_cpu_ms_per_item")) is not None
+                    else ")"
+                )
                 if (sims := result.get("simulators_cpu_ms_per_item")) is not None
                 else ""
             ),
