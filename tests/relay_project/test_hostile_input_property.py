@@ -49,7 +49,11 @@ hostile_text = st.one_of(
     ).map(lambda pairs: "\n".join(f"{url},{key}" for url, key in pairs)),
 )
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=20,
