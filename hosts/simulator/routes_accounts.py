@@ -101,15 +101,14 @@ def accounts_list(ctx: Ctx) -> Response:
     group = "" if ctx.old else q.get("group", "")
     if group and group != "ungrouped" and not group.isdigit():
         raise fail(400, "invalid group filter", "INVALID_GROUP_FILTER")
+    fields = [f for f in ("platform", "type", "status") if q.get(f)]
     with ctx.state.lock:
-        accounts = sorted(
-            ctx.state.accounts.values(),
-            key=(lambda a: a.id) if ctx.old else (lambda a: (a.name, a.id)),
-        )
-        items = [
-            a.dto(old=ctx.old)
-            for a in accounts
-            if all(not q.get(f) or getattr(a, f) == q[f] for f in ("platform", "type", "status"))
+        # Filtered, then sorted: the same page as sorting every account first, at the cost of
+        # the matches (a lookup by name at 10,000 accounts sorted all 10,000 per request).
+        matches = [
+            a
+            for a in ctx.state.accounts.values()
+            if all(getattr(a, f) == q[f] for f in fields)
             and (not search or search in a.name.lower())
             and (
                 not group
@@ -117,6 +116,8 @@ def accounts_list(ctx: Ctx) -> Response:
                 or (group.isdigit() and int(group) in a.group_ids)
             )
         ]
+        matches.sort(key=(lambda a: a.id) if ctx.old else (lambda a: (a.name, a.id)))
+        items = [a.dto(old=ctx.old) for a in matches]
     return ok(paginate(items, q, ctx.state.quirks.page_size_max))
 
 
