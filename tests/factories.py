@@ -53,3 +53,18 @@ class ImportRunItemEventFactory(factory.django.DjangoModelFactory):
     run = factory.LazyAttribute(lambda o: o.item.run)
     event_type = ImportRunItemEvent.EventType.STAGE_STARTED
     stage = ImportRunItem.Stage.PROBE
+
+
+def item_row(run: ImportRun, position: int, key: str, **fields) -> ImportRunItem:
+    """An unsaved item of ``run`` with ``key`` and its fingerprint and digest, for the tests
+    that seed thousands of rows with one ``bulk_create``."""
+    fields.setdefault("base_url", "https://relay.example.com/v1")
+    fields.setdefault("provider_id", "relay-example-com")
+    return ImportRunItem(
+        run=run,
+        position=position,
+        api_key=key,
+        api_key_fingerprint=api_key_fingerprint(key),
+        api_key_digest=api_key_digest(key),
+        **fields,
+    )

@@ -13,10 +13,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from batch_import.identity import api_key_digest, api_key_fingerprint
 from batch_import.models import ImportRunItem
 from batch_import.tasks import _next_due
-from tests.factories import ImportRunFactory
+from tests.factories import ImportRunFactory, item_row
 from tests.plans import explain, postgresql_only, rows_read, scans_of, the_query_on
 
 pytestmark = [pytest.mark.django_db, postgresql_only]
@@ -33,16 +32,13 @@ def test_the_next_due_items_are_read_by_an_index_walk_past_those_in_flight():
     rows = []
     for owner, count in ((run, ITEMS), (neighbour, 2_000)):
         for n in range(count):
-            key = f"sk-due-{owner.pk}-{n:06d}"
             rows.append(
-                ImportRunItem(
-                    run=owner,
-                    position=n,
+                item_row(
+                    owner,
+                    n,
+                    f"sk-due-{owner.pk}-{n:06d}",
                     base_url=f"https://relay{n % 20}.example.com/v1",
                     provider_id=f"relay{n % 20}-example-com",
-                    api_key=key,
-                    api_key_fingerprint=api_key_fingerprint(key),
-                    api_key_digest=api_key_digest(key),
                     next_retry_at=now - dt.timedelta(seconds=1),
                     # the first ones are done, the next ones in flight
                     current_stage=(

@@ -15,11 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from batch_import.identity import api_key_digest, api_key_fingerprint
 from batch_import.models import ImportRunItem
 from providers.models import Provider
 from providers.reconcile import _latest_item
-from tests.factories import ImportRunFactory
+from tests.factories import ImportRunFactory, item_row
 from tests.plans import explain, nodes, postgresql_only, scans_of, the_query_on
 
 pytestmark = [pytest.mark.django_db, postgresql_only]
@@ -34,16 +33,12 @@ def provider_with_history() -> Iterator[Provider]:
     start = timezone.now() - dt.timedelta(days=30)
     items = []
     for n in range(ITEMS):
-        key = f"sk-history-{n:06d}"
         items.append(
-            ImportRunItem(
-                run=run,
-                position=n,
-                base_url="https://relay.example.com/v1",
+            item_row(
+                run,
+                n,
+                f"sk-history-{n:06d}",
                 provider_id=PROVIDER,
-                api_key=key,
-                api_key_fingerprint=api_key_fingerprint(key),
-                api_key_digest=api_key_digest(key),
                 current_stage=ImportRunItem.Stage.DONE,
                 account_id=n + 1,
             )
