@@ -26,6 +26,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -41,12 +42,26 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET_PATH = 10  # round trips on an item's critical path the design aims for (issue #17)
 
 
+def deployed_settings() -> dict[str, str]:
+    """Settings of a deployment, as the bench's processes run: DEBUG off (with it on, Django
+    keeps the last 9,000 statements of every connection and formats each one: memory that
+    grows with the run and CPU no deployment spends), with a secret key and an encryption key
+    of this bench's own."""
+    from cryptography.fernet import Fernet
+
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "RELAY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    }
+
+
 def setup_django(database_url: str, redis_url: str, var_dir: Path) -> None:
     os.environ.pop("DATABASE_URL_FILE", None)
     os.environ.pop("REDIS_URL_FILE", None)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="relay_project.settings",
-        DEBUG="1",
+        **deployed_settings(),
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         RELAY_ALLOW_INSECURE_UPSTREAMS="1",

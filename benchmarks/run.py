@@ -44,9 +44,11 @@ UPSTREAMS = 20
 def setup_django(db_path: Path) -> None:
     for name in ("REDIS_URL", "DATABASE_URL_FILE"):
         os.environ.pop(name, None)  # the bench is SQLite + ORM broker, whatever the shell says
+    from benchmarks.cluster import deployed_settings
+
     os.environ.update(
         DJANGO_SETTINGS_MODULE="relay_project.settings",
-        DEBUG="1",
+        **deployed_settings(),
         DATABASE_URL=f"sqlite:///{db_path}",
         RELAY_ALLOW_INSECURE_UPSTREAMS="1",
         RELAY_RETRY_BASE_DELAY="0.05",
