@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import tldextract
 
 from relay_project.base_urls import upstream_root
 from relay_project.crypto import Secret, display_fingerprint, matching_digest
 
+if TYPE_CHECKING:
+    import tldextract
+
 
 @lru_cache(maxsize=1)
 def _extractor() -> tldextract.TLDExtract:
+    # Imported here, on first use: only run creation names providers, and tldextract brings
+    # requests and its dependencies (≈18 MiB), which the workers that import this module
+    # along with the pipeline never use.
+    import tldextract
+
     # The bundled public-suffix snapshot only: never a network fetch, no cache directory.
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
