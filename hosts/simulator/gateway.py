@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -62,7 +64,7 @@ def authenticate(ctx: Ctx) -> tuple[SimKey, SimUser]:
     if not raw:
         raise flat(401, "API_KEY_REQUIRED", "API key is required")
     with state.lock:
-        key = next((k for k in state.keys.values() if k.key == raw), None)
+        key = state.keys.by_value(raw)
         if key is None:
             raise flat(401, "INVALID_API_KEY", "Invalid API key")
         if key.status != "active":
@@ -119,9 +121,8 @@ def models(ctx: Ctx) -> Response:
             return json_response({"object": "list", "data": data})
         names: set[str] = set()
         if not ctx.old:
-            for account in state.accounts.values():
-                usable = account.status == "active" and account.schedulable
-                if usable and group.id in account.group_ids:
+            for account in state.accounts.in_group(group.id):
+                if account.status == "active" and account.schedulable:
                     names.update(account.model_mapping)
     if names:
         # [NEW] builds the list from a Go map, its order changing from call to call, with
@@ -177,11 +178,8 @@ def _group_accounts(ctx: Ctx, group: SimGroup) -> list[SimAccount]:
     """The group's openai accounts that are switched on (warmed up or not)."""
     return [
         a
-        for a in ctx.state.accounts.values()
-        if group.id in a.group_ids
-        and a.platform == "openai"
-        and a.status == "active"
-        and a.schedulable
+        for a in ctx.state.accounts.in_group(group.id)
+        if a.platform == "openai" and a.status == "active" and a.schedulable
     ]
 
 
@@ -218,26 +216,39 @@ def _read_body(ctx: Ctx) -> dict[str, Any]:
     return body
 
 
-def _candidates(ctx: Ctx, group: SimGroup, model: str, priced_upstream: Any) -> list[SimAccount]:
-    """Active, schedulable, warmed-up accounts of the group whose mapping serves the model."""
-    quirks, now = ctx.state.quirks, time.monotonic()
-    found = [
-        a
-        for a in ctx.state.accounts.values()
-        if group.id in a.group_ids
-        and a.platform == "openai"
-        and a.status == "active"
-        and a.schedulable
-        and now - a.available_since >= quirks.warmup_seconds
-        and a.rate_limited_until <= now
-        and a.supports(model)
-        and (priced_upstream is None or priced_upstream(a.upstream_model(model)))
-    ]
-    found.sort(key=lambda a: (a.priority, a.id))
-    return [replace(a, credentials=dict(a.credentials), extra=dict(a.extra)) for a in found]
+def _candidates(
+    ctx: Ctx, group: SimGroup, model: str, priced_upstream: Any
+) -> Iterator[SimAccount]:
+    """Active, schedulable, warmed-up accounts of the group whose mapping serves the model,
+    best first (priority, then id). Each is checked and copied when its turn comes, as the
+    host picks again after a failed attempt: the first costs the same at 10 accounts as at
+    10,000, and a later one reflects what the earlier attempts did to it."""
+    state = ctx.state
+    with state.lock:
+        ordered = state.accounts.by_gateway_order(group.id)
+    for account in ordered:  # never changed in place: the table replaces the list
+        with state.lock:
+            if not state.accounts.holds(account) or group.id not in account.group_ids:
+                continue  # deleted or moved since the list was taken
+            now = time.monotonic()
+            usable = (
+                account.platform == "openai"
+                and account.status == "active"
+                and account.schedulable
+                and now - account.available_since >= state.quirks.warmup_seconds
+                and account.rate_limited_until <= now
+                and account.supports(model)
+                and (priced_upstream is None or priced_upstream(account.upstream_model(model)))
+            )
+            if not usable:
+                continue
+            snapshot = replace(
+                account, credentials=dict(account.credentials), extra=dict(account.extra)
+            )
+        yield snapshot
 
 
-def _route(ctx: Ctx, requested: str) -> tuple[list[SimAccount], str]:
+def _route(ctx: Ctx, requested: str) -> tuple[Iterator[SimAccount], str]:
     """The group's accounts that may take ``requested`` (after the channel mapping), best
     first, and the model they are asked for; the no-account answer when there are none."""
     state = ctx.state
@@ -262,9 +273,10 @@ def _route(ctx: Ctx, requested: str) -> tuple[list[SimAccount], str]:
             elif not channel.priced(group.platform, requested if source == "requested" else model):
                 raise _no_accounts(ctx, model, restricted=True)
         candidates = _candidates(ctx, group, model, priced_upstream)
-        if not candidates:
+        first = next(candidates, None)
+        if first is None:
             raise _no_accounts(ctx, model, restricted=priced_upstream is not None, group=group)
-    return candidates, model
+    return itertools.chain([first], candidates), model
 
 
 @router.route("POST", "/v1/chat/completions", auth="gateway", new_only=True)
@@ -297,7 +309,7 @@ def chat_completions(ctx: Ctx) -> Response:
     raise _exhausted(last_status)
 
 
-def _forward_each(ctx: Ctx, candidates: list[SimAccount], send) -> Forwarded:
+def _forward_each(ctx: Ctx, candidates: Iterable[SimAccount], send) -> Forwarded:
     """Try the accounts in order, failing over like the chat handler (§9.4)."""
     last_status = 502
     for account in candidates:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -103,11 +103,19 @@ def accounts_list(ctx: Ctx) -> Response:
         raise fail(400, "invalid group filter", "INVALID_GROUP_FILTER")
     fields = [f for f in ("platform", "type", "status") if q.get(f)]
     with ctx.state.lock:
-        # Filtered, then sorted: the same page as sorting every account first, at the cost of
-        # the matches (a lookup by name at 10,000 accounts sorted all 10,000 per request).
+        accounts = ctx.state.accounts
+        # The rows the name or the group index offers (every row else), then the filters:
+        # a lookup by name costs the same at 10,000 accounts as at 10. Filtered, then sorted:
+        # the same page as sorting every account first, at the cost of the matches.
+        if search:
+            rows: Iterable[SimAccount] = accounts.named(search)
+        elif group.isdigit():
+            rows = accounts.in_group(int(group))
+        else:
+            rows = accounts.values()
         matches = [
             a
-            for a in ctx.state.accounts.values()
+            for a in rows
             if all(getattr(a, f) == q[f] for f in fields)
             and (not search or search in a.name.lower())
             and (

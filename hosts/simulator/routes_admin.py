@@ -50,8 +50,7 @@ def _group(ctx: Ctx, raw_id: str) -> SimGroup:
 
 
 def _group_dto(ctx: Ctx, group: SimGroup) -> dict[str, Any]:
-    count = sum(1 for a in ctx.state.accounts.values() if group.id in a.group_ids)
-    return group.dto(account_count=count)
+    return group.dto(account_count=ctx.state.accounts.count_in_group(group.id))
 
 
 def _limit(value: Any, field: str) -> float | None:
@@ -196,7 +195,7 @@ def groups_delete(ctx: Ctx) -> Response:
             for key in state.keys.values():
                 if key.group_id == group.id:
                     key.group_id = None
-        for account in state.accounts.values():
+        for account in state.accounts.in_group(group.id):
             account.group_ids = [g for g in account.group_ids if g != group.id]
         for channel in state.channels.values():
             channel.group_ids = [g for g in channel.group_ids if g != group.id]

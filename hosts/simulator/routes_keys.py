@@ -108,7 +108,7 @@ def keys_create(ctx: Ctx) -> Response:
                 raise fail(400, "api key must be at least 16 characters", "API_KEY_TOO_SHORT")
             if not CUSTOM_KEY_RE.match(custom):
                 raise fail(400, "api key contains invalid characters", "API_KEY_INVALID_CHARS")
-            if any(k.key == custom for k in ctx.state.keys.values()):
+            if ctx.state.keys.by_value(custom) is not None:
                 raise fail(409, "api key already exists", "API_KEY_EXISTS")
         key = SimKey(
             id=ctx.state.new_id("key"),

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 SENSITIVE_CREDENTIALS = frozenset(
     {"api_key", "access_token", "refresh_token", "id_token", "session_key", "cookie"}
@@ -40,6 +40,22 @@ def resolve_mapping(mapping: Mapping[str, Any], model: str) -> str | None:
         if key.endswith("*") and match_pattern(key, model) and isinstance(target, str):
             return target
     return None
+
+
+class TableRow:
+    """A row a ``tables.Table`` may hold: assigning an attribute named in ``INDEXED`` tells
+    the table, which re-indexes the row. Copies and rows out of any table are plain."""
+
+    INDEXED: ClassVar[frozenset[str]] = frozenset()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        table = self.__dict__.get("_table") if name in self.INDEXED else None
+        if table is None or not table.holds(self):
+            object.__setattr__(self, name, value)
+            return
+        table.unindex(self)
+        object.__setattr__(self, name, value)
+        table.index(self)
 
 
 @dataclass
@@ -120,7 +136,9 @@ class SimChannel:
 
 
 @dataclass
-class SimAccount:
+class SimAccount(TableRow):
+    INDEXED = frozenset({"name", "group_ids", "priority"})  # tables.AccountTable's indexes
+
     id: int
     name: str
     platform: str
@@ -286,7 +304,9 @@ class SimSubscription:
 
 
 @dataclass
-class SimKey:
+class SimKey(TableRow):
+    INDEXED = frozenset({"key"})  # tables.KeyTable's index
+
     id: int
     user_id: int
     key: str

@@ -17,15 +17,14 @@ from typing import Any
 
 from hosts.simulator.rows import (
     RecordedRequest,
-    SimAccount,
     SimChannel,
     SimGroup,
-    SimKey,
     SimSubscription,
     SimToken,
     SimUser,
     utcnow,
 )
+from hosts.simulator.tables import AccountTable, KeyTable
 
 NEW_VERSION = "0.1.115.1"
 OLD_VERSION = "0.1.1"  # what the [OLD] build (tagged v0.1.27) reports
@@ -121,10 +120,10 @@ class SimState:
         self.admin_key = admin_key
         self.groups: dict[int, SimGroup] = {}
         self.channels: dict[int, SimChannel] = {}
-        self.accounts: dict[int, SimAccount] = {}
+        self.accounts = AccountTable()
         self.users: dict[int, SimUser] = {}
         self.subscriptions: dict[int, SimSubscription] = {}
-        self.keys: dict[int, SimKey] = {}
+        self.keys = KeyTable()
         self.tokens: dict[str, SimToken] = {}
         # Idempotency-Key → the answer it got (None while the first request is served).
         self.idempotent_replies: dict[str, Any] = {}
