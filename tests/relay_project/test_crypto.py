@@ -47,3 +47,30 @@ def test_log_filter_masks_key_shaped_text():
     record = logging.LogRecord("x", logging.INFO, "f", 1, "key=%s", ("sk-abcdef123456",), None)
     RedactSecretsFilter().filter(record)
     assert "abcdef" not in record.getMessage()
+
+
+@pytest.mark.django_db
+def test_a_stored_secret_is_decrypted_when_first_revealed_only(monkeypatch):
+    """Reading a row does not decrypt its secrets; revealing one does, once, and the value
+    then behaves as any Secret (masked, equal to the same value, registered for redaction)."""
+    from relay_project import crypto
+
+    host = HostFactory(admin_credential="admin-" + "e" * 64)
+    calls = []
+    monkeypatch.setattr(crypto, "decrypt", lambda token: calls.append(token) or "admin-" + "e" * 64)
+    loaded = Host.objects.get(pk=host.pk).admin_credential
+    assert calls == []
+    assert loaded and str(loaded) == crypto.MASK and "eeee" not in repr(loaded)
+    assert loaded == Secret("admin-" + "e" * 64)
+    assert loaded.reveal() == "admin-" + "e" * 64
+    assert len(calls) == 1
+    record = logging.LogRecord("x", logging.INFO, "f", 1, "cred %s", ("admin-" + "e" * 64,), None)
+    RedactSecretsFilter().filter(record)
+    assert "eeee" not in record.getMessage()
+
+
+@pytest.mark.django_db
+def test_an_empty_stored_secret_reads_as_an_empty_secret():
+    host = HostFactory(admin_credential="")
+    loaded = Host.objects.get(pk=host.pk).admin_credential
+    assert not loaded and loaded.reveal() == ""
