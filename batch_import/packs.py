@@ -12,8 +12,16 @@ from model_packs.selectors import PackProfile, pack_profile_for
 from probe.aliases import AliasResult, canonical_model_family, canonical_model_id
 
 
-def pack_profile(item: ImportRunItem) -> PackProfile | None:
-    return pack_profile_for(item.base_url, host_version=item.run.host.version)
+def pack_profile(item: ImportRunItem, memo: dict | None = None) -> PackProfile | None:
+    """The pack that applies to the item's upstream; ``memo`` (a ``StageContext``'s ``packs``)
+    keeps it for the item's next stage."""
+    key = (item.base_url, item.run.host.version)
+    if memo is not None and key in memo:
+        return memo[key]
+    profile = pack_profile_for(item.base_url, host_version=item.run.host.version)
+    if memo is not None:
+        memo[key] = profile
+    return profile
 
 
 def apply_pack_aliases(

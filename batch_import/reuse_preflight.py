@@ -97,7 +97,16 @@ def settled_sibling(item: ImportRunItem) -> ImportRunItem | None:
     # second query per lookup).
     return (
         siblings.exclude(pk=item.pk)
-        .only("item_id", "run_id", "group_id", "channel_id", "raw_models", "subscription_access")
+        .only(
+            "item_id",
+            "run_id",
+            "group_id",
+            "channel_id",
+            "raw_models",
+            "subscription_access",
+            "legacy_batch_id",
+            "legacy_provider_id",
+        )
         .first()
     )
 

@@ -65,7 +65,7 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | Non
         message=Msg(gettext_noop("provisioning on host")),
     )
     client = shared_client_for_host(run.host, transport=ctx.host_transport)
-    provisioner = Provisioner(item, item_resources(item, client))
+    provisioner = Provisioner(item, item_resources(item, client), packs=ctx.packs)
     provisioner.provision(on_host_error=lambda exc: handle_host_error(item, run, exc, ctx))
     return provisioner.finished
 
@@ -103,9 +103,11 @@ def still_provisioning(item: ImportRunItem) -> None:
 class Provisioner:
     """One item's provisioning: each step of ARCHITECTURE §4 is one method."""
 
-    def __init__(self, item: ImportRunItem, resources: HostResources) -> None:
+    def __init__(
+        self, item: ImportRunItem, resources: HostResources, packs: dict | None = None
+    ) -> None:
         self.item, self.run, self.resources = item, item.run, resources
-        self.pack = pack_profile(item)
+        self.pack = pack_profile(item, packs)
         self.aliases = apply_pack_aliases(build_alias_table(item.raw_models), self.pack)
         self.families = frozenset(item.canonical_model_families)
         self.advisories: list[str] = []
@@ -181,7 +183,7 @@ class Provisioner:
             self.resources.announce(access_held)
         access = note_access(self.item, granted) if granting else item_access(self.item, settled)
         self.advisories.extend(access_advisories(access))
-        self.finish(decision, group_id, channel_id, account_id, access)
+        self.finish(decision, group_id, channel_id, account_id, access, settled=settled)
 
     def ensure_group(self, resources: HostResources) -> int:
         if self.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
@@ -237,10 +239,23 @@ class Provisioner:
         return account_id
 
     def finish(
-        self, decision: ReuseDecision, group_id: int, channel_id, account_id: int, access: list
+        self,
+        decision: ReuseDecision,
+        group_id: int,
+        channel_id,
+        account_id: int,
+        access: list,
+        *,
+        settled: ImportRunItem | None = None,
     ) -> None:
+        """``settled``: a sibling of the same provider settled before lists the provider in the
+        run's V1 batch already (providers are never taken off it), so the batch is not read."""
+        provider_id = self.item.provider_id
         with transaction.atomic():
-            batch = link_legacy_batch(self.run.run_id, self.item.provider_id)
+            if settled is not None and settled.legacy_provider_id == provider_id:
+                batch_id = settled.legacy_batch_id
+            else:
+                batch_id = link_legacy_batch(self.run.run_id, provider_id).pk
             self.finished = transition_item(
                 item_id=self.item.item_id,
                 stage=Stage.CONFIRM,
@@ -255,8 +270,8 @@ class Provisioner:
                     "channel_id": channel_id,
                     "account_id": account_id,
                     **decision.item_fields(),
-                    "legacy_batch": batch,
-                    "legacy_provider_id": self.item.provider_id,
+                    "legacy_batch_id": batch_id,
+                    "legacy_provider_id": provider_id,
                     "advisory_messages": add_advisories(self.item, *self.advisories),
                     "confirmation_attempts": 0,
                     "subscription_access": access,

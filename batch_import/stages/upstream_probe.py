@@ -31,7 +31,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
         event_type=EventType.STAGE_STARTED,
         message=Msg(gettext_noop("probing the upstream")),
     )
-    pack = pack_profile(item)
+    pack = pack_profile(item, ctx.packs)
     client = UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport)
     try:
         check_upstream_url(item.base_url)
