@@ -3,6 +3,10 @@ loopback server."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import socket
+import socketserver
 from collections.abc import Iterator
 
 import httpx
@@ -56,6 +60,9 @@ def app(req: Request) -> Response:
     if req.path == "/stream":
         frames: Iterator[bytes] = iter([b"data: 1\n\n", b"data: 2\n\n"])
         return Response(content_type="text/event-stream", stream=frames)
+    if req.path == "/headers":
+        seen = {"first": req.headers.get("x-twice"), "missing": req.headers.get("x-none", "-")}
+        return Response(body=json.dumps({**seen, "items": req.headers.items()}).encode())
     return Response(body=req.body + req.query.get("q", "").encode(), headers={"X-A": "b"})
 
 
@@ -98,3 +105,41 @@ def test_a_stopped_server_has_no_address(server: LoopbackServer) -> None:
     assert not server.running
     with pytest.raises(RuntimeError, match="not running"):
         _ = server.address
+
+
+def test_server_reads_header_fields_like_the_email_parser_without_it(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Case folded, the first of repeated fields, every field listed as sent."""
+    monkeypatch.setattr(http.client, "parse_headers", None)  # the stdlib's way is not taken
+    with socket.create_connection(server.address) as raw:
+        raw.sendall(
+            b"GET /headers HTTP/1.1\r\nHost: t\r\nX-Twice: one \r\nx-twice:two\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        answer = b"".join(iter(lambda: raw.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(body) == {
+        "first": "one ",
+        "missing": "-",
+        "items": [["Host", "t"], ["X-Twice", "one "], ["x-twice", "two"], ["Connection", "close"]],
+    }
+
+
+def test_server_sends_head_and_body_in_one_write(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[bytes] = []
+    write = socketserver._SocketWriter.write
+    monkeypatch.setattr(
+        socketserver._SocketWriter,
+        "write",
+        lambda self, b: writes.append(bytes(b)) or write(self, b),
+    )
+    host, port = server.address
+    with httpx.Client() as client:  # one kept-alive connection for both
+        first = client.post(f"http://{host}:{port}/echo", content=b"one")
+        second = client.post(f"http://{host}:{port}/echo", content=b"two")
+    assert (first.text, second.text) == ("one", "two")
+    assert len(writes) == 2 and writes[1].endswith(b"\r\n\r\ntwo")
