@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import socketserver
 import subprocess
 import sys
 import time
@@ -75,6 +76,24 @@ def test_simulator_chat_stream_is_sse_ending_with_done(http: httpx.Client) -> No
     chunks = [json.loads(line.removeprefix("data: ")) for line in lines[:-1]]
     assert {chunk["object"] for chunk in chunks} == {"chat.completion.chunk"}
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in chunks) == "OK"
+
+
+def test_simulator_stream_frames_leave_in_one_write(
+    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[bytes] = []
+    write = socketserver._SocketWriter.write
+    monkeypatch.setattr(
+        socketserver._SocketWriter,
+        "write",
+        lambda self, b: writes.append(bytes(b)) or write(self, b),
+    )
+    response = http.post(
+        "/v1/responses", json={"model": "kimi-k2.6", "input": "hi", "stream": True}
+    )
+    head, frames = writes
+    assert head.startswith(b"HTTP/1.1 200 ") and frames == response.content
+    assert frames.count(b"event: ") > 3 and frames.endswith(b"\n\n")
 
 
 def test_simulator_tools_and_stream_support_per_model(
