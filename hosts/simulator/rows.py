@@ -94,7 +94,9 @@ class SimGroup:
 
 
 @dataclass
-class SimChannel:
+class SimChannel(TableRow):
+    INDEXED = frozenset({"group_ids"})  # tables.ChannelTable's index
+
     id: int
     name: str
     description: str = ""
@@ -268,7 +270,9 @@ class SimUser:
 
 
 @dataclass
-class SimSubscription:
+class SimSubscription(TableRow):
+    INDEXED = frozenset({"user_id", "group_id"})  # tables.SubscriptionTable's index
+
     id: int
     user_id: int
     group_id: int

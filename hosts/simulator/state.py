@@ -24,7 +24,7 @@ from hosts.simulator.rows import (
     SimUser,
     utcnow,
 )
-from hosts.simulator.tables import AccountTable, KeyTable
+from hosts.simulator.tables import AccountTable, ChannelTable, KeyTable, SubscriptionTable
 
 NEW_VERSION = "0.1.115.1"
 OLD_VERSION = "0.1.1"  # what the [OLD] build (tagged v0.1.27) reports
@@ -119,10 +119,10 @@ class SimState:
         self.quirks = quirks
         self.admin_key = admin_key
         self.groups: dict[int, SimGroup] = {}
-        self.channels: dict[int, SimChannel] = {}
+        self.channels = ChannelTable()
         self.accounts = AccountTable()
         self.users: dict[int, SimUser] = {}
-        self.subscriptions: dict[int, SimSubscription] = {}
+        self.subscriptions = SubscriptionTable()
         self.keys = KeyTable()
         self.tokens: dict[str, SimToken] = {}
         # Idempotency-Key → the answer it got (None while the first request is served).
@@ -163,17 +163,10 @@ class SimState:
         return next((u for u in self.users.values() if u.email.lower() == wanted), None)
 
     def channel_for_group(self, group_id: int) -> SimChannel | None:
-        return next(
-            (c for c in self.channels.values() if c.status == "active" and group_id in c.group_ids),
-            None,
-        )
+        return self.channels.for_group(group_id)
 
     def subscription_for(self, user_id: int, group_id: int) -> SimSubscription | None:
-        found = [
-            s
-            for s in self.subscriptions.values()
-            if s.user_id == user_id and s.group_id == group_id
-        ]
+        found = self.subscriptions.of(user_id, group_id)
         found.sort(key=lambda s: (s.current_status() != "active", -s.id))
         return found[0] if found else None
 

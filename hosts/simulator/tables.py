@@ -14,7 +14,7 @@ import bisect
 from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
-from hosts.simulator.rows import SimAccount, SimKey, TableRow
+from hosts.simulator.rows import SimAccount, SimChannel, SimKey, SimSubscription, TableRow
 
 R = TypeVar("R", bound=TableRow)
 _MISSING = object()
@@ -227,3 +227,59 @@ class KeyTable(Table[SimKey]):
         if len(holders) == 1:
             return self[next(iter(holders))]
         return next(k for k in self.values() if k.key == raw)  # a duplicate: the table's order
+
+
+class ChannelTable(Table[SimChannel]):
+    """Channels, indexed by group (the gateway looks up the key's group's on every call)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_group: dict[int, dict[int, None]] = {}
+
+    def index(self, row: SimChannel) -> None:
+        for group_id in dict.fromkeys(row.group_ids):
+            self._by_group.setdefault(group_id, {})[row.id] = None
+
+    def unindex(self, row: SimChannel) -> None:
+        for group_id in dict.fromkeys(row.group_ids):
+            holders = self._by_group.get(group_id)
+            if holders is not None:
+                holders.pop(row.id, None)
+                if not holders:
+                    del self._by_group[group_id]
+
+    def for_group(self, group_id: int) -> SimChannel | None:
+        """The first active channel (in table order) bound to the group."""
+        holders = self._by_group.get(group_id)
+        if not holders:
+            return None
+        if len(holders) == 1:
+            channel = self[next(iter(holders))]
+            return channel if channel.status == "active" else None
+        # Groups are bound to one channel at most, but a test may write more by hand.
+        return next(
+            (c for c in self.values() if c.status == "active" and group_id in c.group_ids), None
+        )
+
+
+class SubscriptionTable(Table[SimSubscription]):
+    """Subscriptions, indexed by (user, group): the gateway checks the caller's on every call
+    to a subscription group."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_pair: dict[tuple[int, int], dict[int, None]] = {}
+
+    def index(self, row: SimSubscription) -> None:
+        self._by_pair.setdefault((row.user_id, row.group_id), {})[row.id] = None
+
+    def unindex(self, row: SimSubscription) -> None:
+        pair = (row.user_id, row.group_id)
+        holders = self._by_pair.get(pair)
+        if holders is not None:
+            holders.pop(row.id, None)
+            if not holders:
+                del self._by_pair[pair]
+
+    def of(self, user_id: int, group_id: int) -> list[SimSubscription]:
+        return [self[i] for i in self._by_pair.get((user_id, group_id), ())]

@@ -3,25 +3,38 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from hosts.simulator.rows import SimAccount, SimKey
-from hosts.simulator.tables import AccountTable, KeyTable
+from hosts.simulator.rows import SimAccount, SimChannel, SimKey, SimSubscription
+from hosts.simulator.tables import AccountTable, ChannelTable, KeyTable, SubscriptionTable
 from hosts.sub2api import OpenAICredentials
-from tests.hosts.test_simulator import provision
+from tests.hosts.test_simulator import client_for, provision
 
 TOUCHED: list[str] = []
 OPS = ("add", "move", "rename", "priority", "delete")
 
 
-class Tripwire(SimAccount):
-    """An account that notes every attribute read once armed."""
+class Tripwire:
+    """A row that notes every attribute read once armed."""
 
     def __getattribute__(self, name: str):
         if not name.startswith("__") and object.__getattribute__(self, "__dict__").get("armed"):
             TOUCHED.append(name)
         return object.__getattribute__(self, name)
+
+
+class TripwireAccount(Tripwire, SimAccount):
+    pass
+
+
+class TripwireChannel(Tripwire, SimChannel):
+    pass
+
+
+class TripwireSubscription(Tripwire, SimSubscription):
+    pass
 
 
 def account(account_id: int, name: str = "a", groups=(), priority: int = 0) -> SimAccount:
@@ -96,7 +109,7 @@ def test_simulator_gateway_reads_no_account_of_another_group(host_simulator, fak
     many accounts other groups hold: none of them is read."""
     setup = provision(host_simulator, fake_upstream)
     with host_simulator.state.lock:
-        other = Tripwire(id=10_000, name="zz-other", platform="openai", type="apikey",
+        other = TripwireAccount(id=10_000, name="zz-other", platform="openai", type="apikey",
                          credentials={}, group_ids=[setup.group.id + 1])  # fmt: skip
         host_simulator.state.accounts[other.id] = other
         object.__setattr__(other, "armed", True)
@@ -140,3 +153,70 @@ def test_simulator_gateway_follows_edits_of_priority_group_and_rows(
     with host_simulator.state.lock:  # a test deletes a row by hand
         del host_simulator.state.accounts[other.id]
     assert served_by() == [1, 0]
+
+
+def test_channel_and_subscription_tables_answer_like_a_scan_after_any_edit():
+    rng, channels, subscriptions = random.Random(5), ChannelTable(), SubscriptionTable()
+    for step in range(1500):
+        row_id, op = rng.randint(1, 12), rng.choice(OPS)
+        channel, sub = channels.get(row_id), subscriptions.get(row_id)
+        if op == "add" or channel is None or sub is None:
+            groups = rng.sample([1, 2, 3], rng.randint(0, 2))
+            channels[row_id] = SimChannel(id=row_id, name=f"c{step}", group_ids=groups)
+            subscriptions[row_id] = subscription(row_id, rng.randint(1, 2), rng.randint(1, 3))
+        elif op == "move":
+            channel.group_ids = rng.sample([1, 2, 3], rng.randint(0, 2))
+            sub.group_id = rng.randint(1, 3)
+        elif op == "rename":
+            channel.status = rng.choice(["active", "disabled"])
+            sub.user_id = rng.randint(1, 2)
+        elif op == "delete":
+            del channels[row_id]
+            subscriptions.pop(row_id)
+        for group_id in (1, 2, 3):
+            scanned = [
+                c for c in channels.values() if c.status == "active" and group_id in c.group_ids
+            ]
+            assert channels.for_group(group_id) is next(iter(scanned), None)
+            for user_id in (1, 2):
+                pair = [
+                    s
+                    for s in subscriptions.values()
+                    if (s.user_id, s.group_id) == (user_id, group_id)
+                ]
+                assert {s.id for s in subscriptions.of(user_id, group_id)} == {s.id for s in pair}
+
+
+def subscription(sub_id: int, user_id: int, group_id: int, cls=SimSubscription):
+    now = datetime.now(UTC)
+    return cls(
+        id=sub_id,
+        user_id=user_id,
+        group_id=group_id,
+        starts_at=now,
+        expires_at=now + timedelta(days=1),
+    )
+
+
+def test_simulator_gateway_reads_no_channel_or_subscription_of_another_group(
+    host_simulator, fake_upstream
+):
+    client = client_for(host_simulator)
+    group = client.groups.create(name="rm-sub", subscription_type="subscription")
+    client.channels.create(name="rm-ch", group_ids=[group.id], model_mapping={"openai": {}})
+    credentials = OpenAICredentials(fake_upstream.api_key, fake_upstream.url, {"canon": "raw"})
+    client.accounts.create_openai_apikey(name="acc", credentials=credentials, group_ids=[group.id])
+    user = client.users.create(email="u@example.com", password="secret-1")
+    client.subscriptions.assign(user_id=user.id, group_id=group.id)
+    key = client.keys.create(client.login(user.email, "secret-1"), name="k", group_id=group.id)
+    state = host_simulator.state
+    with state.lock:
+        channel = TripwireChannel(id=900, name="other", group_ids=[group.id + 1])
+        sub = subscription(900, user.id, group.id + 1, cls=TripwireSubscription)
+        state.channels[channel.id], state.subscriptions[sub.id] = channel, sub
+        for row in (channel, sub):
+            object.__setattr__(row, "armed", True)
+    TOUCHED.clear()
+    assert client.gateway.chat_completion(key.key, model="canon").ok
+    assert [m.id for m in client.gateway.models(key.key)] == ["canon"]
+    assert TOUCHED == []
