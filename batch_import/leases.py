@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -75,6 +78,8 @@ class HeldLease:
     item_id: str
     worker_id: str
     until: datetime
+    # Set by the transition that finished the item and released the lease in its UPDATE.
+    released: bool = False
 
     def keep(self, now: datetime | None = None) -> bool:
         """Renew when due; False means another worker took the item over (ours expired)."""
@@ -99,3 +104,28 @@ def release(item_id: str, *, worker_id: str) -> None:
     ImportRunItem.objects.filter(pk=item_id, lease_owner=worker_id).update(
         lease_owner=None, lease_until=None
     )
+
+
+# The lease the stage running in this thread (or task) holds, so the transition that finishes
+# its item ends the lease in the same UPDATE (``transitions.transition_item``) instead of the
+# worker writing the row once more afterwards.
+_held: ContextVar[HeldLease | None] = ContextVar("held_lease", default=None)
+
+
+@contextmanager
+def holding(lease: HeldLease) -> Iterator[HeldLease]:
+    """Within: the transition that finishes ``lease``'s item releases it."""
+    token = _held.set(lease)
+    try:
+        yield lease
+    finally:
+        _held.reset(token)
+
+
+def ending_with(item: ImportRunItem) -> HeldLease | None:
+    """The lease held here when the transition finishing ``item`` (read under its row lock)
+    ends it too: the lease must be this item's and its owner's still."""
+    lease = _held.get()
+    if lease is None or lease.item_id != item.item_id or item.lease_owner != lease.worker_id:
+        return None
+    return lease

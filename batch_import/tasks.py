@@ -47,6 +47,7 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
         return "not_claimed"
     context = context or StageContext(worker_id=worker_id)
     host, left = None, None
+    ended = False
     try:
         while True:
             item = _read_item(item_id, host, left)
@@ -77,7 +78,8 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                     run_scope(item.run_id),  # the item's calls count toward its run's share
                 ):
                     logger.debug("stage %s starts", item.current_stage)
-                    left = STAGE_STEPS[item.current_stage](item, context)
+                    with leases.holding(lease):
+                        left = STAGE_STEPS[item.current_stage](item, context)
             except InvalidTransition as exc:
                 # Someone moved the item under us (cancel, strict rollback): stop quietly.
                 logger.info("item %s moved while we worked on it: %s", item_id, exc)
@@ -85,10 +87,15 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
             except Exception as exc:
                 if not _after_unexpected_error(item, exc):
                     return "failed"
+            else:
+                if lease.released:  # its last transition finished the item and ended the lease
+                    ended = True
+                    return "done"
             if not lease.keep():
                 return "lost"
     finally:
-        leases.release(item_id, worker_id=worker_id)
+        if not ended:  # nor after a stage that raised: what it wrote may not have stood
+            leases.release(item_id, worker_id=worker_id)
 
 
 def _read_item(item_id: str, host: Host | None, left: ImportRunItem | None) -> ImportRunItem:

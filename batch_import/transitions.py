@@ -30,6 +30,7 @@ from django.db.models import F, JSONField
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from batch_import import leases
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import (
     ImportRun,
@@ -178,6 +179,10 @@ def transition_item(
                 changes[name] = value
         if not changes:
             return item
+        ending = leases.ending_with(item) if changes.get("current_stage") == Stage.DONE else None
+        if ending is not None:
+            # A finished item holds no lease: the worker's own ends with this UPDATE.
+            changes.update(lease_owner=None, lease_until=None)
 
         event_stage = item.current_stage
         counted_before = item_counts(_snapshot(item))
@@ -207,6 +212,8 @@ def transition_item(
             run = add_to_run_counts(run_id=item.run_id, delta=delta)
             for name in SETTLE_FIELDS:
                 setattr(item.run, name, getattr(run, name))
+    if ending is not None:
+        ending.released = True
     _as_read(item, changes)
     return item
 

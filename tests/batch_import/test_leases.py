@@ -3,10 +3,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from batch_import import leases
 from batch_import.models import ImportRunItem
+from batch_import.transitions import transition_item
 from tests.factories import ImportRunItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +112,38 @@ def test_the_sweep_hands_out_every_orphan_at_once(monkeypatch, settings):
             lease_until=past,
         )
     assert tasks.sweep() == 150 and len(handed) == 150
+
+
+def finish(item) -> ImportRunItem:
+    return transition_item(
+        item_id=item.pk, stage="done", event_type="error", fields={"next_retry_at": None}
+    )
+
+
+def test_the_transition_that_finishes_an_item_ends_the_lease_held_on_it():
+    item = due_item(current_stage="probe")
+    lease = leases.take(item.pk, worker_id="w1")
+    with leases.holding(lease), CaptureQueriesContext(connection) as queries:
+        finished = finish(item)
+    assert (finished.lease_owner, finished.lease_until) == (None, None)
+    item.refresh_from_db()
+    assert (item.current_stage, item.lease_owner, item.lease_until) == ("done", None, None)
+    assert lease.released is True
+    sqls = [q["sql"] for q in queries.captured_queries]
+    updates = [sql for sql in sqls if sql.startswith('UPDATE "import_run_items"')]
+    assert len(updates) == 1 and '"lease_owner" = NULL' in updates[0]
+
+
+def test_a_finishing_transition_leaves_a_lease_it_does_not_hold():
+    taken_over, not_held, other = (due_item(current_stage="probe") for _ in range(3))
+    mine = leases.take(taken_over.pk, worker_id="w1")
+    ImportRunItem.objects.filter(pk=taken_over.pk).update(lease_owner="w2")
+    leases.claim(not_held.pk, worker_id="w1")
+    leases.claim(other.pk, worker_id="w1")
+    with leases.holding(mine):
+        finish(taken_over)  # another worker's lease now: not ours to end
+        finish(other)  # an item other than the stage's own
+    finish(not_held)  # no stage holds it here
+    assert mine.released is False
+    leased = dict(ImportRunItem.objects.values_list("item_id", "lease_owner"))
+    assert (leased[taken_over.pk], leased[other.pk], leased[not_held.pk]) == ("w2", "w1", "w1")
