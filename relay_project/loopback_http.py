@@ -263,6 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.flush_headers()
                 sent = response.status
                 return
+            if self.server.chunked_streams and self.request_version == "HTTP/1.1":
+                self._write_chunked(response.stream)
+                sent = response.status
+                return
             # No length and no chunking: the stream ends when the connection closes, as many
             # providers do; HTTP/1.1 clients read until EOF.
             self.send_header("Connection", "close")
@@ -278,6 +282,21 @@ class _Handler(BaseHTTPRequestHandler):
             if response.on_sent is not None:
                 response.on_sent(sent)
 
+    def _write_chunked(self, stream: Iterator[bytes]) -> None:
+        """A stream in chunks, as Go's net/http sends one (the sub2api host): the connection
+        stays open for the next request. A stream that fails midway ends without the last
+        chunk, so the client sees the answer cut short."""
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for chunk in stream:
+                if chunk:  # an empty chunk would end the answer
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except BaseException:
+            self.close_connection = True
+            raise
+        self.wfile.write(b"0\r\n\r\n")
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -286,11 +305,15 @@ class _Server(ThreadingHTTPServer):
     name: str
     software: str | None
     idle_timeout: float | None
+    chunked_streams: bool
 
 
 class LoopbackServer:
     """``app`` served by a ``ThreadingHTTPServer`` (one thread per connection) on a daemon
-    thread; ``start()`` binds (port 0 = an ephemeral port), ``stop()`` shuts down."""
+    thread; ``start()`` binds (port 0 = an ephemeral port), ``stop()`` shuts down.
+
+    Streamed answers end when the connection closes, as many providers send them, or with
+    ``chunked_streams`` go in chunks over a connection that stays open."""
 
     def __init__(
         self,
@@ -301,9 +324,11 @@ class LoopbackServer:
         name: str,
         software: str | None = None,
         idle_timeout: float | None = None,
+        chunked_streams: bool = False,
     ) -> None:
         self._app, self._bind, self.name = app, (host, port), name
         self._software, self._idle_timeout = software, idle_timeout
+        self._chunked_streams = chunked_streams
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -315,6 +340,7 @@ class LoopbackServer:
         server = _Server(self._bind, _Handler)
         server.app, server.name = self._app, self.name
         server.software, server.idle_timeout = self._software, self._idle_timeout
+        server.chunked_streams = self._chunked_streams
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,

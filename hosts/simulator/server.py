@@ -137,7 +137,11 @@ class HostSimulator:
             transport=upstream_transport, timeout=upstream_timeout, follow_redirects=False
         )
         self.stopping = threading.Event()
-        self._server = LoopbackServer(self.handle, host=host, port=port, name="host-simulator")
+        # The host (Go's net/http) streams the account test in chunks and keeps the
+        # connection: a close-delimited stream cost a new connection and thread per test.
+        self._server = LoopbackServer(
+            self.handle, host=host, port=port, name="host-simulator", chunked_streams=True
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 

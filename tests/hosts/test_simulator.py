@@ -392,3 +392,20 @@ def test_simulator_reads_upstream_events_up_to_done_skipping_undecodable_data() 
     stream = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
     assert list(_sse_payloads(stream)) == [{"a": 1}]
     assert list(_sse_payloads(httpx.Response(200, json={"a": 1}))) == []
+
+
+def test_simulator_account_test_streams_in_chunks_over_a_kept_connection(
+    host_simulator, fake_upstream
+):
+    """As the host's net/http does: the next request reuses the connection."""
+    setup = provision(host_simulator, fake_upstream)
+    path = f"/api/v1/admin/accounts/{setup.account.id}/test"
+    answers, ports = [], set()
+    admin = {"x-api-key": host_simulator.admin_key}
+    with httpx.Client(base_url=host_simulator.url, headers=admin) as http:
+        for _ in range(2):
+            answers.append(http.post(path, json={"model_id": "canon"}))
+            ports.add(answers[-1].extensions["network_stream"].get_extra_info("client_addr"))
+    assert [a.headers["transfer-encoding"] for a in answers] == ["chunked", "chunked"]
+    assert [a.text.count('"test_complete"') for a in answers] == [1, 1]
+    assert len(ports) == 1

@@ -93,6 +93,23 @@ def test_server_answers_an_abort_and_streams_close_delimited(server: LoopbackSer
     )
 
 
+def test_server_streams_in_chunks_over_a_kept_connection_when_asked() -> None:
+    server = LoopbackServer(app, host="127.0.0.1", port=0, name="t", chunked_streams=True)
+    host, port = server.start().address
+    answers, ports = [], set()
+    try:
+        with httpx.Client(base_url=f"http://{host}:{port}") as client:
+            for method, path in [("GET", "/stream"), ("GET", "/stream"), ("POST", "/echo")]:
+                answers.append(client.request(method, path, content=b"after"))
+                ports.add(answers[-1].extensions["network_stream"].get_extra_info("client_addr"))
+    finally:
+        server.stop()
+    assert [a.text for a in answers] == ["data: 1\n\ndata: 2\n\n"] * 2 + ["after"]
+    assert answers[0].headers["transfer-encoding"] == "chunked"
+    assert "connection" not in answers[0].headers
+    assert len(ports) == 1  # one connection for the three answers
+
+
 def test_server_hangs_up_without_an_answer(server: LoopbackServer) -> None:
     host, port = server.address
     with pytest.raises(httpx.RemoteProtocolError):
