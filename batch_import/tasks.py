@@ -20,6 +20,7 @@ from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.stages.common import fail_item, schedule_retry
 from batch_import.transitions import EventType
 from hosts.models import Host
+from relay_project.compiled_reads import CompiledGet
 from relay_project.limits import run_scope
 from relay_project.logging import log_context
 from relay_project.messages import Msg
@@ -31,6 +32,13 @@ RUN = ImportRunItem._meta.get_field("run")
 # A task takes in more items while it has free places only within this share of
 # RELAY_TASK_TIMEOUT, so an item it starts has the rest of the timeout to end in.
 PULL_WINDOW = 1 / 3
+
+
+# The worker's reads of an item before its stages, compiled once per connection.
+ITEM_WITH_RUN_AND_HOST = CompiledGet(
+    lambda: ImportRunItem.objects.select_related("run", "run__host")
+)
+ITEM_WITH_RUN = CompiledGet(lambda: ImportRunItem.objects.select_related("run"))
 
 
 def advance_item(item_id: str, worker_id: str | None = None, context: StageContext | None = None):
@@ -106,11 +114,11 @@ def _read_item(item_id: str, host: Host | None, left: ImportRunItem | None) -> I
     read with its run under the item's row lock just now and wrote back (``transition_item``):
     taken as it is instead of reading both rows again."""
     if host is None:
-        return ImportRunItem.objects.select_related("run", "run__host").get(pk=item_id)
+        return ITEM_WITH_RUN_AND_HOST.get(item_id)
     if left is not None and left.item_id == item_id and RUN.is_cached(left):
         item = left
     else:
-        item = ImportRunItem.objects.select_related("run").get(pk=item_id)
+        item = ITEM_WITH_RUN.get(item_id)
     if item.run.host_id == host.pk:
         item.run.host = host
     return item

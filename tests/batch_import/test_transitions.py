@@ -4,6 +4,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+from django.db.models.sql.compiler import SQLCompiler
 
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
@@ -160,3 +161,18 @@ def test_run_counters_and_state_follow_every_transition():
         1,
     )
     assert run.finished_at is not None
+
+
+def test_a_transition_reads_its_item_without_compiling_the_select_again(monkeypatch):
+    first, second = ImportRunItemFactory(), ImportRunItemFactory()
+    transition_item(item_id=first.pk, stage="provision", event_type="stage_started")
+    compiled, real = [], SQLCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        compiled.append(self.query.model._meta.db_table)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+    moved = transition_item(item_id=second.pk, stage="provision", event_type="stage_started")
+    assert (moved.current_stage, moved.run.run_id) == ("provision", second.run_id)
+    assert "import_run_items" not in compiled
