@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F, JSONField
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -287,9 +287,23 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
 def add_to_run_counts(*, run_id: str, delta: RunCounts) -> ImportRun:
     """Add one transition's change to the run's counters, then settle its state (same
     transaction as the caller). The UPDATE adds to the stored values under the row lock it
-    takes, so concurrent transitions never lose one another's counts; reading the row back
-    under that lock shows the transaction that completes the run that it is the one."""
+    takes, so concurrent transitions never lose one another's counts; the row as it left it
+    (returned by the UPDATE, or read back under that lock) shows the transaction that
+    completes the run that it is the one."""
     with transaction.atomic(savepoint=False):
+        run = _add_counts(run_id, delta)
+        if run is None:  # never counted (a run written by other means): count it once
+            return refresh_run_state(run_id=run_id)
+        _settle(run, stored_counts(run), counted=True)
+    return run
+
+
+def _add_counts(run_id: str, delta: RunCounts) -> ImportRun | None:
+    """The run's ``SETTLE_FIELDS`` after adding ``delta`` to its counters; None when its
+    counters were never counted. One ``UPDATE … RETURNING`` where the database returns rows
+    from an UPDATE (PostgreSQL, SQLite ≥ 3.35): the row read back was a statement per item."""
+    connection = connections[router.db_for_write(ImportRun)]
+    if not _update_returns_rows(connection):
         added = ImportRun.objects.filter(pk=run_id, counters_ready=True).update(
             updated_at=timezone.now(),
             **{
@@ -298,11 +312,47 @@ def add_to_run_counts(*, run_id: str, delta: RunCounts) -> ImportRun:
                 if getattr(delta, name)
             },
         )
-        if not added:  # never counted (a run written by other means): count it once
-            return refresh_run_state(run_id=run_id)
-        run = RUN_TO_SETTLE.get(run_id)
-        _settle(run, stored_counts(run), counted=True)
-    return run
+        return RUN_TO_SETTLE.get(run_id) if added else None
+    opts, quote = ImportRun._meta, connection.ops.quote_name
+    updated_at = opts.get_field("updated_at")
+    assignments = [f"{quote(updated_at.column)} = %s"]
+    params: list[Any] = [updated_at.get_db_prep_save(timezone.now(), connection)]
+    for name, column in COUNTER_COLUMNS.items():
+        if step := getattr(delta, name):
+            assignments.append(f"{quote(column)} = {quote(column)} + %s")
+            params.append(step)
+    # In the model's order, as ``Model.from_db`` takes a subset of the fields.
+    fields = [f for f in opts.concrete_fields if f.primary_key or f.name in SETTLE_FIELDS]
+    table, returned = quote(opts.db_table), ", ".join(quote(field.column) for field in fields)
+    where = f"{quote(opts.pk.column)} = %s AND {quote('counters_ready')} = %s"
+    # Table and column names from the model; every value a parameter.
+    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {where} RETURNING {returned}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, run_id, True])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = [_from_db(field, value, connection) for field, value in zip(fields, row, strict=True)]
+    return ImportRun.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+def _update_returns_rows(connection) -> bool:
+    # Django asks the same of SQLite for INSERT … RETURNING (3.35 brought both).
+    return connection.vendor == "postgresql" or (
+        connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert
+    )
+
+
+def _from_db(field, value: Any, connection) -> Any:
+    """A returned column's value as a read of the field gives it (the backend's converters,
+    then the field's own), as the query compiler applies them."""
+    column = field.get_col(field.model._meta.db_table)
+    for converter in (
+        *connection.ops.get_db_converters(column),
+        *column.get_db_converters(connection),
+    ):
+        value = converter(value, column, connection)
+    return value
 
 
 def _settle(run: ImportRun, counts: RunCounts, *, counted: bool = False) -> None:

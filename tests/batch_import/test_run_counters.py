@@ -260,6 +260,37 @@ def test_no_statement_of_a_transition_scans_the_runs_items_on_postgresql():
             assert "Aggregate" not in plan, plan
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("returning", [True, False])
+def test_an_item_that_finishes_adds_to_its_runs_counters_and_gets_them_back_at_once(
+    monkeypatch, returning
+):
+    """Where the database returns rows from an UPDATE, the counters come back with it: one
+    statement on the run's row; elsewhere the row is read back after it."""
+    if not returning:
+        monkeypatch.setattr(transitions, "_update_returns_rows", lambda connection: False)
+    run = ImportRunFactory()
+    items = [ImportRunItemFactory(run=run, current_stage=Stage.VALIDATE) for _ in range(3)]
+    refresh_run_state(run_id=run.run_id)
+    with CaptureQueriesContext(connection) as captured:
+        _finish(items[0].pk)
+    sqls = [q["sql"] for q in captured.captured_queries]
+    on_run = [sql for sql in sqls if '"import_runs"' in sql and '"import_run_items"' not in sql]
+    assert len(on_run) == (1 if returning else 2), on_run
+    _finish(items[1].pk, Access.BROKEN)
+    run.refresh_from_db()
+    assert (run.state, run.completed_items, run.active_items, run.broken_items) == (
+        "running",
+        2,
+        1,
+        1,
+    )
+    _finish(items[2].pk)
+    run.refresh_from_db()
+    assert run.state == "completed_with_warnings" and run.finished_at is not None
+    assert_counters_are_the_recount(run)
+
+
 # --- concurrent workers ---------------------------------------------------------------------
 
 
