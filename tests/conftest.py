@@ -140,3 +140,18 @@ def latest_schema_after():
 
     executor = MigrationExecutor(connection)
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.fixture
+def socket_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every write the loopback servers of this process make to a client socket, in order."""
+    import socketserver
+
+    writes: list[bytes] = []
+    write = socketserver._SocketWriter.write
+    monkeypatch.setattr(
+        socketserver._SocketWriter,
+        "write",
+        lambda self, b: writes.append(bytes(b)) or write(self, b),
+    )
+    return writes

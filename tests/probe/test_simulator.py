@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import socketserver
 import subprocess
 import sys
 import time
@@ -79,15 +78,9 @@ def test_simulator_chat_stream_is_sse_ending_with_done(http: httpx.Client) -> No
 
 
 def test_simulator_stream_frames_leave_in_one_write(
-    http: httpx.Client, monkeypatch: pytest.MonkeyPatch
+    http: httpx.Client, socket_writes: list[bytes]
 ) -> None:
-    writes: list[bytes] = []
-    write = socketserver._SocketWriter.write
-    monkeypatch.setattr(
-        socketserver._SocketWriter,
-        "write",
-        lambda self, b: writes.append(bytes(b)) or write(self, b),
-    )
+    writes = socket_writes
     response = http.post(
         "/v1/responses", json={"model": "kimi-k2.6", "input": "hi", "stream": True}
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import socketserver
 from collections.abc import Iterator
 
 import httpx
@@ -145,15 +144,9 @@ def test_server_reads_header_fields_like_the_email_parser_without_it(
 
 
 def test_server_sends_head_and_body_in_one_write(
-    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+    server: LoopbackServer, socket_writes: list[bytes]
 ) -> None:
-    writes: list[bytes] = []
-    write = socketserver._SocketWriter.write
-    monkeypatch.setattr(
-        socketserver._SocketWriter,
-        "write",
-        lambda self, b: writes.append(bytes(b)) or write(self, b),
-    )
+    writes = socket_writes
     host, port = server.address
     with httpx.Client() as client:  # one kept-alive connection for both
         first = client.post(f"http://{host}:{port}/echo", content=b"one")
