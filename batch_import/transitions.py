@@ -6,8 +6,9 @@ and counters in step through ``derive_run_state_from_counts``.
 
 Run counters are kept incrementally. An item's share of its run's counts is a pure function of
 its own fields (``run_state.item_counts``), so a transition adds ``after - before`` to the
-run's counter columns in one ``UPDATE … SET n = n + d`` and reads the run row back: the same
-few statements and rows whatever the run's size, where recounting read every item of the run.
+run's counter columns in one ``UPDATE … SET n = n + d`` that returns the run's row
+(``compiled_reads.UpdateReturning``): the same few statements and rows whatever the run's size,
+where recounting read every item of the run.
 Transitions that change no count (most stage moves) neither lock nor write the run row. Those that
 do take its row lock with that UPDATE, as the last step before commit, and never read items
 under it; the one that makes the run terminal is the one that sees it terminal under that lock,
@@ -25,8 +26,8 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, router, transaction
-from django.db.models import F, JSONField
+from django.db import transaction
+from django.db.models import JSONField
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -49,7 +50,7 @@ from batch_import.run_state import (
     legacy_batch_status,
 )
 from batch_import.selectors import run_counts
-from relay_project.compiled_reads import CompiledGet
+from relay_project.compiled_reads import CompiledGet, UpdateReturning
 from relay_project.messages import Msg, english, stored
 
 Stage = ImportRunItem.Stage
@@ -265,8 +266,10 @@ SETTLE_FIELDS = (
     *COUNTER_COLUMNS.values(),
 )
 
-
-RUN_TO_SETTLE = CompiledGet(lambda: ImportRun.objects.only(*SETTLE_FIELDS))
+# Adds a transition's change to a counted run's counters and returns what settling it reads.
+COUNTED_RUN = UpdateReturning(
+    lambda: ImportRun.objects.filter(counters_ready=True), returning=SETTLE_FIELDS
+)
 
 
 def stored_counts(run: ImportRun) -> RunCounts:
@@ -291,68 +294,19 @@ def add_to_run_counts(*, run_id: str, delta: RunCounts) -> ImportRun:
     (returned by the UPDATE, or read back under that lock) shows the transaction that
     completes the run that it is the one."""
     with transaction.atomic(savepoint=False):
-        run = _add_counts(run_id, delta)
+        run = COUNTED_RUN.update(
+            run_id,
+            values={"updated_at": timezone.now()},
+            add={
+                column: step
+                for name, column in COUNTER_COLUMNS.items()
+                if (step := getattr(delta, name))
+            },
+        )
         if run is None:  # never counted (a run written by other means): count it once
             return refresh_run_state(run_id=run_id)
         _settle(run, stored_counts(run), counted=True)
     return run
-
-
-def _add_counts(run_id: str, delta: RunCounts) -> ImportRun | None:
-    """The run's ``SETTLE_FIELDS`` after adding ``delta`` to its counters; None when its
-    counters were never counted. One ``UPDATE … RETURNING`` where the database returns rows
-    from an UPDATE (PostgreSQL, SQLite ≥ 3.35): the row read back was a statement per item."""
-    connection = connections[router.db_for_write(ImportRun)]
-    if not _update_returns_rows(connection):
-        added = ImportRun.objects.filter(pk=run_id, counters_ready=True).update(
-            updated_at=timezone.now(),
-            **{
-                column: F(column) + getattr(delta, name)
-                for name, column in COUNTER_COLUMNS.items()
-                if getattr(delta, name)
-            },
-        )
-        return RUN_TO_SETTLE.get(run_id) if added else None
-    opts, quote = ImportRun._meta, connection.ops.quote_name
-    updated_at = opts.get_field("updated_at")
-    assignments = [f"{quote(updated_at.column)} = %s"]
-    params: list[Any] = [updated_at.get_db_prep_save(timezone.now(), connection)]
-    for name, column in COUNTER_COLUMNS.items():
-        if step := getattr(delta, name):
-            assignments.append(f"{quote(column)} = {quote(column)} + %s")
-            params.append(step)
-    # In the model's order, as ``Model.from_db`` takes a subset of the fields.
-    fields = [f for f in opts.concrete_fields if f.primary_key or f.name in SETTLE_FIELDS]
-    table, returned = quote(opts.db_table), ", ".join(quote(field.column) for field in fields)
-    where = f"{quote(opts.pk.column)} = %s AND {quote('counters_ready')} = %s"
-    # Table and column names from the model; every value a parameter.
-    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {where} RETURNING {returned}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, run_id, True])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [_from_db(field, value, connection) for field, value in zip(fields, row, strict=True)]
-    return ImportRun.from_db(connection.alias, [field.attname for field in fields], values)
-
-
-def _update_returns_rows(connection) -> bool:
-    # Django asks the same of SQLite for INSERT … RETURNING (3.35 brought both).
-    return connection.vendor == "postgresql" or (
-        connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert
-    )
-
-
-def _from_db(field, value: Any, connection) -> Any:
-    """A returned column's value as a read of the field gives it (the backend's converters,
-    then the field's own), as the query compiler applies them."""
-    column = field.get_col(field.model._meta.db_table)
-    for converter in (
-        *connection.ops.get_db_converters(column),
-        *column.get_db_converters(connection),
-    ):
-        value = converter(value, column, connection)
-    return value
 
 
 def _settle(run: ImportRun, counts: RunCounts, *, counted: bool = False) -> None:

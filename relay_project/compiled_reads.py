@@ -1,4 +1,6 @@
-"""One row by primary key, its SQL compiled once per database connection (the worker's hot reads).
+"""Hand-built row reads for the worker's hot path: one row by primary key, its SQL compiled once
+per database connection (``CompiledGet``), and the row an UPDATE leaves, from the UPDATE itself
+(``UpdateReturning``), both compiled once and then only executed.
 
 Django compiles a query's SQL anew each time it runs it. For the worker's locked read of an
 item with its run (77 columns, ``select_related``) that was most of the read's CPU (≈0.55 of
@@ -6,20 +8,26 @@ item with its run (77 columns, ``select_related``) that was most of the read's C
 objects cost the rest. ``CompiledGet`` compiles the queryset's ``get(pk=…)`` once per
 connection and afterwards only executes it, building the objects as ``ModelIterable`` does
 (the fields' converters, ``Model.from_db``, the related rows' populators).
+
+``UpdateReturning`` saves the read after an UPDATE where the database returns rows from one:
+the worker adds each finished item to its run's counters and goes on with the counters the
+UPDATE left (a statement per item).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from django.db import connections
+from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model, QuerySet
+from django.db.models import Expression, F, Field, Model, QuerySet
 from django.db.models.query import get_related_populators
+from django.db.models.sql import UpdateQuery
 from django.db.transaction import TransactionManagementError
+from django.utils.functional import cached_property
 
 M = TypeVar("M", bound=Model)
 
@@ -107,4 +115,134 @@ def _compile(queryset: QuerySet, db: str) -> _Compiled:
         related_populators=get_related_populators(klass_info, select, db),
         for_update=bool(query.select_for_update)
         and compiler.connection.features.has_select_for_update,
+    )
+
+
+class _Slot(Expression):
+    """Stands for one value of each call while the UPDATE is compiled: its parameter in the
+    compiled SQL is where that value goes."""
+
+    def __init__(self, key: tuple[str, str], output_field: Field) -> None:
+        super().__init__(output_field=output_field)
+        self.key = key
+
+    def as_sql(self, compiler, connection) -> tuple[str, list]:
+        return "%s", [self]
+
+
+@dataclass(frozen=True)
+class _CompiledUpdate:
+    connection: BaseDatabaseWrapper
+    sql: str
+    params: tuple  # with a ``_Slot`` where each call's values go
+    converters: dict
+    apply_converters: Callable
+    init_list: list[str]
+
+
+class UpdateReturning(Generic[M]):
+    """``queryset().filter(pk=pk).update(...)`` and the row as that UPDATE left it, in one
+    ``UPDATE … RETURNING`` whose SQL is compiled once per connection and set of written fields.
+    ``queryset`` selects rows of one model by conditions that do not vary (``counters_ready``);
+    ``returning`` names the fields the model comes back with (the rest deferred).
+
+    Where the database returns no rows from an UPDATE, the row is read back after it, in one
+    transaction with it (so under the row lock the UPDATE took)."""
+
+    def __init__(self, queryset: Callable[[], QuerySet[M]], *, returning: Iterable[str]) -> None:
+        self._queryset = queryset
+        self._returning = frozenset(returning)
+        self._local = threading.local()  # per thread, as Django's connections are
+
+    def update(
+        self,
+        pk: Any,
+        *,
+        values: Mapping[str, Any] | None = None,
+        add: Mapping[str, Any] | None = None,
+    ) -> M | None:
+        """Write ``values`` and add ``add`` to what is stored (``F(name) + n``) on the row;
+        None when the queryset leaves it out (nothing written)."""
+        values, add = values or {}, add or {}
+        model, using = self._target
+        db = using or router.db_for_write(model)
+        connection = connections[db]
+        if not returns_rows_from_update(connection):
+            return self._update_then_read(self._queryset().using(db), pk, values, add)
+        shape = (db, tuple(values), tuple(add))
+        by_shape: dict[tuple, _CompiledUpdate] = self._local.__dict__.setdefault("by_shape", {})
+        compiled = by_shape.get(shape)
+        if compiled is None or compiled.connection is not connection:
+            compiled = by_shape[shape] = self._compile(self._queryset(), db, values, add)
+        prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
+        for name, value in values.items():
+            field = model._meta.get_field(name)
+            prepared["values", name] = field.get_db_prep_save(value, connection)
+        for name, step in add.items():
+            prepared["add", name] = model._meta.get_field(name).get_db_prep_value(step, connection)
+        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
+        with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if compiled.converters:
+            row = next(compiled.apply_converters([row], compiled.converters))
+        return model.from_db(db, compiled.init_list, row)
+
+    @cached_property
+    def _target(self) -> tuple[type[Model], str | None]:
+        # The model and the database the queryset names, without building it for each call
+        # (its filter was a third of the call).
+        queryset = self._queryset()
+        return queryset.model, queryset._db
+
+    def _fields(self, model: type[Model]) -> list[Field]:
+        # In the model's order, as ``Model.from_db`` takes a subset of the fields.
+        return [
+            f for f in model._meta.concrete_fields if f.primary_key or f.name in self._returning
+        ]
+
+    def _compile(self, queryset: QuerySet, db: str, values: Mapping, add: Mapping):
+        # Django's own UPDATE (``QuerySet.update``'s query and compiler) with RETURNING after
+        # it, and the returned columns converted as the compiler converts a read of them.
+        opts = queryset.model._meta
+        query = queryset.filter(pk=_Slot(("pk", ""), opts.pk)).query.chain(UpdateQuery)
+        query.add_update_values(
+            {
+                **{name: _Slot(("values", name), opts.get_field(name)) for name in values},
+                **{name: F(name) + _Slot(("add", name), opts.get_field(name)) for name in add},
+            }
+        )
+        compiler = query.get_compiler(using=db)
+        sql, params = compiler.as_sql()
+        if not sql or query.related_updates:
+            raise ValueError("UpdateReturning writes fields of the model's own table only")
+        fields = self._fields(queryset.model)
+        quote = compiler.connection.ops.quote_name
+        return _CompiledUpdate(
+            connection=compiler.connection,
+            sql=f"{sql} RETURNING {', '.join(quote(f.column) for f in fields)}",
+            params=tuple(params),
+            converters=compiler.get_converters([f.get_col(opts.db_table) for f in fields]),
+            apply_converters=compiler.apply_converters,
+            init_list=[f.attname for f in fields],
+        )
+
+    def _update_then_read(self, queryset: QuerySet[M], pk: Any, values: Mapping, add: Mapping):
+        with transaction.atomic(using=queryset.db, savepoint=False):
+            written = queryset.filter(pk=pk).update(
+                **values, **{name: F(name) + step for name, step in add.items()}
+            )
+            if not written:
+                return None
+            names = [f.name for f in self._fields(queryset.model)]
+            return queryset.model._base_manager.using(queryset.db).only(*names).get(pk=pk)
+
+
+def returns_rows_from_update(connection: BaseDatabaseWrapper) -> bool:
+    """Whether ``UPDATE … RETURNING`` works here: PostgreSQL, and SQLite from 3.35 (which
+    brought it with INSERT … RETURNING, what Django asks the SQLite version for)."""
+    return connection.vendor == "postgresql" or (
+        connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert
     )

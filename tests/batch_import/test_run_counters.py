@@ -33,6 +33,7 @@ from batch_import.transitions import (
     stored_counts,
     transition_item,
 )
+from relay_project import compiled_reads
 from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
 
 Stage = ImportRunItem.Stage
@@ -268,7 +269,7 @@ def test_an_item_that_finishes_adds_to_its_runs_counters_and_gets_them_back_at_o
     """Where the database returns rows from an UPDATE, the counters come back with it: one
     statement on the run's row; elsewhere the row is read back after it."""
     if not returning:
-        monkeypatch.setattr(transitions, "_update_returns_rows", lambda connection: False)
+        monkeypatch.setattr(compiled_reads, "returns_rows_from_update", lambda connection: False)
     run = ImportRunFactory()
     items = [ImportRunItemFactory(run=run, current_stage=Stage.VALIDATE) for _ in range(3)]
     refresh_run_state(run_id=run.run_id)

@@ -4,13 +4,15 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.compiler import SQLCompiler, SQLUpdateCompiler
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from batch_import.models import ImportRun, ImportRunItem
-from relay_project.compiled_reads import CompiledGet
+from relay_project import compiled_reads
+from relay_project.compiled_reads import CompiledGet, UpdateReturning
 from relay_project.crypto import reveal
-from tests.factories import ImportRunItemFactory
+from tests.factories import ImportRunFactory, ImportRunItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +86,62 @@ def test_a_compiled_locked_get_needs_a_transaction_as_the_queryset_does():
         assert locked.get(item.pk).pk == item.pk
     with pytest.raises(transaction.TransactionManagementError):
         locked.get(item.pk)
+
+
+@pytest.fixture(params=[True, False], ids=["returning", "read-back"])
+def returns_rows(request, monkeypatch) -> bool:
+    """Both ways: the database returns the row from the UPDATE, or it does not."""
+    if not request.param:
+        monkeypatch.setattr(compiled_reads, "returns_rows_from_update", lambda connection: False)
+    return request.param
+
+
+RUN_COUNTS = UpdateReturning(
+    lambda: ImportRun.objects.all(),
+    returning=("completed_items", "finished_at", "probe_api_key", "subscription_users"),
+)
+
+
+def test_update_returning_gives_the_row_as_the_update_left_it(returns_rows):
+    run = ImportRunFactory(completed_items=2, probe_api_key="sk-probe-000002")
+    finished = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        updated = RUN_COUNTS.update(
+            run.pk, values={"finished_at": finished}, add={"completed_items": 3}
+        )
+    stored = ImportRun.objects.get(pk=run.pk)
+    assert type(updated) is ImportRun and updated._state.db == "default"
+    assert (updated.pk, updated.completed_items, updated.finished_at) == (run.pk, 5, finished)
+    assert (stored.completed_items, stored.finished_at) == (5, finished)
+    assert reveal(updated.probe_api_key) == "sk-probe-000002"
+    assert updated.subscription_users == ["ops@example.com"]
+    assert updated.get_deferred_fields() >= {"state", "mode", "total_items"}
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == (1 if returns_rows else 2), statements
+
+
+def test_update_returning_of_a_row_the_queryset_leaves_out_is_none_and_writes_nothing(
+    returns_rows,
+):
+    run = ImportRunFactory(completed_items=2)
+    counted = UpdateReturning(
+        lambda: ImportRun.objects.filter(counters_ready=True), returning=("completed_items",)
+    )
+    assert counted.update(run.pk, add={"completed_items": 1}) is None
+    assert ImportRun.objects.get(pk=run.pk).completed_items == 2
+
+
+def test_update_returning_compiles_its_sql_once_per_set_of_written_fields(monkeypatch):
+    first, second = ImportRunFactory(), ImportRunFactory()
+    compiled, real = [], SQLUpdateCompiler.as_sql
+    monkeypatch.setattr(SQLUpdateCompiler, "as_sql", lambda self: compiled.append(1) or real(self))
+    counts = UpdateReturning(
+        lambda: ImportRun.objects.all(), returning=("total_items", "finished_at")
+    )
+    totals = [counts.update(run.pk, add={"total_items": n}) for run, n in ((first, 1), (second, 2))]
+    totals.append(counts.update(first.pk, add={"total_items": 3}))
+    assert [run.total_items for run in totals] == [1, 2, 4]
+    finished = timezone.now()
+    assert counts.update(second.pk, values={"finished_at": None}).finished_at is None
+    assert counts.update(second.pk, values={"finished_at": finished}).finished_at == finished
+    assert len(compiled) == 2
