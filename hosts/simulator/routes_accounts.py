@@ -4,7 +4,6 @@ and the [NEW] Responses probe run on create/update."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -72,9 +71,7 @@ def _probe_if_new(ctx: Ctx, account_id: int) -> None:
     if delay <= 0:
         _settle_probe(ctx, account_id, snapshot)
         return
-    timer = threading.Timer(delay, _settle_probe, args=(ctx, account_id, snapshot))
-    timer.daemon = True
-    timer.start()
+    ctx.sim.scheduler.call_later(delay, _settle_probe, ctx, account_id, snapshot)
 
 
 def _settle_probe(ctx: Ctx, account_id: int, snapshot: SimAccount) -> None:

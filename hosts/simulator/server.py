@@ -31,6 +31,7 @@ from hosts.simulator import (
     routes_users,
 )
 from hosts.simulator.rows import RecordedRequest, SimUser
+from hosts.simulator.scheduler import Scheduler
 from hosts.simulator.state import FailRule, Quirks, SimState
 from hosts.simulator.upstream import probe_responses
 from hosts.simulator.wire import Ctx, flat, json_response, not_found_route
@@ -137,6 +138,8 @@ class HostSimulator:
             transport=upstream_transport, timeout=upstream_timeout, follow_redirects=False
         )
         self.stopping = threading.Event()
+        # Runs the background Responses probes on threads it keeps (one per probe in flight).
+        self.scheduler = Scheduler("host-simulator-probe")
         # The host (Go's net/http) streams the account test in chunks and keeps the
         # connection: a close-delimited stream cost a new connection and thread per test.
         self._server = LoopbackServer(
@@ -152,7 +155,8 @@ class HostSimulator:
     def stop(self) -> None:
         self.stopping.set()
         self._server.stop()
-        self.upstream.close()
+        self.upstream.close()  # a probe under way ends on the closed client
+        self.scheduler.stop()
 
     def __enter__(self) -> HostSimulator:
         return self.start()
