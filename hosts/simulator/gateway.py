@@ -119,11 +119,9 @@ def models(ctx: Ctx) -> Response:
                 for m in CLAUDE_DEFAULT_MODELS
             ]
             return json_response({"object": "list", "data": data})
-        names: set[str] = set()
-        if not ctx.old:
-            for account in state.accounts.in_group(group.id):
-                if account.status == "active" and account.schedulable:
-                    names.update(account.model_mapping)
+        # Kept current by the account table on every write: the host scans the group's
+        # accounts per call, which in Python cost ~0.5 µs per account on every item.
+        names = [] if ctx.old else state.accounts.offered_models(group.id)
     if names:
         # [NEW] builds the list from a Go map, its order changing from call to call, with
         # Claude-style objects (§13).

@@ -44,18 +44,90 @@ def resolve_mapping(mapping: Mapping[str, Any], model: str) -> str | None:
 
 class TableRow:
     """A row a ``tables.Table`` may hold: assigning an attribute named in ``INDEXED`` tells
-    the table, which re-indexes the row. Copies and rows out of any table are plain."""
+    the table, which re-indexes the row; one named in ``WATCHED`` tells it what the row offers
+    changed (``changing``/``changed``), and a dict named in ``WATCHED_DICTS`` is held as a
+    ``RowDict`` that tells it of its own edits too. Copies and rows out of any table are plain."""
 
     INDEXED: ClassVar[frozenset[str]] = frozenset()
+    WATCHED: ClassVar[frozenset[str]] = frozenset()
+    WATCHED_DICTS: ClassVar[frozenset[str]] = frozenset()
 
     def __setattr__(self, name: str, value: Any) -> None:
-        table = self.__dict__.get("_table") if name in self.INDEXED else None
+        told = name in self.INDEXED or name in self.WATCHED
+        table = self.__dict__.get("_table") if told else None
         if table is None or not table.holds(self):
             object.__setattr__(self, name, value)
-            return
-        table.unindex(self)
-        object.__setattr__(self, name, value)
-        table.index(self)
+        elif name in self.INDEXED:
+            table.unindex(self)
+            object.__setattr__(self, name, value)
+            table.index(self)
+        else:
+            table.changing(self)
+            object.__setattr__(self, name, value)
+            self.watch_dicts()
+            table.changed(self)
+
+    def watch_dicts(self) -> None:
+        """Hold each dict of ``WATCHED_DICTS`` as a ``RowDict`` of this row (a copy, once)."""
+        for name in self.WATCHED_DICTS:
+            value = self.__dict__.get(name)
+            if isinstance(value, dict) and not (isinstance(value, RowDict) and value.row is self):
+                object.__setattr__(self, name, RowDict.of(self, name, value))
+
+
+class RowDict(dict[str, Any]):
+    """A row's dict that tells the row's table of its edits, as assigning the attribute
+    would (tests write ``account.credentials["model_mapping"] = …``). A dict held inside it is
+    not watched: assign a new one."""
+
+    # Built like a dict (as dataclasses.asdict and copy do), it belongs to no row.
+    row: TableRow | None = None
+    name = ""
+
+    @classmethod
+    def of(cls, row: TableRow, name: str, value: dict[str, Any]) -> RowDict:
+        held = cls(value)
+        held.row, held.name = row, name
+        return held
+
+    def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
+        return dict, (dict(self),)  # a copy (copy, deepcopy, pickle) is a plain dict
+
+    def _edit(self, edit: Any, *args: Any) -> Any:
+        row = self.row
+        table = row.__dict__.get("_table") if row is not None else None
+        if table is None or row.__dict__.get(self.name) is not self or not table.holds(row):
+            return edit(self, *args)
+        table.changing(row)
+        try:
+            return edit(self, *args)
+        finally:
+            table.changed(row)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._edit(dict.__setitem__, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._edit(dict.__delitem__, key)
+
+    def __ior__(self, other: Any) -> RowDict:  # type: ignore[override,misc]
+        self._edit(dict.update, other)
+        return self
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._edit(lambda d: dict.update(d, *args, **kwargs))
+
+    def pop(self, *args: Any) -> Any:
+        return self._edit(dict.pop, *args)
+
+    def popitem(self) -> tuple[str, Any]:
+        return self._edit(dict.popitem)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        return self._edit(dict.setdefault, key, default)
+
+    def clear(self) -> None:
+        self._edit(dict.clear)
 
 
 @dataclass
@@ -140,6 +212,9 @@ class SimChannel(TableRow):
 @dataclass
 class SimAccount(TableRow):
     INDEXED = frozenset({"name", "group_ids", "priority"})  # tables.AccountTable's indexes
+    # What decides the models the account offers its groups' /v1/models (AccountTable).
+    WATCHED = frozenset({"status", "schedulable", "credentials"})
+    WATCHED_DICTS = frozenset({"credentials"})
 
     id: int
     name: str

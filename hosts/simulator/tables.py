@@ -4,8 +4,11 @@ picks a group's accounts, on every item).
 
 A table is the ``dict`` tests already read and write (``sim.state.accounts[id]``, ``del``,
 ``== {}``). Rows come and go through its dict methods; an indexed attribute of a row held by
-a table (``TableRow.INDEXED``) re-indexes the row when it is assigned. Mutating such an
-attribute in place (``account.group_ids.append(…)``) is not seen: assign a new value.
+a table (``TableRow.INDEXED``, ``WATCHED``) re-indexes the row when it is assigned. Mutating
+such an attribute in place (``account.group_ids.append(…)``) is not seen: assign a new value.
+The one exception is an account's ``credentials``, which a table holds as a ``RowDict`` that
+reports its own edits (``account.credentials["model_mapping"] = …``); a dict inside it is not
+watched.
 """
 
 from __future__ import annotations
@@ -31,12 +34,19 @@ class Table(dict[int, R], Generic[R]):
     def unindex(self, row: R) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def changing(self, row: R) -> None:
+        """A ``WATCHED`` attribute (or dict) of a held row is about to change."""
+
+    def changed(self, row: R) -> None:
+        """…and has changed."""
+
     def __setitem__(self, row_id: int, row: R) -> None:
         old = super().get(row_id)
         if old is not None:
             self._drop(old)
         super().__setitem__(row_id, row)
         object.__setattr__(row, "_table", self)
+        row.watch_dicts()
         self.index(row)
 
     def __delitem__(self, row_id: int) -> None:
@@ -141,8 +151,9 @@ class NameSearch:
 
 
 class AccountTable(Table[SimAccount]):
-    """Accounts, indexed by group (with each group's accounts in the gateway's order) and by
-    name for the list's ``search``."""
+    """Accounts, indexed by group (with each group's accounts in the gateway's order), by
+    name for the list's ``search``, and by the models each group's accounts offer
+    (``/v1/models``, asked on every item)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -151,6 +162,10 @@ class AccountTable(Table[SimAccount]):
         # changed in place, so a request walking the old list is not disturbed.
         self._ordered: dict[int, list[SimAccount]] = {}
         self.names = NameSearch()
+        # Group id → model → how many of its active, schedulable accounts map that model; and
+        # what each account is counted for (its groups, its mapping's keys).
+        self._offers: dict[int, dict[str, int]] = {}
+        self._counted: dict[int, tuple[tuple[int, ...], tuple[str, ...]]] = {}
 
     def index(self, row: SimAccount) -> None:
         for group_id in dict.fromkeys(row.group_ids):
@@ -161,6 +176,7 @@ class AccountTable(Table[SimAccount]):
                 bisect.insort(ordered, row, key=_gateway_order)
                 self._ordered[group_id] = ordered
         self.names.add(row.id, row.name)
+        self.changed(row)
 
     def unindex(self, row: SimAccount) -> None:
         for group_id in row.group_ids:
@@ -172,6 +188,28 @@ class AccountTable(Table[SimAccount]):
             ordered = self._ordered.get(group_id)
             if ordered is not None:
                 self._ordered[group_id] = [a for a in ordered if a is not row]
+        self.changing(row)
+
+    def changing(self, row: SimAccount) -> None:
+        groups, models = self._counted.pop(row.id, ((), ()))
+        for group_id in groups:
+            offers = self._offers[group_id]
+            for model in models:
+                offers[model] -= 1
+                if not offers[model]:
+                    del offers[model]
+            if not offers:
+                del self._offers[group_id]
+
+    def changed(self, row: SimAccount) -> None:
+        if row.status != "active" or not row.schedulable or not row.model_mapping:
+            return
+        groups, models = tuple(dict.fromkeys(row.group_ids)), tuple(row.model_mapping)
+        for group_id in groups:
+            offers = self._offers.setdefault(group_id, {})
+            for model in models:
+                offers[model] = offers.get(model, 0) + 1
+        self._counted[row.id] = (groups, models)
 
     def forget(self, row: SimAccount) -> None:
         self.names.discard(row.id)
@@ -179,6 +217,10 @@ class AccountTable(Table[SimAccount]):
     def in_group(self, group_id: int) -> list[SimAccount]:
         """The accounts bound to the group, in no particular order."""
         return [self[i] for i in self._by_group.get(group_id, ())]
+
+    def offered_models(self, group_id: int) -> list[str]:
+        """The union of the mapping keys of the group's active, schedulable accounts."""
+        return list(self._offers.get(group_id, ()))
 
     def count_in_group(self, group_id: int) -> int:
         return len(self._by_group.get(group_id, ()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -92,6 +93,62 @@ def test_account_table_leaves_copies_and_removed_rows_alone():
     assert table.count_in_group(2) == 0 and list(table.named("gone")) == []
 
 
+def test_account_table_offers_the_models_of_a_scan_after_any_edit():
+    """What /v1/models answers from: assignments, in-place credential edits, moves, deletes."""
+    rng, table, groups = random.Random(23), AccountTable(), [1, 2, 3]
+    mappings = [{}, {"a": "x"}, {"a": "x", "b": "y"}, {"c": "z"}, "not a mapping"]
+    ops = ("add", "move", "status", "schedulable", "credentials", "in place", "delete")
+    for step in range(1500):
+        row_id, op = rng.randint(1, 30), rng.choice(ops)
+        row = table.get(row_id)
+        if op == "add" or row is None:
+            table[row_id] = account(row_id, groups=rng.sample(groups, rng.randint(0, 2)))
+        elif op == "move":
+            row.group_ids = rng.sample(groups, rng.randint(0, 3)) * rng.choice([1, 2])
+        elif op == "status":
+            row.status = rng.choice(["active", "error", "inactive"])
+        elif op == "schedulable":
+            row.schedulable = rng.choice([True, False])
+        elif op == "credentials":
+            row.credentials = {"api_key": "k", "model_mapping": rng.choice(mappings)}
+        elif op == "in place":
+            edit = rng.choice(["set", "pop", "update", "setdefault", "del", "clear"])
+            if edit == "set":
+                row.credentials["model_mapping"] = rng.choice(mappings)
+            elif edit == "pop":
+                row.credentials.pop("model_mapping", None)
+            elif edit == "update":
+                row.credentials.update(model_mapping=rng.choice(mappings))
+            elif edit == "setdefault":
+                row.credentials.setdefault("model_mapping", rng.choice(mappings))
+            elif edit == "del" and "model_mapping" in row.credentials:
+                del row.credentials["model_mapping"]
+            else:
+                row.credentials.clear()
+        else:
+            del table[row_id]
+        for group_id in groups:
+            scanned = set()
+            for a in table.values():
+                if group_id in a.group_ids and a.status == "active" and a.schedulable:
+                    scanned.update(a.model_mapping)
+            assert sorted(table.offered_models(group_id)) == sorted(scanned), (step, op)
+
+
+def test_account_table_counts_no_copy_or_removed_row():
+    table = AccountTable()
+    table[1] = row = account(1, "kept", [1])
+    row.credentials["model_mapping"] = {"a": "x"}
+    copy = replace(row)
+    table.pop(1)
+    row.credentials["model_mapping"] = {"b": "y"}  # no longer held: not counted
+    copy.status = "error"
+    assert table.offered_models(1) == []
+    table[2] = account(2, "other", [1])
+    table[2].credentials = {"model_mapping": {"c": "z"}}
+    assert table.offered_models(1) == ["c"]
+
+
 def test_key_table_finds_a_key_by_its_current_value():
     keys = KeyTable()
     keys[1] = SimKey(id=1, user_id=1, key="sk-one", name="k")
@@ -122,6 +179,21 @@ def test_simulator_gateway_reads_no_account_of_another_group(host_simulator, fak
         headers={"x-api-key": host_simulator.admin_key},
     ).json()["data"]
     assert group["account_count"] == 1
+    assert TOUCHED == []
+
+
+def test_simulator_model_list_reads_no_account_row(host_simulator, fake_upstream):
+    """/v1/models costs the same however many accounts the key's group holds."""
+    setup = provision(host_simulator, fake_upstream)
+    with host_simulator.state.lock:
+        peer = TripwireAccount(id=10_000, name="zz-peer", platform="openai", type="apikey",
+                               credentials={"model_mapping": {"peer": "raw"}},
+                               group_ids=[setup.group.id])  # fmt: skip
+        host_simulator.state.accounts[peer.id] = peer
+        object.__setattr__(peer, "armed", True)
+    TOUCHED.clear()
+    models = setup.client.gateway.models(setup.key.key)
+    assert sorted(m.id for m in models) == ["canon", "peer"]
     assert TOUCHED == []
 
 
