@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -78,7 +79,8 @@ class HeldLease:
     item_id: str
     worker_id: str
     until: datetime
-    # Set by the transition that finished the item and released the lease in its UPDATE.
+    # Set once the transition that finished the item and cleared the lease in its UPDATE has
+    # been committed (``ends_with_commit``).
     released: bool = False
 
     def keep(self, now: datetime | None = None) -> bool:
@@ -90,6 +92,15 @@ class HeldLease:
             return False
         self.until = now + lease_ttl()
         return True
+
+    def ends_with_commit(self) -> None:
+        """The UPDATE just written in this transaction clears the lease: it has ended once
+        that transaction (the outermost) commits. A rollback, of the transition or of a caller's
+        transaction around it, leaves it held, for the worker to release as usual."""
+        transaction.on_commit(self._ended)
+
+    def _ended(self) -> None:
+        self.released = True
 
 
 def take(item_id: str, *, worker_id: str, now: datetime | None = None) -> HeldLease | None:

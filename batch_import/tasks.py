@@ -96,7 +96,7 @@ def advance_item(item_id: str, worker_id: str | None = None, context: StageConte
                 if not _after_unexpected_error(item, exc):
                     return "failed"
             else:
-                if lease.released:  # its last transition finished the item and ended the lease
+                if lease.released:  # the commit of its finishing transition ended the lease
                     ended = True
                     return "done"
             if not lease.keep():

@@ -202,6 +202,8 @@ def transition_item(
             item.has_warning = warning
             changes["has_warning"] = warning
         item.save(update_fields=[*changes, "updated_at"])
+        if ending is not None:
+            ending.ends_with_commit()
         ImportRunItemEvent.objects.create(
             run_id=item.run_id,
             item=item,
@@ -217,8 +219,6 @@ def transition_item(
             run = add_to_run_counts(run_id=item.run_id, delta=delta)
             for name in SETTLE_FIELDS:
                 setattr(item.run, name, getattr(run, name))
-    if ending is not None:
-        ending.released = True
     _as_read(item, changes)
     return item
 

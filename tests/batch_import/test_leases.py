@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from batch_import import leases
+from batch_import import leases, stages, tasks
 from batch_import.models import ImportRunItem
 from batch_import.transitions import transition_item
 from tests.factories import ImportRunItemFactory
@@ -120,10 +121,16 @@ def finish(item) -> ImportRunItem:
     )
 
 
-def test_the_transition_that_finishes_an_item_ends_the_lease_held_on_it():
+def test_the_transition_that_finishes_an_item_ends_the_lease_held_on_it(
+    django_capture_on_commit_callbacks,
+):
     item = due_item(current_stage="probe")
     lease = leases.take(item.pk, worker_id="w1")
-    with leases.holding(lease), CaptureQueriesContext(connection) as queries:
+    with (
+        django_capture_on_commit_callbacks(execute=True),  # the lease ends with the commit
+        leases.holding(lease),
+        CaptureQueriesContext(connection) as queries,
+    ):
         finished = finish(item)
     assert (finished.lease_owner, finished.lease_until) == (None, None)
     item.refresh_from_db()
@@ -147,3 +154,42 @@ def test_a_finishing_transition_leaves_a_lease_it_does_not_hold():
     assert mine.released is False
     leased = dict(ImportRunItem.objects.values_list("item_id", "lease_owner"))
     assert (leased[taken_over.pk], leased[other.pk], leased[not_held.pk]) == ("w2", "w1", "w1")
+
+
+class Undone(Exception):
+    """Rolls a caller's transaction back."""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finishing_transition_rolled_back_with_its_callers_transaction_leaves_the_lease_held():
+    item = due_item(current_stage="probe")
+    lease = leases.take(item.pk, worker_id="w1")
+    with leases.holding(lease), pytest.raises(Undone), transaction.atomic():
+        finish(item)
+        raise Undone
+    assert lease.released is False  # so the worker releases it
+    item.refresh_from_db()
+    assert (item.current_stage, item.lease_owner) == ("probe", "w1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_goes_on_under_a_lease_whose_ending_was_rolled_back(monkeypatch):
+    """A stage whose finishing transition stood in a transaction that rolled back: the lease
+    is still the worker's, which goes on with the item until it ends for good."""
+    item = due_item(current_stage="probe")
+    calls = []
+
+    def stage(item, context):
+        calls.append(item.current_stage)
+        if len(calls) > 1:
+            return finish(item)
+        with contextlib.suppress(Undone), transaction.atomic():
+            finish(item)
+            raise Undone
+        return None
+
+    monkeypatch.setitem(stages.STAGE_STEPS, "probe", stage)
+    assert tasks.advance_item(item.pk, worker_id="w1") == "done"
+    item.refresh_from_db()
+    assert calls == ["probe", "probe"]
+    assert (item.current_stage, item.lease_owner, item.lease_until) == ("done", None, None)

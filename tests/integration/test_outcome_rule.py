@@ -48,6 +48,8 @@ def test_an_upstream_without_models_is_broken_as_model_missing(host_simulator, u
     assert item.last_error
 
 
+# A real commit: the worker learns the lease ended once the item's last transition commits.
+@pytest.mark.django_db(transaction=True)
 def test_strict_mode_fails_on_a_probe_failure_and_no_rolled_back_item_reads_active(
     host_simulator, upstream_factory
 ):

@@ -25,6 +25,8 @@ class Recording(limits.LocalBackend):
         return super().try_acquire(key, size, claim)
 
 
+# A real commit: the worker learns the lease ended once the item's last transition commits.
+@pytest.mark.django_db(transaction=True)
 def test_an_items_calls_hold_places_for_its_run(
     host_simulator, upstream_factory, monkeypatch, fast_pipeline
 ):

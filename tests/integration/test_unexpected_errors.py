@@ -51,6 +51,8 @@ def test_a_stage_that_keeps_raising_ends_the_item(
     assert advance_item(item.item_id, worker_id="w2") in ("done", "not_claimed")
 
 
+# A real commit: the worker learns the lease ended once the item's last transition commits.
+@pytest.mark.django_db(transaction=True)
 def test_a_stage_that_recovers_after_one_unexpected_error_goes_on(
     host_simulator, upstream_factory, monkeypatch, fast_pipeline
 ):
