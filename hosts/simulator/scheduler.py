@@ -36,12 +36,15 @@ class Scheduler:
         with self._cond:
             if self._stopped:
                 return
-            heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), fn, args))
-            if self._free:
-                # The waiting threads measure their wait again from the new earliest call.
-                self._cond.notify_all()
-            else:
+            entry = (time.monotonic() + delay, next(self._order), fn, args)
+            heapq.heappush(self._due, entry)
+            if not self._free:
                 self._start_thread()
+            elif self._due[0] is entry:
+                # The waiting threads measure their wait again from the new earliest call. A
+                # later call needs no wake-up (each wake-up is a system call): they already
+                # wake for an earlier one, and then look again.
+                self._cond.notify_all()
 
     @property
     def threads(self) -> list[threading.Thread]:

@@ -47,6 +47,17 @@ def test_scheduler_runs_calls_in_due_order_on_kept_threads_and_drops_the_rest_on
     assert scheduler.threads == [] and ran == list(range(10))
 
 
+def test_scheduler_runs_calls_asked_in_due_order_each_at_its_time():
+    """New behaviour: a call later than the earliest wakes no thread, and still runs on time."""
+    scheduler, ran, started = Scheduler("test-scheduler"), [], time.monotonic()
+    for n in range(5):
+        scheduler.call_later(0.1 + n * 0.1, lambda n=n: ran.append((n, time.monotonic())))
+    assert wait_for(lambda: len(ran) == 5, timeout=5)
+    scheduler.stop()
+    assert [n for n, _ in ran] == list(range(5))
+    assert all(0 <= at - started - (0.1 + n * 0.1) < 0.5 for n, at in ran)
+
+
 def test_simulator_probe_settles_after_its_delay_while_a_slower_one_is_under_way(
     host_simulator_factory, upstream_factory
 ):
