@@ -6,7 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 from collections.abc import Iterator
+from email.utils import formatdate
 
 import httpx
 import pytest
@@ -78,6 +80,18 @@ def test_server_answers_with_the_apps_response(server: LoopbackServer) -> None:
     response = httpx.post(f"http://{host}:{port}/echo?q=!", content=b"hi")
     assert (response.status_code, response.text, response.headers["x-a"]) == (200, "hi!", "b")
     assert response.headers["server"].startswith("t-sim/1.0 ")
+
+
+def test_server_dates_every_answer_with_the_second_it_leaves_in(server: LoopbackServer) -> None:
+    """What the stdlib's Date header always said (the old code met this too)."""
+    host, port = server.address
+    with httpx.Client(base_url=f"http://{host}:{port}") as client:
+        for pause in (0.0, 0.0, 1.0 - time.time() % 1 + 0.05, 0.0):  # the third, a second on
+            time.sleep(pause)
+            before = int(time.time())
+            date = client.get("/echo").headers["date"]
+            seconds = range(before, int(time.time()) + 1)
+            assert date in [formatdate(second, usegmt=True) for second in seconds]
 
 
 def test_server_answers_an_abort_and_streams_close_delimited(server: LoopbackServer) -> None:
