@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from batch_import.models import ImportRunItem
+from relay_project.compiled_reads import returns_rows_from_update, update_returning_pks
 from relay_project.ids import new_id
 
 Stage = ImportRunItem.Stage
@@ -109,6 +110,35 @@ def take(item_id: str, *, worker_id: str, now: datetime | None = None) -> HeldLe
     if not claim(item_id, worker_id=worker_id, now=now):
         return None
     return HeldLease(item_id=item_id, worker_id=worker_id, until=now + lease_ttl())
+
+
+def take_each(item_ids: list[str], *, now: datetime | None = None) -> list[HeldLease]:
+    """``take`` of several items in one statement, for one new worker id of this process:
+    the leases of those that were free and due (the rest someone else has, or are not due)."""
+    now = now or timezone.now()
+    return _take_all(claimable_items(now).filter(pk__in=item_ids), now)
+
+
+def take_next_due(run_ids: list[str], *, limit: int, now: datetime | None = None):
+    """Up to ``limit`` due, unleased items of these runs, earliest due first, taken in one
+    statement (an index walk past the items in flight: ``item_run_due_idx``): a task's places
+    that freed get theirs at once, where a read of the next due items and then a claim per
+    place cost two statements per item and lost the races another task's places won."""
+    now = now or timezone.now()
+    due = claimable_items(now).filter(run_id__in=run_ids).order_by("next_retry_at", "position")
+    return _take_all(claimable_items(now).filter(pk__in=due.values("pk")[:limit]), now)
+
+
+def _take_all(items: QuerySet[ImportRunItem], now: datetime) -> list[HeldLease]:
+    # One worker id for the lot: a lease is the row's owner and expiry, so items sharing an
+    # owner still end, renew and get lost each on its own row.
+    worker_id, until = new_worker_id(), now + lease_ttl()
+    if returns_rows_from_update(connections[items.db]):
+        won = update_returning_pks(items, lease_owner=worker_id, lease_until=until)
+    else:  # one claim each, as before UPDATE … RETURNING
+        candidates = items.values_list("pk", flat=True)
+        won = [pk for pk in candidates if claim(pk, worker_id=worker_id, now=now)]
+    return [HeldLease(item_id=pk, worker_id=worker_id, until=until) for pk in won]
 
 
 def release(item_id: str, *, worker_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -41,18 +42,26 @@ ITEM_WITH_RUN_AND_HOST = CompiledGet(
 ITEM_WITH_RUN = CompiledGet(lambda: ImportRunItem.objects.select_related("run"))
 
 
-def advance_item(item_id: str, worker_id: str | None = None, context: StageContext | None = None):
-    """Run an item's stages one after another while we hold its lease.
+def advance_item(
+    item_id: str,
+    worker_id: str | None = None,
+    context: StageContext | None = None,
+    *,
+    lease: leases.HeldLease | None = None,
+):
+    """Run an item's stages one after another while we hold its lease (``lease``: one taken
+    already, by ``advance_items``; else it is taken here).
 
     Returns why it stopped: ``not_claimed`` (someone else has it, or it is not due),
     ``done``, ``cancelled``, ``scheduled`` (a retry later than the inline limit), ``lost``
     (our lease expired and another worker took over), ``superseded`` (moved under us),
     ``failed`` (a stage kept raising an unexpected exception: the item ended with it).
     """
-    worker_id = worker_id or leases.new_worker_id()
-    lease = leases.take(item_id, worker_id=worker_id)
     if lease is None:
-        return "not_claimed"
+        lease = leases.take(item_id, worker_id=worker_id or leases.new_worker_id())
+        if lease is None:
+            return "not_claimed"
+    worker_id = lease.worker_id
     context = context or StageContext(worker_id=worker_id)
     host, left = None, None
     ended = False
@@ -172,11 +181,12 @@ def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:
 def advance_items(item_ids: list[str]) -> dict[str, str]:
     """Advance several items side by side in this worker process, each under its own lease
     (the task ``dispatch`` enqueues), in as many places (threads) as the task has items, and
-    keep the places busy: a place whose item ended takes the next due item of the same runs
-    (``_next_due``), so the task no longer waits for its slowest item with the others' places
-    empty. The run's later tasks find the items it took leased or done and end at once. Each
-    place keeps one database connection for all its items (``_place``). Returns each advanced
-    item's ``advance_item`` outcome."""
+    keep the places busy: places that freed take the next due items of the same runs
+    (``leases.take_next_due``, one statement for all of them), so the task no longer waits
+    for its slowest item with the others' places empty. The run's later tasks find the items
+    it took leased or done and end at once. Each place keeps one database connection for all
+    its items (``_place``). Returns each advanced item's ``advance_item`` outcome
+    (``not_claimed`` for those someone else had)."""
     if len(item_ids) == 1:
         return {item_ids[0]: advance_item(item_ids[0])}
     places = len(item_ids)
@@ -184,38 +194,46 @@ def advance_items(item_ids: list[str]) -> dict[str, str]:
         set(ImportRunItem.objects.filter(pk__in=item_ids).values_list("run_id", flat=True))
     )
     take_until = time.monotonic() + settings.RELAY_TASK_TIMEOUT * PULL_WINDOW
-    todo: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    todo: queue.SimpleQueue[leases.HeldLease | None] = queue.SimpleQueue()
     ended: queue.SimpleQueue[tuple[str, str | BaseException]] = queue.SimpleQueue()
-    for item_id in item_ids:
-        todo.put(item_id)
+    outcomes: dict[str, str] = dict.fromkeys(item_ids, "not_claimed")
+    failure: BaseException | None = None
+
+    def take_more(free: int) -> int:
+        """Hand the free places the next due items of the task's runs; how many it took."""
+        nonlocal runs
+        if failure or not runs or not free or time.monotonic() >= take_until:
+            return 0
+        taken = leases.take_next_due(runs, limit=free)
+        if not taken:
+            runs = []  # nothing due but what this task has: it only finishes now
+        for lease in taken:
+            todo.put(lease)
+        return len(taken)
+
+    taken = leases.take_each(item_ids)
+    for lease in taken:
+        todo.put(lease)
+    in_flight = len(taken) + take_more(places - len(taken))
     threads = [
         threading.Thread(target=_place, args=(todo, ended), name=f"item_{n}") for n in range(places)
     ]
     for thread in threads:
         thread.start()
-    outcomes: dict[str, str] = {}
-    failure: BaseException | None = None
-    started, in_flight = set(item_ids), places
     try:
         while in_flight:
-            item_id, outcome = ended.get()
-            in_flight -= 1
-            if isinstance(outcome, BaseException):
-                failure = failure or outcome
-                continue
-            outcomes[item_id] = outcome
-            if failure or not runs or time.monotonic() >= take_until:
-                continue
-            # Asked for as many as could be this task's own (started, not yet claimed by their
-            # place) besides the free places' worth.
-            due = _next_due(runs, places)
-            more = [item_id for item_id in due if item_id not in started][: places - in_flight]
-            if not more and len(due) < places:
-                runs = []  # nothing due but what this task has had: it only finishes now
-            for item_id in more:
-                started.add(item_id)
-                todo.put(item_id)
-                in_flight += 1
+            # Every item that has ended by now, so the places they freed are filled at once.
+            finished = [ended.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    finished.append(ended.get_nowait())
+            for item_id, outcome in finished:
+                in_flight -= 1
+                if isinstance(outcome, BaseException):
+                    failure = failure or outcome
+                else:
+                    outcomes[item_id] = outcome
+            in_flight += take_more(places - in_flight)
     finally:
         for _ in threads:
             todo.put(None)
@@ -226,24 +244,17 @@ def advance_items(item_ids: list[str]) -> dict[str, str]:
     return outcomes
 
 
-def _next_due(run_ids: list[str], limit: int) -> list[str]:
-    """Up to ``limit`` items of these runs that are due and unleased, earliest due first (each
-    place then claims its own; one another worker took first is simply not claimed)."""
-    due = leases.claimable_items(timezone.now()).filter(run_id__in=run_ids)
-    return list(due.order_by("next_retry_at", "position").values_list("item_id", flat=True)[:limit])
-
-
 def _place(todo: queue.SimpleQueue, ended: queue.SimpleQueue) -> None:
-    """One place of a task: advance the items handed to it one after another over one
-    database connection of its own (a connection per item cost a connect and, on SQLite, the
-    WAL pragma each time), closed when the task ends; a connection an error left unusable is
-    closed before the next item."""
+    """One place of a task: advance the items handed to it (with their leases) one after
+    another over one database connection of its own (a connection per item cost a connect
+    and, on SQLite, the WAL pragma each time), closed when the task ends; a connection an
+    error left unusable is closed before the next item."""
     try:
-        while (item_id := todo.get()) is not None:
+        while (lease := todo.get()) is not None:
             try:
-                ended.put((item_id, advance_item(item_id)))
+                ended.put((lease.item_id, advance_item(lease.item_id, lease=lease)))
             except BaseException as exc:  # the task raises it once every place has ended
-                ended.put((item_id, exc))
+                ended.put((lease.item_id, exc))
             for connection in connections.all(initialized_only=True):
                 if connection.connection is not None and connection.errors_occurred:
                     if connection.is_usable():  # as Django checks between requests

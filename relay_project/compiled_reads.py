@@ -11,7 +11,8 @@ connection and afterwards only executes it, building the objects as ``ModelItera
 
 ``UpdateReturning`` saves the read after an UPDATE where the database returns rows from one:
 the worker adds each finished item to its run's counters and goes on with the counters the
-UPDATE left (a statement per item).
+UPDATE left (a statement per item). ``update_returning_pks`` is ``QuerySet.update`` that says
+which rows it wrote: the worker claims several items in one statement and learns which it won.
 """
 
 from __future__ import annotations
@@ -246,3 +247,32 @@ def returns_rows_from_update(connection: BaseDatabaseWrapper) -> bool:
     return connection.vendor == "postgresql" or (
         connection.vendor == "sqlite" and connection.features.can_return_columns_from_insert
     )
+
+
+def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
+    """``queryset.update(**values)`` that returns the primary keys of the rows it wrote, in one
+    ``UPDATE … RETURNING`` (Django's own UPDATE, compiled as ``QuerySet.update`` compiles it).
+    The queryset may select its rows by a sliced subquery (``pk__in=due[:n]``).
+
+    Where the database returns no rows from an UPDATE, the caller takes another way
+    (``returns_rows_from_update``): this one raises ``NotImplementedError`` there."""
+    db = queryset.db if queryset._db else router.db_for_write(queryset.model)
+    connection = connections[db]
+    if not returns_rows_from_update(connection):
+        raise NotImplementedError(f"{connection.vendor} returns no rows from an UPDATE")
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    query.clear_ordering(force=True)
+    query.clear_select_clause()
+    compiler = query.get_compiler(using=db)
+    sql, params = compiler.as_sql()
+    if not sql or query.related_updates:
+        raise ValueError("update_returning_pks writes fields of the model's own table only")
+    pk = queryset.model._meta.pk
+    converters = compiler.get_converters([pk.get_col(queryset.model._meta.db_table)])
+    with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(pk.column)}", params)
+        rows = cursor.fetchall()
+    if converters:
+        rows = compiler.apply_converters(rows, converters)
+    return [row[0] for row in rows]

@@ -193,3 +193,49 @@ def test_the_worker_goes_on_under_a_lease_whose_ending_was_rolled_back(monkeypat
     item.refresh_from_db()
     assert calls == ["probe", "probe"]
     assert (item.current_stage, item.lease_owner, item.lease_until) == ("done", None, None)
+
+
+@pytest.fixture(params=[True, False], ids=["returning", "claim-each"])
+def returns_rows(request, monkeypatch) -> bool:
+    """Both ways: the database returns the rows an UPDATE wrote, or it does not."""
+    if not request.param:
+        monkeypatch.setattr(leases, "returns_rows_from_update", lambda connection: False)
+    return request.param
+
+
+def test_take_each_leases_those_free_and_due_to_one_worker_of_this_process(returns_rows):
+    free, other = due_item(), due_item()
+    held = due_item(lease_owner="other", lease_until=timezone.now() + timedelta(minutes=1))
+    later = ImportRunItemFactory(next_retry_at=timezone.now() + timedelta(minutes=5))
+    done = due_item(current_stage=ImportRunItem.Stage.DONE)
+
+    taken = leases.take_each([free.pk, other.pk, held.pk, later.pk, done.pk])
+
+    assert sorted(lease.item_id for lease in taken) == sorted([free.pk, other.pk])
+    [owner] = {lease.worker_id for lease in taken}
+    assert owner.startswith(leases.this_process())
+    rows = ImportRunItem.objects.filter(lease_owner=owner)
+    assert sorted(rows.values_list("pk", flat=True)) == sorted([free.pk, other.pk])
+    assert ImportRunItem.objects.get(pk=held.pk).lease_owner == "other"
+    assert all(lease.keep() for lease in taken)  # each an ordinary lease of its own row
+
+
+def test_take_next_due_takes_the_earliest_due_items_of_the_runs_in_one_statement(returns_rows):
+    now = timezone.now()
+    first = due_item()
+    run = first.run
+    items = [first] + [
+        ImportRunItemFactory(run=run, next_retry_at=now - timedelta(seconds=n)) for n in (5, 3, 2)
+    ]
+    ImportRunItemFactory(run=run, next_retry_at=now + timedelta(minutes=5))  # not due
+    due_item()  # another run's
+
+    with CaptureQueriesContext(connection) as captured:
+        taken = leases.take_next_due([run.pk], limit=2)
+
+    earliest = sorted(items, key=lambda item: item.next_retry_at)[:2]
+    assert sorted(lease.item_id for lease in taken) == sorted(item.pk for item in earliest)
+    if returns_rows:
+        assert len(captured) == 1
+    assert leases.take_next_due([run.pk], limit=5) != []  # the two left
+    assert leases.take_next_due([run.pk], limit=5) == []  # none left due and free

@@ -145,3 +145,38 @@ def test_update_returning_compiles_its_sql_once_per_set_of_written_fields(monkey
     assert counts.update(second.pk, values={"finished_at": None}).finished_at is None
     assert counts.update(second.pk, values={"finished_at": finished}).finished_at == finished
     assert len(compiled) == 2
+
+
+def test_update_returning_pks_writes_as_update_does_and_says_which_rows():
+    run = ImportRunFactory()
+    written = [ImportRunItemFactory(run=run, attempt=1) for _ in range(3)]
+    ImportRunItemFactory(run=run, attempt=2)
+    until = timezone.now() + timedelta(minutes=1)
+    items = ImportRunItem.objects.filter(run=run, attempt=1)
+
+    with CaptureQueriesContext(connection) as captured:
+        pks = compiled_reads.update_returning_pks(items, lease_owner="w", lease_until=until)
+
+    assert sorted(pks) == sorted(item.pk for item in written)
+    assert len(captured) == 1
+    leased = ImportRunItem.objects.filter(lease_owner="w", lease_until=until)
+    assert sorted(leased.values_list("pk", flat=True)) == sorted(pks)
+
+
+def test_update_returning_pks_of_a_sliced_subquery_writes_only_its_rows():
+    run = ImportRunFactory()
+    items = [ImportRunItemFactory(run=run) for _ in range(4)]
+    first_two = ImportRunItem.objects.filter(run=run).order_by("position").values("pk")[:2]
+
+    pks = compiled_reads.update_returning_pks(
+        ImportRunItem.objects.filter(pk__in=first_two), lease_owner="w"
+    )
+
+    assert sorted(pks) == sorted(item.pk for item in sorted(items, key=lambda i: i.position)[:2])
+    assert ImportRunItem.objects.filter(lease_owner="w").count() == 2
+
+
+def test_update_returning_pks_needs_a_database_that_returns_rows(monkeypatch):
+    monkeypatch.setattr(compiled_reads, "returns_rows_from_update", lambda connection: False)
+    with pytest.raises(NotImplementedError):
+        compiled_reads.update_returning_pks(ImportRunItem.objects.all(), lease_owner="w")
