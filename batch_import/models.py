@@ -453,7 +453,7 @@ class ImportRunItem(models.Model):
                 name="item_provider_latest_idx",
                 condition=Q(current_stage="done", rolled_back_at__isnull=True),
             ),
-            # A task's free place takes the next due items of its runs (tasks._next_due):
+            # A task's free places take the next due items of its runs (leases.take_next_due):
             #   WHERE run_id = ? AND current_stage <> 'done' AND next_retry_at <= now
             #     AND (lease_until IS NULL OR lease_until < now) ORDER BY next_retry_at, position
             # a walk past the items in flight, not a sort of every unfinished item of the run.
