@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -167,6 +168,19 @@ def _decode_json(text: str) -> Any:
         return text
 
 
+# Endpoint URLs kept (see ``endpoint``): a few paths per upstream root.
+ENDPOINTS_MAX = 1024
+
+
+@lru_cache(maxsize=ENDPOINTS_MAX)
+def endpoint(root_url: str, path: str) -> tuple[str, httpx.URL]:
+    """Where ``path`` lives under ``root_url``, as text (for messages) and as the ``httpx.URL``
+    requests are sent to: building one parses and checks the whole URL, which httpx did for
+    every request given a string, and the next item of the relay calls the same ones."""
+    text = upstream_endpoint(root_url, path)
+    return text, httpx.URL(text)
+
+
 # Connection pools shared by this process's clients, per upstream origin, newest last.
 SHARED_POOLS_MAX = 64
 _pools_lock = threading.Lock()
@@ -271,7 +285,7 @@ class UpstreamClient:
     def url(self, path: str) -> str:
         """``path`` starts with ``/v1`` (``/v1/models``); a root that ends in another version
         segment (``/api/paas/v4``) takes its place (``relay_project.base_urls``)."""
-        return upstream_endpoint(self.root_url, path)
+        return endpoint(self.root_url, path)[0]
 
     # --- public calls -------------------------------------------------------------------------
 
@@ -385,7 +399,9 @@ class UpstreamClient:
         with self._slots:
             started = time.monotonic()
             try:
-                response = self._http.request(method, self.url(path), json=payload, headers=headers)
+                response = self._http.request(
+                    method, endpoint(self.root_url, path)[1], json=payload, headers=headers
+                )
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 raise self._transport_error(method, path, exc) from None
         latency_ms = self._log(method, path, response.status_code, started)
@@ -424,7 +440,7 @@ class UpstreamClient:
             started = time.monotonic()
             try:
                 with self._http.stream(
-                    "POST", self.url(path), json=payload, headers=headers
+                    "POST", endpoint(self.root_url, path)[1], json=payload, headers=headers
                 ) as response:
                     if not response.is_success:
                         response.read()

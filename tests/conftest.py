@@ -155,3 +155,21 @@ def socket_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         lambda self, b: writes.append(bytes(b)) or write(self, b),
     )
     return writes
+
+
+@pytest.fixture
+def url_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every URL httpx parses and checks in this process (building an ``httpx.URL`` from text,
+    or a changed copy of one), in order."""
+    from httpx import _urlparse, _urls
+
+    parses: list[str] = []
+    parse = _urlparse.urlparse
+
+    def counting(url: str = "", **kwargs: str | None) -> _urlparse.ParseResult:
+        parses.append(url or str(kwargs))
+        return parse(url, **kwargs)
+
+    monkeypatch.setattr(_urlparse, "urlparse", counting)
+    monkeypatch.setattr(_urls, "urlparse", counting)
+    return parses

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -70,6 +71,19 @@ def _host_slot(base_url: str, size: int) -> Slot:
     return slot(f"host:{parts.scheme}://{parts.netloc}", size)
 
 
+# Request URLs kept (see ``endpoint_url``): a path with an id is one entry per id, the fixed
+# paths every item calls stay among the recent ones.
+ENDPOINT_URLS_MAX = 1024
+
+
+@lru_cache(maxsize=ENDPOINT_URLS_MAX)
+def endpoint_url(prefix: str, path: str) -> httpx.URL:
+    """The absolute URL of ``path`` under a client's ``base_url`` (``prefix``, as text), as httpx
+    would merge them. Building one parses and checks the whole URL, which httpx did twice per
+    request given a relative path (the path, then the merged URL)."""
+    return httpx.URL(prefix + path.lstrip("/"))
+
+
 class _NoCookies(httpx.Cookies):
     """A cookie jar that keeps nothing an answer sets."""
 
@@ -115,6 +129,10 @@ class HostHTTP:
         # Not even read: httpx builds a urllib request per answer to look for one.
         self._client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         self._client._cookies = _NoCookies(self._client.cookies)
+        # Requests name absolute URLs (``_url``), so httpx merges nothing per call. The prefix is
+        # the base as httpx merges a path into it (lower-case scheme, no default port, "/" last).
+        base = self._client.base_url
+        self._url_prefix = str(base.copy_with(raw_path=base.raw_path))
 
     def close(self) -> None:
         self._client.close()
@@ -160,12 +178,19 @@ class HostHTTP:
 
     # --- sending ----------------------------------------------------------------------------
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _url(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
+        url = endpoint_url(self._url_prefix, path)
+        return url.copy_merge_params(params) if params else url
+
+    def _send(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         """One HTTP exchange; transport failures become transient ``HostError``s."""
         started = time.monotonic()
+        url = self._url(path, params)
         with self._slot:
             try:
-                response = self._client.request(method, path, **kwargs)
+                response = self._client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 logger.info("host %s %s: %s", method, path, type(exc).__name__)
                 raise transport_error(exc, method=method, path=path, timeout=self.timeout) from exc
@@ -263,7 +288,9 @@ class HostHTTP:
             # Headers first: a login takes a place of its own, and places are not reentrant.
             headers = self._admin_headers()
             with self._slot:
-                request = self._client.build_request(method, full, headers=headers, json=json)
+                request = self._client.build_request(
+                    method, self._url(full), headers=headers, json=json
+                )
                 try:
                     response = self._client.send(request, stream=True)
                 except httpx.TransportError as exc:

@@ -209,6 +209,62 @@ def test_client_requires_some_admin_credential():
         Sub2ApiClient(BASE, admin_email="a@x.io")
 
 
+@pytest.mark.parametrize(
+    ("base_url", "version_url"),
+    [
+        ("http://host.test", "http://host.test/api/v1/admin/system/version"),
+        ("http://host.test/", "http://host.test/api/v1/admin/system/version"),
+        ("HTTP://Host.Test:80/", "http://host.test/api/v1/admin/system/version"),
+        (
+            "https://host.test:8443/sub2api/",
+            "https://host.test:8443/sub2api/api/v1/admin/system/version",
+        ),
+        ("HTTPS://Host.Test:443/Sub", "https://host.test/Sub/api/v1/admin/system/version"),
+        ("http://[::1]:8080", "http://[::1]:8080/api/v1/admin/system/version"),
+        ("https://bücher.example", "https://xn--bcher-kva.example/api/v1/admin/system/version"),
+    ],
+)
+def test_client_calls_a_path_under_its_base_url_without_parsing_it_again(
+    base_url, version_url, url_parses
+):
+    """Building a URL parses and checks all of it, which httpx did twice per call to merge a
+    relative path with the client's base_url: a path called before is not built again."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json=OK_VERSION)
+
+    client = Sub2ApiClient(
+        base_url, admin_api_key=ADMIN_KEY, transport=httpx.MockTransport(handler), retries=0
+    )
+    client.version()
+    url_parses.clear()
+    client.version()
+    assert seen == [version_url, version_url]
+    assert url_parses == []
+
+
+def test_client_builds_a_lists_url_once_per_page(url_parses):
+    """The path's URL is kept; the page's query is merged into it, which parses it once."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        data = {"items": [], "total": 0, "page": 1, "page_size": 100, "pages": 1}
+        return httpx.Response(200, json={"code": 0, "data": data})
+
+    client = client_with(handler)
+    client.accounts.search("a b&c", platform="openai")
+    url_parses.clear()
+    client.accounts.search("a b&c", platform="openai")
+    assert (
+        seen
+        == [f"{BASE}/api/v1/admin/accounts?platform=openai&search=a+b%26c&page=1&page_size=100"] * 2
+    )
+    assert len(url_parses) == 1
+
+
 def test_client_iterates_every_page():
     requested: list[dict[str, str]] = []
 

@@ -379,3 +379,32 @@ def test_a_cookie_one_item_was_given_is_not_sent_for_the_next_over_the_shared_po
         ("Bearer sk-first", "session=first-item"),
         ("Bearer sk-second", None),
     ]
+
+
+def test_clients_of_one_upstream_call_its_endpoints_without_parsing_their_urls_again(
+    url_parses: list[str],
+) -> None:
+    """Building a URL parses and checks all of it: the next item's client of the same relay
+    sends to the URLs the previous one built."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url}")
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": []})
+        return httpx.Response(200, json={"choices": [{"message": {"content": "pong"}}]})
+
+    for _ in range(2):
+        client = make_client(handler)
+        url_parses.clear()
+        client.get_json("/v1/models")
+        client.post_json("/v1/chat/completions", {"model": "m"})
+    assert url_parses == []
+    assert (
+        seen
+        == [
+            "GET https://relay.example.com/v1/models",
+            "POST https://relay.example.com/v1/chat/completions",
+        ]
+        * 2
+    )
