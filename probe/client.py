@@ -228,6 +228,15 @@ def shared_upstream_pool(root_url: str, size: int) -> httpx.BaseTransport:
 os.register_at_fork(after_in_child=_pools.clear)
 
 
+class _Cookies(httpx.Cookies):
+    """A client's cookies, read from an answer only when it sets some: httpx built a urllib
+    request and a compat response for every answer to look for ``Set-Cookie``."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
+
+
 def upstream_slot(root_url: str, size: int) -> Slot:
     """The bound on calls toward one upstream host (scheme + netloc), shared by every client of
     every process: items of one relay never exceed RELAY_UPSTREAM_CONCURRENCY calls in flight."""
@@ -269,6 +278,7 @@ class UpstreamClient:
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
         )
+        self._http._cookies = _Cookies()  # httpx has no argument for the jar's class
 
     def __repr__(self) -> str:
         return f"UpstreamClient({self.root_url!r})"

@@ -408,3 +408,32 @@ def test_clients_of_one_upstream_call_its_endpoints_without_parsing_their_urls_a
         ]
         * 2
     )
+
+
+def test_client_reads_cookies_only_from_an_answer_that_sets_some(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """httpx builds a urllib request and response per answer to look for Set-Cookie; an answer
+    without one is not looked at, and a cookie one sets still goes back with the next call."""
+    from http.cookiejar import CookieJar
+
+    looks: list[str] = []
+    extract = CookieJar.extract_cookies
+
+    def counting(self: CookieJar, response: object, request: object) -> None:
+        looks.append("look")
+        extract(self, response, request)
+
+    monkeypatch.setattr(CookieJar, "extract_cookies", counting)
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        headers = {"set-cookie": "sid=one; Path=/"} if len(sent) == 2 else {}
+        return httpx.Response(200, json={"data": []}, headers=headers)
+
+    client = make_client(handler)
+    for _ in range(3):
+        client.get_json("/v1/models")
+    assert sent == [None, None, "sid=one"]
+    assert looks == ["look"]
