@@ -50,7 +50,7 @@ from batch_import.run_state import (
     legacy_batch_status,
 )
 from batch_import.selectors import run_counts
-from relay_project.compiled_reads import CompiledGet, UpdateReturning
+from relay_project.compiled_reads import CompiledGet, CompiledInsert, UpdateReturning
 from relay_project.messages import Msg, english, stored
 
 Stage = ImportRunItem.Stage
@@ -204,16 +204,7 @@ def transition_item(
         item.save(update_fields=[*changes, "updated_at"])
         if ending is not None:
             ending.ends_with_commit()
-        ImportRunItemEvent.objects.create(
-            run_id=item.run_id,
-            item=item,
-            event_type=event_type,
-            stage=event_stage,
-            attempt=item.attempt,
-            message=english(message),
-            message_i18n=stored(message),
-            payload=_event_payload(changes, payload),
-        )
+        _append_event(item, event_type, event_stage, message, _event_payload(changes, payload))
         delta = item_counts(_snapshot(item)) - counted_before
         if delta:
             run = add_to_run_counts(run_id=item.run_id, delta=delta)
@@ -231,15 +222,25 @@ def record_event(
     payload: Mapping[str, Any] | None = None,
 ) -> ImportRunItemEvent:
     """Append an event that changes no state (a created resource, a detected duplicate)."""
-    return ImportRunItemEvent.objects.create(
+    return _append_event(item, event_type, item.current_stage, message, dict(payload or {}))
+
+
+# The worker appends about twelve events per item: their INSERT is compiled once per connection.
+NEW_EVENT = CompiledInsert(ImportRunItemEvent)
+
+
+def _append_event(
+    item: ImportRunItem, event_type: str, stage: str, message: str | Msg, payload: dict
+) -> ImportRunItemEvent:
+    return NEW_EVENT.create(
         run_id=item.run_id,
         item=item,
         event_type=event_type,
-        stage=item.current_stage,
+        stage=stage,
         attempt=item.attempt,
         message=english(message),
         message_i18n=stored(message),
-        payload=dict(payload or {}),
+        payload=payload,
     )
 
 

@@ -4,14 +4,16 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
-from django.db.models.sql.compiler import SQLCompiler, SQLUpdateCompiler
+from django.db.models.signals import post_save
+from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from batch_import.models import ImportRun, ImportRunItem
+from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
 from relay_project import compiled_reads
-from relay_project.compiled_reads import CompiledGet, UpdateReturning
+from relay_project.compiled_reads import CompiledGet, CompiledInsert, UpdateReturning
 from relay_project.crypto import reveal
+from relay_project.models import ApiToken
 from tests.factories import ImportRunFactory, ImportRunItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -180,3 +182,75 @@ def test_update_returning_pks_needs_a_database_that_returns_rows(monkeypatch):
     monkeypatch.setattr(compiled_reads, "returns_rows_from_update", lambda connection: False)
     with pytest.raises(NotImplementedError):
         compiled_reads.update_returning_pks(ImportRunItem.objects.all(), lease_owner="w")
+
+
+NEW_EVENT = CompiledInsert(ImportRunItemEvent)
+
+
+def event_values(item: ImportRunItem, n: int) -> dict:
+    return {
+        "run_id": item.run_id,
+        "item": item,
+        "event_type": ImportRunItemEvent.EventType.ADVISORY,
+        "stage": item.current_stage,
+        "attempt": 2,
+        "message": f"note {n}",
+        "message_i18n": {"id": "note", "args": {"n": n}},
+        "payload": {"n": n, "nested": [1, "two", None]},
+    }
+
+
+def stored_row(event_id: str) -> dict:
+    row = ImportRunItemEvent.objects.filter(pk=event_id).values().get()
+    return {k: v for k, v in row.items() if k not in ("event_id", "created_at")}
+
+
+def test_a_compiled_insert_writes_the_row_and_statement_create_writes():
+    item = ImportRunItemFactory()
+    with CaptureQueriesContext(connection) as by_create:
+        made = ImportRunItemEvent.objects.create(**event_values(item, 1))
+    with CaptureQueriesContext(connection) as by_compiled:
+        ours = NEW_EVENT.create(**event_values(item, 1))
+
+    assert stored_row(ours.pk) == stored_row(made.pk)
+    assert ours.created_at is not None and not ours._state.adding and ours._state.db == "default"
+    assert ImportRunItemEvent.objects.get(pk=ours.pk).created_at == ours.created_at
+    [create_sql] = [q["sql"] for q in by_create]
+    [compiled_sql] = [q["sql"] for q in by_compiled]
+    assert compiled_sql.split(" VALUES ")[0] == create_sql.split(" VALUES ")[0]
+
+
+def test_a_compiled_insert_compiles_its_sql_once(monkeypatch):
+    item = ImportRunItemFactory()
+    compiled, real = [], SQLInsertCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        compiled.append(self.query.model)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLInsertCompiler, "as_sql", as_sql)
+    inserts = CompiledInsert(ImportRunItemEvent)
+    events = [inserts.create(**event_values(item, n)) for n in range(3)]
+
+    assert compiled == [ImportRunItemEvent]
+    assert [stored_row(e.pk)["message"] for e in events] == ["note 0", "note 1", "note 2"]
+
+
+def test_a_compiled_insert_is_create_itself_where_save_has_receivers():
+    item = ImportRunItemFactory()
+    seen = []
+
+    def receiver(sender, instance, created, **kwargs):
+        seen.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=ImportRunItemEvent)
+    try:
+        event = NEW_EVENT.create(**event_values(item, 1))
+    finally:
+        post_save.disconnect(receiver, sender=ImportRunItemEvent)
+    assert seen == [(event.pk, True)]
+
+
+def test_a_compiled_insert_needs_a_key_made_in_python():
+    with pytest.raises(ValueError, match="primary key"):
+        CompiledInsert(ApiToken)
