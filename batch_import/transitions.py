@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import JSONField
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -201,7 +201,7 @@ def transition_item(
         if warning != item.has_warning:
             item.has_warning = warning
             changes["has_warning"] = warning
-        item.save(update_fields=[*changes, "updated_at"])
+        _write_item(item, changes)
         if ending is not None:
             ending.ends_with_commit()
         _append_event(item, event_type, event_stage, message, _event_payload(changes, payload))
@@ -223,6 +223,20 @@ def record_event(
 ) -> ImportRunItemEvent:
     """Append an event that changes no state (a created resource, a detected duplicate)."""
     return _append_event(item, event_type, item.current_stage, message, dict(payload or {}))
+
+
+# Writes a transition's changes to the item's row (four times per item), compiled once per
+# connection and set of changed fields.
+ITEM_ROW = UpdateReturning(lambda: ImportRunItem.objects.all(), returning=())
+
+
+def _write_item(item: ImportRunItem, changes: Mapping[str, Any]) -> None:
+    """``item.save(update_fields=[*changes, "updated_at"])``: each field's value as ``save``
+    takes it (``pre_save``: ``updated_at`` is now)."""
+    fields = [ImportRunItem._meta.get_field(name) for name in (*changes, "updated_at")]
+    values = {field.name: field.pre_save(item, False) for field in fields}
+    if ITEM_ROW.update(item.pk, values=values) is None:
+        raise DatabaseError("Save with update_fields did not affect any rows.")
 
 
 # The worker appends about twelve events per item: their INSERT is compiled once per connection.

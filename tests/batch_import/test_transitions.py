@@ -4,7 +4,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from django.db.models.sql.compiler import SQLCompiler
+from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
 
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
@@ -176,3 +176,25 @@ def test_a_transition_reads_its_item_without_compiling_the_select_again(monkeypa
     moved = transition_item(item_id=second.pk, stage="provision", event_type="stage_started")
     assert (moved.current_stage, moved.run.run_id) == ("provision", second.run_id)
     assert "import_run_items" not in compiled
+
+
+def test_a_transition_writes_its_item_and_event_without_compiling_them_again(monkeypatch):
+    first, second = ImportRunItemFactory(), ImportRunItemFactory()
+    transition_item(item_id=first.pk, stage="provision", event_type="stage_started")
+    compiled = []
+    for compiler in (SQLUpdateCompiler, SQLInsertCompiler):
+        real = compiler.as_sql
+
+        def as_sql(self, *args, real=real, **kwargs):
+            compiled.append(self.query.model._meta.db_table)
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(compiler, "as_sql", as_sql)
+    before = ImportRunItem.objects.get(pk=second.pk).updated_at
+
+    transition_item(item_id=second.pk, stage="provision", event_type="stage_started")
+
+    assert compiled == []
+    stored = ImportRunItem.objects.get(pk=second.pk)
+    assert stored.current_stage == "provision" and stored.updated_at > before
+    assert second.events.get().payload == {"current_stage": "provision"}
