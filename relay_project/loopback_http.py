@@ -19,6 +19,7 @@ import contextlib
 import logging
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -321,6 +322,13 @@ class _Server(ThreadingHTTPServer):
     software: str | None
     idle_timeout: float | None
     chunked_streams: bool
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that went away (a killed worker resets the connections it kept open) is
+        dropped quietly, as Go's net/http drops it; anything else is printed as before."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class LoopbackServer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import struct
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -167,3 +168,18 @@ def test_server_sends_head_and_body_in_one_write(
         second = client.post(f"http://{host}:{port}/echo", content=b"two")
     assert (first.text, second.text) == ("one", "two")
     assert len(writes) == 2 and writes[1].endswith(b"\r\n\r\ntwo")
+
+
+def test_a_client_that_resets_its_kept_connection_leaves_no_traceback(
+    server: LoopbackServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A worker killed between two requests resets its connections: the server drops them
+    quietly, as Go's net/http does, instead of printing a traceback per connection."""
+    host, port = server.address
+    with socket.create_connection((host, port)) as sock:
+        sock.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+    assert httpx.get(f"http://{host}:{port}/echo?q=after").text == "after"  # still serving
+    time.sleep(0.2)
+    assert "Traceback" not in capfd.readouterr().err
