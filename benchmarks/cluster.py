@@ -368,6 +368,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         "worker_peak_pss_sum_mib": peak_pss,
         "state": run.state,
         "active": run.active_items,
+        "not_active": not_active(run),
         "trace": traced,
         "peer": peer,
         "peer_wall_for_n_s": n / peer["items_per_s"],
@@ -388,6 +389,26 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         )
         result["pg_rows_read_per_item_by_table"] = {k[6:]: v / n for k, v in tables[:5]}
     return result
+
+
+def not_active(run) -> list[dict]:
+    """The run's items whose verdict is not active (a few), with why: the stage they ended in,
+    their verdict and their last error (as the pages show it)."""
+    from batch_import.models import ImportRunItem
+
+    items = run.items.exclude(access_status=ImportRunItem.AccessStatus.ACTIVE).order_by("position")
+    return [
+        {
+            "position": item.position,
+            "stage_ended": item.current_stage,
+            "access": item.access_status,
+            "confirmation": item.confirmation_status,
+            "error": item.last_error,
+        }
+        for item in items.only(
+            "position", "current_stage", "access_status", "confirmation_status", "last_error"
+        )[:5]
+    ]
 
 
 def _port(url: str) -> int:

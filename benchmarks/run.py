@@ -206,14 +206,25 @@ def scenarios(args: argparse.Namespace, pg_url: str, redis_url: str | None) -> l
 
 
 # --- the table ---------------------------------------------------------------------------------
-def scenario_rows(result: dict) -> list[tuple[str, str]]:
-    n, traced, peer = result["items"], result["trace"], result["peer"]
-    head = (
+def scenario_head(result: dict) -> tuple[str, str]:
+    """A scenario's first line: its size, its time and how its run ended (naming the items
+    whose verdict is not active, and why)."""
+    n = result["items"]
+    return (
         f"{result['label']}: {n:,} items, {result['upstreams']} upstreams, "
         f"L = {result['latency_ms']:.0f} ms",
         f"{result['wall_s']:.1f} s ({result['items_per_s']:.1f} items/s), {result['state']}, "
-        f"active {result['active']}/{n}",
+        f"active {result['active']}/{n}"
+        + "".join(
+            f"; #{i['position']} {i['access']} ({i['stage_ended']}): {i['error'] or '-'}"
+            for i in result.get("not_active", [])
+        ),
     )
+
+
+def scenario_rows(result: dict) -> list[tuple[str, str]]:
+    n, traced, peer = result["items"], result["trace"], result["peer"]
+    head = scenario_head(result)
     knobs = result["knobs"]
     split = ", ".join(f"{k} {v:.2f}" for k, v in traced["split_per_item_s"].items())
     rows = [
