@@ -187,6 +187,10 @@ RELAY_CONCURRENCY = env_int("RELAY_CONCURRENCY", 4, minimum=1)
 # Items one worker process advances at once, each in a thread: an item mostly waits on the
 # network, so threads give items in flight for the memory of one process.
 RELAY_ITEMS_PER_WORKER = env_int("RELAY_ITEMS_PER_WORKER", 8, minimum=1)
+# How long a worker process's thread may run Python before it offers the GIL to another
+# (``sys.setswitchinterval``; Python's default 0.005 s): with tens of items in flight per
+# process, handing the GIL over every 5 ms cost CPU for nothing (batch_import/worker_process.py).
+RELAY_WORKER_SWITCH_INTERVAL = env_float("RELAY_WORKER_SWITCH_INTERVAL", 0.02, minimum=0.001)
 RELAY_UPSTREAM_CONCURRENCY = env_int("RELAY_UPSTREAM_CONCURRENCY", 2, minimum=1)
 RELAY_HOST_CONCURRENCY = env_int("RELAY_HOST_CONCURRENCY", 4, minimum=1)
 # How long a place in those bounds stays taken by a holder that died (relay_project/limits.py).
