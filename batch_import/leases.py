@@ -119,7 +119,9 @@ def take_each(item_ids: list[str], *, now: datetime | None = None) -> list[HeldL
     return _take_all(claimable_items(now).filter(pk__in=item_ids), now)
 
 
-def take_next_due(run_ids: list[str], *, limit: int, now: datetime | None = None):
+def take_next_due(
+    run_ids: list[str], *, limit: int, now: datetime | None = None
+) -> list[HeldLease]:
     """Up to ``limit`` due, unleased items of these runs, earliest due first, taken in one
     statement (an index walk past the items in flight: ``item_run_due_idx``): a task's places
     that freed get theirs at once, where a read of the next due items and then a claim per

@@ -41,6 +41,16 @@ M = TypeVar("M", bound=Model)
 _PLACEHOLDER = "__compiled_get_pk__"
 
 
+def _per_connection(local: threading.local, key: Any, connection, build: Callable[[], Any]):
+    """What ``build`` compiled for ``key`` in this thread, compiled again when the thread's
+    connection is a new one (a compiled statement's converters are bound to its connection)."""
+    cache: dict = local.__dict__.setdefault("compiled", {})
+    compiled = cache.get(key)
+    if compiled is None or compiled.connection is not connection:
+        compiled = cache[key] = build()
+    return compiled
+
+
 @dataclass(frozen=True)
 class _Compiled:
     connection: BaseDatabaseWrapper
@@ -71,10 +81,7 @@ class CompiledGet(Generic[M]):
         queryset = self._queryset()
         db = queryset.db
         connection = connections[db]
-        by_db: dict[str, _Compiled] = self._local.__dict__.setdefault("by_db", {})
-        compiled = by_db.get(db)
-        if compiled is None or compiled.connection is not connection:
-            compiled = by_db[db] = _compile(queryset, db)
+        compiled = _per_connection(self._local, db, connection, lambda: _compile(queryset, db))
         if compiled.for_update and connection.get_autocommit():
             # What the compiler checks each time it compiles such a query.
             raise TransactionManagementError(
@@ -175,10 +182,9 @@ class UpdateReturning(Generic[M]):
         if not returns_rows_from_update(connection):
             return self._update_then_read(self._queryset().using(db), pk, values, add)
         shape = (db, tuple(values), tuple(add))
-        by_shape: dict[tuple, _CompiledUpdate] = self._local.__dict__.setdefault("by_shape", {})
-        compiled = by_shape.get(shape)
-        if compiled is None or compiled.connection is not connection:
-            compiled = by_shape[shape] = self._compile(self._queryset(), db, values, add)
+        compiled = _per_connection(
+            self._local, shape, connection, lambda: self._compile(self._queryset(), db, values, add)
+        )
         prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
         for name, value in values.items():
             field = model._meta.get_field(name)
@@ -219,17 +225,13 @@ class UpdateReturning(Generic[M]):
                 **{name: F(name) + _Slot(("add", name), opts.get_field(name)) for name in add},
             }
         )
-        compiler = query.get_compiler(using=db)
-        sql, params = compiler.as_sql()
-        if not sql or query.related_updates:
-            raise ValueError("UpdateReturning writes fields of the model's own table only")
         fields = self._fields(queryset.model)
-        quote = compiler.connection.ops.quote_name
+        compiler, sql, params, converters = _returning(query, db, fields)
         return _CompiledUpdate(
             connection=compiler.connection,
-            sql=f"{sql} RETURNING {', '.join(quote(f.column) for f in fields)}",
+            sql=sql,
             params=tuple(params),
-            converters=compiler.get_converters([f.get_col(opts.db_table) for f in fields]),
+            converters=converters,
             apply_converters=compiler.apply_converters,
             init_list=[f.attname for f in fields],
         )
@@ -253,6 +255,20 @@ def returns_rows_from_update(connection: BaseDatabaseWrapper) -> bool:
     )
 
 
+def _returning(query: UpdateQuery, db: str, fields: list[Field]):
+    """Django's own UPDATE of ``query`` (as ``QuerySet.update`` compiles it) with ``RETURNING``
+    ``fields`` after it: the compiler, the SQL, its parameters and the converters that turn the
+    returned columns into values as a read of them would."""
+    compiler = query.get_compiler(using=db)
+    sql, params = compiler.as_sql()
+    if not sql or query.related_updates:
+        raise ValueError("an UPDATE … RETURNING writes fields of the model's own table only")
+    quote = compiler.connection.ops.quote_name
+    columns = [f.get_col(query.get_meta().db_table) for f in fields]
+    sql = f"{sql} RETURNING {', '.join(quote(f.column) for f in fields)}"
+    return compiler, sql, params, compiler.get_converters(columns)
+
+
 def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
     """``queryset.update(**values)`` that returns the primary keys of the rows it wrote, in one
     ``UPDATE … RETURNING`` (Django's own UPDATE, compiled as ``QuerySet.update`` compiles it).
@@ -268,14 +284,9 @@ def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
     query.add_update_values(values)
     query.clear_ordering(force=True)
     query.clear_select_clause()
-    compiler = query.get_compiler(using=db)
-    sql, params = compiler.as_sql()
-    if not sql or query.related_updates:
-        raise ValueError("update_returning_pks writes fields of the model's own table only")
-    pk = queryset.model._meta.pk
-    converters = compiler.get_converters([pk.get_col(queryset.model._meta.db_table)])
+    compiler, sql, params, converters = _returning(query, db, [queryset.model._meta.pk])
     with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {connection.ops.quote_name(pk.column)}", params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     if converters:
         rows = compiler.apply_converters(rows, converters)
@@ -313,10 +324,7 @@ class CompiledInsert(Generic[M]):
         db = router.db_for_write(model)
         connection = connections[db]
         obj = model(**values)
-        by_db: dict[str, _CompiledInsert] = self._local.__dict__.setdefault("by_db", {})
-        compiled = by_db.get(db)
-        if compiled is None or compiled.connection is not connection:
-            compiled = by_db[db] = _compile_insert(obj, db)
+        compiled = _per_connection(self._local, db, connection, lambda: _compile_insert(obj, db))
         params = [
             field.get_db_prep_save(field.pre_save(obj, True), connection)
             for field in compiled.fields
