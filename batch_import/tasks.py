@@ -215,12 +215,20 @@ def advance_items(item_ids: list[str]) -> dict[str, str]:
     for lease in taken:
         todo.put(lease)
     in_flight = len(taken) + take_more(places - len(taken))
-    threads = [
-        threading.Thread(target=_place, args=(todo, ended), name=f"item_{n}") for n in range(places)
-    ]
-    for thread in threads:
-        thread.start()
+    threads: list[threading.Thread] = []
+
+    def open_places() -> None:
+        """A place (thread) for each item in flight, up to the task's: a task that found its
+        items taken by others starts none."""
+        while len(threads) < in_flight:
+            thread = threading.Thread(
+                target=_place, args=(todo, ended), name=f"item_{len(threads)}"
+            )
+            thread.start()
+            threads.append(thread)
+
     try:
+        open_places()
         while in_flight:
             # Every item that has ended by now, so the places they freed are filled at once.
             finished = [ended.get()]
@@ -234,6 +242,7 @@ def advance_items(item_ids: list[str]) -> dict[str, str]:
                 else:
                     outcomes[item_id] = outcome
             in_flight += take_more(places - in_flight)
+            open_places()
     finally:
         for _ in threads:
             todo.put(None)

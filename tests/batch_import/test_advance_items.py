@@ -116,3 +116,42 @@ def test_an_item_that_raised_is_raised_by_the_task_once_every_place_has_ended(mo
     with pytest.raises(RuntimeError, match="boom"):
         tasks.advance_items(items)
     assert sorted(ran) == sorted(items)
+
+
+def started_places(monkeypatch) -> list[str]:
+    """Names of the item threads (places) the task starts."""
+    started, start = [], threading.Thread.start
+
+    def noting_start(thread):
+        if thread.name.startswith("item_"):
+            started.append(thread.name)
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", noting_start)
+    return started
+
+
+def test_a_task_whose_items_others_took_starts_no_place(advanced, monkeypatch):
+    """The run's later tasks find their items taken by earlier tasks' places: they end at once,
+    with no thread started for nothing."""
+    started = started_places(monkeypatch)
+    run = ImportRunFactory()
+    until = timezone.now() + timedelta(minutes=1)
+    items = [item.pk for item in due_items(run, 3, lease_owner="other", lease_until=until)]
+
+    assert tasks.advance_items(items) == dict.fromkeys(items, "not_claimed")
+    assert started == []
+    assert advanced[0] == []
+
+
+def test_a_task_opens_no_more_places_than_items_in_flight(advanced, monkeypatch):
+    started = started_places(monkeypatch)
+    run = ImportRunFactory()
+    until = timezone.now() + timedelta(minutes=1)
+    free = [item.pk for item in due_items(run, 2)]
+    taken = [item.pk for item in due_items(run, 3, lease_owner="other", lease_until=until)]
+
+    tasks.advance_items([*free, *taken])
+
+    assert sorted(advanced[0]) == sorted(free)
+    assert len(started) == 2
