@@ -7,7 +7,8 @@ Bench only: nothing here is imported by the product. Every worker process append
 - ``call``: an outbound HTTP exchange (start, end, host or upstream, path) of an item,
 - ``sleep``: a ``time.sleep`` in an item's thread (start, end, the function that slept and,
   for the worker's wait before a retry, the item's stage),
-- ``advance``: one ``advance_item`` of an item (start, end, outcome),
+- ``advance``: one ``advance_item`` of an item (start, end, outcome, and the start and end of
+  each of its thread's SQL statements and commits: time in the database, lock waits included),
 - ``sql``: this process's SQL statement count so far, split into statements run for an item
   and the rest (the broker's polling, the cluster's own bookkeeping), rewritten every second.
 
@@ -29,6 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TRACE_DIR = Path(os.environ.get("BENCH_TRACE_DIR", "."))
 _item: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_item", default=None)
+# (start, end) of each statement and commit of the item being advanced in this context.
+_database: contextvars.ContextVar[list | None] = contextvars.ContextVar("bench_db", default=None)
 _real_sleep = time.sleep
 _clock = time.time  # one clock across processes: wall time
 _files: dict[int, object] = {}
@@ -124,8 +127,21 @@ def install() -> None:
     httpx.HTTPTransport.handle_request = handle_request
 
 
+def _timed(run, *args, **kwargs):
+    """``run(*args, **kwargs)``, its start and end noted for the item being advanced."""
+    spans = _database.get()
+    if spans is None:
+        return run(*args, **kwargs)
+    started = _clock()
+    try:
+        return run(*args, **kwargs)
+    finally:
+        spans.append((round(started, 6), round(_clock(), 6)))
+
+
 def install_after_setup() -> None:
     from django.db.backends import utils
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
     from batch_import import tasks
 
@@ -136,23 +152,25 @@ def install_after_setup() -> None:
             _handle()
             with _sql_lock:
                 _sql["item" if _item.get() is not None else "other"] += 1
-            return _original(self, *args, **kwargs)
+            return _timed(_original, self, *args, **kwargs)
 
         setattr(utils.CursorWrapper, name, counted)
+    commit = BaseDatabaseWrapper.commit
+    BaseDatabaseWrapper.commit = lambda self: _timed(commit, self)
 
     advance = tasks.advance_item
 
     def advance_item(item_id, *args, **kwargs):
-        token = _item.set(str(item_id))
+        token, database = _item.set(str(item_id)), _database.set([])
         started = _clock()
         outcome = "error"
         try:
             outcome = advance(item_id, *args, **kwargs)
             return outcome
         finally:
-            _write(
-                {"k": "advance", "item": str(item_id), "t0": started, "t1": _clock(), "o": outcome}
-            )
+            record = {"k": "advance", "item": str(item_id), "t0": started, "t1": _clock()}
+            _write({**record, "o": outcome, "db": _database.get()})
+            _database.reset(database)
             _item.reset(token)
 
     tasks.advance_item = advance_item

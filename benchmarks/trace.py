@@ -49,12 +49,15 @@ def split_time(
     spans: list[tuple[float, float]],
     calls: list[tuple[float, float]],
     sleeps: list[tuple[float, float, str]],
+    database: list[tuple[float, float]] = (),
 ) -> dict[str, float]:
-    """Seconds of the item's time in a worker (``spans``) spent in an HTTP exchange, else
-    asleep (by where), else anything else (CPU, database, waiting for the GIL or a core)."""
+    """Seconds of the item's time in a worker (``spans``) spent in an HTTP exchange, else in
+    the database (a statement or a commit, waits for a lock included), else asleep (by where),
+    else anything else (CPU, waiting for the GIL or a core)."""
     cuts = sorted(
         {t for span in spans for t in span}
         | {t for call in calls for t in call}
+        | {t for statement in database for t in statement}
         | {t for sleep in sleeps for t in sleep[:2]}
     )
     out: dict[str, float] = defaultdict(float)
@@ -64,6 +67,8 @@ def split_time(
             continue
         if any(a <= middle < b for a, b in calls):
             out["http"] += right - left
+        elif any(a <= middle < b for a, b in database):
+            out["database"] += right - left
         elif where := next((w for a, b, w in sleeps if a <= middle < b), None):
             out[f"sleep {where}"] += right - left
         else:
@@ -78,6 +83,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def analyse(records: list[dict], *, host_port: int, started: float, wall: float, in_flight: int):
     calls, sleeps, spans = defaultdict(list), defaultdict(list), defaultdict(list)
+    database = defaultdict(list)
     outcomes: dict[str, int] = defaultdict(int)
     host_calls = upstream_calls = 0
     stage_calls: dict[str, int] = defaultdict(int)
@@ -97,6 +103,7 @@ def analyse(records: list[dict], *, host_port: int, started: float, wall: float,
             sleeps[item].append((record["t0"], record["t1"], where))
         elif record["k"] == "advance":
             spans[item].append((record["t0"], record["t1"]))
+            database[item].extend(map(tuple, record.get("db", ())))
             outcomes[record["o"]] += 1
     items = sorted(spans)
     if not items:
@@ -105,7 +112,9 @@ def analyse(records: list[dict], *, host_port: int, started: float, wall: float,
     in_worker = [sum(b - a for a, b in spans[item]) for item in items]
     split: dict[str, float] = defaultdict(float)
     for item in items:
-        for name, seconds in split_time(spans[item], calls[item], sleeps[item]).items():
+        for name, seconds in split_time(
+            spans[item], calls[item], sleeps[item], database[item]
+        ).items():
             split[name] += seconds
     n = len(items)
     first_start = min(a for item in items for a, _ in spans[item])

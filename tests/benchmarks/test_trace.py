@@ -30,6 +30,16 @@ def test_split_time_puts_a_call_before_a_sleep_and_the_rest_aside():
     assert split == pytest.approx({"http": 3, "sleep hold": 2, "other": 5})
 
 
+def test_split_time_puts_the_database_after_a_call_and_before_a_sleep():
+    split = split_time(
+        spans=[(0, 10)],
+        calls=[(1, 3)],
+        sleeps=[(4, 6, "hold")],
+        database=[(2, 5), (8, 9)],  # a statement ends during the sleep, one stands alone
+    )
+    assert split == pytest.approx({"http": 2, "database": 3, "sleep hold": 1, "other": 4})
+
+
 def test_split_time_ignores_what_falls_outside_the_item_spans():
     assert split_time(spans=[(0, 1)], calls=[(0.5, 2)], sleeps=[]) == pytest.approx(
         {"http": 0.5, "other": 0.5}
@@ -52,3 +62,12 @@ def test_analyse_counts_per_item_and_occupancy():
     assert result["occupancy"] == pytest.approx(6 / (2 * 5))
     assert result["split_per_item_s"] == pytest.approx({"http": 1.5, "other": 1.5})
     assert result["first_item_after_s"] == 1
+
+
+def test_analyse_splits_out_the_statements_an_advance_noted():
+    records = [
+        {"k": "advance", "item": "a", "t0": 10, "t1": 14, "o": "done", "db": [[12, 13.5]]},
+        {"k": "call", "item": "a", "t0": 10, "t1": 11, "port": 1, "path": "/x", "st": "probe"},
+    ]
+    result = analyse(records, host_port=1, started=9, wall=5, in_flight=1)
+    assert result["split_per_item_s"] == pytest.approx({"http": 1, "database": 1.5, "other": 1.5})
