@@ -317,6 +317,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Connections the kernel queues for the accept loop, as Go's net.Listen asks (the system's
+    # maximum): socketserver's 5 made the kernel drop the connects beyond them while the loop
+    # waited for the GIL, and each dropped client waited a second before trying again.
+    request_queue_size = socket.SOMAXCONN
     app: App
     name: str
     software: str | None

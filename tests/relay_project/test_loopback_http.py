@@ -4,6 +4,7 @@ loopback server."""
 from __future__ import annotations
 
 import http.client
+import http.server
 import json
 import socket
 import struct
@@ -20,6 +21,7 @@ from relay_project.loopback_http import (
     Request,
     Response,
     Router,
+    _Server,
     match,
 )
 
@@ -183,3 +185,19 @@ def test_a_client_that_resets_its_kept_connection_leaves_no_traceback(
     assert httpx.get(f"http://{host}:{port}/echo?q=after").text == "after"  # still serving
     time.sleep(0.2)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_connections_wait_in_the_listen_queue_while_the_accept_loop_is_busy() -> None:
+    """Many clients connecting at once while the server's accept loop cannot run (it waits
+    for the GIL): the kernel queues them, as it does for the real host (Go listens with the
+    system's maximum), where a queue of 5 dropped the rest for a second."""
+    server = _Server(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # never accepts
+    clients = []
+    try:
+        for _ in range(64):
+            clients.append(socket.create_connection(server.server_address, timeout=0.5))
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()
+    assert len(clients) == 64
