@@ -121,6 +121,10 @@ class HostHTTP:
             base_url=self.base_url,
             timeout=self.timeout,
             transport=transport,
+            # As many connections kept open as calls may run at once: httpx keeps 20 by
+            # default, so with more items in flight each call past them connected again.
+            # Not bounded here: the host slot bounds the calls.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=int(size)),
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "relay-manager"},
         )
