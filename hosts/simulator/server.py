@@ -135,7 +135,15 @@ class HostSimulator:
             quirks=quirks or Quirks(),
         )
         self.upstream = httpx.Client(
-            transport=upstream_transport, timeout=upstream_timeout, follow_redirects=False
+            transport=upstream_transport,
+            timeout=upstream_timeout,
+            # The host's pool toward upstreams (backend/internal/repository/http_upstream.go):
+            # 240 idle connections kept, for 90 s. httpx keeps 20: with more calls in flight
+            # the simulator connected to its upstreams again and again.
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=240, keepalive_expiry=90
+            ),
+            follow_redirects=False,
         )
         self.stopping = threading.Event()
         # Runs the background Responses probes on threads it keeps (one per probe in flight).

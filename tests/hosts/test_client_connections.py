@@ -1,4 +1,5 @@
-"""The host client's keep-alive pool, against a real loopback server."""
+"""Keep-alive pools toward a real loopback server: the host client's, and the host
+simulator's toward its upstreams (as the real host keeps them)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from hosts.simulator.server import HostSimulator
 from hosts.sub2api import Sub2ApiClient
 
 ADMIN_KEY = "admin-" + "ab" * 32
@@ -50,12 +52,31 @@ def host() -> Iterator[Host]:
 
 
 def test_the_client_keeps_a_connection_for_each_call_it_may_run_at_once(host: Host) -> None:
-    """30 items calling the host at once, twice: the second time every call finds a kept
-    connection (httpx keeps 20 by default: 10 calls connected again each time)."""
-    calls = 30
-    address = "http://{}:{}".format(*host.server_address)
-    client = Sub2ApiClient(address, admin_api_key=ADMIN_KEY, max_concurrency=calls)
-    with ThreadPoolExecutor(calls) as pool:
+    """Items calling the host at once, twice: the second time every call finds a kept
+    connection (httpx keeps 20 by default: the calls past them connected again)."""
+    client = Sub2ApiClient(address(host), admin_api_key=ADMIN_KEY, max_concurrency=CALLS)
+    twice_at_once(lambda: client.http.admin("GET", "/groups"))
+    assert len(host.connections) <= CALLS
+
+
+def test_the_host_simulator_keeps_its_connections_to_upstreams(host: Host) -> None:
+    """The real host keeps up to 120 idle connections per upstream, 240 in all
+    (backend/internal/repository/http_upstream.go)."""
+    simulator = HostSimulator()
+    url = address(host) + "/v1/models"
+    twice_at_once(lambda: simulator.upstream.get(url).raise_for_status())
+    assert len(host.connections) <= CALLS
+
+
+CALLS = 30
+
+
+def address(host: Host) -> str:
+    return "http://{}:{}".format(*host.server_address)
+
+
+def twice_at_once(call) -> None:
+    """``call`` from CALLS threads at once, twice."""
+    with ThreadPoolExecutor(CALLS) as pool:
         for _ in range(2):
-            list(pool.map(lambda _: client.http.admin("GET", "/groups"), range(calls)))
-    assert len(host.connections) <= calls
+            list(pool.map(lambda _: call(), range(CALLS)))
