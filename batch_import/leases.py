@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
 from django.db import connections, transaction
@@ -20,7 +22,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from batch_import.models import ImportRunItem
-from relay_project.compiled_reads import returns_rows_from_update, update_returning_pks
+from relay_project.compiled_reads import (
+    CompiledUpdatePks,
+    Slot,
+    returns_rows_from_update,
+    update_returning_pks,
+)
 from relay_project.ids import new_id
 
 Stage = ImportRunItem.Stage
@@ -125,10 +132,46 @@ def take_next_due(
     """Up to ``limit`` due, unleased items of these runs, earliest due first, taken in one
     statement (an index walk past the items in flight: ``item_run_due_idx``): a task's places
     that freed get theirs at once, where a read of the next due items and then a claim per
-    place cost two statements per item and lost the races another task's places won."""
+    place cost two statements per item and lost the races another task's places won. The
+    statement is compiled once per connection, number of runs and places (``NEXT_DUE``)."""
     now = now or timezone.now()
-    due = claimable_items(now).filter(run_id__in=run_ids).order_by("next_retry_at", "position")
-    return _take_all(claimable_items(now).filter(pk__in=due.values("pk")[:limit]), now)
+    if not returns_rows_from_update(connections[ImportRunItem.objects.db]):
+        return _take_all(_next_due(claimable_items(now), Q(run_id__in=run_ids), limit), now)
+    worker_id, until = new_worker_id(), now + lease_ttl()
+    runs = {f"run_{n}": run_id for n, run_id in enumerate(run_ids)}
+    won = NEXT_DUE.update((len(run_ids), limit), now=now, owner=worker_id, until=until, **runs)
+    return [HeldLease(item_id=pk, worker_id=worker_id, until=until) for pk in won]
+
+
+def _next_due(claimable: QuerySet[ImportRunItem], runs: Q, limit: int):
+    """The claimable items among the first ``limit`` due ones of these runs."""
+    due = claimable.filter(runs).order_by("next_retry_at", "position")
+    return claimable.filter(pk__in=due.values("pk")[:limit])
+
+
+def _next_due_statement(shape: tuple[int, int]) -> tuple[QuerySet[ImportRunItem], dict]:
+    runs, limit = shape
+    field = ImportRunItem._meta.get_field
+    now = Slot("now", field("next_retry_at"))
+    claimable = ImportRunItem.objects.filter(
+        ~Q(current_stage=Stage.DONE),
+        Q(next_retry_at__lte=now),
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now),
+    )
+    # One condition per run: ``__in`` would take a slot for a value.
+    runs_q = reduce(
+        or_, (Q(run_id=Slot(f"run_{n}", field("run").target_field)) for n in range(runs))
+    )
+    written = {
+        "lease_owner": Slot("owner", field("lease_owner")),
+        "lease_until": Slot("until", field("lease_until")),
+    }
+    return _next_due(claimable, runs_q, limit), written
+
+
+# ``take_next_due``'s UPDATE … RETURNING: built as ``claimable_items`` and ``_next_due`` build
+# it, with slots for each call's values. Building it was most of a claim's CPU.
+NEXT_DUE = CompiledUpdatePks(ImportRunItem, _next_due_statement)
 
 
 def _take_all(items: QuerySet[ImportRunItem], now: datetime) -> list[HeldLease]:

@@ -269,6 +269,82 @@ def _returning(query: UpdateQuery, db: str, fields: list[Field]):
     return compiler, sql, params, compiler.get_converters(columns)
 
 
+class Slot(_Slot):
+    """Where one value of each call goes in a statement ``CompiledUpdatePks`` compiles: the
+    right-hand side of a filter (``lease_until__lt=Slot("now", field)``) or a written value.
+    Slots of the same name take the same value."""
+
+    def __init__(self, name: str, field: Field) -> None:
+        super().__init__(("slot", name), field)
+
+
+@dataclass(frozen=True)
+class _CompiledPks:
+    connection: BaseDatabaseWrapper
+    sql: str
+    params: tuple  # with a ``Slot`` where each call's values go
+    fields: dict  # slot name → its field
+    written: frozenset  # the names of the slots written (the rest are compared)
+    converters: dict
+    apply_converters: Callable
+
+
+class CompiledUpdatePks:
+    """``update_returning_pks`` of a queryset whose SQL is compiled once per connection and
+    shape: ``build(shape)`` returns the queryset and the values to write, with ``Slot``s where
+    each call's values go (what varies beyond them, such as how many rows a sliced subquery
+    takes, is the shape). Each call's values are prepared as the field prepares a value it
+    writes (``get_db_prep_save``) or compares (``get_db_prep_value``)."""
+
+    def __init__(
+        self, model: type[Model], build: Callable[[Any], tuple[QuerySet, Mapping[str, Any]]]
+    ) -> None:
+        self._model, self._build = model, build
+        self._local = threading.local()  # per thread, as Django's connections are
+
+    def update(self, shape: Any, **values: Any) -> list:
+        """Run the statement of ``shape`` with ``values`` (slot name → value); the primary
+        keys of the rows it wrote."""
+        db = router.db_for_write(self._model)
+        connection = connections[db]
+        compiled = _per_connection(
+            self._local, (db, shape), connection, lambda: self._compile(*self._build(shape), db)
+        )
+        prepared = {}
+        for name, field in compiled.fields.items():
+            prepare = (
+                field.get_db_prep_save if name in compiled.written else field.get_db_prep_value
+            )
+            prepared["slot", name] = prepare(values[name], connection)
+        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
+        with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters:
+            rows = compiled.apply_converters(rows, compiled.converters)
+        return [row[0] for row in rows]
+
+    @staticmethod
+    def _compile(queryset: QuerySet, written: Mapping[str, Any], db: str) -> _CompiledPks:
+        connection = connections[db]
+        if not returns_rows_from_update(connection):
+            raise NotImplementedError(f"{connection.vendor} returns no rows from an UPDATE")
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values(written)
+        query.clear_ordering(force=True)
+        query.clear_select_clause()
+        compiler, sql, params, converters = _returning(query, db, [queryset.model._meta.pk])
+        return _CompiledPks(
+            connection=compiler.connection,
+            sql=sql,
+            params=tuple(params),
+            fields={p.key[1]: p.output_field for p in params if isinstance(p, _Slot)},
+            written=frozenset(v.key[1] for v in written.values() if isinstance(v, _Slot)),
+            converters=converters,
+            apply_converters=compiler.apply_converters,
+        )
+
+
 def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
     """``queryset.update(**values)`` that returns the primary keys of the rows it wrote, in one
     ``UPDATE … RETURNING`` (Django's own UPDATE, compiled as ``QuerySet.update`` compiles it).

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.db.models import Q
 from django.db.models.signals import post_save
 from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
 from django.test.utils import CaptureQueriesContext
@@ -254,3 +255,45 @@ def test_a_compiled_insert_is_create_itself_where_save_has_receivers():
 def test_a_compiled_insert_needs_a_key_made_in_python():
     with pytest.raises(ValueError, match="primary key"):
         CompiledInsert(ApiToken)
+
+
+def leased_by(owner: str) -> list:
+    return sorted(ImportRunItem.objects.filter(lease_owner=owner).values_list("pk", flat=True))
+
+
+@pytest.mark.skipif(
+    not compiled_reads.returns_rows_from_update(connection), reason="needs UPDATE … RETURNING"
+)
+def test_compiled_update_pks_writes_as_update_returning_pks_and_compiles_once():
+    """Each shape is built and compiled once; each call's slots take its values, prepared as
+    the field prepares what it compares and what it writes."""
+    runs = [ImportRunFactory() for _ in range(3)]
+    for run in runs:
+        for _ in range(3):
+            ImportRunItemFactory(run=run, attempt=1)
+    built = []
+    field = ImportRunItem._meta.get_field
+
+    def build(shape):
+        built.append(shape)
+        count, limit = shape
+        slots = [compiled_reads.Slot(f"run_{n}", field("run").target_field) for n in range(count)]
+        runs_q = Q()
+        for slot in slots:
+            runs_q |= Q(run_id=slot)
+        first = ImportRunItem.objects.filter(runs_q).order_by("position").values("pk")[:limit]
+        queryset = ImportRunItem.objects.filter(pk__in=first)
+        return queryset, {"lease_owner": compiled_reads.Slot("owner", field("lease_owner"))}
+
+    statement = compiled_reads.CompiledUpdatePks(ImportRunItem, build)
+    one = statement.update((1, 2), run_0=runs[0].pk, owner="a")
+    two = statement.update((1, 2), run_0=runs[1].pk, owner="b")
+    both = statement.update((2, 9), run_0=runs[0].pk, run_1=runs[2].pk, owner="c")
+
+    def first_of(run, n):
+        return sorted(run.items.order_by("position").values_list("pk", flat=True)[:n])
+
+    assert built == [(1, 2), (2, 9)]
+    assert sorted(one) == first_of(runs[0], 2)
+    assert sorted(two) == first_of(runs[1], 2) == leased_by("b")
+    assert sorted(both) == sorted(first_of(runs[0], 3) + first_of(runs[2], 3)) == leased_by("c")
