@@ -17,6 +17,10 @@ which rows it wrote: the worker claims several items in one statement and learns
 ``CompiledInsert`` is ``objects.create`` with the INSERT compiled once per connection: the
 worker appends about twelve events per item, and building each INSERT (the model's save
 machinery and the compiler) was most of each append's CPU.
+
+``CompiledUpdatePks`` is ``update_returning_pks`` of a queryset built once per connection and
+shape with ``Slot``s where each call's values go: the claim of a task's next due items, whose
+subquery cost more to build than to run.
 """
 
 from __future__ import annotations
