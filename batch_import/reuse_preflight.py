@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from batch_import.leases import this_process
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.reuse import ExistingAccount
 from hosts.resources import HostResources, TrackedAccount
+from relay_project.compiled_reads import CompiledRead, Slot
 
 AccountState = ImportRunItem.MatchedAccountState
 Access = ImportRunItem.AccessStatus
@@ -90,25 +91,45 @@ def settled_sibling(item: ImportRunItem) -> ImportRunItem | None:
     provider's own; in self-service, the operator key's) and, in subscription mode, the same
     users' access to it. Its group id is set only once all of that is done, so the host need
     not be asked again (a run of many keys of one provider asks once)."""
-    siblings = item.run.items.filter(group_id__isnull=False, rolled_back_at__isnull=True)
-    if item.run.access_mode != ImportRun.AccessMode.SELF_SERVICE:
-        siblings = siblings.filter(provider_id=item.provider_id)
-    # ``run_id`` too: the run's item manager sets each row's run from it (deferred, it cost a
-    # second query per lookup).
-    return (
-        siblings.exclude(pk=item.pk)
-        .only(
-            "item_id",
-            "run_id",
-            "group_id",
-            "channel_id",
-            "raw_models",
-            "subscription_access",
-            "legacy_batch_id",
-            "legacy_provider_id",
+    if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
+        sibling = SETTLED_IN_RUN.first(run=item.run_id, item=item.pk)
+    else:
+        sibling = SETTLED_OF_PROVIDER.first(
+            run=item.run_id, item=item.pk, provider=item.provider_id
         )
-        .first()
+    if sibling is not None:
+        sibling.run = item.run  # as the run's item manager sets it
+    return sibling
+
+
+def _settled_siblings(*, of_provider: bool) -> QuerySet[ImportRunItem]:
+    field = ImportRunItem._meta.get_field
+    siblings = ImportRunItem.objects.filter(
+        run_id=Slot("run", field("run").target_field),
+        group_id__isnull=False,
+        rolled_back_at__isnull=True,
     )
+    if of_provider:
+        siblings = siblings.filter(provider_id=Slot("provider", field("provider_id")))
+    return siblings.exclude(pk=Slot("item", field("item_id"))).only(
+        "item_id",
+        "run_id",
+        "group_id",
+        "channel_id",
+        "raw_models",
+        "subscription_access",
+        "legacy_batch_id",
+        "legacy_provider_id",
+    )
+
+
+# ``settled_sibling``'s reads (every item provisioning asks), compiled once per connection.
+SETTLED_IN_RUN = CompiledRead(
+    ImportRunItem, lambda: _settled_siblings(of_provider=False), first=True
+)
+SETTLED_OF_PROVIDER = CompiledRead(
+    ImportRunItem, lambda: _settled_siblings(of_provider=True), first=True
+)
 
 
 def provisioning_elsewhere(item: ImportRunItem, before: tuple[datetime, str]) -> bool:

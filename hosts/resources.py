@@ -30,6 +30,7 @@ from hosts.sub2api.types import (
     User,
     UserSession,
 )
+from relay_project.compiled_reads import CompiledRead, Slot
 from relay_project.crypto import Secret
 
 Resource = ManagedResource.ResourceType
@@ -459,20 +460,30 @@ def user_key_name(email: str, group_id: int) -> str:
 
 def user_key(host: Host, email: str, group_id: int) -> Secret | None:
     """The stored key of managed user ``email`` for ``group_id`` on ``host``."""
-    record = (
+    record = USER_KEY.first(host=host.pk, group=group_id, email=email)
+    return record.secret if record else None
+
+
+def _user_keys() -> QuerySet[ManagedResource]:
+    field = ManagedResource._meta.get_field
+    host = Slot("host", field("host").target_field)
+    return (
         ManagedResource.objects.filter(
             host=host,
             resource_type=Resource.API_KEY,
-            host_group_id=group_id,
-            user_record__logical_key=email,
+            host_group_id=Slot("group", field("host_group_id")),
+            user_record__logical_key=Slot("email", field("logical_key")),
             user_record__host=host,  # the email's record of this host, not of every host
             state=State.PRESENT,
         )
         .exclude(secret=None)
         .order_by("-id")
-        .first()
     )
-    return record.secret if record else None
+
+
+# ``user_key``'s read (every item validating in subscription mode asks), compiled once per
+# connection.
+USER_KEY = CompiledRead(ManagedResource, _user_keys, first=True)
 
 
 def delete_resource(client: Sub2ApiClient, record: ManagedResource) -> None:

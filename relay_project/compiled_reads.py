@@ -251,6 +251,84 @@ class UpdateReturning(Generic[M]):
             return queryset.model._base_manager.using(queryset.db).only(*names).get(pk=pk)
 
 
+@dataclass(frozen=True)
+class _CompiledRead:
+    connection: BaseDatabaseWrapper
+    sql: str
+    params: tuple  # with a ``Slot`` where each call's values go
+    fields: dict  # slot name → its field
+    converters: dict
+    apply_converters: Callable
+    model: type[Model]
+    init_list: list[str]
+    columns: slice
+    related_populators: list
+
+
+class CompiledRead(Generic[M]):
+    """``list(build())``, or ``build().first()`` (``first=True``), with the SQL compiled once
+    per connection: ``build`` returns a plain model queryset (``select_related`` and ``only``
+    welcome, no annotations, not from a related manager) whose varying values are ``Slot``s,
+    each call's values prepared as the field prepares a value it compares."""
+
+    def __init__(
+        self, model: type[M], build: Callable[[], QuerySet[M]], *, first: bool = False
+    ) -> None:
+        self._model, self._build, self._first = model, build, first
+        self._local = threading.local()  # per thread, as Django's connections are
+
+    def rows(self, **values: Any) -> list[M]:
+        db = router.db_for_read(self._model)
+        connection = connections[db]
+        compiled = _per_connection(self._local, db, connection, lambda: self._compile(db))
+        prepared = {
+            ("slot", name): field.get_db_prep_value(values[name], connection)
+            for name, field in compiled.fields.items()
+        }
+        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters:
+            rows = compiled.apply_converters(rows, compiled.converters)
+        found = []
+        for row in rows:
+            obj = compiled.model.from_db(db, compiled.init_list, row[compiled.columns])
+            for populator in compiled.related_populators:
+                populator.populate(row, obj)
+            found.append(obj)
+        return found
+
+    def first(self, **values: Any) -> M | None:
+        found = self.rows(**values)
+        return found[0] if found else None
+
+    def _compile(self, db: str) -> _CompiledRead:
+        queryset = self._build()
+        if self._first:  # as ``QuerySet.first`` reads
+            queryset = (queryset if queryset.ordered else queryset.order_by("pk"))[:1]
+        if queryset.query.annotation_select or queryset._known_related_objects:
+            raise ValueError("CompiledRead reads plain model rows only")
+        compiler = queryset.query.get_compiler(using=db)
+        sql, params = compiler.as_sql()
+        select, klass_info = compiler.select, compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        return _CompiledRead(
+            connection=compiler.connection,
+            sql=sql,
+            params=tuple(params),
+            fields={p.key[1]: p.output_field for p in params if isinstance(p, _Slot)},
+            converters=compiler.get_converters(
+                [column[0] for column in select[: compiler.col_count]]
+            ),
+            apply_converters=compiler.apply_converters,
+            model=klass_info["model"],
+            init_list=[column[0].target.attname for column in select[start:end]],
+            columns=slice(start, end),
+            related_populators=get_related_populators(klass_info, select, db),
+        )
+
+
 def returns_rows_from_update(connection: BaseDatabaseWrapper) -> bool:
     """Whether ``UPDATE … RETURNING`` works here: PostgreSQL, and SQLite from 3.35 (which
     brought it with INSERT … RETURNING, what Django asks the SQLite version for)."""

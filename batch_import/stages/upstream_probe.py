@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
 
 from batch_import.failures import upstream_failure
@@ -18,6 +19,7 @@ from probe.discovery import discover_models
 from probe.errors import ProbeErrorKind
 from probe.guard import UnsafeUpstream, check_upstream_url
 from probe.smoke_model import choose_smoke_model
+from relay_project.compiled_reads import CompiledRead, Slot
 from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
@@ -158,17 +160,29 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
 def sibling_profile(item: ImportRunItem) -> CapabilityProfile | None:
     """The capability profile another key of the same upstream got in this run, if any: its
     routes and model features are taken over, so a run of many keys probes them once."""
-    profile = (
-        item.run.items.filter(
-            provider_id=item.provider_id,
-            base_url=item.base_url,
+    sibling = PROFILED_SIBLING.first(
+        run=item.run_id, provider=item.provider_id, base_url=item.base_url, item=item.pk
+    )
+    profile = sibling.capability_profile if sibling is not None else None
+    return CapabilityProfile.from_dict(profile) if profile else None
+
+
+def _profiled_siblings() -> QuerySet[ImportRunItem]:
+    field = ImportRunItem._meta.get_field
+    return (
+        ImportRunItem.objects.filter(
+            run_id=Slot("run", field("run").target_field),
+            provider_id=Slot("provider", field("provider_id")),
+            base_url=Slot("base_url", field("base_url")),
             capability_profile__isnull=False,
         )
-        .exclude(pk=item.pk)
-        .values_list("capability_profile", flat=True)
-        .first()
+        .exclude(pk=Slot("item", field("item_id")))
+        .only("item_id", "capability_profile")
     )
-    return CapabilityProfile.from_dict(profile) if profile else None
+
+
+# ``sibling_profile``'s read (every item probing asks), compiled once per connection.
+PROFILED_SIBLING = CompiledRead(ImportRunItem, _profiled_siblings, first=True)
 
 
 REFUSED_URL = gettext_noop("the upstream address is not allowed: %(error)s")

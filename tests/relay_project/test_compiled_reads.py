@@ -297,3 +297,35 @@ def test_compiled_update_pks_writes_as_update_returning_pks_and_compiles_once():
     assert sorted(one) == first_of(runs[0], 2)
     assert sorted(two) == first_of(runs[1], 2) == leased_by("b")
     assert sorted(both) == sorted(first_of(runs[0], 3) + first_of(runs[2], 3)) == leased_by("c")
+
+
+def test_compiled_read_reads_what_the_queryset_reads_with_each_calls_values():
+    """Rows with their related row (``select_related``) and deferred fields (``only``) as
+    Django reads them; ``first`` as ``QuerySet.first`` (by primary key when unordered); the
+    SQL built once however many calls."""
+    runs = [ImportRunFactory() for _ in range(2)]
+    for run in runs:
+        for attempt in (1, 1, 2):
+            ImportRunItemFactory(run=run, attempt=attempt)
+    built = []
+    field = ImportRunItem._meta.get_field
+
+    def of_run(**filters):
+        built.append(filters)
+        run = compiled_reads.Slot("run", field("run").target_field)
+        return ImportRunItem.objects.filter(run_id=run, **filters).select_related("run")
+
+    rows = compiled_reads.CompiledRead(ImportRunItem, lambda: of_run(attempt=1))
+    first = compiled_reads.CompiledRead(
+        ImportRunItem, lambda: of_run().only("item_id", "run", "attempt"), first=True
+    )
+    for run in runs:
+        expected = ImportRunItem.objects.filter(run=run, attempt=1).select_related("run")
+        got = rows.rows(run=run.pk)
+        assert [i.pk for i in got] == [i.pk for i in expected]
+        assert [i.run.state for i in got] == [i.run.state for i in expected]  # no query
+        one = first.first(run=run.pk)
+        assert one.pk == ImportRunItem.objects.filter(run=run).first().pk
+        assert one.get_deferred_fields() >= {"api_key", "base_url"}
+    assert first.first(run="run_none") is None
+    assert len(built) == 2  # once each
