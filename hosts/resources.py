@@ -205,7 +205,10 @@ class HostResources:
         """Our accounts of this provider + upstream key, as the host sees them now; the record
         of one the host no longer has is marked deleted (``mark_gone``)."""
         found: list[TrackedAccount] = []
-        for record in self.account_records(key_digest):
+        records = ACCOUNT_RECORDS.rows(
+            host=self.host.pk, provider=self.owner.provider_id, digest=key_digest
+        )
+        for record in records:
             try:
                 account = self.client.accounts.get(int(record.host_resource_id))
             except HostError as exc:
@@ -220,11 +223,7 @@ class HostResources:
 
     def account_records(self, key_digest: str) -> QuerySet[ManagedResource]:
         """Our live account records of this provider + upstream key (an index range)."""
-        return (
-            self.records(Resource.ACCOUNT)
-            .filter(provider_id=self.owner.provider_id, api_key_digest=key_digest)
-            .exclude(state=State.DELETED)
-        )
+        return _account_records(self.host, self.owner.provider_id, key_digest)
 
     def adopt_untracked_accounts(
         self, key_fingerprint: str, key_digest: str, families: Iterable[str]
@@ -456,6 +455,29 @@ class HostResources:
 def user_key_name(email: str, group_id: int) -> str:
     """The logical key of a managed user's key for a group."""
     return f"{email}|{group_id}"
+
+
+def _account_records(host, provider_id, key_digest) -> QuerySet[ManagedResource]:
+    """``HostResources.account_records``, of values or ``Slot``s."""
+    return ManagedResource.objects.filter(
+        host=host,
+        resource_type=Resource.ACCOUNT,
+        provider_id=provider_id,
+        api_key_digest=key_digest,
+    ).exclude(state=State.DELETED)
+
+
+def _account_records_of_slots() -> QuerySet[ManagedResource]:
+    field = ManagedResource._meta.get_field
+    return _account_records(
+        Slot("host", field("host").target_field),
+        Slot("provider", field("provider_id")),
+        Slot("digest", field("api_key_digest")),
+    )
+
+
+# ``tracked_accounts``'s read (every item provisioning asks), compiled once per connection.
+ACCOUNT_RECORDS = CompiledRead(ManagedResource, _account_records_of_slots)
 
 
 def user_key(host: Host, email: str, group_id: int) -> Secret | None:

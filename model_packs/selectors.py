@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from model_packs.models import PackProvider
 from model_packs.validation import host_version_allowed
+from relay_project.compiled_reads import CompiledRead, Slot
 
 # Pack prices are USD per 1M tokens; the host's channel pricing is USD per token.
 PRICE_FIELDS = {
@@ -35,6 +36,17 @@ class PackProfile:
         return {PRICE_FIELDS[key]: value / 1_000_000 for key, value in entry.items()}
 
 
+# The current packs' providers of one upstream host, with their pack: every item's probe asks
+# (compiled once per connection).
+CURRENT_PROVIDERS_OF_HOST = CompiledRead(
+    PackProvider,
+    lambda: PackProvider.objects.filter(
+        hostname=Slot("hostname", PackProvider._meta.get_field("hostname")),
+        pack__is_current=True,
+    ).select_related("pack"),
+)
+
+
 def pack_profile_for(base_url: str, *, host_version: str = "") -> PackProfile | None:
     """The current pack provider whose base_url has the same host as the upstream (the same
     path wins over another path), skipping packs whose range excludes the host's version."""
@@ -44,9 +56,7 @@ def pack_profile_for(base_url: str, *, host_version: str = "") -> PackProfile | 
         return None
     candidates = [
         provider
-        for provider in PackProvider.objects.filter(
-            hostname=hostname, pack__is_current=True
-        ).select_related("pack")
+        for provider in CURRENT_PROVIDERS_OF_HOST.rows(hostname=hostname)
         if host_version_allowed(provider.pack.host_versions, host_version) is not False
     ]
     if not candidates:
