@@ -20,7 +20,8 @@ machinery and the compiler) was most of each append's CPU.
 
 ``CompiledUpdatePks`` is ``update_returning_pks`` of a queryset built once per connection and
 shape with ``Slot``s where each call's values go: the claim of a task's next due items, whose
-subquery cost more to build than to run.
+subquery cost more to build than to run. ``CompiledRead`` reads rows of such a queryset: the
+per-item lookups of a sibling, an account's records, a user's key, a pack's providers.
 """
 
 from __future__ import annotations
@@ -56,17 +57,53 @@ def _per_connection(local: threading.local, key: Any, connection, build: Callabl
 
 
 @dataclass(frozen=True)
+class _RowReader:
+    """Turns the rows of a compiled model read into objects as ``ModelIterable`` does: the
+    fields' converters, ``Model.from_db``, the related rows' populators."""
+
+    db: str
+    converters: dict
+    apply_converters: Callable
+    model: type[Model]
+    init_list: list[str]
+    columns: slice
+    related_populators: list
+
+    @classmethod
+    def of(cls, compiler, db: str) -> _RowReader:
+        select, klass_info = compiler.select, compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        return cls(
+            db=db,
+            converters=compiler.get_converters(
+                [column[0] for column in select[: compiler.col_count]]
+            ),
+            apply_converters=compiler.apply_converters,
+            model=klass_info["model"],
+            init_list=[column[0].target.attname for column in select[start:end]],
+            columns=slice(start, end),
+            related_populators=get_related_populators(klass_info, select, db),
+        )
+
+    def objects(self, rows: list) -> list:
+        if self.converters:
+            rows = self.apply_converters(rows, self.converters)
+        found = []
+        for row in rows:
+            obj = self.model.from_db(self.db, self.init_list, row[self.columns])
+            for populator in self.related_populators:
+                populator.populate(row, obj)
+            found.append(obj)
+        return found
+
+
+@dataclass(frozen=True)
 class _Compiled:
     connection: BaseDatabaseWrapper
     sql: str
     params: tuple
     pk_at: int
-    converters: dict
-    apply_converters: Callable
-    model: type[Model]
-    init_list: list[str]
-    fields: slice
-    related_populators: list
+    reader: _RowReader
     for_update: bool
 
 
@@ -92,7 +129,7 @@ class CompiledGet(Generic[M]):
                 "select_for_update cannot be used outside of a transaction."
             )
         params = list(compiled.params)
-        params[compiled.pk_at] = compiled.model._meta.pk.get_db_prep_value(pk, connection)
+        params[compiled.pk_at] = compiled.reader.model._meta.pk.get_db_prep_value(pk, connection)
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
@@ -100,12 +137,7 @@ class CompiledGet(Generic[M]):
             raise queryset.model.DoesNotExist(
                 f"{queryset.model._meta.object_name} matching query does not exist."
             )
-        if compiled.converters:
-            row = next(compiled.apply_converters([row], compiled.converters))
-        obj = compiled.model.from_db(db, compiled.init_list, row[compiled.fields])
-        for populator in compiled.related_populators:
-            populator.populate(row, obj)
-        return obj
+        return compiled.reader.objects([row])[0]
 
 
 def _compile(queryset: QuerySet, db: str) -> _Compiled:
@@ -116,19 +148,12 @@ def _compile(queryset: QuerySet, db: str) -> _Compiled:
     sql, params = compiler.as_sql()
     if params.count(_PLACEHOLDER) != 1:
         raise ValueError("CompiledGet needs the primary key to be the query's one varying value")
-    select, klass_info = compiler.select, compiler.klass_info
-    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
     return _Compiled(
         connection=compiler.connection,
         sql=sql,
         params=tuple(params),
         pk_at=params.index(_PLACEHOLDER),
-        converters=compiler.get_converters([column[0] for column in select[: compiler.col_count]]),
-        apply_converters=compiler.apply_converters,
-        model=klass_info["model"],
-        init_list=[column[0].target.attname for column in select[start:end]],
-        fields=slice(start, end),
-        related_populators=get_related_populators(klass_info, select, db),
+        reader=_RowReader.of(compiler, db),
         for_update=bool(query.select_for_update)
         and compiler.connection.features.has_select_for_update,
     )
@@ -257,12 +282,7 @@ class _CompiledRead:
     sql: str
     params: tuple  # with a ``Slot`` where each call's values go
     fields: dict  # slot name → its field
-    converters: dict
-    apply_converters: Callable
-    model: type[Model]
-    init_list: list[str]
-    columns: slice
-    related_populators: list
+    reader: _RowReader
 
 
 class CompiledRead(Generic[M]):
@@ -288,16 +308,7 @@ class CompiledRead(Generic[M]):
         params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
         with connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
-        if compiled.converters:
-            rows = compiled.apply_converters(rows, compiled.converters)
-        found = []
-        for row in rows:
-            obj = compiled.model.from_db(db, compiled.init_list, row[compiled.columns])
-            for populator in compiled.related_populators:
-                populator.populate(row, obj)
-            found.append(obj)
-        return found
+            return compiled.reader.objects(cursor.fetchall())
 
     def first(self, **values: Any) -> M | None:
         found = self.rows(**values)
@@ -311,21 +322,12 @@ class CompiledRead(Generic[M]):
             raise ValueError("CompiledRead reads plain model rows only")
         compiler = queryset.query.get_compiler(using=db)
         sql, params = compiler.as_sql()
-        select, klass_info = compiler.select, compiler.klass_info
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         return _CompiledRead(
             connection=compiler.connection,
             sql=sql,
             params=tuple(params),
-            fields={p.key[1]: p.output_field for p in params if isinstance(p, _Slot)},
-            converters=compiler.get_converters(
-                [column[0] for column in select[: compiler.col_count]]
-            ),
-            apply_converters=compiler.apply_converters,
-            model=klass_info["model"],
-            init_list=[column[0].target.attname for column in select[start:end]],
-            columns=slice(start, end),
-            related_populators=get_related_populators(klass_info, select, db),
+            fields=_slot_fields(params),
+            reader=_RowReader.of(compiler, db),
         )
 
 
@@ -352,9 +354,9 @@ def _returning(query: UpdateQuery, db: str, fields: list[Field]):
 
 
 class Slot(_Slot):
-    """Where one value of each call goes in a statement ``CompiledUpdatePks`` compiles: the
-    right-hand side of a filter (``lease_until__lt=Slot("now", field)``) or a written value.
-    Slots of the same name take the same value."""
+    """Where one value of each call goes in a statement ``CompiledRead`` or ``CompiledUpdatePks``
+    compiles: the right-hand side of a filter (``lease_until__lt=Slot("now", field)``) or a
+    written value. Slots of the same name take the same value."""
 
     def __init__(self, name: str, field: Field) -> None:
         super().__init__(("slot", name), field)
@@ -399,32 +401,50 @@ class CompiledUpdatePks:
             )
             prepared["slot", name] = prepare(values[name], connection)
         params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-        with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
-        if compiled.converters:
-            rows = compiled.apply_converters(rows, compiled.converters)
-        return [row[0] for row in rows]
+        return _written_pks(
+            db, compiled.sql, params, compiled.apply_converters, compiled.converters
+        )
 
     @staticmethod
     def _compile(queryset: QuerySet, written: Mapping[str, Any], db: str) -> _CompiledPks:
-        connection = connections[db]
-        if not returns_rows_from_update(connection):
-            raise NotImplementedError(f"{connection.vendor} returns no rows from an UPDATE")
-        query = queryset.query.chain(UpdateQuery)
-        query.add_update_values(written)
-        query.clear_ordering(force=True)
-        query.clear_select_clause()
-        compiler, sql, params, converters = _returning(query, db, [queryset.model._meta.pk])
+        compiler, sql, params, converters = _update_returning_pk(queryset, written, db)
         return _CompiledPks(
             connection=compiler.connection,
             sql=sql,
             params=tuple(params),
-            fields={p.key[1]: p.output_field for p in params if isinstance(p, _Slot)},
+            fields=_slot_fields(params),
             written=frozenset(v.key[1] for v in written.values() if isinstance(v, _Slot)),
             converters=converters,
             apply_converters=compiler.apply_converters,
         )
+
+
+def _slot_fields(params: list) -> dict[str, Field]:
+    """Slot name → its field, of the ``Slot``s among a compiled statement's parameters."""
+    return {p.key[1]: p.output_field for p in params if isinstance(p, _Slot)}
+
+
+def _update_returning_pk(queryset: QuerySet, values: Mapping[str, Any], db: str):
+    """``queryset.update(**values)`` as ``QuerySet.update`` compiles it, returning the primary
+    keys: the compiler, the SQL, its parameters and the keys' converters."""
+    connection = connections[db]
+    if not returns_rows_from_update(connection):
+        raise NotImplementedError(f"{connection.vendor} returns no rows from an UPDATE")
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    query.clear_ordering(force=True)
+    query.clear_select_clause()
+    return _returning(query, db, [queryset.model._meta.pk])
+
+
+def _written_pks(db: str, sql: str, params: list, apply_converters, converters) -> list:
+    connection = connections[db]
+    with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if converters:
+        rows = apply_converters(rows, converters)
+    return [row[0] for row in rows]
 
 
 def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
@@ -435,20 +455,8 @@ def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
     Where the database returns no rows from an UPDATE, the caller takes another way
     (``returns_rows_from_update``): this one raises ``NotImplementedError`` there."""
     db = queryset.db if queryset._db else router.db_for_write(queryset.model)
-    connection = connections[db]
-    if not returns_rows_from_update(connection):
-        raise NotImplementedError(f"{connection.vendor} returns no rows from an UPDATE")
-    query = queryset.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    query.clear_ordering(force=True)
-    query.clear_select_clause()
-    compiler, sql, params, converters = _returning(query, db, [queryset.model._meta.pk])
-    with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if converters:
-        rows = compiler.apply_converters(rows, converters)
-    return [row[0] for row in rows]
+    compiler, sql, params, converters = _update_returning_pk(queryset, values, db)
+    return _written_pks(db, sql, params, compiler.apply_converters, converters)
 
 
 @dataclass(frozen=True)
