@@ -183,6 +183,43 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+class CpuByProcess:
+    """Each process's CPU over the run and the most threads it had: tells the cluster's worker
+    processes (many item threads) from its sentinel, monitor and pusher (one or two)."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.threads: dict[int, int] = {}
+        self.parent: dict[int, int] = {}
+
+    def poll(self, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            ticks = int(fields[11]) + int(fields[12])
+            self.first.setdefault(pid, ticks)
+            self.last[pid] = ticks
+            self.parent[pid] = int(fields[1])
+            self.threads[pid] = max(self.threads.get(pid, 0), int(fields[17]))
+
+    def per_item_ms(self, n: int) -> list[dict]:
+        """Heaviest first: pid, parent, peak threads, CPU ms per item."""
+        tick = os.sysconf("SC_CLK_TCK")
+        rows = [
+            {
+                "pid": pid,
+                "parent": self.parent[pid],
+                "threads": self.threads[pid],
+                "cpu_ms_per_item": (self.last[pid] - self.first[pid]) / tick / n * 1000,
+            }
+            for pid in self.last
+        ]
+        return sorted(rows, key=lambda row: -row["cpu_ms_per_item"])
+
+
 def memory_mib(pids: list[int], field: str) -> float:
     """Sum of ``field`` over the processes: ``Rss`` from ``status`` (VmRSS, cheap), ``Pss``
     from ``smaps_rollup`` (the kernel walks every mapping for it)."""
@@ -290,6 +327,8 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         time.sleep(4)  # the clusters' workers start before the clock does
         rows_before = pg_rows_read()
         cpu_before = cpu_seconds(descendants(roots))
+        by_process = CpuByProcess()
+        by_process.poll(descendants(roots))
         sims_cpu = time.process_time()  # this process: the simulators' threads, mostly
         loop_cpu = time.thread_time()  # this thread: run_start, then polling the run
         counter = StatementCounter()
@@ -302,6 +341,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         last_pss = 0.0
         while True:
             pids = descendants(roots)
+            by_process.poll(pids)
             peak_rss = max(peak_rss, memory_mib(pids, "Rss"))
             if time.perf_counter() - last_pss > 1:
                 peak_pss, last_pss = max(peak_pss, memory_mib(pids, "Pss")), time.perf_counter()
@@ -314,6 +354,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
             time.sleep(0.25)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(descendants(roots)) - cpu_before
+        by_process.poll(descendants(roots))
         sims_cpu = time.process_time() - sims_cpu
         loop_cpu = time.thread_time() - loop_cpu
         time.sleep(1.5)  # the processes' SQL counts are written every second; PostgreSQL's
@@ -355,6 +396,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         "items_per_s": n / elapsed,
         "worker_cpu_ms_per_item": cpu / n * 1000,
         "web_cpu_ms_per_item": web_cpu / n * 1000,
+        "worker_cpu_by_process": by_process.per_item_ms(n),
         # The bench process's CPU over the run but for this thread (run_start, then this
         # loop): the simulators' threads answering.
         "simulators_cpu_ms_per_item": (sims_cpu - loop_cpu) / n * 1000,
