@@ -100,7 +100,14 @@ def install() -> None:
 
     import httpx
 
-    send = httpx.HTTPTransport.handle_request
+    from relay_project.stdlib_http import StdlibTransport
+
+    for transport in (httpx.HTTPTransport, StdlibTransport):
+        transport.handle_request = _traced(transport.handle_request)
+
+
+def _traced(send):
+    """``send`` (a transport's ``handle_request``), each call noted for the item it serves."""
 
     def handle_request(self, request):
         item = _item.get()
@@ -124,7 +131,7 @@ def install() -> None:
                 }
             )
 
-    httpx.HTTPTransport.handle_request = handle_request
+    return handle_request
 
 
 def _timed(run, *args, **kwargs):

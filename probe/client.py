@@ -36,6 +36,7 @@ from relay_project.base_urls import upstream_endpoint, upstream_root
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.logging import redact
+from relay_project.stdlib_http import StdlibTransport
 from relay_project.tls import client_tls_context
 
 __all__ = [
@@ -184,13 +185,13 @@ def endpoint(root_url: str, path: str) -> tuple[str, httpx.URL]:
 # Connection pools shared by this process's clients, per upstream origin, newest last.
 SHARED_POOLS_MAX = 64
 _pools_lock = threading.Lock()
-_pools: dict[tuple, httpx.HTTPTransport] = {}
+_pools: dict[tuple, StdlibTransport] = {}
 
 
 class _SharedPool(httpx.BaseTransport):
     """A client's view of a shared pool: closing the client leaves the pool to the others."""
 
-    def __init__(self, pool: httpx.HTTPTransport) -> None:
+    def __init__(self, pool: StdlibTransport) -> None:
         self.pool = pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -213,11 +214,10 @@ def shared_upstream_pool(root_url: str, size: int) -> httpx.BaseTransport:
     with _pools_lock:
         pool = _pools.pop(key, None)
         if pool is None:
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
             pool = (
-                guarded_transport(verify=client_tls_context(), limits=limits)
+                guarded_transport(ssl_context=client_tls_context(), max_keepalive=size)
                 if guarded
-                else httpx.HTTPTransport(verify=client_tls_context(), limits=limits)
+                else StdlibTransport(ssl_context=client_tls_context(), max_keepalive=size)
             )
         _pools[key] = pool
         while len(_pools) > SHARED_POOLS_MAX:

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import httpcore
-import httpx
 from django.conf import settings
+
+from relay_project.stdlib_http import Connector, StdlibTransport
 
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -141,38 +142,32 @@ def _problem(address: IPAddress) -> str | None:
     return next((word for word, hit in checks if hit), None)
 
 
-class GuardedNetworkBackend(httpcore.SyncBackend):
-    """Resolves the host itself at connect time, refuses it when any address is not public,
-    and connects to the address it checked (TLS still verifies the host name)."""
+def guarded_connector(resolver: Resolver | None = None) -> Connector:
+    """``socket.create_connection`` that resolves the host itself at connect time, refuses it
+    when any address is not public, and connects to the address it checked (TLS still
+    verifies the host name: ``http.client`` wraps the socket with the name it was given)."""
 
-    def __init__(self, resolver: Resolver | None = None) -> None:
-        self.resolver = resolver
-
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        addresses = _addresses(host, port, self.resolver or resolve_host)
-        for address in addresses:
-            problem = _problem(address)
+    def create_connection(address, timeout=None, source_address=None) -> socket.socket:
+        host, port = address
+        addresses = _addresses(host, port, resolver or resolve_host)
+        for checked in addresses:
+            problem = _problem(checked)
             if problem:
                 raise UnsafeUpstream(
                     "private_address",
-                    f"upstream host {host} resolves to {problem} address {address} at connect "
+                    f"upstream host {host} resolves to {problem} address {checked} at connect "
                     "time; only public upstreams may be probed",
                 )
-        return super().connect_tcp(
-            str(addresses[0]),
-            port,
-            timeout,
-            local_address=local_address,
-            socket_options=socket_options,
-        )
+        return socket.create_connection((str(addresses[0]), port), timeout, source_address)
+
+    return create_connection
 
 
 def guarded_transport(
-    *, verify, limits: httpx.Limits, resolver: Resolver | None = None
-) -> httpx.HTTPTransport:
+    *, ssl_context: ssl.SSLContext, max_keepalive: int, resolver: Resolver | None = None
+) -> StdlibTransport:
     """The upstream transport for production: the connect-time check above on every
     connection (the demo and tests, with RELAY_ALLOW_INSECURE_UPSTREAMS, use a plain one)."""
-    transport = httpx.HTTPTransport(verify=verify, limits=limits)
-    # httpx has no public hook for the network backend; its pool (httpcore) takes one.
-    transport._pool._network_backend = GuardedNetworkBackend(resolver)
-    return transport
+    return StdlibTransport(
+        ssl_context=ssl_context, max_keepalive=max_keepalive, connector=guarded_connector(resolver)
+    )

@@ -36,6 +36,7 @@ from hosts.simulator.state import FailRule, Quirks, SimState
 from hosts.simulator.upstream import probe_responses
 from hosts.simulator.wire import Ctx, flat, json_response, not_found_route
 from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, match
+from relay_project.stdlib_http import StdlibTransport
 
 logger = logging.getLogger(__name__)
 
@@ -135,14 +136,11 @@ class HostSimulator:
             quirks=quirks or Quirks(),
         )
         self.upstream = httpx.Client(
-            transport=upstream_transport,
-            timeout=upstream_timeout,
             # The host's pool toward upstreams (backend/internal/repository/http_upstream.go):
-            # 240 idle connections kept, for 90 s. httpx keeps 20: with more calls in flight
-            # the simulator connected to its upstreams again and again.
-            limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=240, keepalive_expiry=90
-            ),
+            # 120 idle connections kept per upstream, for 90 s. httpx keeps 20: with more
+            # calls in flight the simulator connected to its upstreams again and again.
+            transport=upstream_transport or StdlibTransport(max_keepalive=120, keepalive_expiry=90),
+            timeout=upstream_timeout,
             follow_redirects=False,
         )
         self.stopping = threading.Event()

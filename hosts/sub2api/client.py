@@ -21,6 +21,7 @@ from functools import lru_cache
 from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import httpx
 from django.conf import settings
@@ -44,6 +45,7 @@ from relay_project.base_urls import host_root
 from relay_project.branches import locked
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
+from relay_project.stdlib_http import StdlibTransport
 from relay_project.tls import client_tls_context
 
 if TYPE_CHECKING:
@@ -116,14 +118,16 @@ class HostHTTP:
         self._token_lock = threading.Lock()
         size = max_concurrency or _setting("RELAY_HOST_CONCURRENCY", 4)
         self._slot = _host_slot(self.base_url, int(size))
+        if transport is None and not getproxies():
+            # As many connections kept open as calls may run at once (the host slot bounds
+            # the calls). With a proxy in the environment httpx's own transport goes through
+            # it (below), as it always did.
+            transport = StdlibTransport(ssl_context=client_tls_context(), max_keepalive=int(size))
         self._client = httpx.Client(
             verify=client_tls_context(),
             base_url=self.base_url,
             timeout=self.timeout,
             transport=transport,
-            # As many connections kept open as calls may run at once: httpx keeps 20 by
-            # default, so with more items in flight each call past them connected again.
-            # Not bounded here: the host slot bounds the calls.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=int(size)),
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "relay-manager"},

@@ -308,7 +308,7 @@ def test_every_client_shares_one_tls_context():
         UpstreamClient("https://other.example.com", "sk-b")._http._transport.pool,
         HostHTTP("https://host.example.com", admin_api_key="admin-key")._client._transport,
     ]
-    contexts = {id(pool._pool._ssl_context) for pool in pools}
+    contexts = {id(pool.ssl_context) for pool in pools}
     assert contexts == {id(client_tls_context())}
     assert client_tls_context().verify_mode == ssl.CERT_REQUIRED
 
@@ -318,17 +318,17 @@ def test_clients_of_one_upstream_share_its_kept_alive_connections(
 ) -> None:
     """Two keys of one relay, one after another: the second finds the connection the first
     opened, and each request still carries its own key."""
-    import httpcore
+    import http.client
 
     upstream = upstream_factory(api_key="sk-first")
     connects: list[tuple[str, int]] = []
-    connect = httpcore.SyncBackend.connect_tcp
+    connect = http.client.HTTPConnection.connect
 
-    def counting(self, host, port, *args, **kwargs):
-        connects.append((host, port))
-        return connect(self, host, port, *args, **kwargs)
+    def counting(self):
+        connects.append((self.host, self.port))
+        return connect(self)
 
-    monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", counting)
+    monkeypatch.setattr(http.client.HTTPConnection, "connect", counting)
     with UpstreamClient(upstream.base_url, "sk-first", retries=0) as client:
         client.get_json("/v1/models")
     second = UpstreamClient(upstream.base_url, "sk-second", retries=0)

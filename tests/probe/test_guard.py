@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 
 import httpx
 import pytest
@@ -156,40 +157,43 @@ def test_the_connect_time_check_refuses_a_name_that_rebinds_inside() -> None:
 
     check_upstream_url("https://rebind.example/v1", allow_insecure=False, resolver=rebinding)
     transport = guard.guarded_transport(
-        verify=True, limits=httpx.Limits(max_connections=1), resolver=rebinding
+        ssl_context=ssl.create_default_context(), max_keepalive=1, resolver=rebinding
     )
-    original = guard.httpcore.SyncBackend.connect_tcp
+    original = guard.socket.create_connection
     try:
-        guard.httpcore.SyncBackend.connect_tcp = lambda self, host, *a, **k: connected.append(host)
+        guard.socket.create_connection = lambda address, *a: connected.append(address)
         with httpx.Client(transport=transport) as client, pytest.raises(UnsafeUpstream) as refused:
             client.get("https://rebind.example/v1/models")
     finally:
-        guard.httpcore.SyncBackend.connect_tcp = original
+        guard.socket.create_connection = original
     assert "loopback address 127.0.0.1 at connect time" in str(refused.value)
     assert connected == []
 
 
-def test_the_connect_time_check_connects_to_the_address_it_checked() -> None:
-    connected: list[str] = []
-    backend = guard.GuardedNetworkBackend(resolver_for(GLOBAL_V4))
-    original = guard.httpcore.SyncBackend.connect_tcp
-    try:
-        guard.httpcore.SyncBackend.connect_tcp = lambda self, host, port, *a, **k: connected.append(
-            f"{host}:{port}"
-        )
-        backend.connect_tcp("relay.example.com", 443)
-    finally:
-        guard.httpcore.SyncBackend.connect_tcp = original
-    assert connected == [f"{GLOBAL_V4}:443"]
+def test_the_connect_time_check_connects_to_the_address_it_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    connected: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        guard.socket, "create_connection", lambda address, *a: connected.append(address)
+    )
+    guard.guarded_connector(resolver_for(GLOBAL_V4))(("relay.example.com", 443), 5)
+    assert connected == [(GLOBAL_V4, 443)]
 
 
-def test_production_upstream_clients_use_the_guarded_transport(settings: Settings) -> None:
-    from probe.client import UpstreamClient
+def test_production_upstream_clients_use_the_guarded_transport(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's pool opens its connections through the guard (which refuses loopback)."""
+    from probe.client import ProbeError, UpstreamClient
 
+    monkeypatch.setattr(guard, "resolve_host", resolver_for("127.0.0.1"))
     settings.RELAY_ALLOW_INSECURE_UPSTREAMS = False
-    client = UpstreamClient("https://relay.example.com/v1", "sk-a")
-    backend = client._http._transport.pool._pool._network_backend
-    assert isinstance(backend, guard.GuardedNetworkBackend)
+    with (
+        UpstreamClient("https://relay.example.com/v1", "sk-a", retries=0) as client,
+        pytest.raises((UnsafeUpstream, ProbeError), match=r"loopback address 127\.0\.0\.1"),
+    ):
+        client.get_json("/v1/models")
 
 
 def test_a_shared_upstream_pool_still_checks_each_connection_of_a_rebinding_name(
@@ -202,9 +206,7 @@ def test_a_shared_upstream_pool_still_checks_each_connection_of_a_rebinding_name
 
     connected: list[str] = []
     monkeypatch.setattr(
-        guard.httpcore.SyncBackend,
-        "connect_tcp",
-        lambda self, host, *a, **k: connected.append(host),
+        guard.socket, "create_connection", lambda address, *a: connected.append(address[0])
     )
     monkeypatch.setattr(guard, "resolve_host", resolver_for("127.0.0.1"))
     settings.RELAY_ALLOW_INSECURE_UPSTREAMS = True

@@ -1,0 +1,316 @@
+"""The httpx transport over ``http.client`` against real loopback servers (plain and TLS): what
+it sends, what it keeps open and for how long, how it streams, how it fails."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from relay_project.stdlib_http import StdlibTransport
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.connections: set[tuple[str, int]] = set()
+        self.seen: list[dict] = []
+        self.release = threading.Event()
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if isinstance(self.socket, ssl.SSLSocket) else "http"
+        host = "localhost" if scheme == "https" else "127.0.0.1"
+        return f"{scheme}://{host}:{self.server_address[1]}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive unless an answer says otherwise
+
+    def do_GET(self) -> None:
+        self.server.connections.add(self.client_address)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.seen.append(
+            {"path": self.path, "method": self.command, "headers": dict(self.headers), "body": body}
+        )
+        route = getattr(self, "route_" + self.path.split("?")[0].strip("/").replace("-", "_"))
+        route()
+
+    do_POST = do_GET
+
+    def answer(self, status: int, body: bytes, **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def route_echo(self) -> None:
+        seen = self.server.seen[-1]
+        body = json.dumps({"path": self.path, "body": seen["body"].decode()}).encode()
+        self.answer(201, body, Content_Type="application/json", X_Latin="caf\xe9")
+
+    def route_slow(self) -> None:
+        time.sleep(0.05)  # calls overlap
+        self.answer(200, b"{}")
+
+    def route_closing(self) -> None:
+        self.answer(200, b"{}", Connection="close")
+        self.close_connection = True
+
+    def route_hang_up(self) -> None:
+        self.close_connection = True  # no answer at all
+
+    def route_short(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b"only ten..")
+        self.close_connection = True
+
+    def route_sleepy(self) -> None:
+        time.sleep(0.5)
+        self.answer(200, b"{}")
+
+    def route_events(self) -> None:
+        """Server-sent events in chunks; the second only after the client has read the first."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in (b"data: one\n\n", b"data: two\n\n"):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            self.wfile.flush()
+            self.server.release.wait(5)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def route_big(self) -> None:
+        self.answer(200, b"x" * 300_000)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def serving(server: Server) -> Iterator[Server]:
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    yield from serving(Server())
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 (its own CA)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(certificate: tuple[Path, Path]) -> Iterator[Server]:
+    server = Server()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    yield from serving(server)
+
+
+def client(**options) -> httpx.Client:
+    return httpx.Client(transport=StdlibTransport(**options), timeout=5)
+
+
+def test_a_call_sends_what_httpx_built_and_reads_the_answer(server: Server) -> None:
+    with client() as http:
+        response = http.post(
+            server.url + "/echo?page=2&q=a%20b",
+            json={"k": "v"},
+            headers={"Authorization": "Bearer sk"},
+        )
+    assert response.status_code == 201
+    assert response.reason_phrase == "Created"
+    assert response.http_version == "HTTP/1.1"
+    assert response.json() == {"path": "/echo?page=2&q=a%20b", "body": '{"k":"v"}'}
+    assert response.headers["x-latin"] == "caf\xe9"
+    headers = server.seen[0]["headers"]
+    assert headers["Authorization"] == "Bearer sk"
+    assert headers["Host"] == server.url.split("//")[1]
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Accept-Encoding"] != "identity"  # httpx's own, not http.client's
+
+
+def test_calls_one_after_another_share_one_connection(server: Server) -> None:
+    transport = StdlibTransport()
+    with httpx.Client(transport=transport) as http:
+        for _ in range(5):
+            http.get(server.url + "/slow").raise_for_status()
+    assert len(server.connections) == 1
+    assert transport.connections_opened == 1
+
+
+def test_calls_at_once_keep_a_connection_each_up_to_the_bound(server: Server) -> None:
+    transport = StdlibTransport(max_keepalive=10)
+    with httpx.Client(transport=transport) as http, ThreadPoolExecutor(10) as pool:
+        for _ in range(2):
+            list(pool.map(lambda _: http.get(server.url + "/slow").raise_for_status(), range(10)))
+    assert len(server.connections) == 10  # the second burst found the first one's ten
+
+    small = StdlibTransport(max_keepalive=2)
+    with httpx.Client(transport=small) as http, ThreadPoolExecutor(10) as pool:
+        list(pool.map(lambda _: http.get(server.url + "/slow").raise_for_status(), range(10)))
+        assert sum(len(kept) for kept in small._idle.values()) == 2
+
+
+def test_a_connection_the_answer_closes_is_not_kept(server: Server) -> None:
+    with client() as http:
+        http.get(server.url + "/closing").raise_for_status()
+        http.get(server.url + "/closing").raise_for_status()
+    assert len(server.connections) == 2
+
+
+def test_a_kept_connection_the_server_closed_is_replaced_without_an_error(server: Server) -> None:
+    transport = StdlibTransport()
+    with httpx.Client(transport=transport) as http:
+        http.get(server.url + "/slow").raise_for_status()
+        (kept,) = transport._idle.values()
+        kept[0][0].sock.shutdown(socket.SHUT_RD)  # as if the server had hung up while idle
+        http.get(server.url + "/slow").raise_for_status()
+    assert transport.connections_opened == 2
+
+
+def test_an_idle_connection_expires(server: Server) -> None:
+    with client(keepalive_expiry=0.05) as http:
+        http.get(server.url + "/slow").raise_for_status()
+        time.sleep(0.1)
+        http.get(server.url + "/slow").raise_for_status()
+    assert len(server.connections) == 2
+
+
+def test_an_event_stream_is_read_as_it_arrives(server: Server) -> None:
+    transport = StdlibTransport()
+    with httpx.Client(transport=transport) as http:
+        with http.stream("GET", server.url + "/events") as response:
+            lines = response.iter_lines()
+            assert next(lines) == "data: one"  # the server waits for this before the rest
+            server.release.set()
+            assert [line for line in lines if line] == ["data: two"]
+        http.get(server.url + "/slow").raise_for_status()
+    assert len(server.connections) == 1  # read to its end, the connection was kept
+
+
+def test_a_stream_left_early_closes_its_connection(server: Server) -> None:
+    server.release.set()
+    transport = StdlibTransport()
+    with httpx.Client(transport=transport) as http:
+        with http.stream("GET", server.url + "/big") as response:
+            next(response.iter_raw())
+        assert transport._idle.get(("http", "127.0.0.1", server.server_address[1])) is None
+        assert len(http.get(server.url + "/big").content) == 300_000
+    assert len(server.connections) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/hang-up", httpx.RemoteProtocolError),
+        ("/short", httpx.RemoteProtocolError),
+        ("/sleepy", httpx.ReadTimeout),
+    ],
+)
+def test_failures_are_httpx_errors(server: Server, path: str, error: type[Exception]) -> None:
+    with httpx.Client(transport=StdlibTransport(), timeout=0.2) as http, pytest.raises(error):
+        http.get(server.url + path).read()
+
+
+def test_nobody_listening_is_a_connect_error() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with client() as http, pytest.raises(httpx.ConnectError):
+        http.get(f"http://127.0.0.1:{port}/")
+
+
+def test_the_connector_opens_every_connection(server: Server) -> None:
+    opened = []
+
+    def connector(address, timeout=None, source_address=None):
+        opened.append((address, timeout))
+        return socket.create_connection(address, timeout, source_address)
+
+    with client(connector=connector, keepalive_expiry=0) as http:
+        http.get(server.url + "/slow")
+        http.get(server.url + "/slow")
+    assert opened == [(("127.0.0.1", server.server_address[1]), 5)] * 2
+
+
+def test_tls_verifies_the_server_and_keeps_the_connection(
+    tls_server: Server, certificate: tuple[Path, Path]
+) -> None:
+    trusting = ssl.create_default_context(cafile=str(certificate[0]))
+    transport = StdlibTransport(ssl_context=trusting)
+    with httpx.Client(transport=transport) as http:
+        assert http.post(tls_server.url + "/echo", content=b"x").json()["body"] == "x"
+        http.get(tls_server.url + "/slow").raise_for_status()
+    assert transport.connections_opened == 1
+
+    with client() as strict, pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        strict.get(tls_server.url + "/slow")
+
+
+def test_only_http_and_https(server: Server) -> None:
+    with client() as http, pytest.raises(httpx.UnsupportedProtocol):
+        http.get("ftp://127.0.0.1/file")
