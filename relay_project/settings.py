@@ -134,6 +134,7 @@ TEMPLATES = [
 DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'relay.sqlite3'}"
 DATABASES = {"default": env_database("DATABASE_URL", DEFAULT_SQLITE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "relay_project.sqlite"  # Django's, placeholders cached
     # WAL lets readers work beside one writer; IMMEDIATE takes the write lock at BEGIN, so two
     # workers queue on the busy timeout instead of failing later with "database is locked".
     DATABASES["default"]["OPTIONS"] = {

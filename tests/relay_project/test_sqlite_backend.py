@@ -1,0 +1,35 @@
+"""The SQLite backend of our own: Django's, with each statement's placeholder rewrite kept."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, connections
+
+from relay_project.sqlite.base import qmark_style
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "sqlite", reason="the SQLite backend"),
+]
+
+
+def test_sqlite_urls_use_it() -> None:
+    assert connection.settings_dict["ENGINE"] == "relay_project.sqlite"
+    assert type(connections["default"]).__module__ == "relay_project.sqlite.base"
+
+
+def test_a_statement_text_is_rewritten_once_and_runs_as_django_wrote_it() -> None:
+    query = "SELECT %s || '100%%', %s + 1 /* relay-test-once */"
+    qmark_style.cache_clear()
+    with connection.cursor() as cursor:
+        for value in (1, 2):
+            cursor.execute(query, ["a", value])
+            assert cursor.fetchone() == ("a100%", value + 1)
+    assert qmark_style(query) == "SELECT ? || '100%', ? + 1 /* relay-test-once */"
+    assert qmark_style.cache_info().misses == 1  # the second run and the call above found it
+
+
+def test_named_placeholders_still_work() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %(a)s + %(b)s", {"a": 1, "b": 2})
+        assert cursor.fetchone() == (3,)
