@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.core.management import get_commands
 
 from batch_import.management.commands.setup_schedules import schedules
@@ -62,3 +63,35 @@ def test_the_cluster_starts_with_its_task_modules_loaded_and_frozen(monkeypatch)
     # Only run creation names providers, only the web side serves views: the workers never
     # load what those take.
     assert seen["unused"] == []
+
+
+def _task_package(name: str, *, success: bool) -> dict:
+    from django.utils import timezone
+
+    now = timezone.now()
+    return {
+        "id": name.replace("-", "") + "0" * 8,
+        "name": name,
+        "func": "batch_import.tasks.advance_items",
+        "args": (),
+        "kwargs": {},
+        "started": now,
+        "stopped": now,
+        "result": None if success else "boom",
+        "success": success,
+        "group": "batch_import",
+        "sync": True,  # else it closes the test's connection
+    }
+
+
+@pytest.mark.django_db
+def test_the_monitor_keeps_failed_tasks_only():
+    """A run's items and events say what each task did; a failure is kept for the admin."""
+    from django_q.brokers import get_broker
+    from django_q.models import Task
+    from django_q.monitor import save_task
+
+    broker = get_broker()
+    save_task(_task_package("went-well", success=True), broker)
+    save_task(_task_package("went-wrong", success=False), broker)
+    assert list(Task.objects.values_list("name", "success")) == [("went-wrong", False)]
