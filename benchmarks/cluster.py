@@ -188,8 +188,8 @@ class CpuByProcess:
     processes (many item threads) from its sentinel, monitor and pusher (one or two)."""
 
     def __init__(self) -> None:
-        self.first: dict[int, int] = {}
-        self.last: dict[int, int] = {}
+        self.first: dict[int, tuple[int, int]] = {}
+        self.last: dict[int, tuple[int, int]] = {}
         self.threads: dict[int, int] = {}
         self.parent: dict[int, int] = {}
 
@@ -199,24 +199,29 @@ class CpuByProcess:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            ticks = int(fields[11]) + int(fields[12])
+            ticks = (int(fields[11]), int(fields[12]))  # utime, stime
             self.first.setdefault(pid, ticks)
             self.last[pid] = ticks
             self.parent[pid] = int(fields[1])
             self.threads[pid] = max(self.threads.get(pid, 0), int(fields[17]))
 
     def per_item_ms(self, n: int) -> list[dict]:
-        """Heaviest first: pid, parent, peak threads, CPU ms per item."""
-        tick = os.sysconf("SC_CLK_TCK")
-        rows = [
-            {
-                "pid": pid,
-                "parent": self.parent[pid],
-                "threads": self.threads[pid],
-                "cpu_ms_per_item": (self.last[pid] - self.first[pid]) / tick / n * 1000,
-            }
-            for pid in self.last
-        ]
+        """Heaviest first: pid, parent, peak threads, CPU ms per item (and of it in the
+        kernel: system calls, and the futex waits and wake-ups of threads taking turns at
+        the GIL)."""
+        per_item_ms = 1000 / os.sysconf("SC_CLK_TCK") / n
+        rows = []
+        for pid, (user, system) in self.last.items():
+            user0, system0 = self.first[pid]
+            rows.append(
+                {
+                    "pid": pid,
+                    "parent": self.parent[pid],
+                    "threads": self.threads[pid],
+                    "cpu_ms_per_item": (user - user0 + system - system0) * per_item_ms,
+                    "system_ms_per_item": (system - system0) * per_item_ms,
+                }
+            )
         return sorted(rows, key=lambda row: -row["cpu_ms_per_item"])
 
 
