@@ -272,6 +272,7 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
                 else ""
             ),
         ),
+        ("  worker side CPU per item by process", cpu_by_process(result)),
         (
             "  SQL per item: items + cluster's own + web",
             f"{result['worker_sql_per_item']:.1f} + {result['worker_sql_other_per_item']:.1f} "
@@ -296,6 +297,18 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
         ),
     ]
     return rows
+
+
+def cpu_by_process(result: dict) -> str:
+    """The item workers' CPU each (its kernel part in brackets), and the rest of the
+    clusters' processes (parents, sentinels, monitors, pushers) together."""
+    processes = result.get("worker_cpu_by_process", [])
+    workers = [p for p in processes if p["threads"] > 2]  # item places: many threads
+    rest = sum(p["cpu_ms_per_item"] for p in processes if p not in workers)
+    each = " + ".join(
+        f"{p['cpu_ms_per_item']:.1f} ({p['system_ms_per_item']:.1f})" for p in workers
+    )
+    return f"item workers {each} ms (kernel); the cluster's other processes {rest:.2f} ms"
 
 
 def table(results: dict) -> str:

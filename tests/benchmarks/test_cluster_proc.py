@@ -38,3 +38,38 @@ def test_memory_of_a_live_process_is_counted_and_a_gone_one_skipped():
     assert rss > 5
     assert memory_mib([os.getpid(), 2**22 + 1], "Rss") == rss
     assert 0 < memory_mib([os.getpid()], "Pss") <= rss * 1.5
+
+
+def test_cpu_by_process_tells_a_busy_many_threaded_process_from_an_idle_one():
+    from benchmarks.cluster import CpuByProcess
+    from benchmarks.run import cpu_by_process
+
+    busy = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import threading, time\n"
+            "for _ in range(4): threading.Thread(target=time.sleep, args=(30,)).start()\n"
+            "end = time.process_time() + 0.6\n"
+            "while time.process_time() < end: pass\n"
+            "time.sleep(30)\n",
+        ]
+    )
+    idle = subprocess.Popen(["sleep", "30"])
+    try:
+        tracked = CpuByProcess()
+        tracked.poll([busy.pid, idle.pid])
+        time.sleep(1.5)
+        tracked.poll([busy.pid, idle.pid])
+        rows = tracked.per_item_ms(10)  # 10 items: ms per item = CPU s x 100
+        assert [row["pid"] for row in rows] == [busy.pid, idle.pid]
+        assert rows[0]["threads"] == 5 and rows[1]["threads"] == 1
+        assert 30 <= rows[0]["cpu_ms_per_item"] <= 150
+        assert rows[1]["cpu_ms_per_item"] == 0
+        assert cpu_by_process({"worker_cpu_by_process": rows}).startswith(
+            f"item workers {rows[0]['cpu_ms_per_item']:.1f} ("
+        )
+    finally:
+        for process in (busy, idle):
+            process.kill()
+            process.wait()
