@@ -49,7 +49,7 @@ def test_cpu_by_process_tells_a_busy_many_threaded_process_from_an_idle_one():
             sys.executable,
             "-c",
             "import threading, time\n"
-            "for _ in range(4): threading.Thread(target=time.sleep, args=(30,)).start()\n"
+            "for _ in range(9): threading.Thread(target=time.sleep, args=(30,)).start()\n"
             "end = time.process_time() + 0.6\n"
             "while time.process_time() < end: pass\n"
             "time.sleep(30)\n",
@@ -63,7 +63,7 @@ def test_cpu_by_process_tells_a_busy_many_threaded_process_from_an_idle_one():
         tracked.poll([busy.pid, idle.pid])
         rows = tracked.per_item_ms(10)  # 10 items: ms per item = CPU s x 100
         assert [row["pid"] for row in rows] == [busy.pid, idle.pid]
-        assert rows[0]["threads"] == 5 and rows[1]["threads"] == 1
+        assert rows[0]["threads"] == 10 and rows[1]["threads"] == 1
         assert 30 <= rows[0]["cpu_ms_per_item"] <= 150
         assert rows[1]["cpu_ms_per_item"] == 0
         assert cpu_by_process({"worker_cpu_by_process": rows}).startswith(

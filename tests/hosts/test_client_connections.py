@@ -80,3 +80,24 @@ def twice_at_once(call) -> None:
     with ThreadPoolExecutor(CALLS) as pool:
         for _ in range(2):
             list(pool.map(lambda _: call(), range(CALLS)))
+
+
+def test_the_host_client_goes_through_a_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a proxy the client uses the http.client transport; with one httpx's own
+    transport, which goes through it, as it always did."""
+    import httpx
+
+    from relay_project.stdlib_http import StdlibTransport
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct = Sub2ApiClient("https://host.example.com", admin_api_key=ADMIN_KEY)
+    assert isinstance(direct.http._client._transport, StdlibTransport)
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    proxied = Sub2ApiClient("https://host.example.com", admin_api_key=ADMIN_KEY)
+    assert isinstance(proxied.http._client._transport, httpx.HTTPTransport)
+    mounted = proxied.http._client._transport_for_url(httpx.URL("https://host.example.com/"))
+    assert mounted is not proxied.http._client._transport  # the proxy's
