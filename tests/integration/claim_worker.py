@@ -1,16 +1,27 @@
 """A worker process for the lease race test: claim every due item it can, print the ids it
 won, and mark each one done so it is never due again. Run as
-``python -m tests.integration.claim_worker WORKER_ID`` with DATABASE_URL set."""
+``python -m tests.integration.claim_worker WORKER_ID READY_DIR WORKERS`` with DATABASE_URL set:
+each worker, once set up, marks itself ready in READY_DIR and starts claiming when all WORKERS
+are (a worker that started first would otherwise claim everything while the others load)."""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 import django
 
 
-def main(worker_id: str) -> None:
+def wait_for_all(worker_id: str, ready: Path, workers: int) -> None:
+    (ready / worker_id).touch()
+    deadline = time.monotonic() + 60
+    while len(list(ready.iterdir())) < workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def main(worker_id: str, ready: Path, workers: int) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "relay_project.settings")
     django.setup()
     from django.utils import timezone
@@ -18,6 +29,7 @@ def main(worker_id: str) -> None:
     from batch_import import leases
     from batch_import.models import ImportRunItem
 
+    wait_for_all(worker_id, ready, workers)
     while True:
         candidates = list(leases.claimable_items(timezone.now()).values_list("pk", flat=True)[:20])
         if not candidates:
@@ -32,4 +44,4 @@ def main(worker_id: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]))

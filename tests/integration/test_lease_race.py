@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_four_worker_processes_claim_each_of_200_items_exactly_once():
+def test_four_worker_processes_claim_each_of_200_items_exactly_once(tmp_path: Path):
     run = ImportRunFactory()
     due = timezone.now() - timedelta(seconds=1)
     items = ImportRunItemFactory.create_batch(
@@ -26,7 +26,7 @@ def test_four_worker_processes_claim_each_of_200_items_exactly_once():
     env = {**os.environ, "DATABASE_URL": shared_database_url(), "DEBUG": "1"}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.claim_worker", f"w{n}"],
+            [sys.executable, "-m", "tests.integration.claim_worker", f"w{n}", tmp_path, "4"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
