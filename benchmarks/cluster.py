@@ -242,6 +242,22 @@ def memory_mib(pids: list[int], field: str) -> float:
 
 
 # --- PostgreSQL's own counters -----------------------------------------------------------------
+def pg_settings() -> dict[str, str] | None:
+    """The server settings that change how an item's database time grows with the run: with
+    autovacuum off nothing removes the dead versions every item update leaves (the items
+    table's updates change indexed columns, so none is a heap-only update)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, setting FROM pg_settings "
+            "WHERE name IN ('autovacuum', 'synchronous_commit') ORDER BY name"
+        )
+        return dict(cursor.fetchall())
+
+
 def pg_rows_read() -> dict[str, int] | None:
     from django.db import connection
 
@@ -421,6 +437,8 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         "peer_wall_for_n_s": n / peer["items_per_s"],
         "ours_over_peer": (n / elapsed) / peer["items_per_s"],
     }
+    if server := pg_settings():
+        result["pg_settings"] = server
     if rows_before and rows_after:
         delta = {k: rows_after[k] - rows_before[k] for k in rows_before}
         result["pg_rows_read_per_item"] = {

@@ -279,6 +279,8 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
             f"+ {result['web_sql_per_item']:.1f}",
         ),
     ]
+    if pg := result.get("pg_settings"):
+        rows.append(("  PostgreSQL settings", ", ".join(f"{k} {v}" for k, v in pg.items())))
     for name, value in result.get("pg_rows_read_per_item", {}).items():
         rows.append((f"  rows read per item, {name}", f"{value:.0f}"))
     if tables := result.get("pg_rows_read_per_item_by_table"):
