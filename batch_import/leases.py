@@ -133,7 +133,7 @@ def take_next_due(
     statement (an index walk past the items in flight: ``item_run_due_idx``): a task's places
     that freed get theirs at once, where a read of the next due items and then a claim per
     place cost two statements per item and lost the races another task's places won. The
-    statement is compiled once per connection, number of runs and places (``NEXT_DUE``)."""
+    statement is compiled once per process, number of runs and places (``NEXT_DUE``)."""
     now = now or timezone.now()
     if not returns_rows_from_update(connections[ImportRunItem.objects.db]):
         return _take_all(_next_due(claimable_items(now), Q(run_id__in=run_ids), limit), now)

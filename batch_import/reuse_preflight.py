@@ -123,7 +123,7 @@ def _settled_siblings(*, of_provider: bool) -> QuerySet[ImportRunItem]:
     )
 
 
-# ``settled_sibling``'s reads (every item provisioning asks), compiled once per connection.
+# ``settled_sibling``'s reads (every item provisioning asks), compiled once per process.
 SETTLED_IN_RUN = CompiledRead(
     ImportRunItem, lambda: _settled_siblings(of_provider=False), first=True
 )

@@ -35,7 +35,7 @@ RUN = ImportRunItem._meta.get_field("run")
 PULL_WINDOW = 1 / 3
 
 
-# The worker's reads of an item before its stages, compiled once per connection.
+# The worker's reads of an item before its stages, compiled once per process.
 ITEM_WITH_RUN_AND_HOST = CompiledGet(
     lambda: ImportRunItem.objects.select_related("run", "run__host")
 )

@@ -239,7 +239,7 @@ def _write_item(item: ImportRunItem, changes: Mapping[str, Any]) -> None:
         raise DatabaseError("Save with update_fields did not affect any rows.")
 
 
-# The worker appends about twelve events per item: their INSERT is compiled once per connection.
+# The worker appends about twelve events per item: their INSERT is compiled once per process.
 NEW_EVENT = CompiledInsert(ImportRunItemEvent)
 
 

@@ -476,7 +476,7 @@ def _account_records_of_slots() -> QuerySet[ManagedResource]:
     )
 
 
-# ``tracked_accounts``'s read (every item provisioning asks), compiled once per connection.
+# ``tracked_accounts``'s read (every item provisioning asks), compiled once per process.
 ACCOUNT_RECORDS = CompiledRead(ManagedResource, _account_records_of_slots)
 
 

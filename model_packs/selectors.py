@@ -37,7 +37,7 @@ class PackProfile:
 
 
 # The current packs' providers of one upstream host, with their pack: every item's probe asks
-# (compiled once per connection).
+# (compiled once per process).
 CURRENT_PROVIDERS_OF_HOST = CompiledRead(
     PackProvider,
     lambda: PackProvider.objects.filter(

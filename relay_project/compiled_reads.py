@@ -1,12 +1,12 @@
 """Hand-built row reads for the worker's hot path: one row by primary key, its SQL compiled once
-per database connection (``CompiledGet``), and the row an UPDATE leaves, from the UPDATE itself
+per process (``CompiledGet``), and the row an UPDATE leaves, from the UPDATE itself
 (``UpdateReturning``), both compiled once and then only executed.
 
 Django compiles a query's SQL anew each time it runs it. For the worker's locked read of an
 item with its run (77 columns, ``select_related``) that was most of the read's CPU (≈0.55 of
 0.8 ms on SQLite, four times per item), where executing the statement and building the two
 objects cost the rest. ``CompiledGet`` compiles the queryset's ``get(pk=…)`` once per
-connection and afterwards only executes it, building the objects as ``ModelIterable`` does
+process and afterwards only executes it, building the objects as ``ModelIterable`` does
 (the fields' converters, ``Model.from_db``, the related rows' populators).
 
 ``UpdateReturning`` saves the read after an UPDATE where the database returns rows from one:
@@ -14,11 +14,11 @@ the worker adds each finished item to its run's counters and goes on with the co
 UPDATE left (a statement per item). ``update_returning_pks`` is ``QuerySet.update`` that says
 which rows it wrote: the worker claims several items in one statement and learns which it won.
 
-``CompiledInsert`` is ``objects.create`` with the INSERT compiled once per connection: the
+``CompiledInsert`` is ``objects.create`` with the INSERT compiled once per process: the
 worker appends about twelve events per item, and building each INSERT (the model's save
 machinery and the compiler) was most of each append's CPU.
 
-``CompiledUpdatePks`` is ``update_returning_pks`` of a queryset built once per connection and
+``CompiledUpdatePks`` is ``update_returning_pks`` of a queryset built once per process and
 shape with ``Slot``s where each call's values go: the claim of a task's next due items, whose
 subquery cost more to build than to run. ``CompiledRead`` reads rows of such a queryset: the
 per-item lookups of a sibling, an account's records, a user's key, a pack's providers.
@@ -26,7 +26,6 @@ per-item lookups of a sibling, an account's records, a user's key, a pack's prov
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -46,13 +45,18 @@ M = TypeVar("M", bound=Model)
 _PLACEHOLDER = "__compiled_get_pk__"
 
 
-def _per_connection(local: threading.local, key: Any, connection, build: Callable[[], Any]):
-    """What ``build`` compiled for ``key`` in this thread, compiled again when the thread's
-    connection is a new one (a compiled statement's converters are bound to its connection)."""
-    cache: dict = local.__dict__.setdefault("compiled", {})
+def _compiled_once(cache: dict, key: Any, build: Callable[[], Any]):
+    """What ``build`` compiled for ``key``: once per process, shared by its threads.
+
+    Each call runs the SQL on its own thread's connection. A compiled statement keeps the
+    connection it was compiled on for its rows' converters, which read only what every
+    connection of one alias has alike (features, operations, time zone), never run anything
+    on it. Compiled per connection instead, a worker's 32 item places each compiled every
+    statement again for every task: ≈0.35 MiB a place and a compile per statement, place and
+    task."""
     compiled = cache.get(key)
-    if compiled is None or compiled.connection is not connection:
-        compiled = cache[key] = build()
+    if compiled is None:
+        compiled = cache.setdefault(key, build())  # two threads at once: one result kept
     return compiled
 
 
@@ -114,15 +118,13 @@ class CompiledGet(Generic[M]):
 
     def __init__(self, queryset: Callable[[], QuerySet[M]]) -> None:
         self._queryset = queryset
-        # Per thread, as Django's connections are: what a thread compiled (its converters are
-        # bound to its connection) goes when the thread does.
-        self._local = threading.local()
+        self._compiled: dict = {}  # per database alias
 
     def get(self, pk: Any) -> M:
         queryset = self._queryset()
         db = queryset.db
         connection = connections[db]
-        compiled = _per_connection(self._local, db, connection, lambda: _compile(queryset, db))
+        compiled = _compiled_once(self._compiled, db, lambda: _compile(queryset, db))
         if compiled.for_update and connection.get_autocommit():
             # What the compiler checks each time it compiles such a query.
             raise TransactionManagementError(
@@ -183,7 +185,7 @@ class _CompiledUpdate:
 
 class UpdateReturning(Generic[M]):
     """``queryset().filter(pk=pk).update(...)`` and the row as that UPDATE left it, in one
-    ``UPDATE … RETURNING`` whose SQL is compiled once per connection and set of written fields.
+    ``UPDATE … RETURNING`` whose SQL is compiled once per process and set of written fields.
     ``queryset`` selects rows of one model by conditions that do not vary (``counters_ready``);
     ``returning`` names the fields the model comes back with (the rest deferred).
 
@@ -193,7 +195,7 @@ class UpdateReturning(Generic[M]):
     def __init__(self, queryset: Callable[[], QuerySet[M]], *, returning: Iterable[str]) -> None:
         self._queryset = queryset
         self._returning = frozenset(returning)
-        self._local = threading.local()  # per thread, as Django's connections are
+        self._compiled: dict = {}
 
     def update(
         self,
@@ -211,8 +213,8 @@ class UpdateReturning(Generic[M]):
         if not returns_rows_from_update(connection):
             return self._update_then_read(self._queryset().using(db), pk, values, add)
         shape = (db, tuple(values), tuple(add))
-        compiled = _per_connection(
-            self._local, shape, connection, lambda: self._compile(self._queryset(), db, values, add)
+        compiled = _compiled_once(
+            self._compiled, shape, lambda: self._compile(self._queryset(), db, values, add)
         )
         prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
         for name, value in values.items():
@@ -287,7 +289,7 @@ class _CompiledRead:
 
 class CompiledRead(Generic[M]):
     """``list(build())``, or ``build().first()`` (``first=True``), with the SQL compiled once
-    per connection: ``build`` returns a plain model queryset (``select_related`` and ``only``
+    per process: ``build`` returns a plain model queryset (``select_related`` and ``only``
     welcome, no annotations, not from a related manager) whose varying values are ``Slot``s,
     each call's values prepared as the field prepares a value it compares."""
 
@@ -295,12 +297,12 @@ class CompiledRead(Generic[M]):
         self, model: type[M], build: Callable[[], QuerySet[M]], *, first: bool = False
     ) -> None:
         self._model, self._build, self._first = model, build, first
-        self._local = threading.local()  # per thread, as Django's connections are
+        self._compiled: dict = {}
 
     def rows(self, **values: Any) -> list[M]:
         db = router.db_for_read(self._model)
         connection = connections[db]
-        compiled = _per_connection(self._local, db, connection, lambda: self._compile(db))
+        compiled = _compiled_once(self._compiled, db, lambda: self._compile(db))
         prepared = {
             ("slot", name): field.get_db_prep_value(values[name], connection)
             for name, field in compiled.fields.items()
@@ -374,7 +376,7 @@ class _CompiledPks:
 
 
 class CompiledUpdatePks:
-    """``update_returning_pks`` of a queryset whose SQL is compiled once per connection and
+    """``update_returning_pks`` of a queryset whose SQL is compiled once per process and
     shape: ``build(shape)`` returns the queryset and the values to write, with ``Slot``s where
     each call's values go (what varies beyond them, such as how many rows a sliced subquery
     takes, is the shape). Each call's values are prepared as the field prepares a value it
@@ -384,15 +386,15 @@ class CompiledUpdatePks:
         self, model: type[Model], build: Callable[[Any], tuple[QuerySet, Mapping[str, Any]]]
     ) -> None:
         self._model, self._build = model, build
-        self._local = threading.local()  # per thread, as Django's connections are
+        self._compiled: dict = {}
 
     def update(self, shape: Any, **values: Any) -> list:
         """Run the statement of ``shape`` with ``values`` (slot name → value); the primary
         keys of the rows it wrote."""
         db = router.db_for_write(self._model)
         connection = connections[db]
-        compiled = _per_connection(
-            self._local, (db, shape), connection, lambda: self._compile(*self._build(shape), db)
+        compiled = _compiled_once(
+            self._compiled, (db, shape), lambda: self._compile(*self._build(shape), db)
         )
         prepared = {}
         for name, field in compiled.fields.items():
@@ -467,7 +469,7 @@ class _CompiledInsert:
 
 
 class CompiledInsert(Generic[M]):
-    """``model.objects.create(**values)`` with the INSERT's SQL compiled once per connection:
+    """``model.objects.create(**values)`` with the INSERT's SQL compiled once per process:
     each call builds the instance, prepares its values as the compiler prepares them
     (``pre_save``, then ``get_db_prep_save``) and executes the statement.
 
@@ -479,7 +481,7 @@ class CompiledInsert(Generic[M]):
         if model._meta.auto_field is not None or model._meta.parents:
             raise ValueError("CompiledInsert needs a primary key made in Python, one table")
         self._model = model
-        self._local = threading.local()  # per thread, as Django's connections are
+        self._compiled: dict = {}
 
     def create(self, **values: Any) -> M:
         model = self._model
@@ -490,7 +492,7 @@ class CompiledInsert(Generic[M]):
         db = router.db_for_write(model)
         connection = connections[db]
         obj = model(**values)
-        compiled = _per_connection(self._local, db, connection, lambda: _compile_insert(obj, db))
+        compiled = _compiled_once(self._compiled, db, lambda: _compile_insert(obj, db))
         params = [
             field.get_db_prep_save(field.pre_save(obj, True), connection)
             for field in compiled.fields

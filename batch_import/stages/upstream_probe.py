@@ -181,7 +181,7 @@ def _profiled_siblings() -> QuerySet[ImportRunItem]:
     )
 
 
-# ``sibling_profile``'s read (every item probing asks), compiled once per connection.
+# ``sibling_profile``'s read (every item probing asks), compiled once per process.
 PROFILED_SIBLING = CompiledRead(ImportRunItem, _profiled_siblings, first=True)
 
 

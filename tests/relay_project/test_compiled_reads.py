@@ -329,3 +329,29 @@ def test_compiled_read_reads_what_the_queryset_reads_with_each_calls_values():
         assert one.get_deferred_fields() >= {"api_key", "base_url"}
     assert first.first(run="run_none") is None
     assert len(built) == 2  # once each
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_share_what_was_compiled_and_each_reads_on_its_own_connection(compiles):
+    """A worker's item places are threads with a connection each: a statement is compiled
+    once for all of them (per connection, each place compiled every statement again)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    items = [ImportRunItemFactory(), ImportRunItemFactory(), ImportRunItemFactory()]
+    reads = CompiledGet(lambda: ImportRunItem.objects.select_related("run"))
+    assert reads.get(items[0].pk).run_id == items[0].run_id  # compiled here, in this thread
+
+    def read(item: ImportRunItem) -> tuple[str, str, int]:
+        try:
+            found = reads.get(item.pk)
+            return found.pk, found.run.pk, id(connections["default"])
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(3) as pool:
+        found = list(pool.map(read, items))
+    assert [(pk, run) for pk, run, _ in found] == [(i.pk, i.run_id) for i in items]
+    assert id(connections["default"]) not in {used for _, _, used in found}
+    assert compiles == ["import_run_items"]
