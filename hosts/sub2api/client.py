@@ -128,6 +128,7 @@ class HostHTTP:
             base_url=self.base_url,
             timeout=self.timeout,
             transport=transport,
+            # For httpx's own transport (the proxy case): as many kept as above.
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=int(size)),
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "relay-manager"},
