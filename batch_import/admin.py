@@ -40,6 +40,27 @@ class EventInline(ReadOnlyInline):
     show_change_link = False
 
 
+def run_count(name: str, label: str):
+    """A column of a run read ``with_counts()`` (an annotation, not a field)."""
+
+    @admin.display(description=label, ordering=name)
+    def shown(run: ImportRun) -> int:
+        return getattr(run, name)
+
+    shown.__name__ = name
+    return shown
+
+
+RUN_COUNTS = (
+    run_count("total_items", _("total items")),
+    run_count("completed_items", _("completed items")),
+    run_count("active_items", _("active items")),
+    run_count("degraded_items", _("degraded items")),
+    run_count("broken_items", _("broken items")),
+    run_count("warning_items", _("warning items")),
+)
+
+
 @admin.register(ImportRun)
 class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -47,18 +68,20 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "state",
         "mode",
         "access_mode",
-        "total_items",
-        "active_items",
-        "degraded_items",
-        "broken_items",
+        *RUN_COUNTS[:1],
+        *RUN_COUNTS[2:5],
         "started_at",
         "finished_at",
     )
     list_filter = ("state", "mode", "access_mode", "host")
     search_fields = ("run_id", "items__provider_id", "items__base_url")
     exclude = ("probe_api_key",)
+    readonly_fields = RUN_COUNTS
     inlines = [ItemInline]
     actions = ["roll_back"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_counts()
 
     @admin.action(description=_("Roll back selected runs (asks for confirmation)"))
     def roll_back(self, request, queryset):

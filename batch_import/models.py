@@ -6,7 +6,8 @@ Field names and enum values follow the canonical contract of seed 001 §2 and §
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -14,6 +15,41 @@ from hosts.models import Host
 from relay_project.crypto import EncryptedTextField
 from relay_project.ids import new_event_id, new_item_id, new_run_id
 from relay_project.messages import render
+
+# A run's item counts (``run_state.RunCounts``): the columns of its counter shards, read on
+# its rows as annotations of the same names (``ImportRun.objects.with_counts()``).
+RUN_COUNT_COLUMNS = (
+    "total_items",
+    "completed_items",
+    "active_items",
+    "degraded_items",
+    "broken_items",
+    "warning_items",
+    "advisory_items",
+    "stage_ended_items",
+)
+
+
+class ImportRunQuerySet(models.QuerySet):
+    def with_counts(self) -> ImportRunQuerySet:
+        """Runs with their item counts (``RUN_COUNT_COLUMNS`` as attributes of each run),
+        each the sum of its counter shards' column: a subquery over the run's ``SHARDS`` rows
+        (their unique index), so no join multiplies the sums; 0 for a run never counted."""
+        return self.annotate(
+            **{
+                name: Coalesce(
+                    Subquery(
+                        ImportRunCounterShard.objects.filter(run=OuterRef("pk"))
+                        .order_by()
+                        .values("run")
+                        .annotate(sum=Sum(name))
+                        .values("sum")
+                    ),
+                    0,
+                )
+                for name in RUN_COUNT_COLUMNS
+            }
+        )
 
 
 class ImportRun(models.Model):
@@ -66,22 +102,6 @@ class ImportRun(models.Model):
     confirm_wait_timeout_sec = models.PositiveIntegerField(
         default=0, verbose_name=_("confirm wait timeout (s)")
     )
-    total_items = models.PositiveIntegerField(default=0, verbose_name=_("total items"))
-    completed_items = models.PositiveIntegerField(default=0, verbose_name=_("completed items"))
-    active_items = models.PositiveIntegerField(default=0, verbose_name=_("active items"))
-    degraded_items = models.PositiveIntegerField(default=0, verbose_name=_("degraded items"))
-    broken_items = models.PositiveIntegerField(default=0, verbose_name=_("broken items"))
-    warning_items = models.PositiveIntegerField(default=0, verbose_name=_("warning items"))
-    # The two counts the run state needs besides the ones above (run_state.RunCounts).
-    advisory_items = models.PositiveIntegerField(default=0, verbose_name=_("advisory items"))
-    stage_ended_items = models.PositiveIntegerField(
-        default=0, verbose_name=_("items ended by a stage")
-    )
-    # The counters above are kept incrementally: each item transition adds what it changed
-    # (run_state.item_counts) instead of recounting the run's items. False until they were
-    # counted once from the items (transitions.refresh_run_state), which the first
-    # transition of such a run does.
-    counters_ready = models.BooleanField(default=False, verbose_name=_("counters ready"))
     duplicate_entries = models.PositiveIntegerField(default=0, verbose_name=_("duplicate entries"))
     idempotency_key = models.CharField(
         max_length=255, null=True, blank=True, verbose_name=_("idempotency key")
@@ -103,6 +123,8 @@ class ImportRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+
+    objects = ImportRunQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("import run")
@@ -128,6 +150,55 @@ class ImportRun(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.state in self.TERMINAL_STATES
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None) -> None:
+        """As Django's, and the item counts too when every field is read again (a run read
+        ``with_counts()`` keeps them current)."""
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is None:
+            counts = ImportRun.objects.using(using or self._state.db).with_counts()
+            vars(self).update(counts.values(*RUN_COUNT_COLUMNS).get(pk=self.pk))
+
+
+class ImportRunCounterShard(models.Model):
+    """One of a run's ``SHARDS`` rows of item counts; the run's counts are their sums.
+
+    An item's transition adds what it changed in the run's counts (``run_state.item_counts``)
+    to the row of its shard (its position modulo ``SHARDS``), so concurrent transitions of
+    one run lock different rows, and none locks the run's. A recount
+    (``transitions.refresh_run_state``) puts the whole count in shard 0 and zeroes the others,
+    so a shard's own value may be negative; the sums never are."""
+
+    SHARDS = 16
+
+    run = models.ForeignKey(
+        ImportRun,
+        on_delete=models.CASCADE,
+        related_name="counter_shards",
+        db_column="run_id",
+        verbose_name=_("run"),
+    )
+    shard = models.PositiveSmallIntegerField(verbose_name=_("shard"))
+    total_items = models.IntegerField(default=0, verbose_name=_("total items"))
+    completed_items = models.IntegerField(default=0, verbose_name=_("completed items"))
+    active_items = models.IntegerField(default=0, verbose_name=_("active items"))
+    degraded_items = models.IntegerField(default=0, verbose_name=_("degraded items"))
+    broken_items = models.IntegerField(default=0, verbose_name=_("broken items"))
+    warning_items = models.IntegerField(default=0, verbose_name=_("warning items"))
+    # The two counts the run state needs besides the shown ones (run_state.RunCounts).
+    advisory_items = models.IntegerField(default=0, verbose_name=_("advisory items"))
+    stage_ended_items = models.IntegerField(default=0, verbose_name=_("items ended by a stage"))
+
+    class Meta:
+        verbose_name = _("run counter shard")
+        verbose_name_plural = _("run counter shards")
+        db_table = "import_run_counters"
+        constraints = [
+            models.UniqueConstraint(fields=["run", "shard"], name="run_counter_shard_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.shard}"
 
 
 class LegacyImportBatch(models.Model):

@@ -14,11 +14,12 @@ Confirmation = ImportRunItem.ConfirmationStatus
 
 def runs_newest_first() -> QuerySet[ImportRun]:
     """Runs list (seed 004 §8.1: started_at DESC; run_id breaks ties stably)."""
-    return ImportRun.objects.select_related("host").order_by("-started_at", "-run_id")
+    return ImportRun.objects.select_related("host").with_counts().order_by("-started_at", "-run_id")
 
 
 def run_get(run_id: str) -> ImportRun:
-    return ImportRun.objects.select_related("host").get(pk=run_id)
+    """One run with its host and its item counts."""
+    return ImportRun.objects.select_related("host").with_counts().get(pk=run_id)
 
 
 def items_problems_first(run: ImportRun) -> QuerySet[ImportRunItem]:
@@ -98,7 +99,8 @@ def earlier_seconds_per_item(run: ImportRun) -> float | None:
     if run.is_terminal or run.completed_items:
         return None
     rows = (
-        ImportRun.objects.filter(
+        ImportRun.objects.with_counts()
+        .filter(
             host_id=run.host_id,
             is_preview=False,
             finished_at__isnull=False,

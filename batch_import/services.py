@@ -70,7 +70,7 @@ def run_start(
     """
     digest = request_digest(request)
     if idempotency_key:
-        existing = ImportRun.objects.filter(idempotency_key=idempotency_key).first()
+        existing = ImportRun.objects.with_counts().filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replay(existing, digest)
     try:
@@ -78,7 +78,7 @@ def run_start(
             run = _create_run(request, digest, created_by, idempotency_key)
     except IntegrityError:
         # A concurrent request with the same Idempotency-Key won the race.
-        existing = ImportRun.objects.filter(idempotency_key=idempotency_key).first()
+        existing = ImportRun.objects.with_counts().filter(idempotency_key=idempotency_key).first()
         if existing is None:
             raise
         return _replay(existing, digest)
@@ -352,7 +352,7 @@ def run_wait(*, run_id: str, timeout_sec: float, poll_sec: float = 0.5) -> Impor
     """Block until the run is terminal or the timeout ends (for callers that want to wait)."""
     deadline = time.monotonic() + max(timeout_sec, 0)
     while True:
-        run = ImportRun.objects.get(pk=run_id)
+        run = ImportRun.objects.with_counts().get(pk=run_id)
         if run.is_terminal or time.monotonic() >= deadline:
             return run
         time.sleep(min(poll_sec, max(deadline - time.monotonic(), 0.01)))

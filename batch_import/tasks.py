@@ -13,7 +13,7 @@ from django.db import connections
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from batch_import import dispatch, leases, rollback
+from batch_import import dispatch, leases, rollback, transitions
 from batch_import.errors import InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.services import item_stop_cancelled
@@ -291,6 +291,8 @@ def sweep(limit: int | None = None) -> int:
     dispatch.enqueue_items(due)
     if due:
         logger.info("sweep handed %d items to workers", len(due))
+    if ended := transitions.settle_ended_runs():
+        logger.info("sweep settled %d runs whose last settle was lost", ended)
     rollbacks = rollback.due_rollbacks()
     dispatch.enqueue_rollbacks(rollbacks)
     if rollbacks:

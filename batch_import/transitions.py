@@ -4,30 +4,34 @@ Recipe (STYLE.md): lock the row, return early when nothing changes, check the ta
 ``update_fields``, append exactly one event in the same transaction, then bring the run's state
 and counters in step through ``derive_run_state_from_counts``.
 
-Run counters are kept incrementally. An item's share of its run's counts is a pure function of
-its own fields (``run_state.item_counts``), so a transition adds ``after - before`` to the
-run's counter columns in one ``UPDATE … SET n = n + d`` that returns the run's row
-(``compiled_reads.UpdateReturning``): the same few statements and rows whatever the run's size,
-where recounting read every item of the run.
-Transitions that change no count (most stage moves) neither lock nor write the run row. Those that
-do take its row lock with that UPDATE, as the last step before commit, and never read items
-under it; the one that makes the run terminal is the one that sees it terminal under that lock,
-so ``finished_at`` is set and the run handed over exactly once. ``refresh_run_state`` is the
-full recount (run creation, cancel, and a run whose counters were never counted), and
-``selectors.run_counts`` stays the oracle the tests compare the counters with.
+Run counts are kept incrementally, in counter shards (``models.ImportRunCounterShard``). An
+item's share of its run's counts is a pure function of its own fields (``run_state.item_counts``),
+so a transition adds ``after - before`` to its shard's row in one ``UPDATE … SET n = n + d``:
+the same few statements and rows whatever the run's size, and no lock on the run's row, so the
+run's items never wait for one another. Transitions that change no count (most stage moves)
+write no counter at all.
+
+The run's state follows from the counts (``derive_run_state_from_counts``), settled once the
+transition has committed (``settle_run``): it reads the committed counts, and takes the run's
+row only when the state they derive differs from the stored one. The transaction that commits
+last reads every count, so the run that ends is seen ending; the row lock makes ``finished_at``
+set and the run handed over exactly once. ``refresh_run_state`` is the full recount (run
+creation, cancel, a run never counted), and ``selectors.run_counts`` stays the oracle the tests
+compare the counters with.
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import JSONField
+from django.db.models import Exists, F, JSONField, OuterRef, QuerySet
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -35,6 +39,7 @@ from batch_import import leases
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import (
     ImportRun,
+    ImportRunCounterShard,
     ImportRunItem,
     ImportRunItemEvent,
     LegacyImportBatch,
@@ -50,8 +55,17 @@ from batch_import.run_state import (
     legacy_batch_status,
 )
 from batch_import.selectors import run_counts
-from relay_project.compiled_reads import CompiledGet, CompiledInsert, UpdateReturning
+from relay_project.compiled_reads import (
+    CompiledGet,
+    CompiledInsert,
+    CompiledRead,
+    CompiledUpdatePks,
+    Slot,
+    UpdateReturning,
+)
 from relay_project.messages import Msg, english, stored
+
+logger = logging.getLogger(__name__)
 
 Stage = ImportRunItem.Stage
 Confirmation = ImportRunItem.ConfirmationStatus
@@ -207,9 +221,9 @@ def transition_item(
         _append_event(item, event_type, event_stage, message, _event_payload(changes, payload))
         delta = item_counts(_snapshot(item)) - counted_before
         if delta:
-            run = add_to_run_counts(run_id=item.run_id, delta=delta)
-            for name in SETTLE_FIELDS:
-                setattr(item.run, name, getattr(run, name))
+            add_to_run_counts(item, delta)
+    if delta:
+        _settle_after_transition(item.run_id)
     _as_read(item, changes)
     return item
 
@@ -258,7 +272,7 @@ def _append_event(
     )
 
 
-# RunCounts field → the ImportRun column that keeps it.
+# RunCounts field → the counter shards' column (and the runs' annotation) that keeps it.
 COUNTER_COLUMNS: dict[str, str] = {
     "total": "total_items",
     "done": "completed_items",
@@ -270,74 +284,177 @@ COUNTER_COLUMNS: dict[str, str] = {
     "advisory": "advisory_items",
 }
 
-
 # What settling a run reads from its row.
-SETTLE_FIELDS = (
-    "mode",
-    "state",
-    "is_preview",
-    "finished_at",
-    "counters_ready",
-    *COUNTER_COLUMNS.values(),
-)
-
-# Adds a transition's change to a counted run's counters and returns what settling it reads.
-COUNTED_RUN = UpdateReturning(
-    lambda: ImportRun.objects.filter(counters_ready=True), returning=SETTLE_FIELDS
-)
+SETTLE_FIELDS = ("mode", "state", "is_preview", "finished_at")
 
 
 def stored_counts(run: ImportRun) -> RunCounts:
-    """The counts kept on the run row."""
+    """The counts of a run read ``with_counts()``."""
     return RunCounts(**{name: getattr(run, column) for name, column in COUNTER_COLUMNS.items()})
 
 
+def _shards_with_run(*, locked: bool) -> QuerySet[ImportRunCounterShard]:
+    field = ImportRunCounterShard._meta.get_field
+    shards = (
+        ImportRunCounterShard.objects.filter(run_id=Slot("run_id", field("run")))
+        .select_related("run")
+        .only(*COUNTER_COLUMNS.values(), *(f"run__{name}" for name in SETTLE_FIELDS))
+    )
+    return shards.select_for_update(of=("run",)) if locked else shards
+
+
+# What settling a run reads, after every transition that changes a count: its counter
+# shards' rows with the run's state, in one statement compiled once per process; locking the
+# run's row when the state changes.
+RUN_SHARDS = CompiledRead(ImportRunCounterShard, lambda: _shards_with_run(locked=False))
+RUN_SHARDS_LOCKED = CompiledRead(ImportRunCounterShard, lambda: _shards_with_run(locked=True))
+
+
+def _run_and_counts(run_id: str, *, locked: bool = False) -> tuple[ImportRun, RunCounts] | None:
+    """The run (``SETTLE_FIELDS``) and the sums of its counter shards; None for a run never
+    counted."""
+    shards = (RUN_SHARDS_LOCKED if locked else RUN_SHARDS).rows(run_id=run_id)
+    if not shards:
+        return None
+    counts = RunCounts(
+        **{
+            name: sum(getattr(shard, column) for shard in shards)
+            for name, column in COUNTER_COLUMNS.items()
+        }
+    )
+    return shards[0].run, counts
+
+
+def shard_counts(run_id: str) -> RunCounts | None:
+    """The run's counts: the sums of its counter shards (None for a run never counted)."""
+    read = _run_and_counts(run_id)
+    return read and read[1]
+
+
 def refresh_run_state(*, run_id: str) -> ImportRun:
-    """Recount the run's items and bring its counters and state in step (same transaction as
-    the caller). One aggregate over the run's items: for run creation, cancel and repair; an
-    item transition adds its own change instead (``add_to_run_counts``)."""
+    """Recount the run's items into its counter shards and bring its state in step (same
+    transaction as the caller). One aggregate over the run's items: for run creation, cancel
+    and repair; an item transition adds its own change instead (``add_to_run_counts``).
+
+    The shards' rows are locked before the items are counted: a transition that has not
+    committed yet adds its change after the recount, which did not see it."""
     with transaction.atomic(savepoint=False):
         run = ImportRun.objects.select_for_update().get(pk=run_id)
-        _settle(run, run_counts(run_id))
+        shards = {
+            shard.shard: shard
+            for shard in ImportRunCounterShard.objects.select_for_update().filter(run_id=run_id)
+        }
+        counts = run_counts(run_id)
+        recounted = {column: getattr(counts, name) for name, column in COUNTER_COLUMNS.items()}
+        zero = dict.fromkeys(COUNTER_COLUMNS.values(), 0)
+        rows = [
+            ImportRunCounterShard(run_id=run_id, shard=n, **(recounted if n == 0 else zero))
+            for n in range(ImportRunCounterShard.SHARDS)
+        ]
+        if shards:
+            changed = [
+                row
+                for row in rows
+                if any(getattr(shards[row.shard], c) != getattr(row, c) for c in zero)
+            ]
+            for row in changed:
+                row.pk = shards[row.shard].pk
+            ImportRunCounterShard.objects.bulk_update(changed, fields=list(zero))
+        else:
+            ImportRunCounterShard.objects.bulk_create(rows)
+        _settle(run, counts)
     return run
 
 
-def add_to_run_counts(*, run_id: str, delta: RunCounts) -> ImportRun:
-    """Add one transition's change to the run's counters, then settle its state (same
-    transaction as the caller). The UPDATE adds to the stored values under the row lock it
-    takes, so concurrent transitions never lose one another's counts; the row as it left it
-    (returned by the UPDATE, or read back under that lock) shows the transaction that
-    completes the run that it is the one."""
-    with transaction.atomic(savepoint=False):
-        run = COUNTED_RUN.update(
-            run_id,
-            values={"updated_at": timezone.now()},
-            add={
-                column: step
-                for name, column in COUNTER_COLUMNS.items()
-                if (step := getattr(delta, name))
-            },
-        )
-        if run is None:  # never counted (a run written by other means): count it once
-            return refresh_run_state(run_id=run_id)
-        _settle(run, stored_counts(run), counted=True)
-    return run
+def _add_to_shard_statement(shape: None) -> tuple[QuerySet, dict]:
+    field = ImportRunCounterShard._meta.get_field
+    shard = ImportRunCounterShard.objects.filter(
+        run_id=Slot("run_id", field("run")), shard=Slot("shard", field("shard"))
+    )
+    # Every column, a step of 0 leaving it as it was: one statement for any change.
+    return shard, {c: F(c) + Slot(c, field(c)) for c in COUNTER_COLUMNS.values()}
 
 
-def _settle(run: ImportRun, counts: RunCounts, *, counted: bool = False) -> None:
-    """Store ``counts`` and the state they derive on the run (what differs only); the run that
-    becomes terminal gets ``finished_at`` and is handed over, once. The caller holds the row;
-    ``counted`` says it already stored counts that changed."""
+# A transition's change added to its shard's row (1-2 per item), compiled once per process.
+ADD_TO_SHARD = CompiledUpdatePks(ImportRunCounterShard, _add_to_shard_statement)
+
+
+def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> None:
+    """Add one transition's change to the counter shard of its item (same transaction as the
+    caller): one UPDATE that locks that shard's row only. A run never counted is counted once
+    from its items instead, this change included."""
+    counted = ADD_TO_SHARD.update(
+        None,
+        run_id=item.run_id,
+        shard=item.position % ImportRunCounterShard.SHARDS,
+        **{column: getattr(delta, name) for name, column in COUNTER_COLUMNS.items()},
+    )
+    if not counted:
+        refresh_run_state(run_id=item.run_id)
+
+
+def settle_run(run_id: str) -> None:
+    """Bring the run's state in step with its counts as this transaction reads them (once a
+    transition committed: every count committed). Reads without a lock; the run's row is
+    locked, and the counts read again under it, only when the state they derive differs from
+    the stored one, or the run has ended (its V1 batch follows the counts)."""
+    read = _run_and_counts(run_id)
+    if read is None:  # never counted: its first transition that changes a count counts it
+        return
+    run, counts = read
     summary = derive_run_state_from_counts(
         counts, mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
     )
-    stored = {
-        **vars(summary),
-        "advisory_items": counts.advisory,
-        "stage_ended_items": counts.ended_by_a_stage,
-        "counters_ready": True,
-    }
-    updates = {name: value for name, value in stored.items() if getattr(run, name) != value}
+    if summary.state == run.state and not run.is_terminal and run.finished_at is None:
+        return
+    with transaction.atomic(savepoint=False):
+        run, counts = _run_and_counts(run_id, locked=True)
+        _settle(run, counts, counted=True)
+
+
+def _settle_after_transition(run_id: str) -> None:
+    if transaction.get_connection().in_atomic_block:
+        # Inside a caller's transaction: settled now, for the caller to read, and again from
+        # what is committed once it is (no other transaction reads its uncommitted counts).
+        settle_run(run_id)
+        transaction.on_commit(partial(_settle_committed, run_id))
+    else:
+        _settle_committed(run_id)
+
+
+def _settle_committed(run_id: str) -> None:
+    """The transition stands, committed, whatever happens here: a settle that fails is left
+    to the sweep (``settle_ended_runs``) and the next transition of the run."""
+    try:
+        settle_run(run_id)
+    except DatabaseError:
+        logger.warning("run %s: settling its state failed; the sweep will", run_id, exc_info=True)
+
+
+def settle_ended_runs() -> int:
+    """Settle the runs still running whose counts say every item is done (a process that
+    died between a transition's commit and its settle left them so): for the sweep, one
+    read of the running runs. Returns how many."""
+    ended = (
+        ImportRun.objects.filter(state=ImportRun.State.RUNNING)
+        .filter(Exists(ImportRunCounterShard.objects.filter(run=OuterRef("pk"))))
+        .with_counts()
+        .filter(completed_items__gte=F("total_items"))
+    )
+    run_ids = list(ended.values_list("pk", flat=True))
+    for run_id in run_ids:
+        settle_run(run_id)
+    return len(run_ids)
+
+
+def _settle(run: ImportRun, counts: RunCounts, *, counted: bool = False) -> None:
+    """Store the state ``counts`` derive on the run (when it differs); the run that becomes
+    terminal gets ``finished_at`` and is handed over, once. The caller holds the row;
+    ``counted`` says counts changed (the V1 batch of an ended run follows them)."""
+    summary = derive_run_state_from_counts(
+        counts, mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
+    )
+    updates = {"state": summary.state} if summary.state != run.state else {}
     terminal = summary.state in ImportRun.TERMINAL_STATES
     if terminal and run.finished_at is None:
         updates["finished_at"] = timezone.now()

@@ -141,6 +141,7 @@ def seed(items: int, events_per_item: int) -> dict:
 
     from batch_import.identity import api_key_digest, api_key_fingerprint
     from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+    from batch_import.transitions import refresh_run_state
     from hosts.models import Host
 
     started = time.perf_counter()
@@ -153,19 +154,12 @@ def seed(items: int, events_per_item: int) -> dict:
     )
     base = dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
     shapes = [_item_shape(n) for n in range(items)]
-    Access = ImportRunItem.AccessStatus
     run = ImportRun.objects.create(
         host=host,
         mode=ImportRun.Mode.PARTIAL,
         access_mode=ImportRun.AccessMode.SUBSCRIPTION,
         subscription_users=["bench@example.com"],
         subscription_days=30,
-        total_items=items,
-        completed_items=sum(s["current_stage"] == "done" for s in shapes),
-        active_items=sum(s.get("access_status") == Access.ACTIVE for s in shapes),
-        degraded_items=sum(s.get("access_status") == Access.DEGRADED for s in shapes),
-        broken_items=sum(s.get("access_status") == Access.BROKEN for s in shapes),
-        warning_items=sum(bool(s.get("has_warning")) for s in shapes),
     )
     # A few other runs, so the runs list and the run's neighbours are not alone.
     for _ in range(20):
@@ -207,11 +201,13 @@ def seed(items: int, events_per_item: int) -> dict:
                     )
             ImportRunItem.objects.bulk_create(rows)
             ImportRunItemEvent.objects.bulk_create(events, batch_size=BATCH)
+        refresh_run_state(run_id=run.run_id)  # its counts, as the service counts a new run
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE import_run_items")
             cursor.execute("VACUUM ANALYZE import_run_item_events")
             cursor.execute("VACUUM ANALYZE import_runs")
+            cursor.execute("VACUUM ANALYZE import_run_counters")
     else:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")

@@ -9,9 +9,9 @@ objects cost the rest. ``CompiledGet`` compiles the queryset's ``get(pk=…)`` o
 process and afterwards only executes it, building the objects as ``ModelIterable`` does
 (the fields' converters, ``Model.from_db``, the related rows' populators).
 
-``UpdateReturning`` saves the read after an UPDATE where the database returns rows from one:
-the worker adds each finished item to its run's counters and goes on with the counters the
-UPDATE left (a statement per item). ``update_returning_pks`` is ``QuerySet.update`` that says
+``UpdateReturning`` is the UPDATE of one row by primary key compiled once (the worker writes
+each transition's changes to its item's row), and saves the read after it where the database
+returns rows from one. ``update_returning_pks`` is ``QuerySet.update`` that says
 which rows it wrote: the worker claims several items in one statement and learns which it won.
 
 ``CompiledInsert`` is ``objects.create`` with the INSERT compiled once per process: the
@@ -186,7 +186,7 @@ class _CompiledUpdate:
 class UpdateReturning(Generic[M]):
     """``queryset().filter(pk=pk).update(...)`` and the row as that UPDATE left it, in one
     ``UPDATE … RETURNING`` whose SQL is compiled once per process and set of written fields.
-    ``queryset`` selects rows of one model by conditions that do not vary (``counters_ready``);
+    ``queryset`` selects rows of one model by conditions that do not vary (``current_stage``);
     ``returning`` names the fields the model comes back with (the rest deferred).
 
     Where the database returns no rows from an UPDATE, the row is read back after it, in one

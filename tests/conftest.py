@@ -143,6 +143,22 @@ def latest_schema_after():
 
 
 @pytest.fixture
+def schema_at(latest_schema_after):
+    """``schema_at(("app", "migration"))`` migrates the database there and returns the models
+    as they were then (for tests of data migrations); every app is at its latest again after
+    the test."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    def migrate(*targets: tuple[str, str]):
+        executor = MigrationExecutor(connection)
+        executor.migrate(list(targets))
+        return MigrationExecutor(connection).loader.project_state(list(targets)).apps
+
+    return migrate
+
+
+@pytest.fixture
 def socket_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Every write the loopback servers of this process make to a client socket, in order."""
     import socketserver

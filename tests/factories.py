@@ -3,7 +3,13 @@ from __future__ import annotations
 import factory
 
 from batch_import.identity import api_key_digest, api_key_fingerprint
-from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from batch_import.models import (
+    RUN_COUNT_COLUMNS,
+    ImportRun,
+    ImportRunCounterShard,
+    ImportRunItem,
+    ImportRunItemEvent,
+)
 from hosts.models import Host
 
 
@@ -28,6 +34,27 @@ class ImportRunFactory(factory.django.DjangoModelFactory):
     access_mode = ImportRun.AccessMode.SUBSCRIPTION
     subscription_users = factory.LazyFunction(lambda: ["ops@example.com"])
     subscription_days = 30
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Counts given (``total_items=4``) make a counted run whose shards hold them; without
+        them the run is never counted (its first transition counts it)."""
+        counts = {name: kwargs.pop(name) for name in RUN_COUNT_COLUMNS if name in kwargs}
+        run = super()._create(model_class, *args, **kwargs)
+        if counts:
+            ImportRunCounterShard.objects.bulk_create(
+                ImportRunCounterShard(run=run, shard=n, **(counts if n == 0 else {}))
+                for n in range(ImportRunCounterShard.SHARDS)
+            )
+        vars(run).update({name: counts.get(name, 0) for name in RUN_COUNT_COLUMNS})
+        return run
+
+    @classmethod
+    def _build(cls, model_class, *args, **kwargs):
+        counts = {name: kwargs.pop(name, 0) for name in RUN_COUNT_COLUMNS}
+        run = super()._build(model_class, *args, **kwargs)
+        vars(run).update(counts)  # as a run read ``with_counts()``
+        return run
 
 
 class ImportRunItemFactory(factory.django.DjangoModelFactory):

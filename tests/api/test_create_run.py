@@ -57,7 +57,7 @@ def test_self_service_with_probe_api_key_is_created(api, run_body):
     del body["subscription_users"], body["subscription_days"]
     response = post(api, body)
     assert response.status_code == 201
-    run = ImportRun.objects.get(pk=response.json()["run_id"])
+    run = ImportRun.objects.with_counts().get(pk=response.json()["run_id"])
     assert (run.access_mode, run.subscription_users) == ("self_service", [])
     assert run.probe_api_key.reveal() == "sk-probe"
     assert "sk-probe" not in response.content.decode()
@@ -151,7 +151,7 @@ def test_duplicate_entries_collapse_into_one_item(api, run_body):
     ]
     response = post(api, run_body(entries=entries))
     assert response.status_code == 201 and response.json()["total_items"] == 1
-    item = ImportRun.objects.get(pk=response.json()["run_id"]).items.get()
+    item = ImportRun.objects.with_counts().get(pk=response.json()["run_id"]).items.get()
     assert item.base_url == "https://a.example.com/v1" and item.api_key.reveal() == "sk-a"
 
 

@@ -68,7 +68,7 @@ def test_a_run_started_over_the_api_reads_back_finished(
     run_id = created.json()["run_id"]
     from batch_import.models import ImportRun
 
-    drive(ImportRun.objects.get(pk=run_id))
+    drive(ImportRun.objects.with_counts().get(pk=run_id))
     detail = api.get(f"/api/batch-import/runs/{run_id}").json()
     assert detail["run"]["state"] == "completed" and detail["run"]["active_items"] == 1
     items = api.get(f"/api/batch-import/runs/{run_id}/items").json()["items"]

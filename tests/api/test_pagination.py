@@ -222,6 +222,6 @@ def test_crafted_items_cursor_is_400_not_500(api, rank):
 
 def test_crafted_but_valid_cursor_pages_on(api):
     runs = make_runs(3)
-    run = ImportRun.objects.get(pk=runs[1])
+    run = ImportRun.objects.with_counts().get(pk=runs[1])
     cursor = crafted("runs", [run.started_at.isoformat(), run.run_id])
     assert [r["run_id"] for r in api.get(RUNS, {"cursor": cursor}).json()["runs"]] == [runs[0]]

@@ -92,7 +92,7 @@ def test_create_run_answers_run_created_with_result_page(api, run_body):
     assert body["state"] == "running" and body["total_items"] == 1
     assert body["result_page"] == f"/batch-import/runs/{body['run_id']}"
     assert response["Location"] == f"/api/batch-import/runs/{body['run_id']}"
-    run = ImportRun.objects.get(pk=body["run_id"])
+    run = ImportRun.objects.with_counts().get(pk=body["run_id"])
     assert run.created_by == "ops"
     assert run.items.get().current_stage == "probe"  # no worker runs in tests
 
@@ -103,7 +103,7 @@ def test_create_run_waits_bounded_when_asked(api, run_body, settings, monkeypatc
 
     def fake_wait(*, run_id, timeout_sec):
         waited.append(timeout_sec)
-        return ImportRun.objects.get(pk=run_id)
+        return ImportRun.objects.with_counts().get(pk=run_id)
 
     monkeypatch.setattr("batch_import.services.run_wait", fake_wait)
     response = api.post(
@@ -120,7 +120,7 @@ def test_create_run_without_wait_does_not_wait(api, run_body, monkeypatch):
     assert response.status_code == 201
     body = response.json()
     assert (body["state"], body["total_items"], body["active_items"]) == ("running", 1, 0)
-    run = ImportRun.objects.get(pk=body["run_id"])
+    run = ImportRun.objects.with_counts().get(pk=body["run_id"])
     assert run.confirm_wait_timeout_sec == 0 and run.items.count() == 1
 
 
@@ -130,7 +130,7 @@ def test_cancel_run_returns_the_updated_projection(api):
     response = api.post(f"/api/batch-import/runs/{run.run_id}/cancel")
     assert response.status_code == 200
     assert response.json()["run"]["state"] == "cancelled"
-    assert ImportRun.objects.get(pk=run.pk).state == "cancelled"
+    assert ImportRun.objects.with_counts().get(pk=run.pk).state == "cancelled"
 
 
 def test_cancel_finished_run_is_409(api):
@@ -153,4 +153,4 @@ def test_runs_cannot_be_written_directly(api):
         response = getattr(api, method)(f"/api/batch-import/runs/{run.run_id}", {}, format="json")
         assert response.status_code == 405
         assert response.json()["error"]["code"] == "invalid_request"
-    assert ImportRun.objects.get(pk=run.pk).state == "running"
+    assert ImportRun.objects.with_counts().get(pk=run.pk).state == "running"

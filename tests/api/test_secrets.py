@@ -39,7 +39,7 @@ def secret_run(api):
     }
     response = assert_clean(api.post("/api/batch-import/runs", body, format="json"))
     assert response.status_code == 201
-    run = ImportRun.objects.get(pk=response.json()["run_id"])
+    run = ImportRun.objects.with_counts().get(pk=response.json()["run_id"])
     batch = LegacyImportBatch.objects.get(run_id=run.run_id)
     run.items.update(legacy_batch=batch)
     return host, run, batch

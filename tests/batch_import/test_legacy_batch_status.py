@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from django.apps import apps as global_apps
 
 from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch, RunRollback
 from batch_import.run_state import RunSummary, legacy_batch_status
@@ -97,9 +96,14 @@ def test_the_run_state_refresh_leaves_a_rollback_status_alone():
     assert batch.status == "rolled_back"
 
 
-@pytest.mark.django_db
-def test_the_backfill_gives_existing_batches_their_seed_status():
+@pytest.mark.django_db(transaction=True)
+def test_the_backfill_gives_existing_batches_their_seed_status(schema_at):
     migration = importlib.import_module("batch_import.migrations.0010_legacy_batch_status_seed_002")
+    apps = schema_at(("batch_import", "0017_item_run_due_idx"))  # runs had their counts
+    Run, Batch = (apps.get_model("batch_import", m) for m in ("ImportRun", "LegacyImportBatch"))
+    host = apps.get_model("hosts", "Host").objects.create(
+        name="h", base_url="http://127.0.0.1:1", auth_type="admin_api_key", admin_credential="x"
+    )
     rows = {}
     for name, state, active, rollback in [
         ("done", State.COMPLETED, 2, None),
@@ -109,14 +113,21 @@ def test_the_backfill_gives_existing_batches_their_seed_status():
         ("gone", State.FAILED, 0, RunRollback.Status.ROLLED_BACK),
         ("left", State.FAILED, 0, RunRollback.Status.PARTIAL),
     ]:
-        run = ImportRunFactory(state=state, total_items=2, active_items=active)
+        run = Run.objects.create(
+            host=host,
+            mode="partial",
+            access_mode="subscription",
+            state=state,
+            total_items=2,
+            active_items=active,
+        )
         if rollback:
-            RunRollback.objects.create(run=run, status=rollback)
-        rows[name] = batch_of(run)
-    LegacyImportBatch.objects.filter(pk=rows["done"].pk).update(status="completed")  # old value
+            apps.get_model("batch_import", "RunRollback").objects.create(run=run, status=rollback)
+        rows[name] = Batch.objects.create(host=host, run_id=run.run_id, mode=run.mode)
+    Batch.objects.filter(pk=rows["done"].pk).update(status="completed")  # old value
 
-    migration.backfill(global_apps, None)
-    got = {name: LegacyImportBatch.objects.get(pk=b.pk).status for name, b in rows.items()}
+    migration.backfill(apps, None)
+    got = {name: Batch.objects.get(pk=b.pk).status for name, b in rows.items()}
     assert got == {
         "done": "succeeded",
         "half": "partially_succeeded",

@@ -41,7 +41,7 @@ def base_args(host):
 def test_entries_start_a_run_and_print_run_id_and_result_page():
     host = HostFactory()
     code, out, _ = run_cli(*base_args(host), "--entry", "https://a.example/v1,sk-a,kimi-k2.6")
-    run = ImportRun.objects.get()
+    run = ImportRun.objects.with_counts().get()
     assert code == cli.ExitCode.STILL_RUNNING
     assert f"run_id: {run.run_id}" in out
     assert f"/batch-import/runs/{run.run_id}" in out
@@ -56,7 +56,7 @@ def test_batch_file_from_stdin_keeps_keys_off_the_command_line(monkeypatch):
         "https://a.example,sk-a\r\nhttps://b.example,sk-b\r\n"
     )
     _, _, err = run_cli(*base_args(host), "--batch-file", "-", stdin=text, monkeypatch=monkeypatch)
-    assert ImportRun.objects.get().total_items == 2
+    assert ImportRun.objects.with_counts().get().total_items == 2
     assert "duplicate lines skipped: 4" in err
 
 
@@ -65,7 +65,7 @@ def test_batch_file_path(tmp_path):
     path = tmp_path / "entries.txt"
     path.write_bytes("https://a.example,sk-a,m1|m2\r\n".encode("utf-8-sig"))
     run_cli(*base_args(host), "--batch-file", str(path))
-    assert ImportRun.objects.get().items.get().requested_models == ["m1", "m2"]
+    assert ImportRun.objects.with_counts().get().items.get().requested_models == ["m1", "m2"]
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_json_document_equals_the_api_projection():
     host = HostFactory()
     _, out, _ = run_cli(*base_args(host), "--json", "--entry", "https://a.example,sk-a")
     document = json.loads(out)
-    run = ImportRun.objects.get()
+    run = ImportRun.objects.with_counts().get()
     assert document == cli.run_document(run)
     assert document["run"]["run_id"] == run.run_id
     assert "sk-a" not in out
@@ -128,7 +128,9 @@ def test_run_status_prints_the_same_report():
     out = io.StringIO()
     with pytest.raises(SystemExit):
         call_command("run_status", item.run_id, stdout=out)
-    assert out.getvalue().splitlines() == cli.report_lines(ImportRun.objects.get(pk=item.run_id))
+    assert out.getvalue().splitlines() == cli.report_lines(
+        ImportRun.objects.with_counts().get(pk=item.run_id)
+    )
     assert "smoke=kimi-k2.6" in out.getvalue()
 
 
@@ -140,7 +142,7 @@ def test_run_status_unknown_run_is_a_command_error():
 def test_dry_run_starts_a_preview():
     host = HostFactory()
     _, out, _ = run_cli(*base_args(host), "--entry", "https://a.example.com/v1,sk-a", "--dry-run")
-    run = ImportRun.objects.get()
+    run = ImportRun.objects.with_counts().get()
     assert run.is_preview and "run_id: " in out
     assert not LegacyImportBatch.objects.exists()
 
@@ -223,7 +225,7 @@ def test_promote_turns_a_finished_preview_into_the_run():
     ImportRunItemFactory(run=preview, raw_models=["glm-4.5"], current_stage="done")
     code, out, _ = run_cli("--promote", preview.run_id, "--confirm-wait-timeout", "0")
     preview.refresh_from_db()
-    run = ImportRun.objects.get(pk=preview.promoted_to)
+    run = ImportRun.objects.with_counts().get(pk=preview.promoted_to)
     assert f"run_id: {run.run_id} (promoted from preview {preview.run_id})" in out
     assert run.preview_of == preview.run_id and code == 4  # still running when the wait ended
     assert run.items.get().current_stage == "provision"  # the probe results were reused

@@ -30,7 +30,7 @@ def test_api_preview_then_promote(api, host_simulator, upstream_factory):  # noq
     created = api.post("/api/batch-import/runs", _body(host, upstream, dry_run=True), format="json")
     assert created.status_code == 201, created.json()
     run_id = created.json()["run_id"]
-    drive(ImportRun.objects.get(pk=run_id))
+    drive(ImportRun.objects.with_counts().get(pk=run_id))
     run = api.get(f"/api/batch-import/runs/{run_id}").json()["run"]
     assert run["is_preview"] is True and run["promoted_to"] is None
     item_id = api.get(f"/api/batch-import/runs/{run_id}/items").json()["items"][0]["item_id"]
@@ -41,7 +41,7 @@ def test_api_preview_then_promote(api, host_simulator, upstream_factory):  # noq
 
     promoted = api.post(f"/api/batch-import/runs/{run_id}/promote")
     assert promoted.status_code == 201
-    real = drive(ImportRun.objects.get(pk=promoted.json()["run_id"]))
+    real = drive(ImportRun.objects.with_counts().get(pk=promoted.json()["run_id"]))
     assert real.preview_of == run_id and real.items.get().access_status == "active"
     again = api.post(f"/api/batch-import/runs/{run_id}/promote")
     assert again.status_code == 409
@@ -75,7 +75,7 @@ def test_pages_preview_button_plan_and_run_it_for_real(
     assert b'name="preview"' in client.get("/batch-import/runs/new").content
     response = client.post("/batch-import/runs/new", form)
     assert response.status_code == 302, response.content.decode()[:2000]
-    preview = drive(ImportRun.objects.get())
+    preview = drive(ImportRun.objects.with_counts().get())
     assert preview.is_preview
     page = client.get(f"/batch-import/runs/{preview.run_id}").content.decode()
     assert "Preview: nothing was written to the host." in page and "Run it for real" in page

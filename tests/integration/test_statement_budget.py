@@ -23,10 +23,15 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 # stage took the model pack the probe stage had looked up; 37 before it took the V1 batch
 # from a settled sibling of the same provider instead of reading it; 36 before the transition
 # that finishes the item ended its lease (the worker wrote the row once more to release it);
-# 35 before the UPDATE of the run's counters returned them (the row was read back).
-BUDGET = 34
-# The last item also ends the run: the run's end is written and its after-import task enqueued.
-RUN_END = 3
+# 35 before the UPDATE of the run's counters returned them (the row was read back); 34 until
+# the counts went to counter shards: the UPDATE of the item's shard returns nothing a settle
+# needs, so the settle reads the shards with the run's state after the commit (one statement
+# more, and no lock on the run's row, which every finishing item took before).
+BUDGET = 35
+# The last item also ends the run, in a transaction of its own after its commit (BEGIN, the
+# shards read again under the run's row lock, the run's end written, the V1 batch, COMMIT),
+# and its after-import task is enqueued.
+RUN_END = 6
 
 
 def item_statements(host, upstream_factory, size: int) -> tuple[list[int], list[int]]:

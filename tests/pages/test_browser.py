@@ -57,7 +57,7 @@ def test_start_form_refuses_a_bad_line_then_starts_a_run(page, live_server, sett
     page.fill("#id_entries", "https://a.example,sk-secret-a,kimi-k2.6\nhttps://b.example,sk-b")
     with page.expect_navigation():
         page.click("text=Start run")
-    run = ImportRun.objects.get()
+    run = ImportRun.objects.with_counts().get()
     page.wait_for_url(f"{live_server.url}/batch-import/runs/{run.run_id}")
     assert page.locator('[data-kind="run_state"]').first.inner_text() == "running"
     assert page.locator("#live[data-refresh]").count() == 1

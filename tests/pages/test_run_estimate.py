@@ -23,7 +23,7 @@ def finished_run(host, *, items: int, seconds: float, **fields) -> ImportRun:
         started_at=started,
         finished_at=started + timedelta(seconds=seconds),
     )
-    return ImportRun.objects.get(pk=run.pk)
+    return ImportRun.objects.with_counts().get(pk=run.pk)
 
 
 def test_earlier_runs_on_the_same_host_give_seconds_per_item():

@@ -26,7 +26,7 @@ def test_good_lines_start_a_run_and_land_on_its_page(client, staff, settings):
     host = HostFactory()
     text = "# pasted\nhttps://a.example/v1,sk-a,kimi-k2.6|glm-4.5\n\nhttps://b.example,sk-b\n"
     answer = client.post("/batch-import/runs/new", form_data(host, text))
-    run = ImportRun.objects.get()
+    run = ImportRun.objects.with_counts().get()
     assert answer.status_code == 302 and answer["Location"] == f"/batch-import/runs/{run.run_id}"
     assert run.total_items == 2 and run.created_by == "ops"
 

@@ -99,26 +99,26 @@ def returns_rows(request, monkeypatch) -> bool:
     return request.param
 
 
-RUN_COUNTS = UpdateReturning(
-    lambda: ImportRun.objects.all(),
-    returning=("completed_items", "finished_at", "probe_api_key", "subscription_users"),
+ITEM_RETRIES = UpdateReturning(
+    lambda: ImportRunItem.objects.all(),
+    returning=("retry_count", "next_retry_at", "api_key", "requested_models"),
 )
 
 
 def test_update_returning_gives_the_row_as_the_update_left_it(returns_rows):
-    run = ImportRunFactory(completed_items=2, probe_api_key="sk-probe-000002")
-    finished = timezone.now()
+    item = ImportRunItemFactory(retry_count=2, key="sk-upstream-000002", requested_models=["m"])
+    due = timezone.now()
     with CaptureQueriesContext(connection) as queries:
-        updated = RUN_COUNTS.update(
-            run.pk, values={"finished_at": finished}, add={"completed_items": 3}
+        updated = ITEM_RETRIES.update(
+            item.pk, values={"next_retry_at": due}, add={"retry_count": 3}
         )
-    stored = ImportRun.objects.get(pk=run.pk)
-    assert type(updated) is ImportRun and updated._state.db == "default"
-    assert (updated.pk, updated.completed_items, updated.finished_at) == (run.pk, 5, finished)
-    assert (stored.completed_items, stored.finished_at) == (5, finished)
-    assert reveal(updated.probe_api_key) == "sk-probe-000002"
-    assert updated.subscription_users == ["ops@example.com"]
-    assert updated.get_deferred_fields() >= {"state", "mode", "total_items"}
+    stored = ImportRunItem.objects.get(pk=item.pk)
+    assert type(updated) is ImportRunItem and updated._state.db == "default"
+    assert (updated.pk, updated.retry_count, updated.next_retry_at) == (item.pk, 5, due)
+    assert (stored.retry_count, stored.next_retry_at) == (5, due)
+    assert reveal(updated.api_key) == "sk-upstream-000002"
+    assert updated.requested_models == ["m"]
+    assert updated.get_deferred_fields() >= {"current_stage", "base_url", "attempt"}
     statements = [q["sql"] for q in queries.captured_queries]
     assert len(statements) == (1 if returns_rows else 2), statements
 
@@ -126,27 +126,27 @@ def test_update_returning_gives_the_row_as_the_update_left_it(returns_rows):
 def test_update_returning_of_a_row_the_queryset_leaves_out_is_none_and_writes_nothing(
     returns_rows,
 ):
-    run = ImportRunFactory(completed_items=2)
-    counted = UpdateReturning(
-        lambda: ImportRun.objects.filter(counters_ready=True), returning=("completed_items",)
+    item = ImportRunItemFactory(retry_count=2)
+    finished = UpdateReturning(
+        lambda: ImportRunItem.objects.filter(current_stage="done"), returning=("retry_count",)
     )
-    assert counted.update(run.pk, add={"completed_items": 1}) is None
-    assert ImportRun.objects.get(pk=run.pk).completed_items == 2
+    assert finished.update(item.pk, add={"retry_count": 1}) is None
+    assert ImportRunItem.objects.get(pk=item.pk).retry_count == 2
 
 
 def test_update_returning_compiles_its_sql_once_per_set_of_written_fields(monkeypatch):
-    first, second = ImportRunFactory(), ImportRunFactory()
+    first, second = ImportRunItemFactory(), ImportRunItemFactory()
     compiled, real = [], SQLUpdateCompiler.as_sql
     monkeypatch.setattr(SQLUpdateCompiler, "as_sql", lambda self: compiled.append(1) or real(self))
-    counts = UpdateReturning(
-        lambda: ImportRun.objects.all(), returning=("total_items", "finished_at")
+    retries = UpdateReturning(
+        lambda: ImportRunItem.objects.all(), returning=("retry_count", "next_retry_at")
     )
-    totals = [counts.update(run.pk, add={"total_items": n}) for run, n in ((first, 1), (second, 2))]
-    totals.append(counts.update(first.pk, add={"total_items": 3}))
-    assert [run.total_items for run in totals] == [1, 2, 4]
-    finished = timezone.now()
-    assert counts.update(second.pk, values={"finished_at": None}).finished_at is None
-    assert counts.update(second.pk, values={"finished_at": finished}).finished_at == finished
+    counts = [retries.update(i.pk, add={"retry_count": n}) for i, n in ((first, 1), (second, 2))]
+    counts.append(retries.update(first.pk, add={"retry_count": 3}))
+    assert [item.retry_count for item in counts] == [1, 2, 4]
+    due = timezone.now()
+    assert retries.update(second.pk, values={"next_retry_at": None}).next_retry_at is None
+    assert retries.update(second.pk, values={"next_retry_at": due}).next_retry_at == due
     assert len(compiled) == 2
 
 

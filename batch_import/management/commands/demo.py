@@ -227,7 +227,7 @@ class Command(BaseCommand):
         with contextlib.suppress(SystemExit):
             call_command("batch_import", *args, stdout=out)
         document = json.loads(out.getvalue())
-        return ImportRun.objects.get(pk=document["run"]["run_id"])
+        return ImportRun.objects.with_counts().get(pk=document["run"]["run_id"])
 
     def preimport(self, host, host_sim: HostSimulator) -> None:
         """Import two upstreams first, then switch one off on the host, so the sample batch

@@ -21,7 +21,7 @@ class Command(OperatorLanguageMixin, cli.UsageErrorsExit64, BaseCommand):
 
     def handle(self, *args, run_id: str, **opts) -> None:
         try:
-            run = ImportRun.objects.get(pk=run_id)
+            run = ImportRun.objects.with_counts().get(pk=run_id)
         except ImportRun.DoesNotExist:
             raise CommandError(
                 _("run_id: no run %(run_id)s") % {"run_id": repr(run_id)}, returncode=3

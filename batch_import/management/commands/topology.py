@@ -160,7 +160,7 @@ class Command(demo.Command):
             time.sleep(1)
         else:
             self.problems.append(f"run {run_id} did not finish in {RUN_DEADLINE_SECONDS}s")
-        return ImportRun.objects.get(pk=run_id)
+        return ImportRun.objects.with_counts().get(pk=run_id)
 
     def check_static_files(self) -> None:
         page = urlopen(f"{self.webs[0]}/accounts/login/", timeout=10).read().decode()  # noqa: S310
