@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import connection
 
-from batch_import.models import ImportRun, ImportRunItem, LegacyImportBatch
+from batch_import.models import ImportRun, ImportRunCounterShard, ImportRunItem, LegacyImportBatch
 from batch_import.stages import StageContext
 from batch_import.tasks import advance_item
 from hosts.models import Host, ManagedResource
@@ -68,6 +68,14 @@ def earlier_work() -> None:
     )
     LegacyImportBatch.objects.bulk_create(
         LegacyImportBatch(host_id=run.host_id, run_id=run.run_id, mode=run.mode) for run in runs
+    )
+    ImportRunCounterShard.objects.bulk_create(
+        (
+            ImportRunCounterShard(run=run, shard=n, total_items=1 if n == 0 else 0)
+            for run in runs
+            for n in range(ImportRunCounterShard.SHARDS)
+        ),
+        batch_size=2_000,
     )
     host = hosts[0]
     for n, run in enumerate(r for r in runs if r.host_id == host.pk):
