@@ -51,14 +51,12 @@ def run_count(name: str, label: str):
     return shown
 
 
-RUN_COUNTS = (
-    run_count("total_items", _("total items")),
-    run_count("completed_items", _("completed items")),
-    run_count("active_items", _("active items")),
-    run_count("degraded_items", _("degraded items")),
-    run_count("broken_items", _("broken items")),
-    run_count("warning_items", _("warning items")),
-)
+TOTAL = run_count("total_items", _("total items"))
+COMPLETED = run_count("completed_items", _("completed items"))
+ACTIVE = run_count("active_items", _("active items"))
+DEGRADED = run_count("degraded_items", _("degraded items"))
+BROKEN = run_count("broken_items", _("broken items"))
+WARNINGS = run_count("warning_items", _("warning items"))
 
 
 @admin.register(ImportRun)
@@ -68,15 +66,17 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "state",
         "mode",
         "access_mode",
-        *RUN_COUNTS[:1],
-        *RUN_COUNTS[2:5],
+        TOTAL,
+        ACTIVE,
+        DEGRADED,
+        BROKEN,
         "started_at",
         "finished_at",
     )
     list_filter = ("state", "mode", "access_mode", "host")
     search_fields = ("run_id", "items__provider_id", "items__base_url")
     exclude = ("probe_api_key",)
-    readonly_fields = RUN_COUNTS
+    readonly_fields = (TOTAL, COMPLETED, ACTIVE, DEGRADED, BROKEN, WARNINGS)
     inlines = [ItemInline]
     actions = ["roll_back"]
 

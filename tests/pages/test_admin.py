@@ -34,6 +34,11 @@ def test_run_and_item_admin_are_read_only_with_inlines_and_filters(client, staff
     html = run_page.content.decode()
     assert item.provider_id in html  # items inline
     assert 'name="state"' not in html and 'name="access_status"' not in html
+    # The counts, summed from the run's counter shards, as read-only fields and columns.
+    assert '<div class="readonly">3</div>' in html  # active items
+    runs = client.get("/admin/batch_import/importrun/").content.decode()
+    row = runs[runs.index(rich_run.run_id) :]
+    assert '<td class="field-total_items">4</td><td class="field-active_items">3</td>' in row
     item_html = client.get(
         f"/admin/batch_import/importrunitem/{item.item_id}/change/"
     ).content.decode()
