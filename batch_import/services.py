@@ -22,6 +22,7 @@ from batch_import.transitions import (
     EventType,
     Writer,
     record_event,
+    record_events,
     refresh_run_state,
     transition_item,
 )
@@ -133,10 +134,11 @@ def _create_run(
             next_retry_at=now,
         )
     ImportRunItem.objects.bulk_create(items.values())
-    for item in items.values():
-        record_event(
-            item=item, event_type=EventType.CREATED, message=Msg(gettext_noop("entry accepted"))
-        )
+    record_events(
+        items=items.values(),
+        event_type=EventType.CREATED,
+        message=Msg(gettext_noop("entry accepted")),
+    )
     for item, index in duplicates:
         record_event(
             item=item,

@@ -25,7 +25,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -239,6 +239,20 @@ def record_event(
     return _append_event(item, event_type, item.current_stage, message, dict(payload or {}))
 
 
+def record_events(
+    *, items: Iterable[ImportRunItem], event_type: str, message: str | Msg = ""
+) -> None:
+    """``record_event`` for many items at once, in batched INSERTs: a run of 10,000 entries
+    records each one's acceptance."""
+    ImportRunItemEvent.objects.bulk_create(
+        (
+            ImportRunItemEvent(**_event_fields(item, event_type, item.current_stage, message, {}))
+            for item in items
+        ),
+        batch_size=1_000,
+    )
+
+
 # Writes a transition's changes to the item's row (four times per item), compiled once per
 # connection and set of changed fields.
 ITEM_ROW = UpdateReturning(lambda: ImportRunItem.objects.all(), returning=())
@@ -260,16 +274,22 @@ NEW_EVENT = CompiledInsert(ImportRunItemEvent)
 def _append_event(
     item: ImportRunItem, event_type: str, stage: str, message: str | Msg, payload: dict
 ) -> ImportRunItemEvent:
-    return NEW_EVENT.create(
-        run_id=item.run_id,
-        item=item,
-        event_type=event_type,
-        stage=stage,
-        attempt=item.attempt,
-        message=english(message),
-        message_i18n=stored(message),
-        payload=payload,
-    )
+    return NEW_EVENT.create(**_event_fields(item, event_type, stage, message, payload))
+
+
+def _event_fields(
+    item: ImportRunItem, event_type: str, stage: str, message: str | Msg, payload: dict
+) -> dict[str, Any]:
+    return {
+        "run_id": item.run_id,
+        "item": item,
+        "event_type": event_type,
+        "stage": stage,
+        "attempt": item.attempt,
+        "message": english(message),
+        "message_i18n": stored(message),
+        "payload": payload,
+    }
 
 
 # RunCounts field → the counter shards' column (and the runs' annotation) that keeps it.
