@@ -16,18 +16,19 @@ from relay_project.crypto import EncryptedTextField
 from relay_project.ids import new_event_id, new_item_id, new_run_id
 from relay_project.messages import render
 
-# A run's item counts (``run_state.RunCounts``): the columns of its counter shards, read on
-# its rows as annotations of the same names (``ImportRun.objects.with_counts()``).
-RUN_COUNT_COLUMNS = (
-    "total_items",
-    "completed_items",
-    "active_items",
-    "degraded_items",
-    "broken_items",
-    "warning_items",
-    "advisory_items",
-    "stage_ended_items",
-)
+# A run's item counts (``run_state.RunCounts``, by field): the columns of its counter shards,
+# read on its rows as annotations of the same names (``ImportRun.objects.with_counts()``).
+RUN_COUNT_COLUMN = {
+    "total": "total_items",
+    "done": "completed_items",
+    "active": "active_items",
+    "degraded": "degraded_items",
+    "broken": "broken_items",
+    "warnings": "warning_items",
+    "advisory": "advisory_items",
+    "ended_by_a_stage": "stage_ended_items",
+}
+RUN_COUNT_COLUMNS = tuple(RUN_COUNT_COLUMN.values())
 
 
 class ImportRunQuerySet(models.QuerySet):

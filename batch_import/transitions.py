@@ -38,6 +38,7 @@ from django_q.tasks import async_task
 from batch_import import leases
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import (
+    RUN_COUNT_COLUMN,
     ImportRun,
     ImportRunCounterShard,
     ImportRunItem,
@@ -292,25 +293,13 @@ def _event_fields(
     }
 
 
-# RunCounts field → the counter shards' column (and the runs' annotation) that keeps it.
-COUNTER_COLUMNS: dict[str, str] = {
-    "total": "total_items",
-    "done": "completed_items",
-    "active": "active_items",
-    "degraded": "degraded_items",
-    "broken": "broken_items",
-    "warnings": "warning_items",
-    "ended_by_a_stage": "stage_ended_items",
-    "advisory": "advisory_items",
-}
-
 # What settling a run reads from its row.
 SETTLE_FIELDS = ("mode", "state", "is_preview", "finished_at")
 
 
 def stored_counts(run: ImportRun) -> RunCounts:
     """The counts of a run read ``with_counts()``."""
-    return RunCounts(**{name: getattr(run, column) for name, column in COUNTER_COLUMNS.items()})
+    return RunCounts(**{name: getattr(run, column) for name, column in RUN_COUNT_COLUMN.items()})
 
 
 def _shards_with_run(*, locked: bool) -> QuerySet[ImportRunCounterShard]:
@@ -318,7 +307,7 @@ def _shards_with_run(*, locked: bool) -> QuerySet[ImportRunCounterShard]:
     shards = (
         ImportRunCounterShard.objects.filter(run_id=Slot("run_id", field("run")))
         .select_related("run")
-        .only(*COUNTER_COLUMNS.values(), *(f"run__{name}" for name in SETTLE_FIELDS))
+        .only(*RUN_COUNT_COLUMN.values(), *(f"run__{name}" for name in SETTLE_FIELDS))
     )
     return shards.select_for_update(of=("run",)) if locked else shards
 
@@ -339,7 +328,7 @@ def _run_and_counts(run_id: str, *, locked: bool = False) -> tuple[ImportRun, Ru
     counts = RunCounts(
         **{
             name: sum(getattr(shard, column) for shard in shards)
-            for name, column in COUNTER_COLUMNS.items()
+            for name, column in RUN_COUNT_COLUMN.items()
         }
     )
     return shards[0].run, counts
@@ -365,8 +354,8 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
             for shard in ImportRunCounterShard.objects.select_for_update().filter(run_id=run_id)
         }
         counts = run_counts(run_id)
-        recounted = {column: getattr(counts, name) for name, column in COUNTER_COLUMNS.items()}
-        zero = dict.fromkeys(COUNTER_COLUMNS.values(), 0)
+        recounted = {column: getattr(counts, name) for name, column in RUN_COUNT_COLUMN.items()}
+        zero = dict.fromkeys(RUN_COUNT_COLUMN.values(), 0)
         rows = [
             ImportRunCounterShard(run_id=run_id, shard=n, **(recounted if n == 0 else zero))
             for n in range(ImportRunCounterShard.SHARDS)
@@ -392,7 +381,7 @@ def _add_to_shard_statement(shape: None) -> tuple[QuerySet, dict]:
         run_id=Slot("run_id", field("run")), shard=Slot("shard", field("shard"))
     )
     # Every column, a step of 0 leaving it as it was: one statement for any change.
-    return shard, {c: F(c) + Slot(c, field(c)) for c in COUNTER_COLUMNS.values()}
+    return shard, {c: F(c) + Slot(c, field(c)) for c in RUN_COUNT_COLUMN.values()}
 
 
 # A transition's change added to its shard's row (1-2 per item), compiled once per process.
@@ -407,7 +396,7 @@ def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> None:
         None,
         run_id=item.run_id,
         shard=item.position % ImportRunCounterShard.SHARDS,
-        **{column: getattr(delta, name) for name, column in COUNTER_COLUMNS.items()},
+        **{column: getattr(delta, name) for name, column in RUN_COUNT_COLUMN.items()},
     )
     if not counted:
         refresh_run_state(run_id=item.run_id)
@@ -428,8 +417,9 @@ def settle_run(run_id: str) -> None:
     if summary.state == run.state and not run.is_terminal and run.finished_at is None:
         return
     with transaction.atomic(savepoint=False):
-        run, counts = _run_and_counts(run_id, locked=True)
-        _settle(run, counts, counted=True)
+        read = _run_and_counts(run_id, locked=True)
+        if read is not None:  # else deleted since the read above
+            _settle(*read, counted=True)
 
 
 def _settle_after_transition(run_id: str) -> None:

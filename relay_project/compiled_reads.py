@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Expression, F, Field, Model, QuerySet, signals
+from django.db.models import Expression, Field, Model, QuerySet, signals
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.transaction import TransactionManagementError
@@ -197,31 +197,21 @@ class UpdateReturning(Generic[M]):
         self._returning = frozenset(returning)
         self._compiled: dict = {}
 
-    def update(
-        self,
-        pk: Any,
-        *,
-        values: Mapping[str, Any] | None = None,
-        add: Mapping[str, Any] | None = None,
-    ) -> M | None:
-        """Write ``values`` and add ``add`` to what is stored (``F(name) + n``) on the row;
-        None when the queryset leaves it out (nothing written)."""
-        values, add = values or {}, add or {}
+    def update(self, pk: Any, *, values: Mapping[str, Any]) -> M | None:
+        """Write ``values`` on the row; None when the queryset leaves it out (nothing
+        written)."""
         model, using = self._target
         db = using or router.db_for_write(model)
         connection = connections[db]
         if not returns_rows_from_update(connection):
-            return self._update_then_read(self._queryset().using(db), pk, values, add)
-        shape = (db, tuple(values), tuple(add))
+            return self._update_then_read(self._queryset().using(db), pk, values)
         compiled = _compiled_once(
-            self._compiled, shape, lambda: self._compile(self._queryset(), db, values, add)
+            self._compiled, (db, tuple(values)), lambda: self._compile(self._queryset(), db, values)
         )
         prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
         for name, value in values.items():
             field = model._meta.get_field(name)
             prepared["values", name] = field.get_db_prep_save(value, connection)
-        for name, step in add.items():
-            prepared["add", name] = model._meta.get_field(name).get_db_prep_value(step, connection)
         params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
         with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
@@ -245,16 +235,13 @@ class UpdateReturning(Generic[M]):
             f for f in model._meta.concrete_fields if f.primary_key or f.name in self._returning
         ]
 
-    def _compile(self, queryset: QuerySet, db: str, values: Mapping, add: Mapping):
+    def _compile(self, queryset: QuerySet, db: str, values: Mapping):
         # Django's own UPDATE (``QuerySet.update``'s query and compiler) with RETURNING after
         # it, and the returned columns converted as the compiler converts a read of them.
         opts = queryset.model._meta
         query = queryset.filter(pk=_Slot(("pk", ""), opts.pk)).query.chain(UpdateQuery)
         query.add_update_values(
-            {
-                **{name: _Slot(("values", name), opts.get_field(name)) for name in values},
-                **{name: F(name) + _Slot(("add", name), opts.get_field(name)) for name in add},
-            }
+            {name: _Slot(("values", name), opts.get_field(name)) for name in values}
         )
         fields = self._fields(queryset.model)
         compiler, sql, params, converters = _returning(query, db, fields)
@@ -267,11 +254,9 @@ class UpdateReturning(Generic[M]):
             init_list=[f.attname for f in fields],
         )
 
-    def _update_then_read(self, queryset: QuerySet[M], pk: Any, values: Mapping, add: Mapping):
+    def _update_then_read(self, queryset: QuerySet[M], pk: Any, values: Mapping):
         with transaction.atomic(using=queryset.db, savepoint=False):
-            written = queryset.filter(pk=pk).update(
-                **values, **{name: F(name) + step for name, step in add.items()}
-            )
+            written = queryset.filter(pk=pk).update(**values)
             if not written:
                 return None
             names = [f.name for f in self._fields(queryset.model)]

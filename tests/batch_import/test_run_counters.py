@@ -420,3 +420,23 @@ def test_a_settle_that_fails_after_the_commit_leaves_the_transition_standing(mon
     assert transitions.settle_ended_runs() == 1
     run.refresh_from_db()
     assert run.state == "completed"
+
+
+@pytest.mark.django_db
+def test_a_run_deleted_between_the_settles_two_reads_is_left_alone(monkeypatch):
+    run = ImportRunFactory()
+    item = ImportRunItemFactory(run=run, current_stage=Stage.VALIDATE)
+    refresh_run_state(run_id=run.run_id)
+    with monkeypatch.context() as lost:
+        lost.setattr(transitions, "settle_run", lambda run_id: None)
+        _finish(item.pk)
+    unlocked_read = transitions._run_and_counts
+
+    def deleted_after_the_first_read(run_id, *, locked=False):
+        if locked:
+            ImportRun.objects.filter(pk=run_id).delete()
+        return unlocked_read(run_id, locked=locked)
+
+    monkeypatch.setattr(transitions, "_run_and_counts", deleted_after_the_first_read)
+    transitions.settle_run(run.run_id)  # the run ends by its counts, then is gone: no error
+    assert not ImportRun.objects.filter(pk=run.pk).exists()

@@ -109,9 +109,7 @@ def test_update_returning_gives_the_row_as_the_update_left_it(returns_rows):
     item = ImportRunItemFactory(retry_count=2, key="sk-upstream-000002", requested_models=["m"])
     due = timezone.now()
     with CaptureQueriesContext(connection) as queries:
-        updated = ITEM_RETRIES.update(
-            item.pk, values={"next_retry_at": due}, add={"retry_count": 3}
-        )
+        updated = ITEM_RETRIES.update(item.pk, values={"next_retry_at": due, "retry_count": 5})
     stored = ImportRunItem.objects.get(pk=item.pk)
     assert type(updated) is ImportRunItem and updated._state.db == "default"
     assert (updated.pk, updated.retry_count, updated.next_retry_at) == (item.pk, 5, due)
@@ -130,7 +128,7 @@ def test_update_returning_of_a_row_the_queryset_leaves_out_is_none_and_writes_no
     finished = UpdateReturning(
         lambda: ImportRunItem.objects.filter(current_stage="done"), returning=("retry_count",)
     )
-    assert finished.update(item.pk, add={"retry_count": 1}) is None
+    assert finished.update(item.pk, values={"retry_count": 3}) is None
     assert ImportRunItem.objects.get(pk=item.pk).retry_count == 2
 
 
@@ -141,8 +139,8 @@ def test_update_returning_compiles_its_sql_once_per_set_of_written_fields(monkey
     retries = UpdateReturning(
         lambda: ImportRunItem.objects.all(), returning=("retry_count", "next_retry_at")
     )
-    counts = [retries.update(i.pk, add={"retry_count": n}) for i, n in ((first, 1), (second, 2))]
-    counts.append(retries.update(first.pk, add={"retry_count": 3}))
+    counts = [retries.update(i.pk, values={"retry_count": n}) for i, n in ((first, 1), (second, 2))]
+    counts.append(retries.update(first.pk, values={"retry_count": 4}))
     assert [item.retry_count for item in counts] == [1, 2, 4]
     due = timezone.now()
     assert retries.update(second.pk, values={"next_retry_at": None}).next_retry_at is None
