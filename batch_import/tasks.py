@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
-import threading
 import time
+from functools import partial
 
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from batch_import import dispatch, leases, rollback, transitions
 from batch_import.errors import InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem
+from batch_import.places import PLACES
 from batch_import.services import item_stop_cancelled
 from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.stages.common import fail_item, schedule_retry
@@ -180,13 +180,13 @@ def _after_unexpected_error(item: ImportRunItem, exc: Exception) -> bool:
 
 def advance_items(item_ids: list[str]) -> dict[str, str]:
     """Advance several items side by side in this worker process, each under its own lease
-    (the task ``dispatch`` enqueues), in as many places (threads) as the task has items, and
-    keep the places busy: places that freed take the next due items of the same runs
+    (the task ``dispatch`` enqueues), each in a place of the process (``places``: a thread
+    with its database connection, kept for later tasks), and keep as many in flight as the
+    task has items: when items end, the next due items of the same runs take their places
     (``leases.take_next_due``, one statement for all of them), so the task no longer waits
     for its slowest item with the others' places empty. The run's later tasks find the items
-    it took leased or done and end at once. Each place keeps one database connection for all
-    its items (``_place``). Returns each advanced item's ``advance_item`` outcome
-    (``not_claimed`` for those someone else had)."""
+    it took leased or done and end at once. Returns each advanced item's ``advance_item``
+    outcome (``not_claimed`` for those someone else had)."""
     if len(item_ids) == 1:
         return {item_ids[0]: advance_item(item_ids[0])}
     places = len(item_ids)
@@ -194,84 +194,43 @@ def advance_items(item_ids: list[str]) -> dict[str, str]:
         set(ImportRunItem.objects.filter(pk__in=item_ids).values_list("run_id", flat=True))
     )
     take_until = time.monotonic() + settings.RELAY_TASK_TIMEOUT * PULL_WINDOW
-    todo: queue.SimpleQueue[leases.HeldLease | None] = queue.SimpleQueue()
     ended: queue.SimpleQueue[tuple[str, str | BaseException]] = queue.SimpleQueue()
     outcomes: dict[str, str] = dict.fromkeys(item_ids, "not_claimed")
     failure: BaseException | None = None
 
+    def start(taken: list[leases.HeldLease]) -> int:
+        for lease in taken:
+            PLACES.hand(lease.item_id, partial(advance_item, lease.item_id, lease=lease), ended)
+        return len(taken)
+
     def take_more(free: int) -> int:
-        """Hand the free places the next due items of the task's runs; how many it took."""
+        """Start the next due items of the task's runs in the free places; how many."""
         nonlocal runs
         if failure or not runs or not free or time.monotonic() >= take_until:
             return 0
         taken = leases.take_next_due(runs, limit=free)
         if not taken:
             runs = []  # nothing due but what this task has: it only finishes now
-        for lease in taken:
-            todo.put(lease)
-        return len(taken)
+        return start(taken)
 
-    taken = leases.take_each(item_ids)
-    for lease in taken:
-        todo.put(lease)
-    in_flight = len(taken) + take_more(places - len(taken))
-    threads: list[threading.Thread] = []
-
-    def open_places() -> None:
-        """A place (thread) for each item in flight, up to the task's: a task that found its
-        items taken by others starts none."""
-        while len(threads) < in_flight:
-            thread = threading.Thread(
-                target=_place, args=(todo, ended), name=f"item_{len(threads)}"
-            )
-            thread.start()
-            threads.append(thread)
-
-    try:
-        open_places()
-        while in_flight:
-            # Every item that has ended by now, so the places they freed are filled at once.
-            finished = [ended.get()]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    finished.append(ended.get_nowait())
-            for item_id, outcome in finished:
-                in_flight -= 1
-                if isinstance(outcome, BaseException):
-                    failure = failure or outcome
-                else:
-                    outcomes[item_id] = outcome
-            in_flight += take_more(places - in_flight)
-            open_places()
-    finally:
-        for _ in threads:
-            todo.put(None)
-        for thread in threads:
-            thread.join()
+    in_flight = start(leases.take_each(item_ids))
+    in_flight += take_more(places - in_flight)
+    while in_flight:
+        # Every item that has ended by now, so the places they freed are filled at once.
+        finished = [ended.get()]
+        with contextlib.suppress(queue.Empty):
+            while True:
+                finished.append(ended.get_nowait())
+        for item_id, outcome in finished:
+            in_flight -= 1
+            if isinstance(outcome, BaseException):
+                failure = failure or outcome
+            else:
+                outcomes[item_id] = outcome
+        in_flight += take_more(places - in_flight)
     if failure is not None:
         raise failure
     return outcomes
-
-
-def _place(todo: queue.SimpleQueue, ended: queue.SimpleQueue) -> None:
-    """One place of a task: advance the items handed to it (with their leases) one after
-    another over one database connection of its own (a connection per item cost a connect
-    and, on SQLite, the WAL pragma each time), closed when the task ends; a connection an
-    error left unusable is closed before the next item."""
-    try:
-        while (lease := todo.get()) is not None:
-            try:
-                ended.put((lease.item_id, advance_item(lease.item_id, lease=lease)))
-            except BaseException as exc:  # the task raises it once every place has ended
-                ended.put((lease.item_id, exc))
-            for connection in connections.all(initialized_only=True):
-                if connection.connection is not None and connection.errors_occurred:
-                    if connection.is_usable():  # as Django checks between requests
-                        connection.errors_occurred = False
-                    else:
-                        connection.close()
-    finally:
-        connections.close_all()
 
 
 def _seconds_until_due(item: ImportRunItem) -> float:

@@ -129,6 +129,17 @@ def _default_language_per_test():
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def _item_places_closed_after_each_test():
+    """The worker's item places outlive a task (``batch_import.places``): a test's places and
+    their database connections end with it, so the next test starts none-open and the test
+    database can be dropped."""
+    yield
+    from batch_import.places import PLACES
+
+    PLACES.close()
+
+
 @pytest.fixture
 def latest_schema_after():
     """A test that migrates backwards leaves every app at its latest migration again: moving

@@ -80,23 +80,26 @@ def test_a_task_takes_no_more_items_once_its_window_is_over(advanced, monkeypatc
     assert sorted(ran) == sorted(items[:2])
 
 
-def test_a_place_opens_one_database_connection_for_all_its_items(advanced):
-    """A connection per item cost a connect (and SQLite's WAL pragma) for each."""
+def test_a_place_opens_one_database_connection_for_all_its_items_and_tasks(advanced):
+    """A connection per item, or per task, cost a connect (on PostgreSQL a backend and its
+    catalog caches; on SQLite the WAL pragma) for each."""
     opened = []
 
     def note(sender, connection, **kwargs):
         if threading.current_thread().name.startswith("item"):
             opened.append(threading.current_thread().name)
 
-    run = ImportRunFactory()
+    run, later = ImportRunFactory(), ImportRunFactory()
     items = [item.pk for item in due_items(run, 6)]
+    later_items = [item.pk for item in due_items(later, 2)]
     connection_created.connect(note)
     try:
         tasks.advance_items(items[:2])
+        tasks.advance_items(later_items)
     finally:
         connection_created.disconnect(note)
 
-    assert sorted(advanced[0]) == sorted(items)
+    assert sorted(advanced[0]) == sorted(items + later_items)
     assert len(opened) == len(set(opened)) <= 2  # one per place, however many items it ran
 
 
