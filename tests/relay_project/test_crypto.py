@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from hosts.models import Host
+from relay_project import crypto
 from relay_project.crypto import Secret, display_fingerprint, matching_digest
 from relay_project.logging import RedactSecretsFilter
 from tests.factories import HostFactory
@@ -74,3 +75,30 @@ def test_an_empty_stored_secret_reads_as_an_empty_secret():
     host = HostFactory(admin_credential="")
     loaded = Host.objects.get(pk=host.pk).admin_credential
     assert not loaded and loaded.reveal() == ""
+
+
+def test_a_token_is_decrypted_once_per_process_and_keys(monkeypatch, settings):
+    token = crypto.encrypt("sk-upstream-" + "d" * 40)
+    decryptions = []
+    real = crypto._fernet
+
+    def counting(setting):
+        fernet = real(setting)
+
+        class Counting:
+            def decrypt(self, data):
+                decryptions.append(setting)
+                return fernet.decrypt(data)
+
+        return Counting()
+
+    monkeypatch.setattr(crypto, "_fernet", counting)
+    crypto._decrypted.cache_clear()
+    assert [crypto.decrypt(token) for _ in range(3)] == ["sk-upstream-" + "d" * 40] * 3
+    assert len(decryptions) == 1
+    new_key = crypto.Fernet.generate_key().decode()
+    settings.RELAY_ENCRYPTION_KEY = (
+        f"{new_key},{settings.RELAY_ENCRYPTION_KEY or crypto._dev_key()}"
+    )
+    assert crypto.decrypt(token) == "sk-upstream-" + "d" * 40  # rotated keys: decrypted anew
+    assert len(decryptions) == 2
