@@ -183,6 +183,29 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+# This machine's service processes whose CPU the bench reports beside the control plane's:
+# the database's and the broker's, when they run here (``comm`` names).
+SERVICES = {"postgres": "PostgreSQL", "redis-server": "Redis"}
+
+
+def services_cpu_seconds(proc: Path = Path("/proc")) -> dict[str, float]:
+    """User + system CPU so far of every process of this machine named like a service, with
+    their children that ended (a closed connection's PostgreSQL backend, reaped by the
+    postmaster): whatever else uses the services on this machine counts too."""
+    ticks = dict.fromkeys(SERVICES, 0)
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name, rest = (entry / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
+            continue
+        if name in ticks:
+            fields = rest.split()
+            ticks[name] += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return {SERVICES[name]: n / os.sysconf("SC_CLK_TCK") for name, n in ticks.items()}
+
+
 class CpuByProcess:
     """Each process's CPU over the run and the most threads it had: tells the cluster's worker
     processes (many item threads) from its sentinel, monitor and pusher (one or two)."""
@@ -350,6 +373,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         cpu_before = cpu_seconds(descendants(roots))
         by_process = CpuByProcess()
         by_process.poll(descendants(roots))
+        services_before = services_cpu_seconds()
         sims_cpu = time.process_time()  # this process: the simulators' threads, mostly
         loop_cpu = time.thread_time()  # this thread: run_start, then polling the run
         counter = StatementCounter()
@@ -375,6 +399,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
             time.sleep(0.25)
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(descendants(roots)) - cpu_before
+        services = services_cpu_seconds()
         by_process.poll(descendants(roots))
         sims_cpu = time.process_time() - sims_cpu
         loop_cpu = time.thread_time() - loop_cpu
@@ -424,6 +449,16 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         # This loop polling the run and /proc: CPU on the same cores the control plane did
         # not use either.
         "bench_loop_cpu_ms_per_item": (loop_cpu - web_cpu) / n * 1000,
+        # The database and broker servers on this machine (all their processes), when the
+        # run uses them: cores the control plane shares with them.
+        "services_cpu_ms_per_item": {
+            name: (services[name] - services_before[name]) / n * 1000
+            for name, used in (
+                ("PostgreSQL", connection.vendor == "postgresql"),
+                ("Redis", bool(args.redis_url)),
+            )
+            if used
+        },
         "worker_sql_per_item": sql["item"] / n,
         "worker_sql_other_per_item": sql["other"] / n,
         "web_sql_per_item": counter.count / n,

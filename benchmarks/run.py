@@ -273,6 +273,16 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
             ),
         ),
         ("  worker side CPU per item by process", cpu_by_process(result)),
+    ]
+    if services := result.get("services_cpu_ms_per_item"):
+        rows.append(
+            (
+                "  CPU per item of the services on this machine",
+                ", ".join(f"{name} {ms:.1f} ms" for name, ms in services.items())
+                + " (all their processes)",
+            )
+        )
+    rows += [
         (
             "  SQL per item: items + cluster's own + web",
             f"{result['worker_sql_per_item']:.1f} + {result['worker_sql_other_per_item']:.1f} "

@@ -73,3 +73,35 @@ def test_cpu_by_process_tells_a_busy_many_threaded_process_from_an_idle_one():
         for process in (busy, idle):
             process.kill()
             process.wait()
+
+
+def test_the_cpu_of_a_process_named_like_a_service_is_counted_under_its_name():
+    from benchmarks.cluster import services_cpu_seconds
+
+    renamed = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes, sys, time\n"
+            "ctypes.CDLL(None).prctl(15, b'redis-server')\n"  # PR_SET_NAME: its comm
+            "print('named', flush=True); sys.stdin.readline()\n"
+            "end = time.process_time() + 0.6\n"
+            "while time.process_time() < end: pass\n"
+            "print('burnt', flush=True); time.sleep(30)\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert renamed.stdout.readline() == "named\n"
+        before = services_cpu_seconds()
+        renamed.stdin.write("go\n")
+        renamed.stdin.flush()
+        assert renamed.stdout.readline() == "burnt\n"
+        after = services_cpu_seconds()
+    finally:
+        renamed.kill()
+        renamed.wait()
+    assert set(after) == {"PostgreSQL", "Redis"}
+    assert after["Redis"] - before["Redis"] >= 0.5
