@@ -7,13 +7,16 @@ database connection per task: on PostgreSQL a backend started and its catalog ca
 for every place of every task (≈ 7 ms of the server's CPU each; 290 connections per 1,000
 items in the bench, a third of the rows the database read). Places now outlive their task: a
 place that finished an item waits for the next one, of this task or a later one, and closes
-its connection when it has had no work for ``IDLE_SECONDS``.
+its connection when it has had no work for ``IDLE_SECONDS``, and checks it before the next item
+once it has waited ``CHECK_AFTER_SECONDS`` (a database restarted between two runs is met by a
+fresh connection, not by the next run's first items).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +26,9 @@ from django.db import connections
 # A place with no work for this long closes its database connection (a worker between runs
 # holds none open); it opens one again with its next item.
 IDLE_SECONDS = 60.0
+# A place that waited this long for work checks its connection before using it again (one
+# ``SELECT 1`` on PostgreSQL), as Django's CONN_HEALTH_CHECKS does for a request.
+CHECK_AFTER_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -80,11 +86,16 @@ class Places:
             connections.close_all()
 
     def _next(self) -> _Work | None:
+        waited_since = time.monotonic()
         while True:
             try:
-                return self._work.get(timeout=IDLE_SECONDS)
+                work = self._work.get(timeout=IDLE_SECONDS)
             except queue.Empty:
                 connections.close_all()
+                continue
+            if time.monotonic() - waited_since >= CHECK_AFTER_SECONDS:
+                _close_unusable_connections()
+            return work
 
 
 def _mend_connections() -> None:
@@ -96,6 +107,12 @@ def _mend_connections() -> None:
                 connection.errors_occurred = False
             else:
                 connection.close()
+
+
+def _close_unusable_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and not connection.is_usable():
+            connection.close()
 
 
 PLACES = Places()

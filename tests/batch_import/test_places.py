@@ -6,7 +6,7 @@ import queue
 import threading
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.db.backends.signals import connection_created
 
 from batch_import import places
@@ -90,6 +90,24 @@ def test_an_idle_place_gives_its_connection_back_and_opens_one_with_its_next_wor
         monkeypatch.setattr(places, "IDLE_SECONDS", 0.05)
         ran_in(pool, where)  # picks up the short timeout only after this work
         threading.Event().wait(0.3)  # idle past IDLE_SECONDS: closed
+        ran_in(pool, where)
+    finally:
+        pool.close()
+        connection_created.disconnect(note)
+    assert len(opened) == 2
+
+
+def test_a_place_that_waited_finds_a_dead_connection_replaced(monkeypatch):
+    """A database restarted between two runs: the place checks its connection after a wait
+    and opens a new one, instead of failing its next item."""
+    shared_database_url()
+    monkeypatch.setattr(places, "CHECK_AFTER_SECONDS", 0.0)
+    opened = []
+    connection_created.connect(note := lambda sender, connection, **kwargs: opened.append(1))
+    pool = places.Places()
+    try:
+        ran_in(pool, where)
+        monkeypatch.setattr(type(connections["default"]), "is_usable", lambda self: False)
         ran_in(pool, where)
     finally:
         pool.close()
