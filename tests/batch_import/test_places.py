@@ -34,8 +34,14 @@ def where() -> tuple[str, int]:
 def test_a_later_task_runs_in_the_places_and_connections_of_an_earlier_one():
     shared_database_url()
     pool = places.Places()
+    both_in = threading.Barrier(2)
+
+    def together():  # two places at once: neither may run both
+        both_in.wait(timeout=10)
+        return where()
+
     try:
-        first = ran_in(pool, where, where)
+        first = ran_in(pool, together, together)
         second = ran_in(pool, where, where)
     finally:
         pool.close()
