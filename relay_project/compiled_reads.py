@@ -22,6 +22,12 @@ machinery and the compiler) was most of each append's CPU.
 shape with ``Slot``s where each call's values go: the claim of a task's next due items, whose
 subquery cost more to build than to run. ``CompiledRead`` reads rows of such a queryset: the
 per-item lookups of a sibling, an account's records, a user's key, a pack's providers.
+
+On PostgreSQL the statements by primary key (``CompiledGet``, ``UpdateReturning``,
+``CompiledInsert``) are prepared on the server (``by_key_cursor``): the server parses and
+plans each text once per connection instead of at every run. The filtered reads and claims
+are not: a generic plan, made without their values, read ever more rows per item as a run
+grew (``tests/integration/test_rows_per_item.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +49,16 @@ M = TypeVar("M", bound=Model)
 # Stands for the primary key while the SQL is compiled; its place in the parameters is where
 # each read's key goes.
 _PLACEHOLDER = "__compiled_get_pk__"
+
+
+def by_key_cursor(connection: BaseDatabaseWrapper):
+    """The cursor of a statement whose plan does not depend on its values (by primary key, an
+    INSERT): on PostgreSQL one that prepares its statements on the server
+    (``relay_project.postgresql``), elsewhere the connection's ``cursor()``. A statement that
+    filters on other values stays on ``cursor()``: planned for its values at every run, it
+    keeps the index those values call for."""
+    prepared = getattr(connection, "prepared_cursor", None)
+    return prepared() if prepared is not None else connection.cursor()
 
 
 def _compiled_once(cache: dict, key: Any, build: Callable[[], Any]):
@@ -132,7 +148,7 @@ class CompiledGet(Generic[M]):
             )
         params = list(compiled.params)
         params[compiled.pk_at] = compiled.reader.model._meta.pk.get_db_prep_value(pk, connection)
-        with connection.cursor() as cursor:
+        with by_key_cursor(connection) as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:
@@ -213,7 +229,10 @@ class UpdateReturning(Generic[M]):
             field = model._meta.get_field(name)
             prepared["values", name] = field.get_db_prep_save(value, connection)
         params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-        with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
+        with (
+            transaction.mark_for_rollback_on_error(using=db),
+            by_key_cursor(connection) as cursor,
+        ):
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:
@@ -482,7 +501,10 @@ class CompiledInsert(Generic[M]):
             field.get_db_prep_save(field.pre_save(obj, True), connection)
             for field in compiled.fields
         ]
-        with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
+        with (
+            transaction.mark_for_rollback_on_error(using=db),
+            by_key_cursor(connection) as cursor,
+        ):
             cursor.execute(compiled.sql, params)
         obj._state.adding = False
         obj._state.db = db

@@ -133,6 +133,8 @@ TEMPLATES = [
 # --- Database ---------------------------------------------------------------------------------
 DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'relay.sqlite3'}"
 DATABASES = {"default": env_database("DATABASE_URL", DEFAULT_SQLITE_URL)}
+# Off behind a connection pooler in transaction mode that does not track prepared statements.
+RELAY_PG_PREPARED_STATEMENTS = env_bool("RELAY_PG_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["ENGINE"] = "relay_project.sqlite"  # Django's, placeholders cached
     # WAL lets readers work beside one writer; IMMEDIATE takes the write lock at BEGIN, so two
@@ -144,6 +146,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["TEST"] = {"NAME": env_str("RELAY_SQLITE_TEST_NAME") or None}
 else:
+    # Django's, with the worker's statements by primary key prepared on the server.
+    DATABASES["default"]["ENGINE"] = "relay_project.postgresql"
     # One test database per checkout: two clones testing on one server never drop each
     # other's database mid-run.
     _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
