@@ -77,7 +77,7 @@ class Places:
                     outcome = work.run()
                 except BaseException as exc:  # the task raises it once its items have ended
                     outcome = exc
-                _mend_connections()
+                _close_unusable_connections(after_errors_only=True)
                 with self._lock:  # free before the task hears of it, so it hands us more
                     if threading.current_thread() in self._threads:  # else closed: it ends
                         self._idle += 1
@@ -94,24 +94,21 @@ class Places:
                 connections.close_all()
                 continue
             if time.monotonic() - waited_since >= CHECK_AFTER_SECONDS:
-                _close_unusable_connections()
+                _close_unusable_connections(after_errors_only=False)
             return work
 
 
-def _mend_connections() -> None:
-    """A connection an error left unusable is closed before the next item, as Django checks
-    between requests."""
+def _close_unusable_connections(*, after_errors_only: bool) -> None:
+    """Close a connection that no longer answers, as Django checks between requests: after an
+    item only one an error may have broken, after a long wait every one."""
     for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and connection.errors_occurred:
-            if connection.is_usable():
-                connection.errors_occurred = False
-            else:
-                connection.close()
-
-
-def _close_unusable_connections() -> None:
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and not connection.is_usable():
+        if connection.connection is None:
+            continue
+        if after_errors_only and not connection.errors_occurred:
+            continue
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
             connection.close()
 
 

@@ -39,6 +39,7 @@ from batch_import import leases
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import (
     RUN_COUNT_COLUMN,
+    RUN_COUNT_COLUMNS,
     ImportRun,
     ImportRunCounterShard,
     ImportRunItem,
@@ -307,7 +308,7 @@ def _shards_with_run(*, locked: bool) -> QuerySet[ImportRunCounterShard]:
     shards = (
         ImportRunCounterShard.objects.filter(run_id=Slot("run_id", field("run")))
         .select_related("run")
-        .only(*RUN_COUNT_COLUMN.values(), *(f"run__{name}" for name in SETTLE_FIELDS))
+        .only(*RUN_COUNT_COLUMNS, *(f"run__{name}" for name in SETTLE_FIELDS))
     )
     return shards.select_for_update(of=("run",)) if locked else shards
 
@@ -355,7 +356,7 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
         }
         counts = run_counts(run_id)
         recounted = {column: getattr(counts, name) for name, column in RUN_COUNT_COLUMN.items()}
-        zero = dict.fromkeys(RUN_COUNT_COLUMN.values(), 0)
+        zero = dict.fromkeys(RUN_COUNT_COLUMNS, 0)
         rows = [
             ImportRunCounterShard(run_id=run_id, shard=n, **(recounted if n == 0 else zero))
             for n in range(ImportRunCounterShard.SHARDS)
@@ -381,7 +382,7 @@ def _add_to_shard_statement(shape: None) -> tuple[QuerySet, dict]:
         run_id=Slot("run_id", field("run")), shard=Slot("shard", field("shard"))
     )
     # Every column, a step of 0 leaving it as it was: one statement for any change.
-    return shard, {c: F(c) + Slot(c, field(c)) for c in RUN_COUNT_COLUMN.values()}
+    return shard, {c: F(c) + Slot(c, field(c)) for c in RUN_COUNT_COLUMNS}
 
 
 # A transition's change added to its shard's row (1-2 per item), compiled once per process.

@@ -171,15 +171,23 @@ def descendants(roots: list[int]) -> list[int]:
     return found
 
 
+def proc_stat(path: Path) -> tuple[str, list[str]] | None:
+    """A process's ``/proc/<pid>/stat``: its name and the fields after it (``fields[11]`` and
+    ``[12]`` its user and system CPU, ``[13:15]`` its ended children's); None once it is gone."""
+    try:
+        name, rest = path.read_text().split("(", 1)[1].rsplit(")", 1)
+    except (OSError, ValueError):
+        return None
+    return name, rest.split()
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU the live processes used so far."""
     ticks = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        if stat := proc_stat(Path(f"/proc/{pid}/stat")):
+            fields = stat[1]
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -194,15 +202,9 @@ def services_cpu_seconds(proc: Path = Path("/proc")) -> dict[str, float]:
     postmaster): whatever else uses the services on this machine counts too."""
     ticks = dict.fromkeys(SERVICES, 0)
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            name, rest = (entry / "stat").read_text().split("(", 1)[1].rsplit(")", 1)
-        except (OSError, ValueError):
-            continue
-        if name in ticks:
-            fields = rest.split()
-            ticks[name] += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+        stat = proc_stat(entry / "stat") if entry.name.isdigit() else None
+        if stat and stat[0] in ticks:
+            ticks[stat[0]] += sum(int(f) for f in stat[1][11:15])  # utime stime cutime cstime
     return {SERVICES[name]: n / os.sysconf("SC_CLK_TCK") for name, n in ticks.items()}
 
 
@@ -218,10 +220,9 @@ class CpuByProcess:
 
     def poll(self, pids: list[int]) -> None:
         for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+            if (stat := proc_stat(Path(f"/proc/{pid}/stat"))) is None:
                 continue
+            fields = stat[1]
             ticks = (int(fields[11]), int(fields[12]))  # utime, stime
             self.first.setdefault(pid, ticks)
             self.last[pid] = ticks
