@@ -99,18 +99,21 @@ def start_run(sims, count: int, label: str):
     return run_start(request=run_request(sims, register(sims, label), count, label)).run
 
 
-def bench_inline(count: int) -> dict:
-    """One item after another in this process, no latency: the control plane's own cost."""
+def bench_inline(count: int, latency: float = 0.0) -> dict:
+    """One item after another in this process: the control plane's own cost. With
+    ``latency`` both simulators answer each call after it, as in the cluster scenarios: the
+    same work, each answer waited for, nothing else running beside it."""
     from django.db import connection
 
     from batch_import.stages import StageContext
     from batch_import.tasks import advance_item
     from benchmarks.cluster import Simulators, StatementCounter
 
-    sims = Simulators(upstreams=1, latency=0.0)
+    sims = Simulators(upstreams=1, latency=latency)
     counter = StatementCounter()
     try:
-        run = start_run(sims, count, "inline")
+        # A host of its own per latency: ``register`` finds a host by name.
+        run = start_run(sims, count, f"inline-{latency * 1000:.0f}ms")
         latencies = []
         thread_cpu_started = time.thread_time()
         cpu_started = time.process_time()
@@ -130,6 +133,7 @@ def bench_inline(count: int) -> dict:
         sims.stop()
     return {
         "items": count,
+        "latency_ms": latency * 1000,
         "wall_s": elapsed,
         "items_per_s": count / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
@@ -323,15 +327,11 @@ def cpu_by_process(result: dict) -> str:
     return f"item workers {each} ms (kernel); the cluster's other processes {rest:.2f} ms"
 
 
-def table(results: dict) -> str:
-    inline = results["inline"]
+def inline_rows(inline: dict, waits: dict | None) -> list[tuple[str, str]]:
+    """The in-process rows: without latency, and (``waits``) as many items with every answer
+    after L: one item after another either way, so the CPU per item the waits add is what
+    waiting itself costs on this machine, not contention."""
     rows = [
-        (
-            "load average (1 min) at start / end",
-            f"{results['load_average']:.2f} / {results['load_average_end']:.2f}",
-        ),
-        ("alias table", f"{results['aliases']['ids_per_s']:,.0f} ids/s"),
-        ("derive_run_state, 10,000 items", f"{results['run_state']['ms']:.1f} ms"),
         (
             f"inline: {inline['items']} items, no latency",
             f"{inline['items_per_s']:.1f} items/s, p50 {inline['p50_ms']:.0f} ms, "
@@ -343,6 +343,35 @@ def table(results: dict) -> str:
         ),
         ("inline: SQL statements per item", f"{inline['sql_per_item']:.1f}"),
         ("inline: HTTP calls per item", f"{inline['http_calls_per_item']:.1f}"),
+    ]
+    if waits:
+        extra = waits["worker_cpu_ms_per_item"] - inline["worker_cpu_ms_per_item"]
+        rows += [
+            (
+                f"inline: {waits['items']} items, L = {waits['latency_ms']:.0f} ms on every answer",
+                f"{waits['items_per_s']:.1f} items/s, p50 {waits['p50_ms']:.0f} ms; "
+                f"SQL {waits['sql_per_item']:.1f}, HTTP calls {waits['http_calls_per_item']:.1f}"
+                " per item",
+            ),
+            (
+                "inline with waits: CPU per item, worker (whole process)",
+                f"{waits['worker_cpu_ms_per_item']:.1f} ms ({waits['cpu_ms_per_item']:.1f} ms): "
+                f"{extra:+.1f} ms beside no latency",
+            ),
+        ]
+    return rows
+
+
+def table(results: dict) -> str:
+    inline = results["inline"]
+    rows = [
+        (
+            "load average (1 min) at start / end",
+            f"{results['load_average']:.2f} / {results['load_average_end']:.2f}",
+        ),
+        ("alias table", f"{results['aliases']['ids_per_s']:,.0f} ids/s"),
+        ("derive_run_state, 10,000 items", f"{results['run_state']['ms']:.1f} ms"),
+        *inline_rows(inline, results.get("inline_waits")),
     ]
     for result in results["clusters"]:
         rows += scenario_rows(result)
@@ -388,6 +417,7 @@ def main() -> None:
             "aliases": bench_aliases(),
             "run_state": bench_run_state(),
             "inline": bench_inline(20 if args.quick else 50),
+            "inline_waits": bench_inline(20 if args.quick else 50, latency=args.latency),
             "clusters": [
                 bench_scenario(label, shell_env, *options)
                 for label, options in scenarios(args, pg_url, redis_url)
