@@ -434,6 +434,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         "workers": args.workers,
         "items_per_worker": args.items_per_worker,
         "in_flight": in_flight,
+        "cores": len(os.sched_getaffinity(0)),
         "knobs": knobs,
         "wall_s": elapsed,
         "floor_target_s": floor_target,

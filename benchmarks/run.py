@@ -256,6 +256,7 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
             f"{result['floor_measured_path_s']:.1f} s, "
             f"wall/floor = {result['ratio_to_measured_floor']:.1f}",
         ),
+        *cores_floor_rows(result),
         (
             "  an item in a worker, s (p50 / p95)",
             f"{traced['in_worker_p50_s']:.2f} / {traced['in_worker_p95_s']:.2f}; "
@@ -313,6 +314,29 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
         ),
     ]
     return rows
+
+
+def cores_floor_rows(result: dict) -> list[tuple[str, str]]:
+    """The wall the machine's cores allow: every process's CPU per item on this machine (the
+    worker side, the web side, the simulators, the bench's polling, the database and broker
+    servers) times N, over the cores. A run near it is bound by CPU, not by its latency."""
+    if not result.get("cores"):
+        return []
+    per_item = (
+        result["worker_cpu_ms_per_item"]
+        + result["web_cpu_ms_per_item"]
+        + result.get("simulators_cpu_ms_per_item", 0.0)
+        + result.get("bench_loop_cpu_ms_per_item", 0.0)
+        + sum(result.get("services_cpu_ms_per_item", {}).values())
+    )
+    floor = per_item * result["items"] / 1000 / result["cores"]
+    return [
+        (
+            "  floor of the cores: all CPU per item x N / cores",
+            f"{per_item:.1f} ms x {result['items']:,} / {result['cores']} = {floor:.1f} s, "
+            f"wall/floor = {result['wall_s'] / floor:.2f}",
+        )
+    ]
 
 
 def cpu_by_process(result: dict) -> str:
