@@ -102,7 +102,7 @@ def start_run(sims, count: int, label: str):
 def bench_inline(count: int, latency: float = 0.0) -> dict:
     """One item after another in this process: the control plane's own cost. With
     ``latency`` both simulators answer each call after it, as in the cluster scenarios: the
-    same work, each answer waited for, nothing else running beside it."""
+    same pipeline, each answer waited for, nothing else running beside it."""
     from django.db import connection
 
     from batch_import.stages import StageContext
