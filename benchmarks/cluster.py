@@ -317,7 +317,21 @@ def pg_rows_read() -> dict[str, int] | None:
 def start_clusters(count: int, env: dict) -> list[subprocess.Popen]:
     return [
         subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "benchmarks.instrumented", "qcluster"],
+            # As run_workers starts it: the supervisor's memory and CPU count with the rest.
+            [
+                sys.executable,
+                "-P",
+                str(ROOT / "relay_project" / "supervise.py"),
+                "--grace",
+                "30",
+                "--timeout-message",
+                "killed",
+                "--",
+                sys.executable,
+                "-m",
+                "benchmarks.instrumented",
+                "qcluster",
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -329,13 +343,19 @@ def start_clusters(count: int, env: dict) -> list[subprocess.Popen]:
 
 
 def stop_clusters(clusters: list[subprocess.Popen]) -> None:
+    started = descendants([cluster.pid for cluster in clusters])
     for cluster in clusters:
-        cluster.send_signal(signal.SIGTERM)
+        cluster.send_signal(signal.SIGTERM)  # the supervisor stops its cluster in order
     for cluster in clusters:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            cluster.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(cluster.pid, signal.SIGKILL)  # its workers share its process group
+            cluster.wait(timeout=40)
+        if cluster.poll() is None:
+            cluster.kill()
+    supervisors = {cluster.pid for cluster in clusters}
+    for pid in started:  # a cluster's processes are in a group of their own: each by its pid
+        if pid not in supervisors:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def knobs_of(args: argparse.Namespace) -> dict[str, str]:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+
+from relay_project.supervise import supervise
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,8 +65,12 @@ def test_sigterm_to_the_process_group_stops_the_cluster(tmp_path):
             assert wrapper.poll() is None, log.read_text()
             time.sleep(0.2)
         assert "running" in log.read_text(), log.read_text()
+        # The command became the supervisor (no Django in a process that only waits)…
+        command_line = Path(f"/proc/{wrapper.pid}/cmdline").read_bytes().split(b"\0")
+        assert command_line[1:3] == [b"-P", str(ROOT / "relay_project" / "supervise.py").encode()]
+        # …of the cluster in a group of its own: the sentinel, workers, monitor and pusher.
         (cluster,) = [pid for pid, parent, _group in _processes() if parent == wrapper.pid]
-        assert len(_group_alive(cluster)) >= 3  # cluster, sentinel, workers, monitor, pusher
+        assert len(_group_alive(cluster)) >= 3
         os.killpg(wrapper.pid, signal.SIGTERM)  # the whole group, as systemd and the demo do
         assert wrapper.wait(timeout=30) == 0, log.read_text()
         assert "has stopped" in log.read_text()
@@ -71,3 +79,54 @@ def test_sigterm_to_the_process_group_stops_the_cluster(tmp_path):
     finally:
         if wrapper.poll() is None:
             os.killpg(wrapper.pid, signal.SIGKILL)
+
+
+def test_the_supervisor_kills_a_cluster_that_outlives_its_grace(capfd, tmp_path):
+    ready = tmp_path / "ready"
+    ignores_sigterm = (
+        "import pathlib, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        f"pathlib.Path({str(ready)!r}).touch(); time.sleep(60)"
+    )
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+    def stop_once_supervising() -> None:  # as systemd would, once the handler is in place
+        while signal.getsignal(signal.SIGTERM) == previous[0] or not ready.exists():
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    started = time.monotonic()
+    threading.Thread(target=stop_once_supervising, daemon=True).start()
+    try:
+        code = supervise(
+            [sys.executable, "-c", ignores_sigterm], grace=0.5, timeout_message="killed it"
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+    assert code == 1
+    assert time.monotonic() - started < 10
+    assert "killed it" in capfd.readouterr().err
+
+
+def test_a_command_that_ends_on_its_own_gives_its_code():
+    assert (
+        supervise([sys.executable, "-c", "raise SystemExit(3)"], grace=1, timeout_message="") == 3
+    )
+    assert supervise([sys.executable, "-c", "pass"], grace=1, timeout_message="") == 0
+
+
+def test_the_supervisor_imports_the_standard_library_only():
+    """It runs as a script beside Django's modules, for the life of the cluster."""
+    tree = ast.parse((ROOT / "relay_project" / "supervise.py").read_text())
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert imported - {"__future__"} <= set(sys.stdlib_module_names)

@@ -1,20 +1,16 @@
 """``manage.py run_workers``: the django-q2 cluster, stopped cleanly by SIGTERM or SIGINT.
 
-``qcluster`` alone hangs when a signal reaches its whole process group (systemd's default, the
-demo, ``kill -- -PGID``): its sentinel dies on the signal while holding the lock of the stop
-event, and the parent then waits on that lock forever. This command runs ``qcluster`` in a
-process group of its own and forwards one SIGTERM to its parent only, which stops the sentinel
-and the workers in order; after ``--grace`` seconds the group is killed.
+A signal to a cluster's whole process group (systemd's default, the demo, ``kill -- -PGID``)
+would end its workers mid-task. This command runs ``qcluster`` in a process group of its own
+under ``relay_project.supervise``, which forwards one SIGTERM to the cluster's first process
+(the sentinel stops the workers in order) and kills the group after ``--grace`` seconds. It
+execs into the supervisor: the process that waits for the cluster carries no Django.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import subprocess
 import sys
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
@@ -25,6 +21,7 @@ from relay_project.cli_language import OperatorLanguageMixin
 
 class Command(OperatorLanguageMixin, BaseCommand):
     help = "Run the django-q2 cluster; SIGTERM/SIGINT stop it gracefully."
+    requires_system_checks = []  # the web process and migrate run them; qcluster needs none
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
@@ -35,32 +32,22 @@ class Command(OperatorLanguageMixin, BaseCommand):
         )
 
     def handle(self, *args, grace: float, **options) -> None:
-        cluster = subprocess.Popen(  # noqa: S603 - our own manage.py
-            [sys.executable, str(settings.BASE_DIR / "manage.py"), "qcluster"],
-            start_new_session=True,
+        message = _("the cluster did not stop within %(grace)ss: killed") % {"grace": f"{grace:g}"}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(  # noqa: S606 - our own interpreter and modules
+            sys.executable,
+            [
+                sys.executable,
+                "-P",  # its folder's modules (logging.py…) must not shadow the standard library
+                str(settings.BASE_DIR / "relay_project" / "supervise.py"),
+                "--grace",
+                str(grace),
+                "--timeout-message",
+                message,
+                "--",
+                sys.executable,
+                str(settings.BASE_DIR / "manage.py"),
+                "qcluster",
+            ],
         )
-        deadline: list[float] = []
-
-        def stop(signum, frame) -> None:
-            if not deadline and cluster.poll() is None:
-                deadline.append(time.monotonic() + grace)
-                cluster.send_signal(signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        while True:
-            try:
-                code = cluster.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                if deadline and time.monotonic() > deadline[0]:
-                    self.stderr.write(
-                        _("the cluster did not stop within %(grace)ss: killed")
-                        % {"grace": f"{grace:g}"}
-                    )
-                    os.killpg(cluster.pid, signal.SIGKILL)
-        # Workers left behind by a crashed parent share its group: never leave them running.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(cluster.pid, signal.SIGKILL)
-        if code not in (0, -signal.SIGTERM):
-            sys.exit(code if code > 0 else 1)
