@@ -28,7 +28,6 @@ from importlib import import_module
 from multiprocessing.util import register_after_fork
 
 from django.conf import settings
-from django.utils.translation import gettext as _
 from django_q.cluster import Sentinel, get_mp_context
 from django_q.conf import logger
 from django_q.humanhash import humanize
@@ -77,8 +76,7 @@ def run_sentinel(*, run_once: bool = False) -> None:
     if run_once:
         stop_event.set()
     sentinel.start()
-    # django-q2's words (and their translations) for the end of a cluster
-    logger.info(_("Q Cluster %(name)s has stopped.") % {"name": humanize(cluster_id.hex)})
+    logger.info("Q Cluster %s has stopped.", humanize(cluster_id.hex))  # as django-q2 says it
 
 
 class Command(QclusterCommand):
