@@ -317,21 +317,8 @@ def pg_rows_read() -> dict[str, int] | None:
 def start_clusters(count: int, env: dict) -> list[subprocess.Popen]:
     return [
         subprocess.Popen(  # noqa: S603 - our own module
-            # As run_workers starts it: the supervisor's memory and CPU count with the rest.
-            [
-                sys.executable,
-                "-P",
-                str(ROOT / "relay_project" / "supervise.py"),
-                "--grace",
-                "30",
-                "--timeout-message",
-                "killed",
-                "--",
-                sys.executable,
-                "-m",
-                "benchmarks.instrumented",
-                "qcluster",
-            ],
+            # The command deployments run (the sentinel in its own process, its grace).
+            [sys.executable, "-m", "benchmarks.instrumented", "run_workers", "--grace", "30"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -345,15 +332,15 @@ def start_clusters(count: int, env: dict) -> list[subprocess.Popen]:
 def stop_clusters(clusters: list[subprocess.Popen]) -> None:
     started = descendants([cluster.pid for cluster in clusters])
     for cluster in clusters:
-        cluster.send_signal(signal.SIGTERM)  # the supervisor stops its cluster in order
+        cluster.send_signal(signal.SIGTERM)  # the sentinel stops its cluster in order
     for cluster in clusters:
         with contextlib.suppress(subprocess.TimeoutExpired):
             cluster.wait(timeout=40)
         if cluster.poll() is None:
             cluster.kill()
-    supervisors = {cluster.pid for cluster in clusters}
-    for pid in started:  # a cluster's processes are in a group of their own: each by its pid
-        if pid not in supervisors:
+    sentinels = {cluster.pid for cluster in clusters}
+    for pid in started:  # a cluster's children are in groups of their own: each by its pid
+        if pid not in sentinels:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
