@@ -37,7 +37,6 @@ from batch_import.dispatch import ADVANCE_TASK, ROLLBACK_TASK
 from providers.services import RECONCILE_TASK
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def task_modules() -> set[str]:
@@ -61,9 +60,18 @@ def _set_up_child(sentinel: Sentinel) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.setpgid(0, 0)
-    if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+    _die_with_parent(sentinel.pid)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: the kernel kills this process when its parent dies (elsewhere, a development
+    machine, nothing: a sentinel killed outright leaves its children to be killed by hand)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-    if os.getppid() != sentinel.pid:  # it died before the line above
+    if os.getppid() != parent:  # it died before the line above
         os._exit(1)
 
 

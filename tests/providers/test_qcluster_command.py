@@ -100,3 +100,12 @@ def test_the_monitor_keeps_failed_tasks_only():
     save_task(_task_package("went-well", success=True), broker)
     save_task(_task_package("went-wrong", success=False), broker)
     assert list(Task.objects.values_list("name", "success")) == [("went-wrong", False)]
+
+
+def test_children_are_bound_to_their_sentinel_only_where_the_kernel_can(monkeypatch):
+    """``PR_SET_PDEATHSIG`` is Linux's; elsewhere (a developer's Mac) the child just runs."""
+    from providers import cluster
+
+    monkeypatch.setattr(cluster.sys, "platform", "darwin")
+    monkeypatch.setattr(cluster.ctypes, "CDLL", None)  # would fail if it were reached
+    cluster._die_with_parent(parent=-1)  # neither binds nor exits
