@@ -341,7 +341,7 @@ def cores_floor_rows(result: dict) -> list[tuple[str, str]]:
 
 def cpu_by_process(result: dict) -> str:
     """The item workers' CPU each (its kernel part in brackets), and the rest of the
-    clusters' processes (parents, sentinels, monitors, pushers) together."""
+    clusters' processes (sentinels, monitors, pushers) together."""
     processes = result.get("worker_cpu_by_process", [])
     workers = [p for p in processes if p["threads"] > 8]  # item places: a thread each
     rest = sum(p["cpu_ms_per_item"] for p in processes if p not in workers)
