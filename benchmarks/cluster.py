@@ -417,6 +417,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
     finally:
         stop_clusters(clusters)
     peer = bench_peer(sims, min(args.items, args.peer_items), args.latency)
+    floor = bench_floor(sims, args)
     host_port = _port(sims.host.url)
     sims.stop()
     traced = trace.analyse(
@@ -480,6 +481,8 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         "peer": peer,
         "peer_wall_for_n_s": n / peer["items_per_s"],
         "ours_over_peer": (n / elapsed) / peer["items_per_s"],
+        "floor": floor,
+        "ours_over_floor_cpu": (cpu / n * 1000) / floor["cpu_ms_per_item"],
     }
     if server := pg_settings():
         result["pg_settings"] = server
@@ -544,6 +547,33 @@ def bench_peer(sims: Simulators, count: int, latency: float) -> dict:
             ).raise_for_status()
     elapsed = time.perf_counter() - started
     return {"items": count, "wall_s": elapsed, "items_per_s": count / elapsed}
+
+
+FLOOR_ITEMS = 1_000  # its figures per item are flat in N: 10,000 would add a minute
+
+
+def bench_floor(sims: Simulators, args: argparse.Namespace) -> dict:
+    """``benchmarks.floor`` over the same simulators, in the scenario's database (SQLite: a
+    file of its own beside it), with as many processes × threads as the clusters run items;
+    its latency floor for the target path beside its wall."""
+    from django.db import connection
+
+    url = os.environ["DATABASE_URL"]
+    if connection.vendor == "sqlite":
+        url = f"sqlite:///{Path(os.environ['RELAY_VAR_DIR']) / 'floor.sqlite3'}"
+    items = min(args.items, FLOOR_ITEMS)
+    command = [sys.executable, "-m", "benchmarks.floor", "--database-url", url]
+    command += ["--items", str(items), "--processes", str(args.clusters * args.workers)]
+    command += ["--threads", str(args.items_per_worker)]
+    for upstream in sims.upstreams:
+        command += ["--upstream", upstream.base_url]
+    answer = subprocess.run(  # noqa: S603 - our own module
+        command, cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    floor = json.loads(answer.stdout)
+    in_flight = args.clusters * args.workers * args.items_per_worker
+    target = math.ceil(items / in_flight) * TARGET_PATH * args.latency
+    return {**floor, "floor_target_s": target, "ratio_to_target_floor": floor["wall_s"] / target}
 
 
 def main() -> None:

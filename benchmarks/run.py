@@ -312,8 +312,27 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
             f"{peer['items_per_s']:.1f} items/s, {result['peer_wall_for_n_s']:.0f} s for "
             f"{n:,} (extrapolated); ours / peer = {result['ours_over_peer']:.2f}",
         ),
+        *floor_rows(result),
     ]
     return rows
+
+
+def floor_rows(result: dict) -> list[tuple[str, str]]:
+    """The same I/O without the framework (``benchmarks.floor``): its wall against its latency
+    floor, and the CPU per item ours spends against its."""
+    floor = result.get("floor")
+    if not floor:  # a result written before the floor was measured
+        return []
+    return [
+        (
+            f"  same I/O, no framework ({floor['items']:,} items, benchmarks/floor.py)",
+            f"{floor['wall_s']:.1f} s, wall/floor = {floor['ratio_to_target_floor']:.2f}; "
+            f"CPU {floor['cpu_ms_per_item']:.1f} ms per item ({floor['kernel_ms_per_item']:.1f} "
+            f"kernel) for {floor['calls_per_item']} calls and "
+            f"{floor['statements_per_item']:.0f} statements; ours / floor = "
+            f"{result['ours_over_floor_cpu']:.1f}",
+        )
+    ]
 
 
 def cores_floor_rows(result: dict) -> list[tuple[str, str]]:
