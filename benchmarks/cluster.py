@@ -13,7 +13,8 @@ every request after ``L`` seconds. Measured in the one run:
 - on PostgreSQL, rows read per item (``pg_stat_database`` and ``pg_stat_user_tables``);
 - peak memory of the whole worker side: the sum of RSS (counts the pages forked processes
   share once per process) and the sum of PSS (each shared page split between its sharers);
-- the naive peer loop over the same simulators and latency.
+- the naive peer loop over the same simulators and latency;
+- the same I/O without the framework (``benchmarks.floor``), in as many processes × threads.
 
 On PostgreSQL the run goes into a database of its own (``<name>_bench_cluster_<pid>``), created
 afresh and dropped at the end, like the read side's.

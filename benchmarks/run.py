@@ -14,8 +14,9 @@ run) prints one table and writes ``var/bench.json``.
   across N). Each prints wall time beside the latency floor ``ceil(N / C) × path × L`` for the
   target path of 10 round trips and for the path measured per item, the round trips on each
   item's critical path, where an item's time in a worker went, CPU / SQL statements / rows read
-  per item, the worker side's peak memory (sum of RSS and sum of PSS), and the naive sequential
-  peer loop over the same simulators.
+  per item, the worker side's peak memory (sum of RSS and sum of PSS), the naive sequential
+  peer loop over the same simulators, and the same I/O without the framework
+  (``benchmarks.floor``).
 - ``read_side``: one run of 100,000 items and their events on the database in use (``--read-db``,
   PostgreSQL under ``make bench`` when it answers), every list and detail endpoint and page
   timed: p50/p95 and queries per answer (``benchmarks.read_side``, in a child process of its
