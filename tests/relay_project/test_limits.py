@@ -129,6 +129,79 @@ def test_a_redis_lease_of_a_dead_holder_expires():
     assert backend.try_acquire(key, 1) is not None
 
 
+def _named(name: str) -> str:
+    """REDIS_URL with a client name its connections show in ``CLIENT LIST``."""
+    return f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}client_name={name}"
+
+
+def _connections_named(name: str) -> list[dict]:
+    import redis
+
+    listing = redis.Redis.from_url(REDIS_URL).client_list()
+    return [client for client in listing if client["name"] == name]
+
+
+def _take_and_give_back(backend: RedisBackend, key: str, times: int) -> None:
+    for _ in range(times):
+        token = backend.try_acquire(key, 8, Claim("run"))
+        assert token is not None
+        backend.release(key, token)
+
+
+def test_redis_commands_go_through_one_connection_per_thread():
+    _redis_or_skip()
+    name = f"relay-test-{uuid.uuid4().hex[:12]}"
+    backend = RedisBackend(_named(name))
+    key = f"host:{uuid.uuid4().hex}"
+    _take_and_give_back(backend, key, 5)
+    assert len(_connections_named(name)) == 1
+    with ThreadPoolExecutor(3) as pool:
+        started = [pool.submit(_take_and_give_back, backend, key, 5) for _ in range(3)]
+        assert len(_connections_named(name)) >= 2  # the pool's threads are still alive here
+        for future in started:
+            future.result()
+    gone = time.monotonic() + 5  # a finished thread's connection closes with it
+    while len(_connections_named(name)) > 1 and time.monotonic() < gone:
+        time.sleep(0.05)
+    assert len(_connections_named(name)) == 1
+
+
+def test_a_forked_child_talks_to_redis_on_a_connection_of_its_own():
+    _redis_or_skip()
+    name = f"relay-test-{uuid.uuid4().hex[:12]}"
+    backend = RedisBackend(_named(name))
+    key = f"host:{uuid.uuid4().hex}"
+    full = f"host:{uuid.uuid4().hex}"
+    assert backend.try_acquire(full, 1) is not None  # this thread's connection, before the fork
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=_take_and_give_back, args=(backend, key, 300))
+    child.start()
+    # Side by side, the child granted places and the parent refused them: on one socket the
+    # answers would cross.
+    refused = [backend.try_acquire(full, 1) for _ in range(300)]
+    child.join(timeout=30)
+    assert child.exitcode == 0
+    assert refused == [None] * 300
+
+
+def test_a_redis_that_forgot_the_script_or_dropped_the_connection_still_answers():
+    _redis_or_skip()
+    import redis
+
+    name = f"relay-test-{uuid.uuid4().hex[:12]}"
+    backend = RedisBackend(_named(name))
+    key = f"host:{uuid.uuid4().hex}"
+    _take_and_give_back(backend, key, 1)
+    admin = redis.Redis.from_url(REDIS_URL)
+    admin.script_flush()  # a restarted or flushed Redis
+    _take_and_give_back(backend, key, 1)
+    [connection] = _connections_named(name)
+    admin.client_kill_filter(_id=connection["id"])  # a dropped connection
+    _take_and_give_back(backend, key, 1)
+    [again] = _connections_named(name)
+    assert again["id"] != connection["id"]
+
+
 def test_the_backend_follows_the_deployment(settings, monkeypatch, tmp_path):
     monkeypatch.setattr(limits, "_backend", None)
     settings.REDIS_URL = ""
