@@ -141,6 +141,15 @@ def _connections_named(name: str) -> list[dict]:
     return [client for client in listing if client["name"] == name]
 
 
+@pytest.fixture
+def named():
+    """A Redis backend whose connections carry a client name of their own, that name and a
+    key of its own."""
+    _redis_or_skip()
+    name = f"relay-test-{uuid.uuid4().hex[:12]}"
+    return RedisBackend(_named(name)), name, f"host:{uuid.uuid4().hex}"
+
+
 def _take_and_give_back(backend: RedisBackend, key: str, times: int) -> None:
     for _ in range(times):
         token = backend.try_acquire(key, 8, Claim("run"))
@@ -148,11 +157,8 @@ def _take_and_give_back(backend: RedisBackend, key: str, times: int) -> None:
         backend.release(key, token)
 
 
-def test_redis_commands_go_through_one_connection_per_thread():
-    _redis_or_skip()
-    name = f"relay-test-{uuid.uuid4().hex[:12]}"
-    backend = RedisBackend(_named(name))
-    key = f"host:{uuid.uuid4().hex}"
+def test_redis_commands_go_through_one_connection_per_thread(named):
+    backend, name, key = named
     _take_and_give_back(backend, key, 5)
     assert len(_connections_named(name)) == 1
     with ThreadPoolExecutor(3) as pool:
@@ -166,11 +172,8 @@ def test_redis_commands_go_through_one_connection_per_thread():
     assert len(_connections_named(name)) == 1
 
 
-def test_a_forked_child_talks_to_redis_on_a_connection_of_its_own():
-    _redis_or_skip()
-    name = f"relay-test-{uuid.uuid4().hex[:12]}"
-    backend = RedisBackend(_named(name))
-    key = f"host:{uuid.uuid4().hex}"
+def test_a_forked_child_talks_to_redis_on_a_connection_of_its_own(named):
+    backend, _, key = named
     full = f"host:{uuid.uuid4().hex}"
     assert backend.try_acquire(full, 1) is not None  # this thread's connection, before the fork
     context = multiprocessing.get_context("fork")
@@ -184,13 +187,10 @@ def test_a_forked_child_talks_to_redis_on_a_connection_of_its_own():
     assert refused == [None] * 300
 
 
-def test_a_redis_that_forgot_the_script_or_dropped_the_connection_still_answers():
-    _redis_or_skip()
+def test_a_redis_that_forgot_the_script_or_dropped_the_connection_still_answers(named):
     import redis
 
-    name = f"relay-test-{uuid.uuid4().hex[:12]}"
-    backend = RedisBackend(_named(name))
-    key = f"host:{uuid.uuid4().hex}"
+    backend, name, key = named
     _take_and_give_back(backend, key, 1)
     admin = redis.Redis.from_url(REDIS_URL)
     admin.script_flush()  # a restarted or flushed Redis
