@@ -236,9 +236,9 @@ def record_event(
     event_type: str,
     message: str | Msg = "",
     payload: Mapping[str, Any] | None = None,
-) -> ImportRunItemEvent:
+) -> None:
     """Append an event that changes no state (a created resource, a detected duplicate)."""
-    return _append_event(item, event_type, item.current_stage, message, dict(payload or {}))
+    _append_event(item, event_type, item.current_stage, message, dict(payload or {}))
 
 
 def record_events(
@@ -275,8 +275,8 @@ NEW_EVENT = CompiledInsert(ImportRunItemEvent)
 
 def _append_event(
     item: ImportRunItem, event_type: str, stage: str, message: str | Msg, payload: dict
-) -> ImportRunItemEvent:
-    return NEW_EVENT.create(**_event_fields(item, event_type, stage, message, payload))
+) -> None:
+    NEW_EVENT.insert(**_event_fields(item, event_type, stage, message, payload))
 
 
 def _event_fields(

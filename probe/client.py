@@ -36,7 +36,7 @@ from relay_project.base_urls import upstream_endpoint, upstream_root
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.logging import redact
-from relay_project.stdlib_http import StdlibTransport
+from relay_project.stdlib_http import StdlibTransport, send_plainly
 from relay_project.tls import client_tls_context
 
 __all__ = [
@@ -272,6 +272,7 @@ class UpstreamClient:
         if transport is None:
             # Guarded against DNS rebinding at connect time unless insecure upstreams are on.
             transport = shared_upstream_pool(self.root_url, self.concurrency)
+        self._transport = transport
         self._http = httpx.Client(
             timeout=httpx.Timeout(self.timeout),
             transport=transport,
@@ -409,9 +410,7 @@ class UpstreamClient:
         with self._slots:
             started = time.monotonic()
             try:
-                response = self._http.request(
-                    method, endpoint(self.root_url, path)[1], json=payload, headers=headers
-                )
+                response = self._request(method, endpoint(self.root_url, path)[1], payload, headers)
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 raise self._transport_error(method, path, exc) from None
         latency_ms = self._log(method, path, response.status_code, started)
@@ -430,6 +429,19 @@ class UpstreamClient:
             ) from None
         self._raise_embedded_error(method, path, data)
         return UpstreamResponse(status=response.status_code, latency_ms=latency_ms, data=data)
+
+    def _request(
+        self, method: str, url: httpx.URL, payload: Any, headers: dict[str, str]
+    ) -> httpx.Response:
+        """``self._http.request``; while the client holds no cookie to send, straight to the
+        transport (``send_plainly``), keeping any an answer sets as the client would."""
+        if self._http.cookies:
+            return self._http.request(method, url, json=payload, headers=headers)
+        response = send_plainly(
+            self._http, self._transport, method, url, headers=headers, json=payload
+        )
+        self._http.cookies.extract_cookies(response)
+        return response
 
     def _raise_embedded_error(self, method: str, path: str, data: Any) -> None:
         """Some relays answer 200 with an error envelope; treat that as the error it is."""

@@ -16,7 +16,8 @@ which rows it wrote: the worker claims several items in one statement and learns
 
 ``CompiledInsert`` is ``objects.create`` with the INSERT compiled once per process: the
 worker appends about twelve events per item, and building each INSERT (the model's save
-machinery and the compiler) was most of each append's CPU.
+machinery and the compiler) was most of each append's CPU. Its ``insert`` writes the same row
+without building the instance nobody reads (the events'): about a quarter of what was left.
 
 ``CompiledUpdatePks`` is ``update_returning_pks`` of a queryset built once per process and
 shape with ``Slot``s where each call's values go: the claim of a task's next due items, whose
@@ -38,10 +39,20 @@ from typing import Any, Generic, TypeVar
 
 from django.db import connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Expression, Field, Model, QuerySet, signals
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    Expression,
+    Field,
+    Model,
+    QuerySet,
+    TextField,
+    signals,
+)
 from django.db.models.query import get_related_populators
 from django.db.models.sql import InsertQuery, UpdateQuery
 from django.db.transaction import TransactionManagementError
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 M = TypeVar("M", bound=Model)
@@ -470,6 +481,29 @@ class _CompiledInsert:
     connection: BaseDatabaseWrapper
     sql: str
     fields: list[Field]
+    # Per field, how ``insert`` finds its value without an instance: the names it may be given
+    # under, the default, whether ``pre_save`` makes it now (``auto_now``/``auto_now_add``).
+    # None where a field's ``pre_save`` is its own: ``insert`` is ``create`` there.
+    sources: tuple[_Source, ...] | None
+
+
+@dataclass(frozen=True)
+class _Source:
+    field: Field
+    names: tuple[str, ...]
+    made_now: bool
+    # The type of value the database takes as it is from this field (a text field's ``str``):
+    # ``get_db_prep_save`` would hand it over unchanged, so it is not called for one.
+    plain: type | None
+
+    def prepared(self, value: Any, connection: BaseDatabaseWrapper) -> Any:
+        if type(value) is self.plain:
+            return value
+        return self.field.get_db_prep_save(value, connection)
+
+
+# Fields whose ``get_db_prep_save`` returns a value of this type unchanged on every backend.
+_PLAIN = {CharField: str, TextField: str}
 
 
 class CompiledInsert(Generic[M]):
@@ -510,6 +544,66 @@ class CompiledInsert(Generic[M]):
         obj._state.db = db
         return obj
 
+    def insert(self, **values: Any) -> Any:
+        """``create`` whose instance nobody reads: the same row written, its primary key
+        returned, and no instance built. Each field's value is the one given (under its name
+        or, for a relation, its ``attname``; a related instance stands for its key), else its
+        default, else now for an ``auto_now``/``auto_now_add`` field — what ``create`` would
+        store. Building the instance was half of each of the worker's event appends."""
+        model = self._model
+        if any(hasattr(value, "resolve_expression") for value in values.values()) or (
+            signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
+        ):
+            return model._default_manager.create(**values).pk
+        db = router.db_for_write(model)
+        connection = connections[db]
+        compiled = _compiled_once(self._compiled, db, lambda: _compile_insert(model(), db))
+        if compiled.sources is None:
+            return model._default_manager.create(**values).pk
+        unknown = values.keys() - {name for source in compiled.sources for name in source.names}
+        if unknown:
+            raise TypeError(f"{model.__name__} has no field named {sorted(unknown)}")
+        params, pk = [], None
+        for source in compiled.sources:
+            value = _given_or_default(source, values)
+            if source.field.primary_key:
+                pk = value
+            params.append(source.prepared(value, connection))
+        with (
+            transaction.mark_for_rollback_on_error(using=db),
+            by_key_cursor(connection) as cursor,
+        ):
+            cursor.execute(compiled.sql, params)
+        return pk
+
+
+_MISSING = object()
+
+
+def _given_or_default(source: _Source, values: Mapping[str, Any]) -> Any:
+    if source.made_now:
+        return timezone.now()  # as ``pre_save`` does, whatever was given
+    for name in source.names:
+        value = values.get(name, _MISSING)
+        if value is not _MISSING:
+            break
+    else:
+        return source.field.get_default()
+    if isinstance(value, Model) and source.field.is_relation:
+        return getattr(value, source.field.target_field.attname)
+    return value
+
+
+def _source(field: Field) -> _Source | None:
+    # What ``pre_save`` makes of a value, known here: the value itself (``Field``), or now for
+    # a date and time kept automatically (``DateTimeField``). None for any other.
+    if type(field).pre_save not in (Field.pre_save, DateTimeField.pre_save):
+        return None
+    made_now = bool(getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False))
+    names = (field.name, field.attname) if field.attname != field.name else (field.name,)
+    target = field.target_field if field.is_relation else field
+    return _Source(field=field, names=names, made_now=made_now, plain=_PLAIN.get(type(target)))
+
 
 def _compile_insert(obj: Model, db: str) -> _CompiledInsert:
     # The fields and the statement ``Model.save_base`` gives ``_do_insert`` for a new row.
@@ -521,4 +615,10 @@ def _compile_insert(obj: Model, db: str) -> _CompiledInsert:
     [(sql, params)] = compiler.as_sql()
     if len(params) != len(fields):
         raise ValueError("CompiledInsert needs one parameter per field")
-    return _CompiledInsert(connection=compiler.connection, sql=sql, fields=fields)
+    sources = tuple(_source(field) for field in fields)
+    return _CompiledInsert(
+        connection=compiler.connection,
+        sql=sql,
+        fields=fields,
+        sources=None if None in sources else sources,
+    )

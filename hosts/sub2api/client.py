@@ -45,7 +45,7 @@ from relay_project.base_urls import host_root
 from relay_project.branches import locked
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
-from relay_project.stdlib_http import StdlibTransport
+from relay_project.stdlib_http import StdlibTransport, send_plainly
 from relay_project.tls import client_tls_context
 
 if TYPE_CHECKING:
@@ -123,6 +123,9 @@ class HostHTTP:
             # the calls). With a proxy in the environment httpx's own transport goes through
             # it (below), as it always did.
             transport = StdlibTransport(ssl_context=client_tls_context(), max_keepalive=int(size))
+        # Plain calls go straight to our transport (``send_plainly``); httpx's own (a proxy)
+        # only through the client.
+        self._plain_transport = transport
         self._client = httpx.Client(
             verify=client_tls_context(),
             base_url=self.base_url,
@@ -199,7 +202,12 @@ class HostHTTP:
         url = self._url(path, params)
         with self._slot:
             try:
-                response = self._client.request(method, url, **kwargs)
+                if self._plain_transport is not None:
+                    response = send_plainly(
+                        self._client, self._plain_transport, method, url, **kwargs
+                    )
+                else:
+                    response = self._client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 logger.info("host %s %s: %s", method, path, type(exc).__name__)
                 raise transport_error(exc, method=method, path=path, timeout=self.timeout) from exc

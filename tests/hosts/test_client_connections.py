@@ -101,3 +101,37 @@ def test_the_host_client_goes_through_a_proxy_the_environment_names(
     assert isinstance(proxied.http._client._transport, httpx.HTTPTransport)
     mounted = proxied.http._client._transport_for_url(httpx.URL("https://host.example.com/"))
     assert mounted is not proxied.http._client._transport  # the proxy's
+
+
+def test_calls_go_straight_to_our_transport_and_through_the_client_to_a_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client's own layers do nothing for the host's calls (``send_plainly``), except
+    where httpx's transport goes through a proxy: its mounts are the client's."""
+    import httpx
+
+    through_client: list[str] = []
+
+    def client_send(self, request, **kwargs):
+        through_client.append(str(request.url))
+        return httpx.Response(200, content=BODY, request=request)
+
+    monkeypatch.setattr(httpx.Client, "send", client_send)
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    answered: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answered.append(request.headers["x-api-key"])
+        return httpx.Response(200, content=BODY)
+
+    given = Sub2ApiClient(
+        "https://host.example.com", admin_api_key=ADMIN_KEY, transport=httpx.MockTransport(handler)
+    )
+    assert given.http.admin("GET", "/groups") == {"items": []}
+    assert (answered, through_client) == ([ADMIN_KEY], [])
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    proxied = Sub2ApiClient("https://host.example.com", admin_api_key=ADMIN_KEY)
+    assert proxied.http.admin("GET", "/groups") == {"items": []}
+    assert through_client == ["https://host.example.com/api/v1/admin/groups"]

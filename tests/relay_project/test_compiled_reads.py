@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.db.models.signals import post_save
 from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
@@ -248,6 +248,68 @@ def test_a_compiled_insert_is_create_itself_where_save_has_receivers():
     finally:
         post_save.disconnect(receiver, sender=ImportRunItemEvent)
     assert seen == [(event.pk, True)]
+
+
+def test_an_insert_writes_the_row_create_writes_without_an_instance(monkeypatch):
+    item = ImportRunItemFactory()
+    made = ImportRunItemEvent.objects.create(**event_values(item, 1))
+    NEW_EVENT.insert(**event_values(item, 0))  # compiled (from an instance) once per process
+    built = []
+    monkeypatch.setattr(
+        ImportRunItemEvent, "__init__", lambda self, *a, **k: built.append(1) or None
+    )
+    before = timezone.now()
+    pk = NEW_EVENT.insert(**event_values(item, 1))
+    monkeypatch.undo()
+
+    assert built == []
+    assert stored_row(pk) == stored_row(made.pk)
+    assert before <= ImportRunItemEvent.objects.get(pk=pk).created_at <= timezone.now()
+
+
+def test_an_insert_takes_defaults_keys_for_relations_and_makes_its_own_time():
+    item = ImportRunItemFactory()
+    given = {"run_id": item.run_id, "item_id": item.pk, "event_type": "advisory", "stage": "probe"}
+    made = ImportRunItemEvent.objects.create(**given, created_at=timezone.now() - timedelta(days=9))
+    pk = NEW_EVENT.insert(**given, created_at=timezone.now() - timedelta(days=9))
+
+    assert stored_row(pk) == stored_row(made.pk)
+    assert stored_row(pk)["attempt"] == 1 and stored_row(pk)["payload"] == {}
+    stored = ImportRunItemEvent.objects.filter(pk__in=[pk, made.pk]).values_list("created_at")
+    assert all(at > timezone.now() - timedelta(minutes=1) for (at,) in stored)  # auto_now_add
+
+
+def test_an_insert_refuses_a_name_the_model_has_not():
+    item = ImportRunItemFactory()
+    with pytest.raises(TypeError, match="colour"):
+        NEW_EVENT.insert(**event_values(item, 1), colour="red")
+    assert not ImportRunItemEvent.objects.exists()
+
+
+def test_an_insert_is_create_itself_where_save_has_receivers():
+    item = ImportRunItemFactory()
+    seen = []
+
+    def receiver(sender, instance, created, **kwargs):
+        seen.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=ImportRunItemEvent)
+    try:
+        pk = NEW_EVENT.insert(**event_values(item, 1))
+    finally:
+        post_save.disconnect(receiver, sender=ImportRunItemEvent)
+    assert seen == [(pk, True)]
+
+
+def test_an_insert_leaves_a_field_of_its_own_making_to_create():
+    class Stamped(models.CharField):
+        def pre_save(self, model_instance, add):
+            return "stamped"
+
+    field = Stamped(max_length=9)
+    field.set_attributes_from_name("stamp")
+    assert compiled_reads._source(field) is None
+    assert compiled_reads._source(ImportRunItemEvent._meta.get_field("created_at")).made_now
 
 
 def test_a_compiled_insert_needs_a_key_made_in_python():

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay_project.stdlib_http import StdlibTransport
+from relay_project.stdlib_http import StdlibTransport, send_plainly
 
 
 class Server(ThreadingHTTPServer):
@@ -191,6 +191,47 @@ def test_a_call_sends_what_httpx_built_and_reads_the_answer(server: Server) -> N
     assert headers["Host"] == server.url.split("//")[1]
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept-Encoding"] != "identity"  # httpx's own, not http.client's
+
+
+def test_a_plain_call_sends_what_the_client_sends_and_reads_the_answer(server: Server) -> None:
+    transport = StdlibTransport()
+    http = httpx.Client(transport=transport, timeout=5, headers={"User-Agent": "ours"})
+    url = httpx.URL(server.url + "/echo?q=a%20b")
+    by_client = http.post(url, json={"k": "v"}, headers={"Authorization": "Bearer sk"})
+    plain = send_plainly(
+        http, transport, "POST", url, json={"k": "v"}, headers={"Authorization": "Bearer sk"}
+    )
+
+    assert [seen["headers"] for seen in server.seen] == [server.seen[0]["headers"]] * 2
+    assert server.seen[1]["headers"]["User-Agent"] == "ours"
+    assert [seen["body"] for seen in server.seen] == [b'{"k":"v"}'] * 2
+    assert (plain.status_code, plain.json(), plain.headers["x-latin"]) == (
+        by_client.status_code,
+        by_client.json(),
+        "caf\xe9",
+    )
+    assert plain.request.url == url and plain.is_closed
+    assert transport.connections_opened == 1  # read to its end: the connection kept
+
+
+def test_a_plain_call_goes_past_the_clients_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client's send (auth flow, redirects, hooks) is not run: a 3xx is the answer."""
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the client's send ran")
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(302, headers={"Location": "/"}))
+    http = httpx.Client(transport=transport, timeout=httpx.Timeout(3, read=7))
+    monkeypatch.setattr(httpx.Client, "send", refused)
+    answer = send_plainly(http, transport, "GET", httpx.URL("https://example.com/a"))
+
+    assert answer.status_code == 302
+    assert answer.request.extensions["timeout"] == {
+        "connect": 3,
+        "read": 7,
+        "write": 3,
+        "pool": 3,
+    }
 
 
 def test_calls_one_after_another_share_one_connection(server: Server) -> None:
