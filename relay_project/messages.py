@@ -52,9 +52,13 @@ class Msg:
 
     @property
     def english(self) -> str:
-        """The text as stored for logs and the CLI (never translated)."""
-        with translation.override(None):
-            return self.render()
+        """The text as stored for logs and the CLI (never translated): what ``render`` gives
+        with no language active, made without activating none (every event's message is
+        made so, and the switch of language cost more than the text)."""
+        values = {name: _english_param(value) for name, value in self.params.items()}
+        if not values and "%(" not in self.msgid:
+            return self.msgid
+        return self.msgid % values
 
     def render(self) -> str:
         """The text in the active language; the English msgid when no translation fits."""
@@ -104,6 +108,14 @@ def _render_param(value: Any) -> Any:
         return value.render()
     if isinstance(value, list | tuple):
         return LIST_SEPARATOR.join(str(_render_param(part)) for part in value)
+    return value
+
+
+def _english_param(value: Any) -> Any:
+    if isinstance(value, Msg):
+        return value.english
+    if isinstance(value, list | tuple):
+        return LIST_SEPARATOR.join(str(_english_param(part)) for part in value)
     return value
 
 

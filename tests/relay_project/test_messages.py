@@ -42,6 +42,26 @@ def test_a_list_parameter_reads_as_its_translated_parts():
     assert in_language("zh-hans", "", stored(message)) == "分组 7 已从主机上消失; plain text"
 
 
+def test_english_is_the_text_with_no_language_active_whatever_the_readers(monkeypatch):
+    """Made without switching the language (every event's message is made so)."""
+    group = Msg.label(gettext_lazy("group"))
+    inner = Msg(gettext_noop("every account for %(model)s is rate-limited — "), model="glm-4.5")
+    messages = [
+        Msg(gettext_noop("gateway refused: %(why)s%(error)s"), why=inner, error="HTTP 503"),
+        Msg(gettext_noop("retry from %(stage)s"), stage=Msg.word("stage", "probe")),
+        Msg("%(findings)s", findings=[Msg("%(kind)s gone", kind=group), "plain"]),
+        Msg.word("stage", "probe"),
+        Msg(gettext_noop("entry accepted")),
+        Msg("100%% done: %(n)s", n=3),
+    ]
+    with translation.override(None):
+        expected = [message.render() for message in messages]
+    with translation.override("zh-hans"):
+        monkeypatch.setattr(translation, "override", None)  # any switch fails
+        assert [english(message) for message in messages] == expected
+    assert expected[2] == "group gone; plain" and expected[5] == "100% done: 3"
+
+
 @pytest.mark.parametrize(
     "data",
     [None, {}, {"msgid": 3}, {"msgid": "x", "params": "bad"}, "text", {"msgid": "%(a)s"}],
