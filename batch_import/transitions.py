@@ -265,7 +265,7 @@ def _write_item(item: ImportRunItem, changes: Mapping[str, Any]) -> None:
     takes it (``pre_save``: ``updated_at`` is now)."""
     fields = [ImportRunItem._meta.get_field(name) for name in (*changes, "updated_at")]
     values = {field.name: field.pre_save(item, False) for field in fields}
-    if ITEM_ROW.update(item.pk, values=values) is None:
+    if not ITEM_ROW.write(item.pk, values=values):
         raise DatabaseError("Save with update_fields did not affect any rows.")
 
 

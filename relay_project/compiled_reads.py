@@ -148,10 +148,9 @@ class CompiledGet(Generic[M]):
         self._compiled: dict = {}  # per database alias
 
     def get(self, pk: Any) -> M:
-        queryset = self._queryset()
-        db = queryset.db
+        model, db = self._target
         connection = connections[db]
-        compiled = _compiled_once(self._compiled, db, lambda: _compile(queryset, db))
+        compiled = _compiled_once(self._compiled, db, lambda: _compile(self._queryset(), db))
         if compiled.for_update and connection.get_autocommit():
             # What the compiler checks each time it compiles such a query.
             raise TransactionManagementError(
@@ -163,10 +162,22 @@ class CompiledGet(Generic[M]):
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:
-            raise queryset.model.DoesNotExist(
-                f"{queryset.model._meta.object_name} matching query does not exist."
-            )
+            raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
         return compiled.reader.objects([row])[0]
+
+    @property
+    def _target(self) -> tuple[type[Model], str]:
+        """The model and the database alias the queryset reads from, without building the
+        queryset for each call (a locked read with its relation: two clones of it)."""
+        model, using, for_write = self._shape
+        if using:
+            return model, using
+        return model, router.db_for_write(model) if for_write else router.db_for_read(model)
+
+    @cached_property
+    def _shape(self) -> tuple[type[Model], str | None, bool]:
+        queryset = self._queryset()
+        return queryset.model, queryset._db, queryset._for_write
 
 
 def _compile(queryset: QuerySet, db: str) -> _Compiled:
@@ -227,11 +238,22 @@ class UpdateReturning(Generic[M]):
     def update(self, pk: Any, *, values: Mapping[str, Any]) -> M | None:
         """Write ``values`` on the row; None when the queryset leaves it out (nothing
         written)."""
+        written = self._write(pk, values)
+        return None if written is None else written()
+
+    def write(self, pk: Any, *, values: Mapping[str, Any]) -> bool:
+        """``update`` for a caller that only asks whether the row was written: no instance
+        built from what came back."""
+        return self._write(pk, values) is not None
+
+    def _write(self, pk: Any, values: Mapping[str, Any]) -> Callable[[], M] | None:
+        """None when nothing was written; else what makes the row as written an instance."""
         model, using = self._target
         db = using or router.db_for_write(model)
         connection = connections[db]
         if not returns_rows_from_update(connection):
-            return self._update_then_read(self._queryset().using(db), pk, values)
+            instance = self._update_then_read(self._queryset().using(db), pk, values)
+            return None if instance is None else lambda: instance
         compiled = _compiled_once(
             self._compiled, (db, tuple(values)), lambda: self._compile(self._queryset(), db, values)
         )
@@ -250,7 +272,7 @@ class UpdateReturning(Generic[M]):
             return None
         if compiled.converters:
             row = next(compiled.apply_converters([row], compiled.converters))
-        return model.from_db(db, compiled.init_list, row)
+        return lambda: model.from_db(db, compiled.init_list, row)
 
     @cached_property
     def _target(self) -> tuple[type[Model], str | None]:

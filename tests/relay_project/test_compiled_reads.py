@@ -91,6 +91,24 @@ def test_a_compiled_locked_get_needs_a_transaction_as_the_queryset_does():
         locked.get(item.pk)
 
 
+def test_a_compiled_get_builds_its_queryset_once(compiles):
+    item = ImportRunItemFactory()
+    built = []
+
+    def queryset():
+        built.append("built")
+        return ImportRunItem.objects.select_for_update(of=("self",)).select_related("run")
+
+    locked = CompiledGet(queryset)
+    with transaction.atomic():
+        reads = [locked.get(item.pk) for _ in range(3)]
+    assert [read.run.pk for read in reads] == [item.run_id] * 3
+    assert len(built) <= 2  # what it reads from and what it compiles: once each
+    with pytest.raises(ImportRunItem.DoesNotExist), transaction.atomic():
+        locked.get("item_missing")
+    assert len(built) <= 2
+
+
 @pytest.fixture(params=[True, False], ids=["returning", "read-back"])
 def returns_rows(request, monkeypatch) -> bool:
     """Both ways: the database returns the row from the UPDATE, or it does not."""
@@ -130,6 +148,22 @@ def test_update_returning_of_a_row_the_queryset_leaves_out_is_none_and_writes_no
     )
     assert finished.update(item.pk, values={"retry_count": 3}) is None
     assert ImportRunItem.objects.get(pk=item.pk).retry_count == 2
+
+
+def test_update_returning_write_says_whether_it_wrote_without_an_instance(
+    returns_rows, monkeypatch
+):
+    item = ImportRunItemFactory(retry_count=2)
+    finished = UpdateReturning(
+        lambda: ImportRunItem.objects.filter(current_stage="done"), returning=("retry_count",)
+    )
+    assert finished.write(item.pk, values={"retry_count": 3}) is False
+    ImportRunItem.objects.filter(pk=item.pk).update(current_stage="done")
+    if returns_rows:  # read back, the row is an instance already
+        monkeypatch.setattr(ImportRunItem, "from_db", None)  # any instance built fails
+    assert finished.write(item.pk, values={"retry_count": 4}) is True
+    monkeypatch.undo()
+    assert ImportRunItem.objects.get(pk=item.pk).retry_count == 4
 
 
 def test_update_returning_compiles_its_sql_once_per_set_of_written_fields(monkeypatch):
