@@ -414,7 +414,9 @@ def test_client_reads_cookies_only_from_an_answer_that_sets_some(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """httpx builds a urllib request and response per answer to look for Set-Cookie; an answer
-    without one is not looked at, and a cookie one sets still goes back with the next call."""
+    without one is not looked at, and a cookie one sets still goes back with the next call.
+    Without a cookie to send the client's own layers do nothing for a call: it goes straight
+    to the transport (``send_plainly``); with one, through the client, which sends it."""
     from http.cookiejar import CookieJar
 
     looks: list[str] = []
@@ -425,6 +427,14 @@ def test_client_reads_cookies_only_from_an_answer_that_sets_some(
         extract(self, response, request)
 
     monkeypatch.setattr(CookieJar, "extract_cookies", counting)
+    through_client: list[str | None] = []
+    client_send = httpx.Client.send
+
+    def sending(self: httpx.Client, request: httpx.Request, **kwargs: object) -> httpx.Response:
+        through_client.append(request.headers.get("cookie"))
+        return client_send(self, request, **kwargs)
+
+    monkeypatch.setattr(httpx.Client, "send", sending)
     sent: list[str | None] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -437,30 +447,4 @@ def test_client_reads_cookies_only_from_an_answer_that_sets_some(
         client.get_json("/v1/models")
     assert sent == [None, None, "sid=one"]
     assert looks == ["look"]
-
-
-def test_calls_go_straight_to_the_transport_until_a_cookie_is_held(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Without a cookie to send the client's own layers do nothing for a call
-    (``send_plainly``); once an answer set one, calls go through the client, which sends it."""
-    through_client: list[str | None] = []
-    client_send = httpx.Client.send
-
-    def counting(self: httpx.Client, request: httpx.Request, **kwargs: object) -> httpx.Response:
-        through_client.append(request.headers.get("cookie"))
-        return client_send(self, request, **kwargs)
-
-    monkeypatch.setattr(httpx.Client, "send", counting)
-    sent: list[str | None] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        sent.append(request.headers.get("cookie"))
-        headers = {"set-cookie": "sid=one; Path=/"} if len(sent) == 2 else {}
-        return httpx.Response(200, json={"data": []}, headers=headers)
-
-    client = make_client(handler)
-    for _ in range(3):
-        client.get_json("/v1/models")
-    assert sent == [None, None, "sid=one"]
     assert through_client == ["sid=one"]
