@@ -336,6 +336,17 @@ def test_an_insert_leaves_a_field_of_its_own_making_to_create():
     assert compiled_reads._source(ImportRunItemEvent._meta.get_field("created_at")).made_now
 
 
+def test_an_insert_hands_over_as_they_are_only_plain_texts():
+    """A text of a plain text field goes to the database unchanged; an encrypted one (a
+    subclass) is prepared by its field, never written as it was given."""
+    source = compiled_reads._source
+    assert source(ImportRunItemEvent._meta.get_field("message")).plain is str
+    assert source(ImportRunItemEvent._meta.get_field("item")).plain is str  # its key
+    api_key = source(ImportRunItem._meta.get_field("api_key"))
+    assert api_key.plain is None
+    assert api_key.prepared("sk-secret", connection) != "sk-secret"
+
+
 def test_a_compiled_insert_needs_a_key_made_in_python():
     with pytest.raises(ValueError, match="primary key"):
         CompiledInsert(ApiToken)
