@@ -545,9 +545,7 @@ class CompiledInsert(Generic[M]):
 
     def create(self, **values: Any) -> M:
         model = self._model
-        if any(hasattr(value, "resolve_expression") for value in values.values()) or (
-            signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
-        ):
+        if self._needs_save(values):
             return model._default_manager.create(**values)
         db = router.db_for_write(model)
         connection = connections[db]
@@ -566,6 +564,14 @@ class CompiledInsert(Generic[M]):
         obj._state.db = db
         return obj
 
+    def _needs_save(self, values: Mapping[str, Any]) -> bool:
+        """Whether only ``objects.create`` writes these values as it would: an expression
+        among them, or receivers of the model's save signals."""
+        model = self._model
+        return any(hasattr(value, "resolve_expression") for value in values.values()) or (
+            signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
+        )
+
     def insert(self, **values: Any) -> Any:
         """``create`` whose instance nobody reads: the same row written, its primary key
         returned, and no instance built. Each field's value is the one given (under its name
@@ -573,9 +579,7 @@ class CompiledInsert(Generic[M]):
         default, else now for an ``auto_now``/``auto_now_add`` field — what ``create`` would
         store. Building the instance was half of each of the worker's event appends."""
         model = self._model
-        if any(hasattr(value, "resolve_expression") for value in values.values()) or (
-            signals.pre_save.has_listeners(model) or signals.post_save.has_listeners(model)
-        ):
+        if self._needs_save(values):
             return model._default_manager.create(**values).pk
         db = router.db_for_write(model)
         connection = connections[db]

@@ -55,7 +55,7 @@ class Msg:
         """The text as stored for logs and the CLI (never translated): what ``render`` gives
         with no language active, made without activating none (every event's message is
         made so, and the switch of language cost more than the text)."""
-        values = {name: _english_param(value) for name, value in self.params.items()}
+        values = {name: _render_param(value, english=True) for name, value in self.params.items()}
         if not values and "%(" not in self.msgid:
             return self.msgid
         return self.msgid % values
@@ -103,19 +103,11 @@ class Msg:
 LIST_SEPARATOR = "; "
 
 
-def _render_param(value: Any) -> Any:
+def _render_param(value: Any, *, english: bool = False) -> Any:
     if isinstance(value, Msg):
-        return value.render()
+        return value.english if english else value.render()
     if isinstance(value, list | tuple):
-        return LIST_SEPARATOR.join(str(_render_param(part)) for part in value)
-    return value
-
-
-def _english_param(value: Any) -> Any:
-    if isinstance(value, Msg):
-        return value.english
-    if isinstance(value, list | tuple):
-        return LIST_SEPARATOR.join(str(_english_param(part)) for part in value)
+        return LIST_SEPARATOR.join(str(_render_param(part, english=english)) for part in value)
     return value
 
 
