@@ -435,6 +435,10 @@ class ImportRunItem(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+    # One more at every transition's write (``transitions.transition_item``), the only writer
+    # of an item's columns besides its lease's: a worker writes the item it read without
+    # reading it again while the row still has the version it read.
+    version = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("version"))
     # The first key of the "problems first" order (seed 004 §8.2), stored so that an index
     # serves the order: 0 unfinished and broken/degraded, 1 unfinished, 2 finished and
     # broken/degraded, 3 the rest. The database computes it from the row itself, so every

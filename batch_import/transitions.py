@@ -4,6 +4,14 @@ Recipe (STYLE.md): lock the row, return early when nothing changes, check the ta
 ``update_fields``, append exactly one event in the same transaction, then bring the run's state
 and counters in step through ``derive_run_state_from_counts``.
 
+The worker passes the item it read before the stage (``held``): every transition writes the
+row's next ``version``, so while the row still has the version the worker read, the item as
+read is the row as it is, and the change is checked against it and written in one
+``UPDATE … WHERE version = …`` that also returns the run's state (the worker's cancel check),
+without reading and locking the row first. A row that has changed since (a cancel, a rollback,
+another worker after a lost lease) fails that condition and the transition goes the recipe's
+way, deciding on the row as it is.
+
 Run counts are kept incrementally, in counter shards (``models.ImportRunCounterShard``). An
 item's share of its run's counts is a pure function of its own fields (``run_state.item_counts``),
 so a transition adds ``after - before`` to its shard's row in one ``UPDATE … SET n = n + d``:
@@ -25,13 +33,14 @@ from __future__ import annotations
 import enum
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Exists, F, JSONField, OuterRef, QuerySet
+from django.db.models import Exists, F, JSONField, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -62,8 +71,10 @@ from relay_project.compiled_reads import (
     CompiledInsert,
     CompiledRead,
     CompiledUpdatePks,
+    GuardedUpdate,
     Slot,
     UpdateReturning,
+    returns_rows_from_update,
 )
 from relay_project.messages import Msg, english, stored
 
@@ -130,6 +141,7 @@ GUARDED_FIELDS = frozenset(
 
 # The transition's read: the item under its row lock, with its run. Compiled once per
 # connection (four of these per item: compiling the wide SELECT was most of its CPU).
+RUN = ImportRunItem._meta.get_field("run")
 LOCKED_ITEM_WITH_RUN = CompiledGet(
     lambda: ImportRunItem.objects.select_for_update(of=("self",)).select_related("run")
 )
@@ -167,67 +179,153 @@ def transition_item(
     payload: Mapping[str, Any] | None = None,
     writer: Writer = Writer.PIPELINE,
     savepoint: bool = True,
+    held: ImportRunItem | None = None,
 ) -> ImportRunItem:
     """Move one item and record why. Returns the item, unchanged and without an event when
     the request changes nothing. ``message`` and the ``TRANSLATABLE_FIELDS`` take a ``Msg``
     so pages and the API can show them in the reader's language. ``savepoint=False`` inside a
     caller's transaction whose work stands or falls with the transition: no savepoint around
-    it (two statements), and a failed transition undoes the caller's work too."""
+    it (two statements), and a failed transition undoes the caller's work too.
+
+    ``held``: the item as the caller read it, with its run (the worker's, under its lease).
+    While its row still has the version read, the change is checked against it and written
+    in one statement that also brings the run's state (``HELD_ITEM_ROW``), and ``held`` is
+    the item returned; else the row is read under its lock, as without it."""
     fields = _with_translations(fields or {})
     forbidden = GUARDED_FIELDS & fields.keys()
     if "access_status" in forbidden:
         raise AccessStatusWriteForbidden("only the validation stage may set access_status")
     if forbidden:
         raise InvalidTransition(f"use the named arguments for {sorted(forbidden)}")
+    request = partial(
+        _planned,
+        stage=stage,
+        confirmation_status=confirmation_status,
+        access_status=access_status,
+        fields=fields,
+        writer=writer,
+    )
 
     with transaction.atomic(savepoint=savepoint):
-        # The run comes along (unlocked) so the worker, between stages, sees whether it was
-        # cancelled without reading both rows again (``tasks.advance_item``).
-        item = LOCKED_ITEM_WITH_RUN.get(item_id)
-        changes: dict[str, Any] = {}
-        if stage is not None and stage != item.current_stage:
-            check_stage_move(item.current_stage, stage, writer=writer)
-            changes["current_stage"] = stage
-        if confirmation_status is not None and confirmation_status != item.confirmation_status:
-            check_confirmation_move(item.confirmation_status, confirmation_status)
-            changes["confirmation_status"] = confirmation_status
-        if access_status is not None:
-            check_access_move(item.access_status, access_status, writer=writer)
-            if access_status != item.access_status:
-                changes["access_status"] = access_status
-        for name, value in fields.items():
-            if getattr(item, name) != value:
-                changes[name] = value
-        if not changes:
-            return item
-        ending = leases.ending_with(item) if changes.get("current_stage") == Stage.DONE else None
-        if ending is not None:
-            # A finished item holds no lease: the worker's own ends with this UPDATE.
-            changes.update(lease_owner=None, lease_until=None)
-
-        event_stage = item.current_stage
-        counted_before = item_counts(_snapshot(item))
-        for name, value in changes.items():
-            setattr(item, name, value)
-        warning = item_has_warning(
-            confirmation_status=item.confirmation_status,
-            access_status=item.access_status,
-            advisory_messages=item.advisory_messages,
+        item, plan = _written_as_held(held, item_id, request)
+        if plan is None:
+            # The run comes along (unlocked) so the worker, between stages, sees whether it
+            # was cancelled without reading both rows again (``tasks.advance_item``).
+            item = LOCKED_ITEM_WITH_RUN.get(item_id)
+            plan = request(item)
+            if plan is None:
+                return item
+            _apply(item, plan)
+            _write_item(item, plan.changes)
+        if plan.ending is not None:
+            plan.ending.ends_with_commit()
+        _append_event(
+            item, event_type, plan.event_stage, message, _event_payload(plan.changes, payload)
         )
-        if warning != item.has_warning:
-            item.has_warning = warning
-            changes["has_warning"] = warning
-        _write_item(item, changes)
-        if ending is not None:
-            ending.ends_with_commit()
-        _append_event(item, event_type, event_stage, message, _event_payload(changes, payload))
-        delta = item_counts(_snapshot(item)) - counted_before
+        delta = item_counts(_snapshot(item)) - plan.counted_before
         if delta:
             add_to_run_counts(item, delta)
     if delta:
         _settle_after_transition(item.run_id)
-    _as_read(item, changes)
+    _as_read(item, plan.changes)
     return item
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a transition writes on an item as it was read: the changed columns (with
+    ``has_warning`` and the end of the lease when they follow), the lease it ends, the stage
+    its event names and the item's share of its run's counts before."""
+
+    changes: dict[str, Any]
+    ending: leases.HeldLease | None
+    event_stage: str
+    counted_before: RunCounts
+
+
+def _planned(
+    item: ImportRunItem,
+    *,
+    stage: str | None,
+    confirmation_status: str | None,
+    access_status: str | None,
+    fields: Mapping[str, Any],
+    writer: Writer,
+) -> _Plan | None:
+    """The request checked against ``item`` (``InvalidTransition`` for a move the tables
+    forbid); None when it changes nothing. ``item`` itself is left as it is."""
+    changes: dict[str, Any] = {}
+    if stage is not None and stage != item.current_stage:
+        check_stage_move(item.current_stage, stage, writer=writer)
+        changes["current_stage"] = stage
+    if confirmation_status is not None and confirmation_status != item.confirmation_status:
+        check_confirmation_move(item.confirmation_status, confirmation_status)
+        changes["confirmation_status"] = confirmation_status
+    if access_status is not None:
+        check_access_move(item.access_status, access_status, writer=writer)
+        if access_status != item.access_status:
+            changes["access_status"] = access_status
+    for name, value in fields.items():
+        if getattr(item, name) != value:
+            changes[name] = value
+    if not changes:
+        return None
+    ending = leases.ending_with(item) if changes.get("current_stage") == Stage.DONE else None
+    if ending is not None:
+        # A finished item holds no lease: the worker's own ends with this UPDATE.
+        changes.update(lease_owner=None, lease_until=None)
+    warning = item_has_warning(
+        confirmation_status=changes.get("confirmation_status", item.confirmation_status),
+        access_status=changes.get("access_status", item.access_status),
+        advisory_messages=changes.get("advisory_messages", item.advisory_messages),
+    )
+    if warning != item.has_warning:
+        changes["has_warning"] = warning
+    return _Plan(
+        changes=changes,
+        ending=ending,
+        event_stage=item.current_stage,
+        counted_before=item_counts(_snapshot(item)),
+    )
+
+
+def _apply(item: ImportRunItem, plan: _Plan) -> None:
+    for name, value in plan.changes.items():
+        setattr(item, name, value)
+
+
+def _written_as_held(
+    held: ImportRunItem | None, item_id: str, request: Callable[[ImportRunItem], _Plan | None]
+) -> tuple[ImportRunItem | None, _Plan | None]:
+    """``held`` with the request written on its row while the row has not changed since it
+    was read (its version; the lease's owner too when the transition ends it), and the plan
+    written; (None, None) when the row must be read under its lock first: no held item, or
+    one the request cannot be decided on alone (a move it refuses or no change: the row as
+    it is now decides), or a row that has changed."""
+    if held is None or held.item_id != item_id or not RUN.is_cached(held):
+        return None, None
+    if not returns_rows_from_update(transaction.get_connection()):
+        return None, None
+    try:
+        plan = request(held)
+    except InvalidTransition:
+        return None, None
+    if plan is None:
+        return None, None
+    read = {name: getattr(held, name) for name in (*plan.changes, "updated_at", "version")}
+    _apply(held, plan)
+    expected = {"version": read["version"]}
+    if plan.ending is not None:
+        expected["lease_owner"] = plan.ending.worker_id
+    written = HELD_ITEM_ROW.write(
+        held.pk, values=_row_values(held, plan.changes), expected=expected
+    )
+    if written is None:
+        for name, value in read.items():  # as it was read: the locked read decides
+            setattr(held, name, value)
+        return None, None
+    held.run.state = written["run_state"]
+    return held, plan
 
 
 def record_event(
@@ -255,18 +353,32 @@ def record_events(
     )
 
 
-# Writes a transition's changes to the item's row (four times per item), compiled once per
-# connection and set of changed fields.
+# Writes a transition's changes to the item's row, compiled once per connection and set of
+# changed fields: after the item's read under its row lock (``ITEM_ROW``), or in place of it
+# while the row still has the version the worker read (``HELD_ITEM_ROW``, with the run's state
+# as the read brought it).
 ITEM_ROW = UpdateReturning(lambda: ImportRunItem.objects.all(), returning=())
+HELD_ITEM_ROW = GuardedUpdate(
+    ImportRunItem,
+    returning=lambda: {
+        "run_state": Subquery(ImportRun.objects.filter(pk=OuterRef("run_id")).values("state"))
+    },
+)
 
 
 def _write_item(item: ImportRunItem, changes: Mapping[str, Any]) -> None:
-    """``item.save(update_fields=[*changes, "updated_at"])``: each field's value as ``save``
-    takes it (``pre_save``: ``updated_at`` is now)."""
-    fields = [ImportRunItem._meta.get_field(name) for name in (*changes, "updated_at")]
-    values = {field.name: field.pre_save(item, False) for field in fields}
-    if not ITEM_ROW.write(item.pk, values=values):
+    """``item.save(update_fields=[*changes, "updated_at", "version"])``."""
+    if not ITEM_ROW.write(item.pk, values=_row_values(item, changes)):
         raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
+def _row_values(item: ImportRunItem, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Each changed field's value as ``save`` takes it (``pre_save``: ``updated_at`` is now),
+    and the next version, set on ``item`` too."""
+    names = (*changes, "updated_at")
+    values = {name: ImportRunItem._meta.get_field(name).pre_save(item, False) for name in names}
+    item.version = values["version"] = item.version + 1
+    return values
 
 
 # The worker appends about twelve events per item: their INSERT is compiled once per process.

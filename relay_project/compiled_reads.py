@@ -316,6 +316,96 @@ class UpdateReturning(Generic[M]):
 
 
 @dataclass(frozen=True)
+class _CompiledGuarded:
+    connection: BaseDatabaseWrapper
+    sql: str
+    params: tuple  # with a ``_Slot`` where each call's values go
+    names: tuple[str, ...]  # of the values RETURNING computes, in its order
+    converters: dict
+    apply_converters: Callable
+
+
+class GuardedUpdate(Generic[M]):
+    """``objects.filter(pk=pk, **expected).update(**values)`` that returns what ``returning``
+    computes from the row it wrote, in one ``UPDATE … RETURNING`` compiled once per process
+    and set of written and compared fields: the write of optimistic locking, taken only while
+    the row still holds the values its writer read (``expected``: a version, an owner). None
+    when it wrote nothing (the row has changed since, or is gone).
+
+    ``returning`` makes the expressions computed from the written row, by name (a
+    ``Subquery`` of a related row with ``OuterRef``: its state, in the same statement).
+    Only where the database returns rows from an UPDATE (``returns_rows_from_update``):
+    elsewhere the caller reads and locks the row as it would without it."""
+
+    def __init__(
+        self, model: type[M], *, returning: Callable[[], Mapping[str, Expression]]
+    ) -> None:
+        self._model, self._returning = model, returning
+        self._compiled: dict = {}
+
+    def write(
+        self, pk: Any, *, values: Mapping[str, Any], expected: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        model = self._model
+        db = router.db_for_write(model)
+        connection = connections[db]
+        compiled = _compiled_once(
+            self._compiled,
+            (db, tuple(values), tuple(expected)),
+            lambda: self._compile(db, values, expected),
+        )
+        field = model._meta.get_field
+        prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
+        for name, value in values.items():
+            prepared["values", name] = field(name).get_db_prep_save(value, connection)
+        for name, value in expected.items():
+            prepared["expected", name] = field(name).get_db_prep_value(value, connection)
+        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
+        with (
+            transaction.mark_for_rollback_on_error(using=db),
+            by_key_cursor(connection) as cursor,
+        ):
+            cursor.execute(compiled.sql, params)
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if compiled.converters:
+            row = next(compiled.apply_converters([row], compiled.converters))
+        return dict(zip(compiled.names, row, strict=True))
+
+    def _compile(self, db: str, values: Mapping, expected: Mapping) -> _CompiledGuarded:
+        # Django's own UPDATE (``QuerySet.update``'s query and compiler), the expressions
+        # resolved against it as an UPDATE's values are (``OuterRef`` names the written row).
+        connection = connections[db]
+        if not returns_rows_from_update(connection):
+            raise NotImplementedError(f"{connection.vendor} returns no rows from an UPDATE")
+        field = self._model._meta.get_field
+        conditions = {name: _Slot(("expected", name), field(name)) for name in expected}
+        queryset = self._model._base_manager.using(db).filter(
+            pk=_Slot(("pk", ""), self._model._meta.pk), **conditions
+        )
+        query = queryset.query.chain(UpdateQuery)
+        query.add_update_values({name: _Slot(("values", name), field(name)) for name in values})
+        compiler = query.get_compiler(using=db)
+        sql, params = compiler.as_sql()
+        returning = {
+            name: expression.resolve_expression(query, allow_joins=False, for_save=True)
+            for name, expression in self._returning().items()
+        }
+        parts = [compiler.compile(expression) for expression in returning.values()]
+        sql = f"{sql} RETURNING {', '.join(part for part, _ in parts)}"
+        params = [*params, *(p for _, part_params in parts for p in part_params)]
+        return _CompiledGuarded(
+            connection=compiler.connection,
+            sql=sql,
+            params=tuple(params),
+            names=tuple(returning),
+            converters=compiler.get_converters(list(returning.values())),
+            apply_converters=compiler.apply_converters,
+        )
+
+
+@dataclass(frozen=True)
 class _CompiledRead:
     connection: BaseDatabaseWrapper
     sql: str

@@ -69,6 +69,7 @@ def schedule_retry(
         fields[extra_counter] = getattr(item, extra_counter) + 1
     return transition_item(
         item_id=item.item_id,
+        held=item,
         event_type=EventType.RETRY_SCHEDULED,
         message=reason,
         fields=fields,

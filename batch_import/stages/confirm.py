@@ -149,6 +149,7 @@ def finish(
     }[status]
     return transition_item(
         item_id=item.item_id,
+        held=item,
         stage=Stage.VALIDATE,
         confirmation_status=status,
         event_type=event,

@@ -258,6 +258,7 @@ class Provisioner:
                 batch_id = link_legacy_batch(self.run.run_id, provider_id).pk
             self.finished = transition_item(
                 item_id=self.item.item_id,
+                held=self.item,
                 stage=Stage.CONFIRM,
                 event_type=FINISH_EVENT[decision.action],
                 message=Msg(

@@ -122,6 +122,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
         return None
     return transition_item(
         item_id=item.item_id,
+        held=item,
         stage=Stage.PROVISION,
         event_type=EventType.STAGE_COMPLETED,
         message=Msg(

@@ -399,6 +399,7 @@ def verdict(
         )
     return transition_item(
         item_id=item.item_id,
+        held=item,
         stage=Stage.DONE,
         access_status=access,
         event_type=event_type,

@@ -4,8 +4,12 @@ import itertools
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
+from batch_import import leases
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
 from batch_import.transitions import (
@@ -198,3 +202,111 @@ def test_a_transition_writes_its_item_and_event_without_compiling_them_again(mon
     stored = ImportRunItem.objects.get(pk=second.pk)
     assert stored.current_stage == "provision" and stored.updated_at > before
     assert second.events.get().payload == {"current_stage": "provision"}
+
+
+def held(item: ImportRunItem) -> ImportRunItem:
+    """The item as the worker reads it before a stage: with its run."""
+    return ImportRunItem.objects.select_related("run").get(pk=item.pk)
+
+
+def test_every_transition_writes_the_next_version_of_its_item():
+    item = ImportRunItemFactory()
+    transition_item(item_id=item.pk, stage="provision", event_type="stage_completed")
+    transition_item(item_id=item.pk, held=held(item), stage="confirm", event_type="x")
+    transition_item(item_id=item.pk, stage="confirm", fields={}, event_type="x")  # no change
+    assert ImportRunItem.objects.get(pk=item.pk).version == 2
+
+
+def test_a_held_item_is_written_without_reading_it_again_and_learns_its_runs_state():
+    item = held(ImportRunItemFactory(current_stage="confirm"))
+    ImportRun.objects.filter(pk=item.run_id).update(state="cancelled")  # since the worker read it
+    with CaptureQueriesContext(connection) as queries:
+        moved = transition_item(
+            item_id=item.pk,
+            held=item,
+            stage="validate",
+            confirmation_status="confirmed",
+            event_type="confirmed",
+        )
+    assert moved is item
+    assert (moved.current_stage, moved.version, moved.run.state) == ("validate", 1, "cancelled")
+    assert not [
+        q for q in queries if q["sql"].startswith("SELECT") and "import_run_items" in q["sql"]
+    ]
+    stored = ImportRunItem.objects.get(pk=item.pk)
+    assert (stored.current_stage, stored.confirmation_status, stored.version) == (
+        "validate",
+        "confirmed",
+        1,
+    )
+    assert stored.events.get().payload == {
+        "current_stage": "validate",
+        "confirmation_status": "confirmed",
+    }
+
+
+def test_a_held_item_whose_row_changed_since_is_read_under_its_lock_instead():
+    item = ImportRunItemFactory(current_stage="confirm")
+    stale = held(item)
+    transition_item(item_id=item.pk, fields={"retry_count": 3}, event_type="retry_scheduled")
+
+    moved = transition_item(
+        item_id=item.pk, held=stale, stage="validate", fields={"retry_count": 0}, event_type="x"
+    )
+
+    assert moved is not stale
+    assert (stale.current_stage, stale.retry_count, stale.version) == ("confirm", 0, 0)
+    assert (moved.current_stage, moved.retry_count, moved.version) == ("validate", 0, 2)
+    stored = ImportRunItem.objects.get(pk=item.pk)
+    assert (stored.current_stage, stored.retry_count, stored.version) == ("validate", 0, 2)
+
+
+def leased_item(worker_id: str) -> tuple[ImportRunItem, leases.HeldLease]:
+    until = timezone.now() + leases.lease_ttl()
+    item = ImportRunItemFactory(
+        current_stage="validate",
+        confirmation_status="confirmed",
+        lease_owner=worker_id,
+        lease_until=until,
+    )
+    return item, leases.HeldLease(item_id=item.pk, worker_id=worker_id, until=until)
+
+
+def test_a_held_item_ends_its_lease_only_while_its_worker_still_owns_it():
+    item, lease = leased_item("w-1")
+    stale = held(item)
+    ImportRunItem.objects.filter(pk=item.pk).update(lease_owner="w-2")  # ours expired: taken over
+    with leases.holding(lease):
+        transition_item(
+            item_id=item.pk,
+            held=stale,
+            stage="done",
+            access_status="active",
+            event_type="validated",
+            writer=Writer.VALIDATION,
+        )
+    stored = ImportRunItem.objects.get(pk=item.pk)
+    assert (stored.current_stage, stored.lease_owner) == ("done", "w-2")
+    assert not lease.released
+
+
+def test_a_held_item_ends_its_workers_lease_in_the_same_write(django_capture_on_commit_callbacks):
+    item, lease = leased_item("w-1")
+    with (
+        leases.holding(lease),
+        CaptureQueriesContext(connection) as queries,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        transition_item(
+            item_id=item.pk,
+            held=held(item),
+            stage="done",
+            access_status="active",
+            event_type="validated",
+            writer=Writer.VALIDATION,
+        )
+    writes = [q["sql"] for q in queries if q["sql"].startswith('UPDATE "import_run_items"')]
+    assert len(writes) == 1
+    stored = ImportRunItem.objects.get(pk=item.pk)
+    assert (stored.current_stage, stored.lease_owner, stored.lease_until) == ("done", None, None)
+    assert lease.released

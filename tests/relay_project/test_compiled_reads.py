@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, models, transaction
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery
 from django.db.models.signals import post_save
 from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
 from django.test.utils import CaptureQueriesContext
@@ -12,7 +12,12 @@ from django.utils import timezone
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
 from relay_project import compiled_reads
-from relay_project.compiled_reads import CompiledGet, CompiledInsert, UpdateReturning
+from relay_project.compiled_reads import (
+    CompiledGet,
+    CompiledInsert,
+    GuardedUpdate,
+    UpdateReturning,
+)
 from relay_project.crypto import reveal
 from relay_project.models import ApiToken
 from tests.factories import ImportRunFactory, ImportRunItemFactory
@@ -180,6 +185,43 @@ def test_update_returning_compiles_its_sql_once_per_set_of_written_fields(monkey
     assert retries.update(second.pk, values={"next_retry_at": None}).next_retry_at is None
     assert retries.update(second.pk, values={"next_retry_at": due}).next_retry_at == due
     assert len(compiled) == 2
+
+
+ITEM_IF_UNCHANGED = GuardedUpdate(
+    ImportRunItem,
+    returning=lambda: {
+        "run_state": Subquery(ImportRun.objects.filter(pk=OuterRef("run_id")).values("state")),
+        "retry_count": F("retry_count"),
+        "next_retry_at": F("next_retry_at"),
+    },
+)
+
+
+def test_a_guarded_update_writes_only_while_the_row_holds_what_was_read(monkeypatch):
+    item = ImportRunItemFactory(retry_count=2, attempt=1)
+    ImportRun.objects.filter(pk=item.run_id).update(state="cancelled")
+    compiled, real = [], SQLUpdateCompiler.as_sql
+    monkeypatch.setattr(SQLUpdateCompiler, "as_sql", lambda self: compiled.append(1) or real(self))
+    due = timezone.now()
+
+    written = ITEM_IF_UNCHANGED.write(
+        item.pk, values={"retry_count": 3, "next_retry_at": due}, expected={"attempt": 1}
+    )
+    assert written == {"run_state": "cancelled", "retry_count": 3, "next_retry_at": due}
+    refused = ITEM_IF_UNCHANGED.write(
+        item.pk, values={"retry_count": 4, "next_retry_at": None}, expected={"attempt": 2}
+    )
+    assert refused is None
+    assert ImportRunItem.objects.get(pk=item.pk).retry_count == 3
+    assert (
+        ITEM_IF_UNCHANGED.write(
+            "item_missing",
+            values={"retry_count": 5, "next_retry_at": None},
+            expected={"attempt": 1},
+        )
+        is None
+    )
+    assert len(compiled) == 1  # one statement per written and compared fields
 
 
 def test_update_returning_pks_writes_as_update_does_and_says_which_rows():
