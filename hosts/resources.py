@@ -30,7 +30,7 @@ from hosts.sub2api.types import (
     User,
     UserSession,
 )
-from relay_project.compiled_reads import CompiledRead, Slot
+from relay_project.compiled_reads import CompiledInsert, CompiledRead, Slot
 from relay_project.crypto import Secret
 
 Resource = ManagedResource.ResourceType
@@ -42,6 +42,9 @@ USER_BALANCE = 100.0
 # A user whose create has not answered yet: the record holds the password before the POST, so
 # any worker that finds the user on the host afterwards can log in as it.
 PENDING_USER_PREFIX = "pending:"
+# A record of what was made on the host (an account per item): its INSERT compiled once per
+# process.
+NEW_RECORD = CompiledInsert(ManagedResource)
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class HostResources:
             # Nearly always a new resource: one INSERT (in a savepoint inside a transaction,
             # so a duplicate leaves the caller's transaction usable).
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                record = ManagedResource.objects.create(**identity, **values)
+                record = NEW_RECORD.create(**identity, **values)
         except IntegrityError:
             # Recorded already (adopted, or a create replayed after a lost answer).
             record, _ = ManagedResource.objects.update_or_create(**identity, defaults=values)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Generic, TypeVar
 
 from django.db import connections, router, transaction
@@ -591,12 +592,16 @@ def update_returning_pks(queryset: QuerySet, **values: Any) -> list:
 @dataclass(frozen=True)
 class _CompiledInsert:
     connection: BaseDatabaseWrapper
-    sql: str
+    sql: str | None  # None: the database cannot return the key it makes (``objects.create``)
     fields: list[Field]
     # Per field, how ``insert`` finds its value without an instance: the names it may be given
     # under, the default, whether ``pre_save`` makes it now (``auto_now``/``auto_now_add``).
     # None where a field's ``pre_save`` is its own: ``insert`` is ``create`` there.
     sources: tuple[_Source, ...] | None
+    # Whether the INSERT returns the primary key the database made, and its converters.
+    returns_pk: bool = False
+    converters: dict = dataclass_field(default_factory=dict)
+    apply_converters: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -623,13 +628,15 @@ class CompiledInsert(Generic[M]):
     each call builds the instance, prepares its values as the compiler prepares them
     (``pre_save``, then ``get_db_prep_save``) and executes the statement.
 
-    For a model whose primary key is made in Python (a default, not the database's), whose
-    values are plain values (no expressions), with no ``pre_save``/``post_save`` receivers:
-    where any of that does not hold, the call is ``objects.create`` itself."""
+    For a model of one table whose values are plain values (no expressions), with no
+    ``pre_save``/``post_save`` receivers: where any of that does not hold, the call is
+    ``objects.create`` itself. A primary key the database makes (an ``AutoField``) comes back
+    from the INSERT itself (``RETURNING``), where the database returns rows from one: elsewhere
+    the call is ``objects.create`` too."""
 
     def __init__(self, model: type[M]) -> None:
-        if model._meta.auto_field is not None or model._meta.parents:
-            raise ValueError("CompiledInsert needs a primary key made in Python, one table")
+        if model._meta.parents:
+            raise ValueError("CompiledInsert writes one table: no multi-table inheritance")
         self._model = model
         self._compiled: dict = {}
 
@@ -641,15 +648,15 @@ class CompiledInsert(Generic[M]):
         connection = connections[db]
         obj = model(**values)
         compiled = _compiled_once(self._compiled, db, lambda: _compile_insert(obj, db))
+        if compiled.sql is None:
+            return model._default_manager.create(**values)
         params = [
             field.get_db_prep_save(field.pre_save(obj, True), connection)
             for field in compiled.fields
         ]
-        with (
-            transaction.mark_for_rollback_on_error(using=db),
-            by_key_cursor(connection) as cursor,
-        ):
-            cursor.execute(compiled.sql, params)
+        made_pk = _executed(compiled, db, params)
+        if compiled.returns_pk:
+            obj.pk = made_pk
         obj._state.adding = False
         obj._state.db = db
         return obj
@@ -674,7 +681,7 @@ class CompiledInsert(Generic[M]):
         db = router.db_for_write(model)
         connection = connections[db]
         compiled = _compiled_once(self._compiled, db, lambda: _compile_insert(model(), db))
-        if compiled.sources is None:
+        if compiled.sql is None or compiled.sources is None:
             return model._default_manager.create(**values).pk
         unknown = values.keys() - {name for source in compiled.sources for name in source.names}
         if unknown:
@@ -685,12 +692,8 @@ class CompiledInsert(Generic[M]):
             if source.field.primary_key:
                 pk = value
             params.append(source.prepared(value, connection))
-        with (
-            transaction.mark_for_rollback_on_error(using=db),
-            by_key_cursor(connection) as cursor,
-        ):
-            cursor.execute(compiled.sql, params)
-        return pk
+        made_pk = _executed(compiled, db, params)
+        return made_pk if compiled.returns_pk else pk
 
 
 _MISSING = object()
@@ -722,12 +725,20 @@ def _source(field: Field) -> _Source | None:
 
 
 def _compile_insert(obj: Model, db: str) -> _CompiledInsert:
-    # The fields and the statement ``Model.save_base`` gives ``_do_insert`` for a new row.
+    # The fields and the statement ``Model.save_base`` gives ``_do_insert`` for a new row:
+    # without the auto field, whose value the INSERT returns.
     opts = obj._meta
-    fields = [f for f in opts.local_concrete_fields if not f.generated]
+    fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.auto_field]
     query = InsertQuery(type(obj))
     query.insert_values(fields, [obj])
     compiler = query.get_compiler(using=db)
+    returns_pk = opts.auto_field is not None
+    if returns_pk:
+        if not compiler.connection.features.can_return_columns_from_insert:
+            return _CompiledInsert(
+                connection=compiler.connection, sql=None, fields=fields, sources=None
+            )
+        compiler.returning_fields = [opts.pk]
     [(sql, params)] = compiler.as_sql()
     if len(params) != len(fields):
         raise ValueError("CompiledInsert needs one parameter per field")
@@ -737,4 +748,23 @@ def _compile_insert(obj: Model, db: str) -> _CompiledInsert:
         sql=sql,
         fields=fields,
         sources=None if None in sources else sources,
+        returns_pk=returns_pk,
+        converters=compiler.get_converters([opts.pk.get_col(opts.db_table)]) if returns_pk else {},
+        apply_converters=compiler.apply_converters,
     )
+
+
+def _executed(compiled: _CompiledInsert, db: str, params: list) -> Any:
+    """Run the INSERT; the primary key it returns (None when it returns none)."""
+    connection = connections[db]
+    with (
+        transaction.mark_for_rollback_on_error(using=db),
+        by_key_cursor(connection) as cursor,
+    ):
+        cursor.execute(compiled.sql, params)
+        if not compiled.returns_pk:
+            return None
+        row = cursor.fetchone()
+    if compiled.converters:
+        row = next(compiled.apply_converters([row], compiled.converters))
+    return row[0]

@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from hosts.models import ManagedResource
 from relay_project import compiled_reads
 from relay_project.compiled_reads import (
     CompiledGet,
@@ -19,8 +20,7 @@ from relay_project.compiled_reads import (
     UpdateReturning,
 )
 from relay_project.crypto import reveal
-from relay_project.models import ApiToken
-from tests.factories import ImportRunFactory, ImportRunItemFactory
+from tests.factories import HostFactory, ImportRunFactory, ImportRunItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -389,9 +389,50 @@ def test_an_insert_hands_over_as_they_are_only_plain_texts():
     assert api_key.prepared("sk-secret", connection) != "sk-secret"
 
 
-def test_a_compiled_insert_needs_a_key_made_in_python():
-    with pytest.raises(ValueError, match="primary key"):
-        CompiledInsert(ApiToken)
+NEW_RECORD = CompiledInsert(ManagedResource)
+
+
+def record_values(host, n: int) -> dict:
+    return {
+        "host": host,
+        "resource_type": ManagedResource.ResourceType.USER,
+        "host_resource_id": str(n),
+        "logical_key": f"user-{n}@example.com",
+        "secret": f"sk-user-key-{n:04d}",
+        "families": ["kimi"],
+    }
+
+
+def managed_row(pk: int, *, numbered: bool = False) -> dict:
+    """The stored row without its key and times (``numbered``: only the fields that differ
+    from one ``record_values`` to the next, the secret's ciphertext among them)."""
+    row = ManagedResource.objects.filter(pk=pk).values().get()
+    if numbered:
+        return {k: v for k, v in row.items() if k in ("host_resource_id", "logical_key", "secret")}
+    return {k: v for k, v in row.items() if k not in ("id", "created_at", "updated_at")}
+
+
+def test_a_compiled_insert_returns_the_key_the_database_makes(monkeypatch):
+    host = HostFactory()
+    made = ManagedResource.objects.create(**record_values(host, 1))
+    compiled, real = [], SQLInsertCompiler.as_sql
+    monkeypatch.setattr(SQLInsertCompiler, "as_sql", lambda self: compiled.append(1) or real(self))
+
+    ours = NEW_RECORD.create(**record_values(host, 2))
+    inserted = NEW_RECORD.insert(**record_values(host, 3))
+
+    assert ours.pk == made.pk + 1 and inserted == made.pk + 2
+    assert not ours._state.adding and ours._state.db == "default"
+    assert managed_row(ours.pk) == managed_row(made.pk) | managed_row(ours.pk, numbered=True)
+    assert reveal(ManagedResource.objects.get(pk=inserted).secret) == "sk-user-key-0003"
+    assert len(compiled) == 1  # once for both, in this process
+
+
+def test_a_compiled_insert_is_create_where_the_database_cannot_return_the_key(monkeypatch):
+    host = HostFactory()
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    record = CompiledInsert(ManagedResource).create(**record_values(host, 7))
+    assert ManagedResource.objects.get(pk=record.pk).host_resource_id == "7"
 
 
 def leased_by(owner: str) -> list:
