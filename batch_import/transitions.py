@@ -39,8 +39,8 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import Exists, F, JSONField, OuterRef, QuerySet, Subquery
+from django.db import DatabaseError, router, transaction
+from django.db.models import Exists, F, JSONField, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -71,6 +71,7 @@ from relay_project.compiled_reads import (
     CompiledInsert,
     CompiledRead,
     CompiledUpdatePks,
+    CompiledValues,
     GuardedUpdate,
     Slot,
     UpdateReturning,
@@ -415,27 +416,54 @@ def stored_counts(run: ImportRun) -> RunCounts:
     return RunCounts(**{name: getattr(run, column) for name, column in RUN_COUNT_COLUMN.items()})
 
 
-def _shards_with_run(*, locked: bool) -> QuerySet[ImportRunCounterShard]:
+def _summed_shards() -> QuerySet:
     field = ImportRunCounterShard._meta.get_field
-    shards = (
+    run_fields = [f"run__{name}" for name in SETTLE_FIELDS]
+    return (
+        ImportRunCounterShard.objects.filter(run_id=Slot("run_id", field("run")))
+        .values(*run_fields)
+        .annotate(**{f"sum_{column}": Sum(column) for column in RUN_COUNT_COLUMNS})
+        .values_list(*run_fields, *(f"sum_{column}" for column in RUN_COUNT_COLUMNS))
+        .order_by()
+    )
+
+
+def _locked_shards_with_run() -> QuerySet[ImportRunCounterShard]:
+    field = ImportRunCounterShard._meta.get_field
+    return (
         ImportRunCounterShard.objects.filter(run_id=Slot("run_id", field("run")))
         .select_related("run")
         .only(*RUN_COUNT_COLUMNS, *(f"run__{name}" for name in SETTLE_FIELDS))
+        .select_for_update(of=("run",))
     )
-    return shards.select_for_update(of=("run",)) if locked else shards
 
 
-# What settling a run reads, after every transition that changes a count: its counter
-# shards' rows with the run's state, in one statement compiled once per process; locking the
-# run's row when the state changes.
-RUN_SHARDS = CompiledRead(ImportRunCounterShard, lambda: _shards_with_run(locked=False))
-RUN_SHARDS_LOCKED = CompiledRead(ImportRunCounterShard, lambda: _shards_with_run(locked=True))
+# What settling a run reads, after every transition that changes a count, compiled once per
+# process: the run's state with the sums of its counter shards (one row); when the state
+# changes, the shards' rows with the run's, locking the run's row (no lock is taken on a sum).
+RUN_SUMS = CompiledValues(ImportRunCounterShard, _summed_shards)
+RUN_SHARDS_LOCKED = CompiledRead(ImportRunCounterShard, _locked_shards_with_run)
+# The run's fields in the model's order, as ``Model.from_db`` takes a subset of them.
+SETTLE_INIT = [
+    f.attname for f in ImportRun._meta.concrete_fields if f.name in ("run_id", *SETTLE_FIELDS)
+]
 
 
 def _run_and_counts(run_id: str, *, locked: bool = False) -> tuple[ImportRun, RunCounts] | None:
     """The run (``SETTLE_FIELDS``) and the sums of its counter shards; None for a run never
     counted."""
-    shards = (RUN_SHARDS_LOCKED if locked else RUN_SHARDS).rows(run_id=run_id)
+    if not locked:
+        summed = RUN_SUMS.rows(run_id=run_id)
+        if not summed:
+            return None
+        [row] = summed
+        read = dict(zip(SETTLE_FIELDS, row, strict=False)) | {"run_id": run_id}
+        run = ImportRun.from_db(
+            router.db_for_read(ImportRun), SETTLE_INIT, [read[name] for name in SETTLE_INIT]
+        )
+        sums = dict(zip(RUN_COUNT_COLUMNS, row[len(SETTLE_FIELDS) :], strict=True))
+        return run, RunCounts(**{name: sums[column] for name, column in RUN_COUNT_COLUMN.items()})
+    shards = RUN_SHARDS_LOCKED.rows(run_id=run_id)
     if not shards:
         return None
     counts = RunCounts(

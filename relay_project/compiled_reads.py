@@ -22,7 +22,10 @@ without building the instance nobody reads (the events'): about a quarter of wha
 ``CompiledUpdatePks`` is ``update_returning_pks`` of a queryset built once per process and
 shape with ``Slot``s where each call's values go: the claim of a task's next due items, whose
 subquery cost more to build than to run. ``CompiledRead`` reads rows of such a queryset: the
-per-item lookups of a sibling, an account's records, a user's key, a pack's providers.
+per-item lookups of a sibling, an account's records, a user's key, a pack's providers;
+``CompiledValues`` the tuples of a ``values_list`` one (a run's counts, summed). ``GuardedUpdate``
+writes a row by primary key only while it still holds what its writer read (a version) and
+returns values computed from the written row: a worker's transition without the read before it.
 
 On PostgreSQL the statements by primary key (``CompiledGet``, ``UpdateReturning``,
 ``CompiledInsert``) are prepared on the server (``by_key_cursor``): the server parses and
@@ -458,6 +461,53 @@ class CompiledRead(Generic[M]):
             params=tuple(params),
             fields=_slot_fields(params),
             reader=_RowReader.of(compiler, db),
+        )
+
+
+@dataclass(frozen=True)
+class _CompiledValues:
+    sql: str
+    params: tuple  # with a ``Slot`` where each call's values go
+    fields: dict  # slot name → its field
+    converters: dict
+    apply_converters: Callable
+
+
+class CompiledValues:
+    """``list(build())`` of a ``values_list`` queryset (aggregates welcome), its SQL compiled
+    once per process: the rows as tuples, their values converted as the queryset converts
+    them. ``Slot``s stand for each call's values, as in ``CompiledRead``."""
+
+    def __init__(self, model: type[Model], build: Callable[[], QuerySet]) -> None:
+        self._model, self._build = model, build
+        self._compiled: dict = {}
+
+    def rows(self, **values: Any) -> list[tuple]:
+        db = router.db_for_read(self._model)
+        connection = connections[db]
+        compiled = _compiled_once(self._compiled, db, lambda: self._compile(db))
+        prepared = {
+            ("slot", name): field.get_db_prep_value(values[name], connection)
+            for name, field in compiled.fields.items()
+        }
+        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
+        with connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            rows = cursor.fetchall()
+        if compiled.converters:
+            rows = [tuple(row) for row in compiled.apply_converters(rows, compiled.converters)]
+        return rows
+
+    def _compile(self, db: str) -> _CompiledValues:
+        compiler = self._build().query.get_compiler(using=db)
+        sql, params = compiler.as_sql()
+        columns = [column[0] for column in compiler.select[: compiler.col_count]]
+        return _CompiledValues(
+            sql=sql,
+            params=tuple(params),
+            fields=_slot_fields(params),
+            converters=compiler.get_converters(columns),
+            apply_converters=compiler.apply_converters,
         )
 
 

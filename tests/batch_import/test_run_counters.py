@@ -247,7 +247,8 @@ def test_a_transition_costs_the_same_statements_in_a_run_of_10_and_of_2000_items
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="plans are PostgreSQL's")
 def test_no_statement_of_a_transition_scans_the_runs_items_on_postgresql():
     """PostgreSQL's own plans of every SELECT a transition runs in a run of 2,000 items: no
-    sequential scan, no aggregate, every item read by its primary key."""
+    sequential scan, no aggregate over items (the run's counts are the sums of its 16 counter
+    shards), every item read by its primary key."""
     run = _run_of(2_000)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE import_run_items")
@@ -259,7 +260,8 @@ def test_no_statement_of_a_transition_scans_the_runs_items_on_postgresql():
                 cursor.execute(f"EXPLAIN {sql}")
                 plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan on import_run_items" not in plan, plan
-            assert "Aggregate" not in plan, plan
+            if "import_run_items" in sql:
+                assert "Aggregate" not in plan, plan
 
 
 @pytest.mark.django_db

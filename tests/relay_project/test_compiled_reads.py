@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, models, transaction
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import F, Max, OuterRef, Q, Subquery, Sum
 from django.db.models.signals import post_save
 from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
 from django.test.utils import CaptureQueriesContext
@@ -16,7 +16,9 @@ from relay_project import compiled_reads
 from relay_project.compiled_reads import (
     CompiledGet,
     CompiledInsert,
+    CompiledValues,
     GuardedUpdate,
+    Slot,
     UpdateReturning,
 )
 from relay_project.crypto import reveal
@@ -436,6 +438,39 @@ def test_a_compiled_insert_is_create_where_the_database_cannot_return_the_key(mo
     monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
     record = CompiledInsert(ManagedResource).create(**record_values(host, 7))
     assert ManagedResource.objects.get(pk=record.pk).host_resource_id == "7"
+
+
+SUMMED_RETRIES = CompiledValues(
+    ImportRunItem,
+    lambda: ImportRunItem.objects.filter(
+        run_id=Slot("run", ImportRunItem._meta.get_field("run").target_field)
+    )
+    .values("run__is_preview")
+    .annotate(retries=Sum("retry_count"), last=Max("updated_at"))
+    .values_list("run__is_preview", "retries", "last")
+    .order_by(),
+)
+
+
+def test_compiled_values_reads_what_the_values_queryset_reads_and_compiles_once(monkeypatch):
+    run, other = ImportRunFactory(), ImportRunFactory()
+    for n in (1, 2, 4):
+        ImportRunItemFactory(run=run, retry_count=n)
+    ImportRunItemFactory(run=other, retry_count=8)
+    last = {r.pk: max(r.items.values_list("updated_at", flat=True)) for r in (run, other)}
+    compiled, real = [], SQLCompiler.as_sql
+
+    def as_sql(self, *args, **kwargs):
+        compiled.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", as_sql)
+
+    # Converted as the queryset converts its values: a bool, a datetime.
+    assert SUMMED_RETRIES.rows(run=run.run_id) == [(False, 7, last[run.pk])]
+    assert SUMMED_RETRIES.rows(run=other.run_id) == [(False, 8, last[other.pk])]
+    assert SUMMED_RETRIES.rows(run="run_missing") == []
+    assert len(compiled) == 1
 
 
 def leased_by(owner: str) -> list:
