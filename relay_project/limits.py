@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextvars
 import fcntl
 import hashlib
+import itertools
 import os
 import random
 import threading
@@ -63,7 +64,8 @@ POLL_FIRST = 0.005
 POLL_MAX = 0.1
 
 # fair_turn below, in one Lua call with the bound. Members are "<run>|<32 hex>" (a lease token
-# or a waiter id), so the run is all but the last 33 characters whatever it contains.
+# or a waiter id: ``unique_id``), so the run is all but the last 33 characters whatever it
+# contains.
 _ACQUIRE = """
 local now = redis.call('TIME')
 local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -121,13 +123,35 @@ def current_run() -> str:
     return _run.get()
 
 
+class _UniqueIds:
+    """32 hex digits no other holder or waiter of any process or machine has (the Redis script
+    takes a member's last 33 characters for "|<id>"): 64 random bits of this process (drawn
+    again in a forked child) and a counter. A place is taken about sixteen times per item,
+    each with a waiter id (and in Redis a token): ``uuid4`` read the kernel's random source
+    for each."""
+
+    def __init__(self) -> None:
+        self._fresh()
+        os.register_at_fork(after_in_child=self._fresh)
+
+    def _fresh(self) -> None:
+        self._prefix = uuid.uuid4().hex[:16]
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+unique_id = _UniqueIds()
+
+
 @dataclass(frozen=True)
 class Claim:
     """One caller waiting for a place: the run it works for, and its own waiter id (kept
     registered as waiting between failed attempts until it gets a place or withdraws)."""
 
     run: str = ""
-    waiter: str = field(default_factory=lambda: uuid.uuid4().hex)
+    waiter: str = field(default_factory=unique_id)
 
 
 def fair_turn(run: str, holding: Counter[str], waiting_runs: Iterable[str]) -> bool:
@@ -261,6 +285,10 @@ class FileLockBackend:
         enough); a dead waiter's file met on the way (its flock gone) is removed."""
         runs = set()
         waiting = f"{folder}/waiting"
+        if os.stat(waiting).st_nlink == 2:
+            # No run's folder in it (a directory links to itself and from its parent, and
+            # once more from each subdirectory; where a file system counts no links, it says 1).
+            return runs
         for name in os.listdir(waiting):
             run = bytes.fromhex(name.removeprefix("r")).decode(errors="replace")
             if run == besides:
@@ -371,7 +399,7 @@ class RedisBackend:
         import redis
 
         run = claim.run if claim else ""
-        token = uuid.uuid4().hex
+        token = unique_id()
         script = (
             2,
             f"relay:slot:{key}",

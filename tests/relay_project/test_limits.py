@@ -493,3 +493,35 @@ def test_the_callers_of_one_process_refused_a_place_poll_one_at_a_time():
     assert len(first_tries) == 4  # every caller tried once
     assert len(again) == 1  # and then only one of them polled
     assert limits._turns._turns == {}  # no line is left behind
+
+
+def _child_id(queue) -> None:
+    queue.put(limits.unique_id())
+
+
+def test_ids_of_holders_and_waiters_are_32_hex_digits_of_their_process_alone():
+    ids = [limits.unique_id() for _ in range(1_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_id, args=(queue,))
+    child.start()
+    forked = queue.get(timeout=30)
+    child.join(timeout=10)
+    assert len(forked) == 32 and forked[:16] != ids[0][:16]  # its own random half
+
+
+def test_a_decision_lists_the_waiting_runs_only_when_a_run_waits(tmp_path, monkeypatch):
+    backend = FileLockBackend(tmp_path)
+    places = [backend.try_acquire("host:x", 2, Claim("big")) for _ in range(2)]
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path: listed.append(path) or real_listdir(path))
+    backend.release("host:x", places.pop())
+    places.append(backend.try_acquire("host:x", 2, Claim("big")))  # nobody waits: no listing
+    assert places[-1] is not None and listed == []
+    assert backend.try_acquire("host:x", 2, Claim("small")) is None  # "small" waits now
+    backend.release("host:x", places.pop())
+    assert backend.try_acquire("host:x", 2, Claim("big")) is None  # the free place is small's
+    assert listed
