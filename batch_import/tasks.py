@@ -19,7 +19,7 @@ from batch_import.places import PLACES
 from batch_import.services import item_stop_cancelled
 from batch_import.stages import STAGE_STEPS, StageContext
 from batch_import.stages.common import fail_item, schedule_retry
-from batch_import.transitions import EventType
+from batch_import.transitions import RUN, EventType
 from hosts.models import Host
 from relay_project.compiled_reads import CompiledGet
 from relay_project.limits import run_scope
@@ -29,7 +29,6 @@ from relay_project.messages import Msg
 logger = logging.getLogger(__name__)
 # Retries of a stage that raised an exception nobody expected, before the item ends with it.
 UNEXPECTED_ERROR_RETRIES = 2
-RUN = ImportRunItem._meta.get_field("run")
 # A task takes in more items while it has free places only within this share of
 # RELAY_TASK_TIMEOUT, so an item it starts has the rest of the timeout to end in.
 PULL_WINDOW = 1 / 3

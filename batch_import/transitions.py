@@ -140,9 +140,9 @@ GUARDED_FIELDS = frozenset(
 )
 
 
+RUN = ImportRunItem._meta.get_field("run")
 # The transition's read: the item under its row lock, with its run. Compiled once per
 # connection (four of these per item: compiling the wide SELECT was most of its CPU).
-RUN = ImportRunItem._meta.get_field("run")
 LOCKED_ITEM_WITH_RUN = CompiledGet(
     lambda: ImportRunItem.objects.select_for_update(of=("self",)).select_related("run")
 )
@@ -318,12 +318,16 @@ def _written_as_held(
     expected = {"version": read["version"]}
     if plan.ending is not None:
         expected["lease_owner"] = plan.ending.worker_id
-    written = HELD_ITEM_ROW.write(
-        held.pk, values=_row_values(held, plan.changes), expected=expected
-    )
-    if written is None:
-        for name, value in read.items():  # as it was read: the locked read decides
-            setattr(held, name, value)
+    written = None
+    try:
+        written = HELD_ITEM_ROW.write(
+            held.pk, values=_row_values(held, plan.changes), expected=expected
+        )
+    finally:
+        if written is None:  # not written: ``held`` as it was read
+            for name, value in read.items():
+                setattr(held, name, value)
+    if written is None:  # the locked read decides
         return None, None
     held.run.state = written["run_state"]
     return held, plan

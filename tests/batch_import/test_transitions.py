@@ -4,12 +4,12 @@ import itertools
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.db.models.sql.compiler import SQLCompiler, SQLInsertCompiler, SQLUpdateCompiler
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from batch_import import leases
+from batch_import import leases, transitions
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
 from batch_import.transitions import (
@@ -310,3 +310,16 @@ def test_a_held_item_ends_its_workers_lease_in_the_same_write(django_capture_on_
     stored = ImportRunItem.objects.get(pk=item.pk)
     assert (stored.current_stage, stored.lease_owner, stored.lease_until) == ("done", None, None)
     assert lease.released
+
+
+def test_a_held_item_whose_write_failed_is_left_as_it_was_read(monkeypatch):
+    item = held(ImportRunItemFactory(current_stage="confirm"))
+
+    def fails(*args, **kwargs):
+        raise DatabaseError("the connection broke")
+
+    monkeypatch.setattr(transitions.HELD_ITEM_ROW, "write", fails)
+    with pytest.raises(DatabaseError):
+        transition_item(item_id=item.pk, held=item, stage="validate", event_type="x")
+    assert (item.current_stage, item.version) == ("confirm", 0)
+    assert ImportRunItem.objects.get(pk=item.pk).current_stage == "confirm"
