@@ -333,8 +333,9 @@ class GuardedUpdate(Generic[M]):
     """``objects.filter(pk=pk, **expected).update(**values)`` that returns what ``returning``
     computes from the row it wrote, in one ``UPDATE … RETURNING`` compiled once per process
     and set of written and compared fields: the write of optimistic locking, taken only while
-    the row still holds the values its writer read (``expected``: a version, an owner). None
-    when it wrote nothing (the row has changed since, or is gone).
+    the row still holds the values its writer read (``expected``: a version, an owner; each
+    compared with ``=``, so a None never matches). None when it wrote nothing (the row has
+    changed since, or is gone).
 
     ``returning`` makes the expressions computed from the written row, by name (a
     ``Subquery`` of a related row with ``OuterRef``: its state, in the same statement).
@@ -432,16 +433,8 @@ class CompiledRead(Generic[M]):
 
     def rows(self, **values: Any) -> list[M]:
         db = router.db_for_read(self._model)
-        connection = connections[db]
         compiled = _compiled_once(self._compiled, db, lambda: self._compile(db))
-        prepared = {
-            ("slot", name): field.get_db_prep_value(values[name], connection)
-            for name, field in compiled.fields.items()
-        }
-        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            return compiled.reader.objects(cursor.fetchall())
+        return compiled.reader.objects(_fetched(compiled, db, values))
 
     def first(self, **values: Any) -> M | None:
         found = self.rows(**values)
@@ -484,16 +477,8 @@ class CompiledValues:
 
     def rows(self, **values: Any) -> list[tuple]:
         db = router.db_for_read(self._model)
-        connection = connections[db]
         compiled = _compiled_once(self._compiled, db, lambda: self._compile(db))
-        prepared = {
-            ("slot", name): field.get_db_prep_value(values[name], connection)
-            for name, field in compiled.fields.items()
-        }
-        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+        rows = _fetched(compiled, db, values)
         if compiled.converters:
             rows = [tuple(row) for row in compiled.apply_converters(rows, compiled.converters)]
         return rows
@@ -509,6 +494,20 @@ class CompiledValues:
             converters=compiler.get_converters(columns),
             apply_converters=compiler.apply_converters,
         )
+
+
+def _fetched(compiled: _CompiledRead | _CompiledValues, db: str, values: Mapping) -> list:
+    """The rows of a compiled read, each ``Slot`` given its value as its field prepares a
+    value it compares."""
+    connection = connections[db]
+    prepared = {
+        ("slot", name): field.get_db_prep_value(values[name], connection)
+        for name, field in compiled.fields.items()
+    }
+    params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, params)
+        return cursor.fetchall()
 
 
 def returns_rows_from_update(connection: BaseDatabaseWrapper) -> bool:
