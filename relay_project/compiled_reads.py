@@ -261,21 +261,9 @@ class UpdateReturning(Generic[M]):
         compiled = _compiled_once(
             self._compiled, (db, tuple(values)), lambda: self._compile(self._queryset(), db, values)
         )
-        prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
-        for name, value in values.items():
-            field = model._meta.get_field(name)
-            prepared["values", name] = field.get_db_prep_save(value, connection)
-        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-        with (
-            transaction.mark_for_rollback_on_error(using=db),
-            by_key_cursor(connection) as cursor,
-        ):
-            cursor.execute(compiled.sql, params)
-            row = cursor.fetchone()
+        row = _written_row(compiled, db, _by_key_params(model, compiled, connection, pk, values))
         if row is None:
             return None
-        if compiled.converters:
-            row = next(compiled.apply_converters([row], compiled.converters))
         return lambda: model.from_db(db, compiled.init_list, row)
 
     @cached_property
@@ -319,6 +307,39 @@ class UpdateReturning(Generic[M]):
             return queryset.model._base_manager.using(queryset.db).only(*names).get(pk=pk)
 
 
+def _by_key_params(
+    model: type[Model],
+    compiled: _CompiledUpdate | _CompiledGuarded,
+    connection: BaseDatabaseWrapper,
+    pk: Any,
+    values: Mapping[str, Any],
+    expected: Mapping[str, Any] | None = None,
+) -> list:
+    """The parameters of an UPDATE of one row by primary key: each slot's value prepared as
+    its field prepares a value it writes (``values``) or compares (the key, ``expected``)."""
+    field = model._meta.get_field
+    prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
+    for name, value in values.items():
+        prepared["values", name] = field(name).get_db_prep_save(value, connection)
+    for name, value in (expected or {}).items():
+        prepared["expected", name] = field(name).get_db_prep_value(value, connection)
+    return [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
+
+
+def _written_row(compiled: _CompiledUpdate | _CompiledGuarded, db: str, params: list):
+    """Run an UPDATE … RETURNING of one row by primary key: the row it returned, converted
+    (None when it wrote none)."""
+    with (
+        transaction.mark_for_rollback_on_error(using=db),
+        by_key_cursor(connections[db]) as cursor,
+    ):
+        cursor.execute(compiled.sql, params)
+        row = cursor.fetchone()
+    if row is not None and compiled.converters:
+        row = next(compiled.apply_converters([row], compiled.converters))
+    return row
+
+
 @dataclass(frozen=True)
 class _CompiledGuarded:
     connection: BaseDatabaseWrapper
@@ -359,23 +380,10 @@ class GuardedUpdate(Generic[M]):
             (db, tuple(values), tuple(expected)),
             lambda: self._compile(db, values, expected),
         )
-        field = model._meta.get_field
-        prepared = {("pk", ""): model._meta.pk.get_db_prep_value(pk, connection)}
-        for name, value in values.items():
-            prepared["values", name] = field(name).get_db_prep_save(value, connection)
-        for name, value in expected.items():
-            prepared["expected", name] = field(name).get_db_prep_value(value, connection)
-        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-        with (
-            transaction.mark_for_rollback_on_error(using=db),
-            by_key_cursor(connection) as cursor,
-        ):
-            cursor.execute(compiled.sql, params)
-            row = cursor.fetchone()
+        params = _by_key_params(model, compiled, connection, pk, values, expected)
+        row = _written_row(compiled, db, params)
         if row is None:
             return None
-        if compiled.converters:
-            row = next(compiled.apply_converters([row], compiled.converters))
         return dict(zip(compiled.names, row, strict=True))
 
     def _compile(self, db: str, values: Mapping, expected: Mapping) -> _CompiledGuarded:
