@@ -131,15 +131,19 @@ class _UniqueIds:
     for each."""
 
     def __init__(self) -> None:
-        self._fresh()
-        os.register_at_fork(after_in_child=self._fresh)
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
 
-    def _fresh(self) -> None:
-        self._prefix = uuid.uuid4().hex[:16]
+    def _forget(self) -> None:
+        # Drawn at the first id, not in the fork: a forked child runs this before anything.
+        self._prefix: str | None = None
         self._counter = itertools.count()
 
     def __call__(self) -> str:
-        return f"{self._prefix}{next(self._counter):016x}"
+        prefix = self._prefix
+        if prefix is None:  # two threads at once: two prefixes, each id still unique
+            prefix = self._prefix = uuid.uuid4().hex[:16]
+        return f"{prefix}{next(self._counter):016x}"
 
 
 unique_id = _UniqueIds()

@@ -114,7 +114,8 @@ def test_the_command_is_the_sentinel_and_a_signal_to_its_group_stops_the_cluster
     cluster, log = started(*command)
     children = _children(cluster.pid)
     assert len(children) == 4, log.read_text()
-    assert [int(_stat(child)[2]) for child in children] == children  # its own group each
+    # Each takes a group of its own as it starts (its first step after the fork).
+    _wait_for(lambda: all(int(_stat(child)[2]) == child for child in children), "own groups", 10)
     assert [_children(child) for child in children] == [[]] * 4
     os.killpg(cluster.pid, stop_signal)
     assert cluster.wait(timeout=30) == 0, log.read_text()
