@@ -100,9 +100,9 @@ def install() -> None:
 
     import httpx
 
-    from relay_project.stdlib_http import StdlibTransport
+    from relay_project.pooled_http import PooledTransport
 
-    for transport in (httpx.HTTPTransport, StdlibTransport):
+    for transport in (httpx.HTTPTransport, PooledTransport):
         transport.handle_request = _traced(transport.handle_request)
 
 

@@ -36,7 +36,7 @@ from relay_project.base_urls import upstream_endpoint, upstream_root
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
 from relay_project.logging import redact
-from relay_project.stdlib_http import StdlibTransport, send_plainly
+from relay_project.pooled_http import PooledTransport, send_plainly
 from relay_project.tls import client_tls_context
 
 __all__ = [
@@ -185,13 +185,13 @@ def endpoint(root_url: str, path: str) -> tuple[str, httpx.URL]:
 # Connection pools shared by this process's clients, per upstream origin, newest last.
 SHARED_POOLS_MAX = 64
 _pools_lock = threading.Lock()
-_pools: dict[tuple, StdlibTransport] = {}
+_pools: dict[tuple, PooledTransport] = {}
 
 
 class _SharedPool(httpx.BaseTransport):
     """A client's view of a shared pool: closing the client leaves the pool to the others."""
 
-    def __init__(self, pool: StdlibTransport) -> None:
+    def __init__(self, pool: PooledTransport) -> None:
         self.pool = pool
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -217,7 +217,7 @@ def shared_upstream_pool(root_url: str, size: int) -> httpx.BaseTransport:
             pool = (
                 guarded_transport(ssl_context=client_tls_context(), max_keepalive=size)
                 if guarded
-                else StdlibTransport(ssl_context=client_tls_context(), max_keepalive=size)
+                else PooledTransport(ssl_context=client_tls_context(), max_keepalive=size)
             )
         _pools[key] = pool
         while len(_pools) > SHARED_POOLS_MAX:

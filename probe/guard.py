@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from relay_project.stdlib_http import Connector, StdlibTransport
+from relay_project.pooled_http import Connector, PooledTransport
 
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -145,7 +145,7 @@ def _problem(address: IPAddress) -> str | None:
 def guarded_connector(resolver: Resolver | None = None) -> Connector:
     """``socket.create_connection`` that resolves the host itself at connect time, refuses it
     when any address is not public, and connects to the address it checked (TLS still
-    verifies the host name: ``http.client`` wraps the socket with the name it was given)."""
+    verifies the host name: the transport wraps the socket with the name it was given)."""
 
     def create_connection(address, timeout=None, source_address=None) -> socket.socket:
         host, port = address
@@ -165,9 +165,9 @@ def guarded_connector(resolver: Resolver | None = None) -> Connector:
 
 def guarded_transport(
     *, ssl_context: ssl.SSLContext, max_keepalive: int, resolver: Resolver | None = None
-) -> StdlibTransport:
+) -> PooledTransport:
     """The upstream transport for production: the connect-time check above on every
     connection (the demo and tests, with RELAY_ALLOW_INSECURE_UPSTREAMS, use a plain one)."""
-    return StdlibTransport(
+    return PooledTransport(
         ssl_context=ssl_context, max_keepalive=max_keepalive, connector=guarded_connector(resolver)
     )

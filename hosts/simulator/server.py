@@ -36,7 +36,7 @@ from hosts.simulator.state import FailRule, Quirks, SimState
 from hosts.simulator.upstream import probe_responses
 from hosts.simulator.wire import Ctx, flat, json_response, not_found_route
 from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, match
-from relay_project.stdlib_http import StdlibTransport
+from relay_project.pooled_http import PooledTransport
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class HostSimulator:
             # The host's pool toward upstreams (backend/internal/repository/http_upstream.go):
             # 120 idle connections kept per upstream, for 90 s. httpx keeps 20: with more
             # calls in flight the simulator connected to its upstreams again and again.
-            transport=upstream_transport or StdlibTransport(max_keepalive=120, keepalive_expiry=90),
+            transport=upstream_transport or PooledTransport(max_keepalive=120, keepalive_expiry=90),
             timeout=upstream_timeout,
             follow_redirects=False,
         )

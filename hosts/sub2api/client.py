@@ -45,7 +45,7 @@ from relay_project.base_urls import host_root
 from relay_project.branches import locked
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
-from relay_project.stdlib_http import StdlibTransport, send_plainly
+from relay_project.pooled_http import PooledTransport, send_plainly
 from relay_project.tls import client_tls_context
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class HostHTTP:
             # As many connections kept open as calls may run at once (the host slot bounds
             # the calls). With a proxy in the environment httpx's own transport goes through
             # it (below), as it always did.
-            transport = StdlibTransport(ssl_context=client_tls_context(), max_keepalive=int(size))
+            transport = PooledTransport(ssl_context=client_tls_context(), max_keepalive=int(size))
         # Plain calls go straight to our transport (``send_plainly``); httpx's own (a proxy)
         # only through the client.
         self._plain_transport = transport

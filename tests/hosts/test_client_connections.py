@@ -85,16 +85,16 @@ def twice_at_once(call) -> None:
 def test_the_host_client_goes_through_a_proxy_the_environment_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Without a proxy the client uses the http.client transport; with one httpx's own
+    """Without a proxy the client uses the pooled transport; with one httpx's own
     transport, which goes through it, as it always did."""
     import httpx
 
-    from relay_project.stdlib_http import StdlibTransport
+    from relay_project.pooled_http import PooledTransport
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
         monkeypatch.delenv(name, raising=False)
     direct = Sub2ApiClient("https://host.example.com", admin_api_key=ADMIN_KEY)
-    assert isinstance(direct.http._client._transport, StdlibTransport)
+    assert isinstance(direct.http._client._transport, PooledTransport)
 
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
     proxied = Sub2ApiClient("https://host.example.com", admin_api_key=ADMIN_KEY)

@@ -318,24 +318,17 @@ def test_clients_of_one_upstream_share_its_kept_alive_connections(
 ) -> None:
     """Two keys of one relay, one after another: the second finds the connection the first
     opened, and each request still carries its own key."""
-    import http.client
-
     upstream = upstream_factory(api_key="sk-first")
-    connects: list[tuple[str, int]] = []
-    connect = http.client.HTTPConnection.connect
-
-    def counting(self):
-        connects.append((self.host, self.port))
-        return connect(self)
-
-    monkeypatch.setattr(http.client.HTTPConnection, "connect", counting)
     with UpstreamClient(upstream.base_url, "sk-first", retries=0) as client:
         client.get_json("/v1/models")
+        pool = client._http._transport.pool
+    opened = pool.connections_opened
     second = UpstreamClient(upstream.base_url, "sk-second", retries=0)
     with second, pytest.raises(ProbeError) as refused:
         second.get_json("/v1/models")
     assert refused.value.kind == ProbeErrorKind.AUTH_FAILED
-    assert len(connects) == 1
+    assert second._http._transport.pool is pool
+    assert pool.connections_opened == opened
     assert [request.authorized for request in upstream.requests] == [True, False]
 
 

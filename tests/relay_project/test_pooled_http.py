@@ -1,4 +1,4 @@
-"""The httpx transport over ``http.client`` against real loopback servers (plain and TLS): what
+"""The pooled httpx transport against real loopback servers (plain and TLS): what
 it sends, what it keeps open and for how long, how it streams, how it fails."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay_project.stdlib_http import StdlibTransport, send_plainly
+from relay_project.pooled_http import PooledTransport, send_plainly
 
 
 class Server(ThreadingHTTPServer):
@@ -52,6 +52,7 @@ class Handler(BaseHTTPRequestHandler):
         route()
 
     do_POST = do_GET
+    do_HEAD = do_GET
 
     def answer(self, status: int, body: bytes, **headers: str) -> None:
         self.send_response(status)
@@ -99,6 +100,34 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.server.release.wait(5)
         self.wfile.write(b"0\r\n\r\n")
+
+    def route_unframed(self) -> None:
+        """A body with neither a length nor chunks: it ends where the connection does."""
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"until the end")
+        self.close_connection = True
+
+    def route_nothing(self) -> None:
+        if self.command == "HEAD":
+            self.send_response(200)
+            self.send_header("Content-Length", "5")  # what a GET would have
+            self.end_headers()
+        else:
+            self.send_response(204)
+            self.end_headers()
+
+    def route_extra(self) -> None:
+        # In one write, so that it arrives with the answer: nobody asked for a second one.
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 200 OK\r\n")
+
+    def route_interim(self) -> None:
+        self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n")
+        self.answer(200, b"final", X_Final="yes")
+
+    def route_garbled(self) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: nine\r\n\r\n")
+        self.close_connection = True
 
     def route_big(self) -> None:
         self.answer(200, b"x" * 300_000)
@@ -171,7 +200,7 @@ def tls_server(certificate: tuple[Path, Path]) -> Iterator[Server]:
 
 
 def client(**options) -> httpx.Client:
-    return httpx.Client(transport=StdlibTransport(**options), timeout=5)
+    return httpx.Client(transport=PooledTransport(**options), timeout=5)
 
 
 def test_a_call_sends_what_httpx_built_and_reads_the_answer(server: Server) -> None:
@@ -190,11 +219,11 @@ def test_a_call_sends_what_httpx_built_and_reads_the_answer(server: Server) -> N
     assert headers["Authorization"] == "Bearer sk"
     assert headers["Host"] == server.url.split("//")[1]
     assert headers["Content-Type"] == "application/json"
-    assert headers["Accept-Encoding"] != "identity"  # httpx's own, not http.client's
+    assert headers["Accept-Encoding"] != "identity"  # httpx's own
 
 
 def test_a_plain_call_sends_what_the_client_sends_and_reads_the_answer(server: Server) -> None:
-    transport = StdlibTransport()
+    transport = PooledTransport()
     http = httpx.Client(transport=transport, timeout=5, headers={"User-Agent": "ours"})
     url = httpx.URL(server.url + "/echo?q=a%20b")
     by_client = http.post(url, json={"k": "v"}, headers={"Authorization": "Bearer sk"})
@@ -235,7 +264,7 @@ def test_a_plain_call_goes_past_the_clients_layers(monkeypatch: pytest.MonkeyPat
 
 
 def test_calls_one_after_another_share_one_connection(server: Server) -> None:
-    transport = StdlibTransport()
+    transport = PooledTransport()
     with httpx.Client(transport=transport) as http:
         for _ in range(5):
             http.get(server.url + "/slow").raise_for_status()
@@ -244,13 +273,13 @@ def test_calls_one_after_another_share_one_connection(server: Server) -> None:
 
 
 def test_calls_at_once_keep_a_connection_each_up_to_the_bound(server: Server) -> None:
-    transport = StdlibTransport(max_keepalive=10)
+    transport = PooledTransport(max_keepalive=10)
     with httpx.Client(transport=transport) as http, ThreadPoolExecutor(10) as pool:
         for _ in range(2):
             list(pool.map(lambda _: http.get(server.url + "/slow").raise_for_status(), range(10)))
     assert len(server.connections) == 10  # the second burst found the first one's ten
 
-    small = StdlibTransport(max_keepalive=2)
+    small = PooledTransport(max_keepalive=2)
     with httpx.Client(transport=small) as http, ThreadPoolExecutor(10) as pool:
         list(pool.map(lambda _: http.get(server.url + "/slow").raise_for_status(), range(10)))
         assert sum(len(kept) for kept in small._idle.values()) == 2
@@ -264,11 +293,11 @@ def test_a_connection_the_answer_closes_is_not_kept(server: Server) -> None:
 
 
 def test_a_kept_connection_the_server_closed_is_replaced_without_an_error(server: Server) -> None:
-    transport = StdlibTransport()
+    transport = PooledTransport()
     with httpx.Client(transport=transport) as http:
         http.get(server.url + "/slow").raise_for_status()
         (kept,) = transport._idle.values()
-        kept[0][0].sock.shutdown(socket.SHUT_RD)  # as if the server had hung up while idle
+        kept[0][0].shutdown(socket.SHUT_RD)  # as if the server had hung up while idle
         http.get(server.url + "/slow").raise_for_status()
     assert transport.connections_opened == 2
 
@@ -282,7 +311,7 @@ def test_an_idle_connection_expires(server: Server) -> None:
 
 
 def test_an_event_stream_is_read_as_it_arrives(server: Server) -> None:
-    transport = StdlibTransport()
+    transport = PooledTransport()
     with httpx.Client(transport=transport) as http:
         with http.stream("GET", server.url + "/events") as response:
             lines = response.iter_lines()
@@ -293,9 +322,53 @@ def test_an_event_stream_is_read_as_it_arrives(server: Server) -> None:
     assert len(server.connections) == 1  # read to its end, the connection was kept
 
 
+def test_a_body_without_a_length_ends_where_the_connection_does(server: Server) -> None:
+    transport = PooledTransport()
+    with httpx.Client(transport=transport) as http:
+        assert http.get(server.url + "/unframed").content == b"until the end"
+        assert transport._idle == {}
+        http.get(server.url + "/slow").raise_for_status()
+    assert transport.connections_opened == 2
+
+
+def test_answers_without_a_body_end_with_their_head(server: Server) -> None:
+    transport = PooledTransport()
+    with httpx.Client(transport=transport) as http:
+        empty = http.get(server.url + "/nothing")
+        head = http.head(server.url + "/nothing")
+        http.get(server.url + "/slow").raise_for_status()
+    assert (empty.status_code, empty.content) == (204, b"")
+    assert (head.status_code, head.headers["content-length"], head.content) == (200, "5", b"")
+    assert transport.connections_opened == 1
+
+
+def test_an_interim_answer_is_passed_over(server: Server) -> None:
+    with client() as http:
+        response = http.get(server.url + "/interim")
+    assert (response.status_code, response.content) == (200, b"final")
+    assert "link" not in response.headers and response.headers["x-final"] == "yes"
+
+
+def test_bytes_after_an_answer_close_its_connection(server: Server) -> None:
+    transport = PooledTransport()
+    with httpx.Client(transport=transport) as http:
+        assert http.get(server.url + "/extra").json() == {}
+        http.get(server.url + "/slow").raise_for_status()
+    assert transport.connections_opened == 2
+
+
+def test_a_header_that_would_break_the_request_is_refused_unsent(server: Server) -> None:
+    transport = PooledTransport()
+    with httpx.Client(transport=transport) as http:
+        for headers in ({"Authorization": "Bearer sk\r\nX-Injected: 1"}, {"X Bad": "v"}):
+            with pytest.raises(httpx.LocalProtocolError):
+                http.get(server.url + "/slow", headers=headers)
+    assert transport.connections_opened == 0 and server.seen == []
+
+
 def test_a_stream_left_early_closes_its_connection(server: Server) -> None:
     server.release.set()
-    transport = StdlibTransport()
+    transport = PooledTransport()
     with httpx.Client(transport=transport) as http:
         with http.stream("GET", server.url + "/big") as response:
             next(response.iter_raw())
@@ -310,10 +383,11 @@ def test_a_stream_left_early_closes_its_connection(server: Server) -> None:
         ("/hang-up", httpx.RemoteProtocolError),
         ("/short", httpx.RemoteProtocolError),
         ("/sleepy", httpx.ReadTimeout),
+        ("/garbled", httpx.RemoteProtocolError),
     ],
 )
 def test_failures_are_httpx_errors(server: Server, path: str, error: type[Exception]) -> None:
-    with httpx.Client(transport=StdlibTransport(), timeout=0.2) as http, pytest.raises(error):
+    with httpx.Client(transport=PooledTransport(), timeout=0.2) as http, pytest.raises(error):
         http.get(server.url + path).read()
 
 
@@ -342,7 +416,7 @@ def test_tls_verifies_the_server_and_keeps_the_connection(
     tls_server: Server, certificate: tuple[Path, Path]
 ) -> None:
     trusting = ssl.create_default_context(cafile=str(certificate[0]))
-    transport = StdlibTransport(ssl_context=trusting)
+    transport = PooledTransport(ssl_context=trusting)
     with httpx.Client(transport=transport) as http:
         assert http.post(tls_server.url + "/echo", content=b"x").json()["body"] == "x"
         http.get(tls_server.url + "/slow").raise_for_status()
