@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
 import httptools
@@ -299,6 +300,21 @@ class _Body(httpx.SyncByteStream):
             self._transport._keep(self._origin, answer.sock)
         else:
             answer.sock.close()
+
+
+class NoCookies(httpx.Cookies):
+    """A client's cookie jar that keeps nothing an answer sets (``client._cookies``): httpx
+    builds a urllib request per answer only to look for one."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+def without_cookies(client: httpx.Client) -> httpx.Client:
+    """``client``, never keeping (so never sending back) a cookie an answer sets."""
+    client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+    client._cookies = NoCookies(client.cookies)
+    return client
 
 
 def send_plainly(

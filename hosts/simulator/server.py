@@ -36,7 +36,7 @@ from hosts.simulator.state import FailRule, Quirks, SimState
 from hosts.simulator.upstream import probe_responses
 from hosts.simulator.wire import Ctx, flat, json_response, not_found_route
 from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, match
-from relay_project.pooled_http import PooledTransport
+from relay_project.pooled_http import PooledTransport, without_cookies
 
 logger = logging.getLogger(__name__)
 
@@ -135,13 +135,19 @@ class HostSimulator:
             admin_password=admin_password,
             quirks=quirks or Quirks(),
         )
-        self.upstream = httpx.Client(
-            # The host's pool toward upstreams (backend/internal/repository/http_upstream.go):
-            # 120 idle connections kept per upstream, for 90 s. httpx keeps 20: with more
-            # calls in flight the simulator connected to its upstreams again and again.
-            transport=upstream_transport or PooledTransport(max_keepalive=120, keepalive_expiry=90),
-            timeout=upstream_timeout,
-            follow_redirects=False,
+        # The host's http.Client has no cookie jar (http_upstream.go, getClientEntry): nothing
+        # an upstream sets is kept or sent back.
+        self.upstream = without_cookies(
+            httpx.Client(
+                # The host's pool toward upstreams (backend/internal/repository/
+                # http_upstream.go): 120 idle connections kept per upstream, for 90 s. httpx
+                # keeps 20: with more calls in flight the simulator connected to its upstreams
+                # again and again.
+                transport=upstream_transport
+                or PooledTransport(max_keepalive=120, keepalive_expiry=90),
+                timeout=upstream_timeout,
+                follow_redirects=False,
+            )
         )
         self.stopping = threading.Event()
         # Runs the background Responses probes on threads it keeps (one per probe in flight).

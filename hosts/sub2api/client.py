@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
-from http.cookiejar import DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
@@ -45,7 +44,7 @@ from relay_project.base_urls import host_root
 from relay_project.branches import locked
 from relay_project.crypto import Secret, reveal
 from relay_project.limits import Slot, slot
-from relay_project.pooled_http import PooledTransport, send_plainly
+from relay_project.pooled_http import PooledTransport, send_plainly, without_cookies
 from relay_project.tls import client_tls_context
 
 if TYPE_CHECKING:
@@ -84,13 +83,6 @@ def endpoint_url(prefix: str, path: str) -> httpx.URL:
     would merge them. Building one parses and checks the whole URL, which httpx did twice per
     request given a relative path (the path, then the merged URL)."""
     return httpx.URL(prefix + path.lstrip("/"))
-
-
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing an answer sets."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        pass
 
 
 class HostHTTP:
@@ -139,8 +131,7 @@ class HostHTTP:
         # The host's API authenticates by header. A cookie an answer sets is never sent back:
         # one client serves the calls of many items and users (``shared_client_for_host``).
         # Not even read: httpx builds a urllib request per answer to look for one.
-        self._client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-        self._client._cookies = _NoCookies(self._client.cookies)
+        without_cookies(self._client)
         # Requests name absolute URLs (``_url``), so httpx merges nothing per call. The prefix is
         # the base as httpx merges a path into it (lower-case scheme, no default port, "/" last).
         base = self._client.base_url

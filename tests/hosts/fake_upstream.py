@@ -21,6 +21,7 @@ class UpstreamCall:
     path: str
     body: Any
     authorization: str
+    cookie: str | None = None
 
 
 @dataclass
@@ -29,6 +30,7 @@ class FakeUpstream:
     reply: str = "pong"
     responses_supported: bool = True
     fail_status: dict[str, int] = field(default_factory=dict)  # path -> forced status
+    set_cookie: str = ""  # a Set-Cookie header on every JSON answer
     calls: list[UpstreamCall] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -78,7 +80,8 @@ class FakeUpstream:
         raw = h.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         auth = h.headers.get("Authorization", "")
-        self.calls.append(UpstreamCall(h.command, h.path, body, auth))
+        self.calls.append(UpstreamCall(h.command, h.path, body, auth, h.headers.get("Cookie")))
+        h.set_cookie = self.set_cookie
         if auth != f"Bearer {self.api_key}":
             return _send(h, 401, {"error": {"type": "invalid_request_error", "message": "bad key"}})
         if h.path in self.fail_status:
@@ -137,6 +140,8 @@ def _send(h: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
     h.send_response(status)
     h.send_header("Content-Type", "application/json")
     h.send_header("Content-Length", str(len(data)))
+    if getattr(h, "set_cookie", ""):
+        h.send_header("Set-Cookie", h.set_cookie)
     h.end_headers()
     h.wfile.write(data)
 

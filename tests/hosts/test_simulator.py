@@ -120,6 +120,17 @@ def test_simulator_gateway_raw_passthrough_applies_both_mappings(
     assert call.authorization == f"Bearer {upstream.api_key}"
 
 
+def test_simulator_sends_an_upstream_no_cookie_it_set(host_simulator, fake_upstream_factory):
+    """The host's client toward upstreams has no cookie jar (http_upstream.go)."""
+    upstream = fake_upstream_factory(responses_supported=False)
+    upstream.set_cookie = "sid=upstream; Path=/"
+    setup = provision(host_simulator, upstream)
+    for _ in range(2):
+        assert setup.client.gateway.chat_completion(setup.key.key, model="canon").ok
+    chats = [call for call in upstream.calls if call.path == "/v1/chat/completions"]
+    assert len(chats) == 2 and [call.cookie for call in chats] == [None, None]
+
+
 def test_simulator_gateway_converts_through_responses(host_simulator, fake_upstream):
     setup = provision(host_simulator, fake_upstream)
     result = setup.client.gateway.chat_completion(setup.key.key, model="canon")
