@@ -9,10 +9,10 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from batch_import.leases import this_process
-from batch_import.models import ImportRun, ImportRunItem
+from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
 from batch_import.reuse import ExistingAccount
 from hosts.resources import HostResources, TrackedAccount
-from relay_project.compiled_reads import CompiledRead, Slot
+from relay_project.compiled_reads import CompiledRead, CompiledValues, Slot
 
 AccountState = ImportRunItem.MatchedAccountState
 Access = ImportRunItem.AccessStatus
@@ -23,7 +23,7 @@ def existing_accounts(
 ) -> list[ExistingAccount]:
     """Unless ``read_only`` (a preview writes nothing): first take in an account a lost create
     left untracked, and mark the records of accounts the host no longer has."""
-    if not read_only:
+    if not read_only and provisioned_before(item):
         resources.adopt_untracked_accounts(
             item.api_key_fingerprint, item.api_key_digest, item.canonical_model_families
         )
@@ -38,6 +38,34 @@ def existing_accounts(
         )
         for t in tracked
     ]
+
+
+def provisioned_before(item: ImportRunItem) -> bool:
+    """Whether the item's account (its name: provider + key) may have been created on its
+    host before without being recorded: only a provisioning stage creates one, and each
+    starts with an event, so only when this is not the first start of one for an item of the
+    same provider + key on the host (this item's earlier attempt, a worker that died in it,
+    another run's item). A key new to the host, nearly every key of a large import, costs
+    this read instead of a search of the host's accounts."""
+    starts = PROVISIONING_STARTS.rows(
+        provider=item.provider_id, digest=item.api_key_digest, host=item.run.host_id
+    )
+    return len(starts) > 1
+
+
+def _provisioning_starts() -> QuerySet[ImportRunItemEvent]:
+    field = ImportRunItem._meta.get_field
+    return ImportRunItemEvent.objects.filter(
+        item__provider_id=Slot("provider", field("provider_id")),
+        item__api_key_digest=Slot("digest", field("api_key_digest")),
+        item__run__host_id=Slot("host", ImportRun._meta.get_field("host").target_field),
+        event_type=ImportRunItemEvent.EventType.STAGE_STARTED,
+        stage=ImportRunItem.Stage.PROVISION,
+    ).values_list("pk")[:2]
+
+
+# ``provisioned_before``'s read (every item provisioning asks), compiled once per process.
+PROVISIONING_STARTS = CompiledValues(ImportRunItemEvent, _provisioning_starts)
 
 
 def last_verdicts(item: ImportRunItem, account_ids: list[int]) -> dict[int, str]:
