@@ -93,9 +93,9 @@ def test_a_first_item_provisions_in_five_round_trips(clocked, host_simulator, up
     assert item.access_status == "active", list(item.events.values_list("message", flat=True))
     rounds = clocked.rounds("provision")
     assert len(rounds) == 5, rounds
-    # Round 1: the reuse preflight, the group, the channel and both users are looked up at once.
+    # Round 1: the group, the channel and both users are looked up at once (a key new to the
+    # host has no account of ours to look for).
     assert rounds[1] == [
-        "GET /api/v1/admin/accounts",
         "GET /api/v1/admin/channels",
         "GET /api/v1/admin/groups",
         "GET /api/v1/admin/users",
@@ -104,10 +104,10 @@ def test_a_first_item_provisions_in_five_round_trips(clocked, host_simulator, up
     # The managed user is made while the group is; its key waits for its subscription.
     assert {"POST /api/v1/admin/groups", "POST /api/v1/admin/users"} <= set(rounds[2])
     assert "POST /api/v1/keys" in rounds[5]
-    assert sum(map(len, rounds.values())) == 16
+    assert sum(map(len, rounds.values())) == 15
 
 
-def test_a_later_key_of_a_settled_provider_provisions_in_two_round_trips(
+def test_a_later_key_of_a_settled_provider_provisions_in_one_round_trip(
     clocked, host_simulator, upstream_factory
 ):
     upstream = upstream_factory(models=("kimi-k2.6",), api_key=None)
@@ -116,10 +116,7 @@ def test_a_later_key_of_a_settled_provider_provisions_in_two_round_trips(
     advance(first, ClockedTransport())
     advance(later, clocked)
 
-    assert clocked.rounds("provision") == {
-        1: ["GET /api/v1/admin/accounts"],
-        2: ["POST /api/v1/admin/accounts"],
-    }
+    assert clocked.rounds("provision") == {1: ["POST /api/v1/admin/accounts"]}
 
 
 def test_a_key_provisioned_beside_its_providers_first_takes_what_the_run_made_from_records(
@@ -136,11 +133,7 @@ def test_a_key_provisioned_beside_its_providers_first_takes_what_the_run_made_fr
     advance(later, clocked)
 
     assert clocked.rounds("provision") == {
-        1: [
-            "GET /api/v1/admin/accounts",
-            "GET /api/v1/admin/channels",
-            "GET /api/v1/admin/subscriptions",
-        ],
+        1: ["GET /api/v1/admin/channels", "GET /api/v1/admin/subscriptions"],
         2: ["POST /api/v1/admin/accounts", "POST /api/v1/admin/subscriptions/assign"],
     }
     later_item = ImportRunItem.objects.get(item_id=later)
