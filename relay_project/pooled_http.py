@@ -82,6 +82,14 @@ def _request_head(request: httpx.Request) -> bytes:
     return b"".join(lines)
 
 
+def _framed_body(request: httpx.Request) -> bytes:
+    """The body as its headers frame it: httpx announces a streamed one as chunked."""
+    body = request.read()
+    if request.headers.get("transfer-encoding", "").lower() != "chunked":
+        return body
+    return (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+
+
 class _Answer:
     """One answer read off a connection: its head first, then its body as it arrives.
     ``httptools`` calls the ``on_*`` methods while it parses what ``receive`` feeds it."""
@@ -197,7 +205,7 @@ class PooledTransport(httpx.BaseTransport):
             raise httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol '{url}'.")
         origin = (url.scheme, url.host, url.port or DEFAULT_PORTS[url.scheme])
         timeouts = request.extensions.get("timeout", {})
-        sent = _request_head(request) + request.read()
+        sent = _request_head(request) + _framed_body(request)
         sock = self._kept(origin) or self._connect(origin, timeouts)
         answer = _Answer(sock, head_only=request.method == "HEAD")
         try:

@@ -43,8 +43,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.connections.add(self.client_address)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            body = b""
+            while size := int(self.rfile.readline().strip(), 16):
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
         self.server.seen.append(
             {"path": self.path, "method": self.command, "headers": dict(self.headers), "body": body}
         )
@@ -220,6 +227,19 @@ def test_a_call_sends_what_httpx_built_and_reads_the_answer(server: Server) -> N
     assert headers["Host"] == server.url.split("//")[1]
     assert headers["Content-Type"] == "application/json"
     assert headers["Accept-Encoding"] != "identity"  # httpx's own
+
+
+def test_a_streamed_body_is_sent_in_chunks(server: Server) -> None:
+    def parts():
+        yield b'{"k":'
+        yield b'"v"}'
+
+    transport = PooledTransport()
+    with httpx.Client(transport=transport) as http:
+        assert http.post(server.url + "/echo", content=parts()).json()["body"] == '{"k":"v"}'
+        assert http.post(server.url + "/echo", content=iter([])).json()["body"] == ""
+        http.get(server.url + "/slow").raise_for_status()  # the connection stayed in step
+    assert transport.connections_opened == 1
 
 
 def test_a_plain_call_sends_what_the_client_sends_and_reads_the_answer(server: Server) -> None:
