@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from batch_import.leases import this_process
@@ -42,30 +42,48 @@ def existing_accounts(
 
 def provisioned_before(item: ImportRunItem) -> bool:
     """Whether the item's account (its name: provider + key) may have been created on its
-    host before without being recorded: only a provisioning stage creates one, and each
-    starts with an event, so only when this is not the first start of one for an item of the
-    same provider + key on the host (this item's earlier attempt, a worker that died in it,
-    another run's item). A key new to the host, nearly every key of a large import, costs
-    this read instead of a search of the host's accounts."""
-    starts = PROVISIONING_STARTS.rows(
-        provider=item.provider_id, digest=item.api_key_digest, host=item.run.host_id
+    host before without being recorded: only a provisioning stage creates one, so only when
+    another item of the same provider + key on the host has got that far (another run's, a
+    duplicate), or this item started provisioning before (an earlier attempt, a worker that
+    died in it: each start is an event). A key new to the host, nearly every key of a large
+    import, costs this read instead of a search of the host's accounts. Each half is one
+    index range of a key's items or of the item's events, whatever the run's size."""
+    [(others, own_starts)] = EARLIER_PROVISIONING.rows(
+        item=item.pk, provider=item.provider_id, digest=item.api_key_digest, host=item.run.host_id
     )
-    return len(starts) > 1
+    return others or (own_starts or 0) > 1
 
 
-def _provisioning_starts() -> QuerySet[ImportRunItemEvent]:
+def _earlier_provisioning() -> QuerySet[ImportRunItem]:
     field = ImportRunItem._meta.get_field
-    return ImportRunItemEvent.objects.filter(
-        item__provider_id=Slot("provider", field("provider_id")),
-        item__api_key_digest=Slot("digest", field("api_key_digest")),
-        item__run__host_id=Slot("host", ImportRun._meta.get_field("host").target_field),
-        event_type=ImportRunItemEvent.EventType.STAGE_STARTED,
-        stage=ImportRunItem.Stage.PROVISION,
-    ).values_list("pk")[:2]
+    others = (
+        ImportRunItem.objects.filter(
+            provider_id=Slot("provider", field("provider_id")),
+            api_key_digest=Slot("digest", field("api_key_digest")),
+            run__host_id=Slot("host", ImportRun._meta.get_field("host").target_field),
+            run__is_preview=False,
+        )
+        .exclude(pk=OuterRef("pk"))
+        .exclude(current_stage=ImportRunItem.Stage.PROBE)
+    )
+    own_starts = (
+        ImportRunItemEvent.objects.filter(
+            item_id=OuterRef("pk"),
+            event_type=ImportRunItemEvent.EventType.STAGE_STARTED,
+            stage=ImportRunItem.Stage.PROVISION,
+        )
+        .order_by()
+        .values("item_id")
+        .annotate(starts=Count("pk"))
+        .values("starts")
+    )
+    return ImportRunItem.objects.filter(pk=Slot("item", field("item_id"))).values_list(
+        Exists(others), Subquery(own_starts)
+    )
 
 
 # ``provisioned_before``'s read (every item provisioning asks), compiled once per process.
-PROVISIONING_STARTS = CompiledValues(ImportRunItemEvent, _provisioning_starts)
+EARLIER_PROVISIONING = CompiledValues(ImportRunItem, _earlier_provisioning)
 
 
 def last_verdicts(item: ImportRunItem, account_ids: list[int]) -> dict[int, str]:
