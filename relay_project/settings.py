@@ -205,6 +205,10 @@ RELAY_HTTP_RETRIES = env_int("RELAY_HTTP_RETRIES", 2, minimum=0)
 RELAY_PROBE_MAX_MODELS = env_int("RELAY_PROBE_MAX_MODELS", 4, minimum=1)
 RELAY_CONFIRM_MAX_RETRIES = env_int("RELAY_CONFIRM_MAX_RETRIES", 5, minimum=0)
 RELAY_VALIDATE_MAX_RETRIES = env_int("RELAY_VALIDATE_MAX_RETRIES", 5, minimum=0)
+# How long the gateway's model list one item of a validation key read stands for the next
+# items of that key in the same worker process (batch_import/stages/validate.py); 0: every
+# item reads its own.
+RELAY_VALIDATE_LISTING_REUSE = env_float("RELAY_VALIDATE_LISTING_REUSE", 10.0, minimum=0)
 # subscription mode: the host user relay-manager makes to validate with when none of the listed
 # users is one it made (existing host users get the subscription, but no key of ours).
 RELAY_VALIDATION_USER_EMAIL = env_str(

@@ -130,6 +130,14 @@ def _default_language_per_test():
 
 
 @pytest.fixture(autouse=True)
+def _no_gateway_list_kept_between_tests():
+    """A model list one test's validation read must not stand for the next test's items."""
+    from batch_import.stages.validate import RECENT_LISTINGS
+
+    RECENT_LISTINGS.clear()
+
+
+@pytest.fixture(autouse=True)
 def _item_places_closed_after_each_test():
     """The worker's item places outlive a task (``batch_import.places``): a test's places and
     their database connections end with it, so the next test starts none-open and the test

@@ -1,12 +1,16 @@
 """Validate stage — the only writer of ``access_status``.
 
 The only proof that counts is the host's gateway serving a real chat completion with the
-access mode's key: GET /v1/models lists the smoke model AND POST /v1/chat/completions answers
-200 with content.
+access mode's key: GET /v1/models lists the smoke model (a list read lately for the same key
+that names it counts: ``RecentListings``) AND POST /v1/chat/completions answers 200 with
+content.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -84,19 +88,67 @@ class GatewayProblem:
 NOT_LISTED = gettext_noop("HTTP 404 MODEL_NOT_LISTED: gateway /v1/models does not list %(model)s")
 
 
+class RecentListings:
+    """The gateway's model lists this worker process read lately, per host and validation
+    key (one per group: the items of one provider share it), so that the next items of the
+    key take a list that names their model from it instead of asking again: a list that
+    does not name it, or is older than ``RELAY_VALIDATE_LISTING_REUSE``, is read anew.
+
+    What it changes: a model the host dropped since the list was read is found missing by
+    the chat completion that follows, as it would have been had it gone between a fresh
+    list and the chat; the chat stays each item's proof."""
+
+    MAX_KEYS = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lists: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
+        os.register_at_fork(after_in_child=self.clear)
+
+    def names(self, where: tuple[str, str], model: str) -> bool:
+        """Whether a list read lately for ``where`` names ``model``."""
+        reuse = settings.RELAY_VALIDATE_LISTING_REUSE
+        with self._lock:
+            read = self._lists.get(where)
+        return read is not None and time.monotonic() - read[0] < reuse and model in read[1]
+
+    def remember(self, where: tuple[str, str], models: list[str]) -> None:
+        with self._lock:
+            self._lists.pop(where, None)
+            self._lists[where] = (time.monotonic(), frozenset(models))
+            while len(self._lists) > self.MAX_KEYS:
+                self._lists.pop(next(iter(self._lists)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lists.clear()
+
+
+RECENT_LISTINGS = RecentListings()
+
+
+def _listing_key(client: Sub2ApiClient, key: Secret) -> tuple[str, str]:
+    """Where a list is valid: the host and the key (by its digest: no key kept in clear)."""
+    return client.base_url, hashlib.sha256(key.reveal().encode()).hexdigest()
+
+
 def ask_gateway(
     client: Sub2ApiClient, key: Secret, model: str
 ) -> tuple[ChatCompletion | None, dict, GatewayProblem | None]:
-    """``GET /v1/models`` must list the model, then one chat completion →
-    ``(completion, evidence, problem)``; ``problem`` is None when the gateway answered 200."""
+    """``GET /v1/models`` must list the model (a list read lately for the same key that names
+    it stands: ``RecentListings``), then one chat completion → ``(completion, evidence,
+    problem)``; ``problem`` is None when the gateway answered 200."""
+    where = _listing_key(client, key)
     try:
-        listed = [m.id for m in client.gateway.models(key)]
-        if model not in listed:
-            problem = GatewayProblem(
-                404, "MODEL_NOT_LISTED", Msg(NOT_LISTED, model=model), transient=False
-            )
-            preview = f"gateway /v1/models does not list {model}"
-            return None, completion_evidence(model, status=404, text=preview), problem
+        if not RECENT_LISTINGS.names(where, model):
+            listed = [m.id for m in client.gateway.models(key)]
+            RECENT_LISTINGS.remember(where, listed)
+            if model not in listed:
+                problem = GatewayProblem(
+                    404, "MODEL_NOT_LISTED", Msg(NOT_LISTED, model=model), transient=False
+                )
+                preview = f"gateway /v1/models does not list {model}"
+                return None, completion_evidence(model, status=404, text=preview), problem
         started = time.monotonic()
         completion = client.gateway.chat_completion(key, model=model, max_tokens=16)
     except HostError as exc:

@@ -13,7 +13,9 @@ from relay_project.messages import render, stored
 
 
 def test_a_model_the_gateway_does_not_list_reads_in_the_readers_language():
-    client = SimpleNamespace(gateway=SimpleNamespace(models=lambda key: []))
+    client = SimpleNamespace(
+        base_url="https://host.example.com", gateway=SimpleNamespace(models=lambda key: [])
+    )
     completion, evidence, problem = ask_gateway(client, Secret("sk-access"), "glm-4.5")
     assert completion is None and evidence["http_status"] == 404
     assert str(problem) == "HTTP 404 MODEL_NOT_LISTED: gateway /v1/models does not list glm-4.5"
