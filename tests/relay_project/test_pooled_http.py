@@ -449,3 +449,35 @@ def test_tls_verifies_the_server_and_keeps_the_connection(
 def test_only_http_and_https(server: Server) -> None:
     with client() as http, pytest.raises(httpx.UnsupportedProtocol):
         http.get("ftp://127.0.0.1/file")
+
+
+def test_an_answer_read_to_its_end_is_freed_without_the_collector(server: Server) -> None:
+    """Its parser holds it (the callbacks): a cycle the collector, which the workers run
+    rarely, would have had to break, and each answer's read buffer with it."""
+    import gc
+    import weakref
+
+    from relay_project import pooled_http
+
+    answers = []
+    made = pooled_http._Answer
+
+    class Watched(made):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            answers.append(weakref.ref(self))
+
+    transport = PooledTransport()
+    gc.disable()
+    try:
+        with httpx.Client(transport=transport) as http:
+            pooled_http._Answer = Watched
+            try:
+                assert http.get(server.url + "/slow").json() == {}
+                with pytest.raises(httpx.RemoteProtocolError):
+                    http.get(server.url + "/hang-up")
+            finally:
+                pooled_http._Answer = made
+        assert len(answers) == 2 and [ref() for ref in answers] == [None, None]
+    finally:
+        gc.enable()
