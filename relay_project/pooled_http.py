@@ -106,7 +106,6 @@ class _Answer:
         self.done = False
         self.extra = False  # bytes after the answer: the connection cannot be trusted again
         self.keep_alive = False  # as the head says (llhttp forgets it once the answer ends)
-        self.received = 0
         self._parser = httptools.HttpResponseParser(self)
         self._buffer = bytearray(READ_SIZE)
 
@@ -149,7 +148,6 @@ class _Answer:
         if count == 0:
             self._closed()
             return
-        self.received += count
         try:
             self._parser.feed_data(memoryview(self._buffer)[:count])
         except httptools.HttpParserError as exc:
