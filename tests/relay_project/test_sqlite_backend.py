@@ -33,3 +33,13 @@ def test_named_placeholders_still_work() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT %(a)s + %(b)s", {"a": 1, "b": 2})
         assert cursor.fetchone() == (3,)
+
+
+def test_each_connection_reads_the_file_through_a_memory_map() -> None:
+    """Tens of connections (a worker's item places) re-read the pages another one wrote:
+    mapped, they read the kernel's copy in place instead of each copying it by a call."""
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA mmap_size")
+        assert cursor.fetchone()[0] >= 256 * 1024 * 1024
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
