@@ -60,6 +60,24 @@ def test_a_compiled_statement_is_prepared_once_then_only_run_and_still_counted()
     assert [sql.endswith(f"= '{pk}'") for sql, pk in zip(logged, keys, strict=True)] == [True] * 3
 
 
+def test_a_prepared_statement_runs_its_generic_plan_from_the_first_run() -> None:
+    """Not planned for its values at each of its first five runs (the server's default): its
+    plan never depends on them."""
+    item = ImportRunItemFactory(position=3)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone() == ("force_generic_plan",)
+    for _ in range(3):
+        assert POSITIONS.get(item.pk).position == 3
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE %s",
+            ['%"import_run_items"."position"%'],
+        )
+        assert cursor.fetchall() == [(3, 0)]
+
+
 def test_django_s_own_statements_are_not_prepared() -> None:
     item = ImportRunItemFactory(position=4)
     before = prepared_statements()
@@ -84,4 +102,6 @@ def test_turned_off_nothing_is_prepared(settings) -> None:
     before = prepared_statements()
     assert POSITIONS.get(item.pk).position == 5
     assert ran_since(before) == {}
-    assert connection.get_connection_params()["prepare_threshold"] is None  # Django's default
+    params = connection.get_connection_params()
+    assert params["prepare_threshold"] is None  # Django's default
+    assert "plan_cache_mode" not in params.get("options", "")  # a pooler may refuse the option
