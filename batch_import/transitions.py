@@ -443,9 +443,10 @@ def _locked_shards_with_run() -> QuerySet[ImportRunCounterShard]:
 
 
 # What settling a run reads, after every transition that changes a count, compiled once per
-# process: the run's state with the sums of its counter shards (one row); when the state
+# process (the sums by the run's key: prepared on PostgreSQL, ``by_key_cursor``): the run's
+# state with the sums of its counter shards (one row); when the state
 # changes, the shards' rows with the run's, locking the run's row (no lock is taken on a sum).
-RUN_SUMS = CompiledValues(ImportRunCounterShard, _summed_shards)
+RUN_SUMS = CompiledValues(ImportRunCounterShard, _summed_shards, by_key=True)
 RUN_SHARDS_LOCKED = CompiledRead(ImportRunCounterShard, _locked_shards_with_run)
 # The run's fields in the model's order, as ``Model.from_db`` takes a subset of them.
 SETTLE_INIT = [
@@ -530,7 +531,8 @@ def _add_to_shard_statement(shape: None) -> tuple[QuerySet, dict]:
 
 
 # A transition's change added to its shard's row (1-2 per item), compiled once per process.
-ADD_TO_SHARD = CompiledUpdatePks(ImportRunCounterShard, _add_to_shard_statement)
+# By the shard's key: prepared on PostgreSQL (``by_key_cursor``).
+ADD_TO_SHARD = CompiledUpdatePks(ImportRunCounterShard, _add_to_shard_statement, by_key=True)
 
 
 def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> None:

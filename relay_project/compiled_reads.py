@@ -477,16 +477,19 @@ class _CompiledValues:
 class CompiledValues:
     """``list(build())`` of a ``values_list`` queryset (aggregates welcome), its SQL compiled
     once per process: the rows as tuples, their values converted as the queryset converts
-    them. ``Slot``s stand for each call's values, as in ``CompiledRead``."""
+    them. ``Slot``s stand for each call's values, as in ``CompiledRead``. ``by_key``: the
+    rows are found by a key whatever its value (``by_key_cursor``)."""
 
-    def __init__(self, model: type[Model], build: Callable[[], QuerySet]) -> None:
-        self._model, self._build = model, build
+    def __init__(
+        self, model: type[Model], build: Callable[[], QuerySet], *, by_key: bool = False
+    ) -> None:
+        self._model, self._build, self._by_key = model, build, by_key
         self._compiled: dict = {}
 
     def rows(self, **values: Any) -> list[tuple]:
         db = router.db_for_read(self._model)
         compiled = _compiled_once(self._compiled, db, lambda: self._compile(db))
-        rows = _fetched(compiled, db, values)
+        rows = _fetched(compiled, db, values, by_key=self._by_key)
         if compiled.converters:
             rows = [tuple(row) for row in compiled.apply_converters(rows, compiled.converters)]
         return rows
@@ -504,7 +507,9 @@ class CompiledValues:
         )
 
 
-def _fetched(compiled: _CompiledRead | _CompiledValues, db: str, values: Mapping) -> list:
+def _fetched(
+    compiled: _CompiledRead | _CompiledValues, db: str, values: Mapping, *, by_key: bool = False
+) -> list:
     """The rows of a compiled read, each ``Slot`` given its value as its field prepares a
     value it compares."""
     connection = connections[db]
@@ -513,7 +518,7 @@ def _fetched(compiled: _CompiledRead | _CompiledValues, db: str, values: Mapping
         for name, field in compiled.fields.items()
     }
     params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-    with connection.cursor() as cursor:
+    with by_key_cursor(connection) if by_key else connection.cursor() as cursor:
         cursor.execute(compiled.sql, params)
         return cursor.fetchall()
 
@@ -565,12 +570,17 @@ class CompiledUpdatePks:
     shape: ``build(shape)`` returns the queryset and the values to write, with ``Slot``s where
     each call's values go (what varies beyond them, such as how many rows a sliced subquery
     takes, is the shape). Each call's values are prepared as the field prepares a value it
-    writes (``get_db_prep_save``) or compares (``get_db_prep_value``)."""
+    writes (``get_db_prep_save``) or compares (``get_db_prep_value``). ``by_key``: the rows
+    are found by a key whatever its value (``by_key_cursor``)."""
 
     def __init__(
-        self, model: type[Model], build: Callable[[Any], tuple[QuerySet, Mapping[str, Any]]]
+        self,
+        model: type[Model],
+        build: Callable[[Any], tuple[QuerySet, Mapping[str, Any]]],
+        *,
+        by_key: bool = False,
     ) -> None:
-        self._model, self._build = model, build
+        self._model, self._build, self._by_key = model, build, by_key
         self._compiled: dict = {}
 
     def update(self, shape: Any, **values: Any) -> list:
@@ -589,7 +599,12 @@ class CompiledUpdatePks:
             prepared["slot", name] = prepare(values[name], connection)
         params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
         return _written_pks(
-            db, compiled.sql, params, compiled.apply_converters, compiled.converters
+            db,
+            compiled.sql,
+            params,
+            compiled.apply_converters,
+            compiled.converters,
+            by_key=self._by_key,
         )
 
     @staticmethod
@@ -624,9 +639,14 @@ def _update_returning_pk(queryset: QuerySet, values: Mapping[str, Any], db: str)
     return _returning(query, db, [queryset.model._meta.pk])
 
 
-def _written_pks(db: str, sql: str, params: list, apply_converters, converters) -> list:
+def _written_pks(
+    db: str, sql: str, params: list, apply_converters, converters, *, by_key: bool = False
+) -> list:
     connection = connections[db]
-    with transaction.mark_for_rollback_on_error(using=db), connection.cursor() as cursor:
+    with (
+        transaction.mark_for_rollback_on_error(using=db),
+        by_key_cursor(connection) if by_key else connection.cursor() as cursor,
+    ):
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if converters:

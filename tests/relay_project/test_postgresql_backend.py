@@ -8,6 +8,8 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from batch_import.models import ImportRunItem
+from batch_import.run_state import RunCounts
+from batch_import.transitions import RUN_SUMS, add_to_run_counts, refresh_run_state
 from relay_project.compiled_reads import CompiledGet, CompiledRead, Slot
 from tests.factories import ImportRunItemFactory
 
@@ -76,6 +78,21 @@ def test_a_prepared_statement_runs_its_generic_plan_from_the_first_run() -> None
             ['%"import_run_items"."position"%'],
         )
         assert cursor.fetchall() == [(3, 0)]
+
+
+def test_a_compiled_statement_by_a_key_of_other_columns_is_prepared_when_said() -> None:
+    """A run's counter shards, by the run and shard: their sums and the change a transition
+    adds to one, both every item's."""
+    item = ImportRunItemFactory()
+    refresh_run_state(run_id=item.run_id)  # counted: its shards exist
+    before = prepared_statements()
+    for _ in range(2):
+        add_to_run_counts(item, RunCounts(total=1))
+        assert RUN_SUMS.rows(run_id=item.run_id)
+    ran = ran_since(before)
+    assert sorted(ran.values()) == [2, 2], ran
+    assert {text.split()[0] for text in ran} == {"UPDATE", "SELECT"}
+    assert all('"import_run_counters"' in text for text in ran)
 
 
 def test_django_s_own_statements_are_not_prepared() -> None:
