@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import threading
+
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
@@ -120,7 +123,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
             ctx=ctx,
         )
         return None
-    return transition_item(
+    moved = transition_item(
         item_id=item.item_id,
         held=item,
         stage=Stage.PROVISION,
@@ -156,16 +159,62 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
             "models_from_pack": models_from_pack,
         },
     )
+    RUN_PROFILES.remember(_upstream_of(item), item.pk, profile_dict)
+    return moved
 
 
 def sibling_profile(item: ImportRunItem) -> CapabilityProfile | None:
     """The capability profile another key of the same upstream got in this run, if any: its
-    routes and model features are taken over, so a run of many keys probes them once."""
-    sibling = PROFILED_SIBLING.first(
-        run=item.run_id, provider=item.provider_id, base_url=item.base_url, item=item.pk
-    )
-    profile = sibling.capability_profile if sibling is not None else None
+    routes and model features are taken over, so a run of many keys probes them once. One
+    this process has seen already stands (``RunProfiles``): no read for it."""
+    upstream = _upstream_of(item)
+    profile = RUN_PROFILES.of(upstream, besides=item.pk)
+    if profile is None:
+        sibling = PROFILED_SIBLING.first(
+            run=item.run_id, provider=item.provider_id, base_url=item.base_url, item=item.pk
+        )
+        if sibling is not None and sibling.capability_profile:
+            profile = sibling.capability_profile
+            RUN_PROFILES.remember(upstream, sibling.pk, profile)
     return CapabilityProfile.from_dict(profile) if profile else None
+
+
+def _upstream_of(item: ImportRunItem) -> tuple[str, str, str]:
+    return item.run_id, item.provider_id, item.base_url
+
+
+class RunProfiles:
+    """The capability profiles this worker process has seen its runs' items get, one per run
+    and upstream (provider, base_url), with the item that got it: the next items of the
+    upstream in the run take it from here instead of reading it again. A run's profiles are
+    only ever added to, so the one kept is one the read would find; an item is never given
+    its own back (a retry probes again, as the read excludes it)."""
+
+    MAX_UPSTREAMS = 1024
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._profiles: dict[tuple[str, str, str], tuple[str, dict]] = {}
+        os.register_at_fork(after_in_child=self.clear)
+
+    def of(self, upstream: tuple[str, str, str], *, besides: str) -> dict | None:
+        with self._lock:
+            seen = self._profiles.get(upstream)
+        return seen[1] if seen is not None and seen[0] != besides else None
+
+    def remember(self, upstream: tuple[str, str, str], item_id: str, profile: dict) -> None:
+        with self._lock:
+            self._profiles.pop(upstream, None)
+            self._profiles[upstream] = (item_id, profile)
+            while len(self._profiles) > self.MAX_UPSTREAMS:
+                self._profiles.pop(next(iter(self._profiles)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._profiles.clear()
+
+
+RUN_PROFILES = RunProfiles()
 
 
 def _profiled_siblings() -> QuerySet[ImportRunItem]:
