@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import threading
-
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext_noop
@@ -24,6 +21,7 @@ from probe.guard import UnsafeUpstream, check_upstream_url
 from probe.smoke_model import choose_smoke_model
 from relay_project.compiled_reads import CompiledRead, Slot
 from relay_project.messages import Msg
+from relay_project.process_memo import ProcessMemo
 
 Stage = ImportRunItem.Stage
 FailureClass = ImportRunItem.FailureClass
@@ -193,25 +191,20 @@ class RunProfiles:
     MAX_UPSTREAMS = 1024
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._profiles: dict[tuple[str, str, str], tuple[str, dict]] = {}
-        os.register_at_fork(after_in_child=self.clear)
+        # (run, provider, base_url) → the item that got the profile, and the profile.
+        self._profiles: ProcessMemo[tuple[str, str, str], tuple[str, dict]] = ProcessMemo(
+            self.MAX_UPSTREAMS
+        )
 
     def of(self, upstream: tuple[str, str, str], *, besides: str) -> dict | None:
-        with self._lock:
-            seen = self._profiles.get(upstream)
+        seen = self._profiles.get(upstream)
         return seen[1] if seen is not None and seen[0] != besides else None
 
     def remember(self, upstream: tuple[str, str, str], item_id: str, profile: dict) -> None:
-        with self._lock:
-            self._profiles.pop(upstream, None)
-            self._profiles[upstream] = (item_id, profile)
-            while len(self._profiles) > self.MAX_UPSTREAMS:
-                self._profiles.pop(next(iter(self._profiles)))
+        self._profiles.put(upstream, (item_id, profile))
 
     def clear(self) -> None:
-        with self._lock:
-            self._profiles.clear()
+        self._profiles.clear()
 
 
 RUN_PROFILES = RunProfiles()

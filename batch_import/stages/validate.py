@@ -9,8 +9,6 @@ content.
 from __future__ import annotations
 
 import hashlib
-import os
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -37,6 +35,7 @@ from hosts.sub2api.errors import MAX_MESSAGE_CHARS
 from relay_project.crypto import Secret
 from relay_project.logging import redact
 from relay_project.messages import Msg
+from relay_project.process_memo import ProcessMemo
 
 Stage = ImportRunItem.Stage
 Access = ImportRunItem.AccessStatus
@@ -101,27 +100,22 @@ class RecentListings:
     MAX_KEYS = 256
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._lists: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
-        os.register_at_fork(after_in_child=self.clear)
+        # (host, key digest) → when the list was read, and the models it named.
+        self._lists: ProcessMemo[tuple[str, str], tuple[float, frozenset[str]]] = ProcessMemo(
+            self.MAX_KEYS
+        )
 
     def names(self, where: tuple[str, str], model: str) -> bool:
         """Whether a list read lately for ``where`` names ``model``."""
         reuse = settings.RELAY_VALIDATE_LISTING_REUSE
-        with self._lock:
-            read = self._lists.get(where)
+        read = self._lists.get(where)
         return read is not None and time.monotonic() - read[0] < reuse and model in read[1]
 
     def remember(self, where: tuple[str, str], models: list[str]) -> None:
-        with self._lock:
-            self._lists.pop(where, None)
-            self._lists[where] = (time.monotonic(), frozenset(models))
-            while len(self._lists) > self.MAX_KEYS:
-                self._lists.pop(next(iter(self._lists)))
+        self._lists.put(where, (time.monotonic(), frozenset(models)))
 
     def clear(self) -> None:
-        with self._lock:
-            self._lists.clear()
+        self._lists.clear()
 
 
 RECENT_LISTINGS = RecentListings()

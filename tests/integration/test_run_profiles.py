@@ -63,7 +63,7 @@ def test_an_item_is_not_given_its_own_profile_and_another_run_reads_its_own(
 def test_what_it_keeps_is_bounded_and_never_an_items_own() -> None:
     for n in range(RUN_PROFILES.MAX_UPSTREAMS + 5):
         RUN_PROFILES.remember((f"run-{n}", "p", "https://u.example/v1"), f"item-{n}", {"n": n})
-    assert len(RUN_PROFILES._profiles) == RUN_PROFILES.MAX_UPSTREAMS
+    assert len(RUN_PROFILES._profiles) == RUN_PROFILES.MAX_UPSTREAMS  # the oldest went first
     assert RUN_PROFILES.of(("run-0", "p", "https://u.example/v1"), besides="x") is None
     newest = ("run-1028", "p", "https://u.example/v1")
     assert RUN_PROFILES.of(newest, besides="x") == {"n": 1028}
