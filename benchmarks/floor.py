@@ -26,6 +26,7 @@ import resource
 import sqlite3
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -152,15 +153,25 @@ class Calls:
 
     def call(self, url: str, body: dict | None = None) -> Any:
         parts = urlsplit(url)
-        connection = self._connections.get(parts.netloc)
-        if connection is None:
-            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-            self._connections[parts.netloc] = connection
         headers = {"Authorization": "Bearer sk-floor", "Content-Type": "application/json"}
         data = None if body is None else json.dumps(body).encode()
-        connection.request("GET" if data is None else "POST", parts.path, data, headers)
-        answer = connection.getresponse()
+        sent = ("GET" if data is None else "POST", parts.path, data, headers)
+        connection = self._connections.pop(parts.netloc, None)
+        answer = None
+        if connection is not None:
+            try:
+                connection.request(*sent)
+                answer = connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # Kept, the server closed it while it idled: once more on a new connection,
+                # as every keep-alive client does.
+                connection.close()
+        if answer is None:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            connection.request(*sent)
+            answer = connection.getresponse()
         payload = answer.read()
+        self._connections[parts.netloc] = connection
         if answer.status != 200:
             raise RuntimeError(f"{url}: HTTP {answer.status}")
         return json.loads(payload)
@@ -307,6 +318,8 @@ def _fork_workers(db: Database, jobs: list[tuple[str, str]], processes: int, thr
             try:
                 os.write(writing, str(work(db, jobs[number::processes], threads)).encode())
                 code = 0
+            except BaseException:
+                traceback.print_exc()  # the parent only hears that it failed
             finally:
                 os._exit(code)
         os.close(writing)

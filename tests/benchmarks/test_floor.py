@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from benchmarks.floor import CALLS
+from benchmarks.floor import CALLS, Calls
 from tests.benchmarks.test_pg_settings import _rows
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +56,38 @@ def test_a_refused_call_fails_the_floor_instead_of_counting_it(upstream_factory,
     answer = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert answer.returncode != 0
     assert "HTTP 401" in answer.stderr
+
+
+class _ClosesAfterEachAnswer(BaseHTTPRequestHandler):
+    """Answers, then closes the connection without saying so (as a server does with a
+    connection it kept idle too long)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_kept_connection_the_server_closed_is_replaced() -> None:
+    """With many upstreams per thread a kept connection idles past the simulator's timeout:
+    the next call goes out again on a new one instead of failing the floor."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ClosesAfterEachAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        calls = Calls()
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1/models"
+        assert [calls.call(url) for _ in range(3)] == [{"ok": True}] * 3
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_table_puts_the_floor_beside_the_scenario() -> None:
