@@ -76,6 +76,11 @@ def by_key_cursor(connection: BaseDatabaseWrapper):
     return prepared() if prepared is not None else connection.cursor()
 
 
+def _cursor(connection: BaseDatabaseWrapper, *, by_key: bool):
+    """``by_key_cursor`` for a statement said to be by a key, else the connection's own."""
+    return by_key_cursor(connection) if by_key else connection.cursor()
+
+
 def _compiled_once(cache: dict, key: Any, build: Callable[[], Any]):
     """What ``build`` compiled for ``key``: once per process, shared by its threads.
 
@@ -518,7 +523,7 @@ def _fetched(
         for name, field in compiled.fields.items()
     }
     params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-    with by_key_cursor(connection) if by_key else connection.cursor() as cursor:
+    with _cursor(connection, by_key=by_key) as cursor:
         cursor.execute(compiled.sql, params)
         return cursor.fetchall()
 
@@ -645,7 +650,7 @@ def _written_pks(
     connection = connections[db]
     with (
         transaction.mark_for_rollback_on_error(using=db),
-        by_key_cursor(connection) if by_key else connection.cursor() as cursor,
+        _cursor(connection, by_key=by_key) as cursor,
     ):
         cursor.execute(sql, params)
         rows = cursor.fetchall()
