@@ -2,7 +2,9 @@
 
 Recipe (STYLE.md): lock the row, return early when nothing changes, check the tables, save with
 ``update_fields``, append exactly one event in the same transaction, then bring the run's state
-and counters in step through ``derive_run_state_from_counts``.
+and counters in step through ``derive_run_state_from_counts``. (When the worker goes on into
+the stage a transition moves the item to, that stage's start event is written with it, in the
+same INSERT: ``starting``.)
 
 The worker passes the item it read before the stage (``held``): every transition writes the
 row's next ``version``, so while the row still has the version the worker read, the item as
@@ -77,6 +79,7 @@ from relay_project.compiled_reads import (
     UpdateReturning,
     returns_rows_from_update,
 )
+from relay_project.ids import new_event_id
 from relay_project.messages import Msg, english, stored
 
 logger = logging.getLogger(__name__)
@@ -181,6 +184,7 @@ def transition_item(
     writer: Writer = Writer.PIPELINE,
     savepoint: bool = True,
     held: ImportRunItem | None = None,
+    starting: Callable[[ImportRunItem], str | Msg] | None = None,
 ) -> ImportRunItem:
     """Move one item and record why. Returns the item, unchanged and without an event when
     the request changes nothing. ``message`` and the ``TRANSLATABLE_FIELDS`` take a ``Msg``
@@ -191,7 +195,12 @@ def transition_item(
     ``held``: the item as the caller read it, with its run (the worker's, under its lease).
     While its row still has the version read, the change is checked against it and written
     in one statement that also brings the run's state (``HELD_ITEM_ROW``), and ``held`` is
-    the item returned; else the row is read under its lock, as without it."""
+    the item returned; else the row is read under its lock, as without it.
+
+    ``starting``: the caller goes on into the stage the item moves to at once (the worker,
+    between two stages): that stage's start, its ``stage_started`` event with the message
+    ``starting(item)`` gives the moved item, is written with this transition's event, in one
+    INSERT and one commit, and the item returned says so (``start_recorded``)."""
     fields = _with_translations(fields or {})
     forbidden = GUARDED_FIELDS & fields.keys()
     if "access_status" in forbidden:
@@ -220,16 +229,47 @@ def transition_item(
             _write_item(item, plan.changes)
         if plan.ending is not None:
             plan.ending.ends_with_commit()
-        _append_event(
+        event = _event_fields(
             item, event_type, plan.event_stage, message, _event_payload(plan.changes, payload)
         )
+        started = _start_of_next_stage(item, plan, starting)
+        if started is None:
+            NEW_EVENT.insert(**event)
+        else:
+            # Ids in the order written: the timeline orders events of one instant by id.
+            event["event_id"], started["event_id"] = sorted((new_event_id(), new_event_id()))
+            NEW_EVENT.insert_many([event, started])
         delta = item_counts(_snapshot(item)) - plan.counted_before
         if delta:
             add_to_run_counts(item, delta)
     if delta:
         _settle_after_transition(item.run_id)
     _as_read(item, plan.changes)
+    if started is not None:
+        item._start_recorded = (item.current_stage, item.version)
     return item
+
+
+def _start_of_next_stage(
+    item: ImportRunItem, plan: _Plan, starting: Callable[[ImportRunItem], str | Msg] | None
+) -> dict[str, Any] | None:
+    """The fields of the ``stage_started`` event of the stage ``plan`` moved the item into
+    (``item`` as written), when the caller goes on into it (``starting``); None otherwise."""
+    stage = plan.changes.get("current_stage")
+    if starting is None or stage is None or stage == Stage.DONE:
+        return None
+    if item.next_retry_at is not None and item.next_retry_at > timezone.now():
+        return None  # not due yet: its start is written when it starts
+    if item.run.state == ImportRun.State.CANCELLED:
+        return None  # the run's item read with the write: the worker stops here
+    return _event_fields(item, EventType.STAGE_STARTED, stage, starting(item), {})
+
+
+def start_recorded(item: ImportRunItem) -> bool:
+    """Whether the start of the item's current stage was written by the transition that
+    moved it there (``transition_item(starting=…)``) and nothing has changed it since (any
+    later transition writes the next version: a retry of the stage starts it again)."""
+    return item.__dict__.get("_start_recorded") == (item.current_stage, item.version)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ grew (``tests/integration/test_rows_per_item.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any, Generic, TypeVar
@@ -682,6 +682,9 @@ class _CompiledInsert:
     sources: tuple[_Source, ...] | None
     # Whether the INSERT returns the primary key the database made, and its converters.
     returns_pk: bool = False
+    # Several rows' values go as one array per field (PostgreSQL's ``UNNEST`` of Django's
+    # bulk inserts), not one parameter per field and row.
+    by_column: bool = False
     converters: dict = dataclass_field(default_factory=dict)
     apply_converters: Callable | None = None
 
@@ -761,21 +764,52 @@ class CompiledInsert(Generic[M]):
         if self._needs_save(values):
             return model._default_manager.create(**values).pk
         db = router.db_for_write(model)
-        connection = connections[db]
         compiled = _compiled_once(self._compiled, db, lambda: _compile_insert(model(), db))
         if compiled.sql is None or compiled.sources is None:
             return model._default_manager.create(**values).pk
-        unknown = values.keys() - {name for source in compiled.sources for name in source.names}
+        params, pk = self._params(compiled, values, connections[db])
+        made_pk = _executed(compiled, db, params)
+        return made_pk if compiled.returns_pk else pk
+
+    def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``insert`` of each of ``rows``, in one statement: a transition's event and the
+        start of the stage it moves to are written together. Where one statement cannot
+        write them as ``insert`` would (a key the database makes, a value ``create`` must
+        write), each row is inserted on its own."""
+        if len(rows) == 1:
+            self.insert(**rows[0])
+            return
+        model = self._model
+        db = router.db_for_write(model)
+        compiled = _compiled_once(
+            self._compiled, (db, len(rows)), lambda: _compile_insert(model(), db, rows=len(rows))
+        )
+        if compiled.sql is None or compiled.sources is None or any(map(self._needs_save, rows)):
+            for values in rows:
+                self.insert(**values)
+            return
+        connection = connections[db]
+        prepared = [self._params(compiled, values, connection)[0] for values in rows]
+        if compiled.by_column:
+            _executed(compiled, db, [list(column) for column in zip(*prepared, strict=True)])
+        else:
+            _executed(compiled, db, [param for row in prepared for param in row])
+
+    def _params(
+        self, compiled: _CompiledInsert, values: Mapping[str, Any], connection: BaseDatabaseWrapper
+    ) -> tuple[list, Any]:
+        """One row's parameters, field by field, and its primary key."""
+        sources = compiled.sources
+        unknown = values.keys() - {name for source in sources for name in source.names}
         if unknown:
-            raise TypeError(f"{model.__name__} has no field named {sorted(unknown)}")
+            raise TypeError(f"{self._model.__name__} has no field named {sorted(unknown)}")
         params, pk = [], None
-        for source in compiled.sources:
+        for source in sources:
             value = _given_or_default(source, values)
             if source.field.primary_key:
                 pk = value
             params.append(source.prepared(value, connection))
-        made_pk = _executed(compiled, db, params)
-        return made_pk if compiled.returns_pk else pk
+        return params, pk
 
 
 _MISSING = object()
@@ -806,24 +840,26 @@ def _source(field: Field) -> _Source | None:
     return _Source(field=field, names=names, made_now=made_now, plain=_PLAIN.get(type(target)))
 
 
-def _compile_insert(obj: Model, db: str) -> _CompiledInsert:
+def _compile_insert(obj: Model, db: str, *, rows: int = 1) -> _CompiledInsert:
     # The fields and the statement ``Model.save_base`` gives ``_do_insert`` for a new row:
-    # without the auto field, whose value the INSERT returns.
+    # without the auto field, whose value the INSERT returns. Several ``rows`` (one VALUES
+    # list each) only where no key comes back.
     opts = obj._meta
     fields = [f for f in opts.local_concrete_fields if not f.generated and f is not opts.auto_field]
     query = InsertQuery(type(obj))
-    query.insert_values(fields, [obj])
+    query.insert_values(fields, [obj] * rows)
     compiler = query.get_compiler(using=db)
     returns_pk = opts.auto_field is not None
     if returns_pk:
-        if not compiler.connection.features.can_return_columns_from_insert:
+        if rows > 1 or not compiler.connection.features.can_return_columns_from_insert:
             return _CompiledInsert(
                 connection=compiler.connection, sql=None, fields=fields, sources=None
             )
         compiler.returning_fields = [opts.pk]
     [(sql, params)] = compiler.as_sql()
-    if len(params) != len(fields):
-        raise ValueError("CompiledInsert needs one parameter per field")
+    by_column = rows > 1 and len(params) == len(fields)
+    if len(params) != len(fields) * rows and not by_column:
+        raise ValueError("CompiledInsert needs one parameter per field and row, or per field")
     sources = tuple(_source(field) for field in fields)
     return _CompiledInsert(
         connection=compiler.connection,
@@ -831,6 +867,7 @@ def _compile_insert(obj: Model, db: str) -> _CompiledInsert:
         fields=fields,
         sources=None if None in sources else sources,
         returns_pk=returns_pk,
+        by_column=by_column,
         converters=compiler.get_converters([opts.pk.get_col(opts.db_table)]) if returns_pk else {},
         apply_converters=compiler.apply_converters,
     )

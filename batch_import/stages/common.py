@@ -12,13 +12,41 @@ from django.utils.translation import gettext_noop
 from batch_import.failures import host_failure
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.retry import next_retry_at
-from batch_import.transitions import EventType, record_event, transition_item
+from batch_import.transitions import EventType, record_event, start_recorded, transition_item
 from hosts.models import ManagedResource
 from hosts.resources import HostResources, Owner
 from hosts.sub2api import HostError
 from relay_project.messages import Msg
 
 Stage = ImportRunItem.Stage
+
+
+def start_message(item: ImportRunItem) -> Msg:
+    """What the start of the item's current stage says (its ``stage_started`` event)."""
+    stage = item.current_stage
+    if stage == Stage.PROBE:
+        return Msg(gettext_noop("probing the upstream"))
+    if stage == Stage.PROVISION and item.run.is_preview:
+        return Msg(gettext_noop("previewing on host"))
+    if stage == Stage.PROVISION:
+        return Msg(gettext_noop("provisioning on host"))
+    if stage == Stage.CONFIRM:
+        return Msg(
+            gettext_noop("confirming account %(account)s (attempt %(attempt)s)"),
+            account=item.account_id,
+            attempt=item.confirmation_attempts + 1,
+        )
+    if stage == Stage.VALIDATE:
+        return Msg(gettext_noop("gateway validation"))
+    raise ValueError(f"stage {stage} has no start")
+
+
+def record_start(item: ImportRunItem) -> None:
+    """The ``stage_started`` event of the item's current stage: each start of a stage is one
+    (``reuse_preflight.provisioned_before`` counts the provision stage's). Written already
+    when the transition that moved the item there went on into it (``starting``)."""
+    if not start_recorded(item):
+        record_event(item=item, event_type=EventType.STAGE_STARTED, message=start_message(item))
 
 
 def fail_item(

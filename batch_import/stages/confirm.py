@@ -17,9 +17,11 @@ from batch_import.stages.common import (
     add_advisories,
     had_retries,
     host_error_message,
+    record_start,
     schedule_retry,
+    start_message,
 )
-from batch_import.transitions import EventType, record_event, transition_item
+from batch_import.transitions import EventType, transition_item
 from hosts.sub2api import HostError, shared_client_for_host
 from hosts.sub2api.accounts import AccountTestFailure, classify_test_failure
 from probe.aliases import canonical_model_id
@@ -37,15 +39,7 @@ def gateway_model(item: ImportRunItem) -> str:
 
 def run_confirm(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     attempt = item.confirmation_attempts + 1
-    record_event(
-        item=item,
-        event_type=EventType.STAGE_STARTED,
-        message=Msg(
-            gettext_noop("confirming account %(account)s (attempt %(attempt)s)"),
-            account=item.account_id,
-            attempt=attempt,
-        ),
-    )
+    record_start(item)
     model = gateway_model(item)
     client = shared_client_for_host(item.run.host, transport=ctx.host_transport)
     try:
@@ -151,6 +145,7 @@ def finish(
         item_id=item.item_id,
         held=item,
         stage=Stage.VALIDATE,
+        starting=start_message,
         confirmation_status=status,
         event_type=event,
         message=message,

@@ -23,9 +23,10 @@ from batch_import.stages.common import (
     handle_host_error,
     host_error_message,
     item_resources,
+    record_start,
 )
 from batch_import.stages.provision import Provisioner
-from batch_import.transitions import EventType, record_event, transition_item
+from batch_import.transitions import EventType, transition_item
 from hosts.models import ManagedResource
 from hosts.sub2api import HostError, shared_client_for_host
 from hosts.sub2api.naming import managed_account_name, managed_group_name
@@ -37,11 +38,7 @@ Resource = ManagedResource.ResourceType
 
 
 def run_preview(item: ImportRunItem, ctx: StageContext) -> None:
-    record_event(
-        item=item,
-        event_type=EventType.STAGE_STARTED,
-        message=Msg(gettext_noop("previewing on host")),
-    )
+    record_start(item)
     run = item.run
     client = shared_client_for_host(run.host, transport=ctx.host_transport)
     try:

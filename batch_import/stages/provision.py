@@ -32,8 +32,14 @@ from batch_import.stages.access import (
     needs_access,
     note_access,
 )
-from batch_import.stages.common import add_advisories, handle_host_error, item_resources
-from batch_import.transitions import EventType, record_event, transition_item
+from batch_import.stages.common import (
+    add_advisories,
+    handle_host_error,
+    item_resources,
+    record_start,
+    start_message,
+)
+from batch_import.transitions import EventType, transition_item
 from hosts.resources import HostResources
 from hosts.sub2api import Channel, HostError, shared_client_for_host
 from probe.aliases import build_alias_table, canonical_model_id
@@ -59,11 +65,7 @@ FINISH_EVENT = {
 
 def run_provision(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     run = item.run
-    record_event(
-        item=item,
-        event_type=EventType.STAGE_STARTED,
-        message=Msg(gettext_noop("provisioning on host")),
-    )
+    record_start(item)
     client = shared_client_for_host(run.host, transport=ctx.host_transport)
     provisioner = Provisioner(item, item_resources(item, client), packs=ctx.packs)
     provisioner.provision(on_host_error=lambda exc: handle_host_error(item, run, exc, ctx))
@@ -260,6 +262,7 @@ class Provisioner:
                 item_id=self.item.item_id,
                 held=self.item,
                 stage=Stage.CONFIRM,
+                starting=start_message,
                 event_type=FINISH_EVENT[decision.action],
                 message=Msg(
                     gettext_noop("account %(account)s: %(action)s"),

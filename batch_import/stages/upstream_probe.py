@@ -10,8 +10,15 @@ from batch_import.failures import upstream_failure
 from batch_import.models import ImportRunItem
 from batch_import.packs import apply_pack_aliases, pack_label, pack_profile
 from batch_import.stages import StageContext
-from batch_import.stages.common import add_advisories, fail_item, schedule_retry, stage_retries
-from batch_import.transitions import EventType, record_event, transition_item
+from batch_import.stages.common import (
+    add_advisories,
+    fail_item,
+    record_start,
+    schedule_retry,
+    stage_retries,
+    start_message,
+)
+from batch_import.transitions import EventType, transition_item
 from probe.aliases import build_alias_table, resolve_requested_model
 from probe.capability import Advisory, CapabilityProfile, probe_capabilities
 from probe.client import ProbeError, UpstreamClient
@@ -29,11 +36,7 @@ FailureClass = ImportRunItem.FailureClass
 
 def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     """GET /v1/models → alias table → capability profile → smoke model; then provision."""
-    record_event(
-        item=item,
-        event_type=EventType.STAGE_STARTED,
-        message=Msg(gettext_noop("probing the upstream")),
-    )
+    record_start(item)
     pack = pack_profile(item, ctx.packs)
     client = UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport)
     try:
@@ -125,6 +128,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
         item_id=item.item_id,
         held=item,
         stage=Stage.PROVISION,
+        starting=start_message,
         event_type=EventType.STAGE_COMPLETED,
         message=Msg(
             gettext_noop("%(count)s models discovered; smoke model %(smoke)s (%(reason)s)")

@@ -20,9 +20,9 @@ from batch_import.failures import gateway_failure
 from batch_import.models import ImportRun, ImportRunItem
 from batch_import.stages import StageContext
 from batch_import.stages.access import validation_email
-from batch_import.stages.common import add_advisories, schedule_retry, stage_retries
+from batch_import.stages.common import add_advisories, record_start, schedule_retry, stage_retries
 from batch_import.stages.confirm import gateway_model
-from batch_import.transitions import EventType, Writer, record_event, transition_item
+from batch_import.transitions import EventType, Writer, transition_item
 from hosts.resources import user_key
 from hosts.sub2api import (
     ChatCompletion,
@@ -286,11 +286,7 @@ def access_key(item: ImportRunItem) -> Secret:
 
 
 def run_validate(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
-    record_event(
-        item=item,
-        event_type=EventType.STAGE_STARTED,
-        message=Msg(gettext_noop("gateway validation")),
-    )
+    record_start(item)
     host = item.run.host
     if "chat_completions" in (host.missing_capabilities or []):
         return verdict(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -259,6 +260,57 @@ def test_a_held_item_whose_row_changed_since_is_read_under_its_lock_instead():
     assert (moved.current_stage, moved.retry_count, moved.version) == ("validate", 0, 2)
     stored = ImportRunItem.objects.get(pk=item.pk)
     assert (stored.current_stage, stored.retry_count, stored.version) == ("validate", 0, 2)
+
+
+def started(item: ImportRunItem) -> str:
+    return f"starting {item.current_stage} at version {item.version}"
+
+
+def test_a_move_the_caller_goes_on_from_writes_the_next_stages_start_in_the_same_insert():
+    item = held(ImportRunItemFactory(current_stage="probe"))
+    with CaptureQueriesContext(connection) as queries:
+        moved = transition_item(
+            item_id=item.pk,
+            held=item,
+            stage="provision",
+            event_type="stage_completed",
+            message="probed",
+            starting=started,
+        )
+
+    assert len([q for q in queries if "import_run_item_events" in q["sql"]]) == 1
+    events = list(ImportRunItemEvent.objects.filter(item=item).order_by("created_at", "event_id"))
+    assert [(e.event_type, e.stage, e.message) for e in events] == [
+        ("stage_completed", "probe", "probed"),
+        ("stage_started", "provision", "starting provision at version 1"),
+    ]
+    assert transitions.start_recorded(moved)
+    # A later transition (a retry of the stage) starts it again: the mark is the version's.
+    transition_item(item_id=item.pk, held=moved, fields={"retry_count": 1}, event_type="x")
+    assert not transitions.start_recorded(moved)
+
+
+@pytest.mark.parametrize(
+    "situation", ["ends", "stays", "due later", "run cancelled", "nobody goes on"]
+)
+def test_no_start_is_written_where_the_caller_does_not_go_on_into_a_new_stage(situation):
+    item = held(ImportRunItemFactory(current_stage="confirm"))
+    fields, stage, starting = {}, "validate", started
+    if situation == "ends":
+        stage = "done"
+    elif situation == "stays":
+        stage, fields = "confirm", {"retry_count": 2}
+    elif situation == "due later":
+        fields = {"next_retry_at": timezone.now() + timedelta(minutes=5)}
+    elif situation == "run cancelled":
+        ImportRun.objects.filter(pk=item.run_id).update(state="cancelled")
+    else:
+        starting = None
+    moved = transition_item(
+        item_id=item.pk, held=item, stage=stage, fields=fields, event_type="x", starting=starting
+    )
+    assert list(ImportRunItemEvent.objects.filter(item=item).values_list("event_type")) == [("x",)]
+    assert not transitions.start_recorded(moved)
 
 
 def leased_item(worker_id: str) -> tuple[ImportRunItem, leases.HeldLease]:

@@ -430,6 +430,30 @@ def test_a_compiled_insert_returns_the_key_the_database_makes(monkeypatch):
     assert len(compiled) == 1  # once for both, in this process
 
 
+def test_insert_many_writes_the_rows_inserts_write_in_one_statement():
+    item = ImportRunItemFactory()
+    one = [NEW_EVENT.insert(**event_values(item, n)) for n in (1, 2)]
+    rows = [event_values(item, n) | {"event_id": f"evt_many_{n}"} for n in (1, 2)]
+    before = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        NEW_EVENT.insert_many(rows)
+
+    assert [q["sql"][:6] for q in queries] == ["INSERT"]
+    assert [stored_row(f"evt_many_{n}") for n in (1, 2)] == [stored_row(pk) for pk in one]
+    many = ImportRunItemEvent.objects.filter(pk__startswith="evt_many_").order_by("pk")
+    assert all(before <= event.created_at <= timezone.now() for event in many)
+
+
+def test_insert_many_of_a_model_whose_keys_the_database_makes_inserts_each_row():
+    host = HostFactory()
+    with CaptureQueriesContext(connection) as queries:
+        NEW_RECORD.insert_many([record_values(host, 4), record_values(host, 5)])
+    inserts = [q for q in queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == 2
+    stored = ManagedResource.objects.filter(host=host).values_list("host_resource_id", flat=True)
+    assert sorted(stored) == ["4", "5"]
+
+
 @pytest.mark.skipif(
     connection.vendor != "sqlite", reason="an SQLite before 3.35; PostgreSQL returns the key"
 )
