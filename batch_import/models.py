@@ -124,6 +124,11 @@ class ImportRun(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
     finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    # Each counter shard counts the items of its own positions (``ImportRunCounterShard``):
+    # set by every recount since; a run counted before keeps its whole count in shard 0.
+    counted_by_shard = models.BooleanField(
+        default=False, editable=False, verbose_name=_("counted by shard")
+    )
 
     objects = ImportRunQuerySet.as_manager()
 
@@ -167,8 +172,9 @@ class ImportRunCounterShard(models.Model):
     An item's transition adds what it changed in the run's counts (``run_state.item_counts``)
     to the row of its shard (its position modulo ``SHARDS``), so concurrent transitions of
     one run lock different rows, and none locks the run's. A recount
-    (``transitions.refresh_run_state``) puts the whole count in shard 0 and zeroes the others,
-    so a shard's own value may be negative; the sums never are."""
+    (``transitions.refresh_run_state``) counts each shard's items into its row, so a shard
+    counts exactly its items (``ImportRun.counted_by_shard``; before, a recount put the whole
+    count in shard 0), and one whose items are not all done says the run goes on."""
 
     SHARDS = 16
 

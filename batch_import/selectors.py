@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Mod
 
-from batch_import.models import ImportRun, ImportRunItem, ImportRunItemEvent
+from batch_import.models import ImportRun, ImportRunCounterShard, ImportRunItem, ImportRunItemEvent
 from batch_import.run_state import PRE_VALIDATION_STAGES, RunCounts
 
 Stage = ImportRunItem.Stage
@@ -49,11 +50,29 @@ def item_get_with_events(run_id: str, item_id: str) -> ImportRunItem:
 def run_counts(run_id: str) -> RunCounts:
     """The run's item counts in one aggregate query (the index on (run, …) serves it): a
     transition costs the same whatever the run's size, instead of reading every item."""
+    counts = ImportRunItem.objects.filter(run_id=run_id).aggregate(**_COUNTED)
+    return RunCounts(**counts)
+
+
+def run_counts_by_shard(run_id: str) -> dict[int, RunCounts]:
+    """``run_counts`` of each counter shard's items (its position modulo ``SHARDS``), in one
+    grouped query; shards with no item are absent."""
+    rows = (
+        ImportRunItem.objects.filter(run_id=run_id)
+        .annotate(shard=Mod("position", ImportRunCounterShard.SHARDS))
+        .values("shard")
+        .annotate(**_COUNTED)
+        .order_by()
+    )
+    return {row.pop("shard"): RunCounts(**row) for row in rows}
+
+
+def _counted() -> dict[str, Count]:
     done = Q(current_stage=Stage.DONE)
     failed_before_validation = (
         done & Q(access_status=Access.UNKNOWN) & Q(last_error_stage__isnull=False)
     )
-    counts = ImportRunItem.objects.filter(run_id=run_id).aggregate(
+    return dict(
         total=Count("pk"),
         done=Count("pk", filter=done),
         active=Count("pk", filter=Q(access_status=Access.ACTIVE)),
@@ -68,7 +87,10 @@ def run_counts(run_id: str) -> RunCounts:
         ),
         advisory=Count("pk", filter=Q(confirmation_status=Confirmation.ADVISORY)),
     )
-    return RunCounts(**counts)
+
+
+# What ``run_counts`` counts, each as an aggregate over the items (``RunCounts``' fields).
+_COUNTED = _counted()
 
 
 def stage_counts(run: ImportRun) -> dict[str, int]:

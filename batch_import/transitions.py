@@ -67,7 +67,7 @@ from batch_import.run_state import (
     item_has_warning,
     legacy_batch_status,
 )
-from batch_import.selectors import run_counts
+from batch_import.selectors import run_counts_by_shard
 from relay_project.compiled_reads import (
     CompiledGet,
     CompiledInsert,
@@ -240,9 +240,8 @@ def transition_item(
             event["event_id"], started["event_id"] = sorted((new_event_id(), new_event_id()))
             NEW_EVENT.insert_many([event, started])
         delta = item_counts(_snapshot(item)) - plan.counted_before
-        if delta:
-            add_to_run_counts(item, delta)
-    if delta:
+        running_on = bool(delta) and add_to_run_counts(item, delta)
+    if delta and not running_on:
         _settle_after_transition(item.run_id)
     _as_read(item, plan.changes)
     if started is not None:
@@ -527,9 +526,10 @@ def shard_counts(run_id: str) -> RunCounts | None:
 
 
 def refresh_run_state(*, run_id: str) -> ImportRun:
-    """Recount the run's items into its counter shards and bring its state in step (same
-    transaction as the caller). One aggregate over the run's items: for run creation, cancel
-    and repair; an item transition adds its own change instead (``add_to_run_counts``).
+    """Recount the run's items into its counter shards, each shard's own items into its row,
+    and bring its state in step (same transaction as the caller). One aggregate over the
+    run's items: for run creation, cancel and repair; an item transition adds its own change
+    instead (``add_to_run_counts``).
 
     The shards' rows are locked before the items are counted: a transition that has not
     committed yet adds its change after the recount, which did not see it."""
@@ -539,11 +539,11 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
             shard.shard: shard
             for shard in ImportRunCounterShard.objects.select_for_update().filter(run_id=run_id)
         }
-        counts = run_counts(run_id)
-        recounted = {column: getattr(counts, name) for name, column in RUN_COUNT_COLUMN.items()}
+        by_shard = run_counts_by_shard(run_id)
+        counts = sum(by_shard.values(), RunCounts())
         zero = dict.fromkeys(RUN_COUNT_COLUMNS, 0)
         rows = [
-            ImportRunCounterShard(run_id=run_id, shard=n, **(recounted if n == 0 else zero))
+            ImportRunCounterShard(run_id=run_id, shard=n, **_columns(by_shard.get(n, RunCounts())))
             for n in range(ImportRunCounterShard.SHARDS)
         ]
         if shards:
@@ -557,8 +557,16 @@ def refresh_run_state(*, run_id: str) -> ImportRun:
             ImportRunCounterShard.objects.bulk_update(changed, fields=list(zero))
         else:
             ImportRunCounterShard.objects.bulk_create(rows)
+        if not run.counted_by_shard:
+            run.counted_by_shard = True
+            run.save(update_fields=["counted_by_shard"])
         _settle(run, counts)
     return run
+
+
+def _columns(counts: RunCounts) -> dict[str, int]:
+    """``counts`` as a counter shard's row values."""
+    return {column: getattr(counts, name) for name, column in RUN_COUNT_COLUMN.items()}
 
 
 def _add_to_shard_statement(shape: None) -> tuple[QuerySet, dict]:
@@ -571,15 +579,28 @@ def _add_to_shard_statement(shape: None) -> tuple[QuerySet, dict]:
 
 
 # A transition's change added to its shard's row (1-2 per item), compiled once per process.
-# By the shard's key: prepared on PostgreSQL (``by_key_cursor``).
-ADD_TO_SHARD = CompiledUpdatePks(ImportRunCounterShard, _add_to_shard_statement, by_key=True)
+# By the shard's key: prepared on PostgreSQL (``by_key_cursor``). It returns the shard's
+# counts of items and of finished ones as written.
+ADD_TO_SHARD = CompiledUpdatePks(
+    ImportRunCounterShard,
+    _add_to_shard_statement,
+    by_key=True,
+    returning=(RUN_COUNT_COLUMN["total"], RUN_COUNT_COLUMN["done"]),
+)
 
 
-def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> None:
+def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> bool:
     """Add one transition's change to the counter shard of its item (same transaction as the
     caller): one UPDATE that locks that shard's row only. A run never counted is counted once
-    from its items instead, this change included."""
-    counted = ADD_TO_SHARD.update(
+    from its items instead, this change included.
+
+    Returns whether the run goes on as it is, so that settling it would change nothing: it
+    was running and unfinished as the transition read it (a retried run's ``finished_at`` is
+    cleared by a settle), and the shard, which counts exactly its own items
+    (``counted_by_shard``), still counts one not done as written: while any item is not done
+    the counts derive ``running``. The run's last item to finish finishes its shard too, and
+    the transaction that commits last, whose UPDATE saw every other one, settles the run."""
+    counted = ADD_TO_SHARD.update_rows(
         None,
         run_id=item.run_id,
         shard=item.position % ImportRunCounterShard.SHARDS,
@@ -587,6 +608,15 @@ def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> None:
     )
     if not counted:
         refresh_run_state(run_id=item.run_id)
+        return False
+    [(_, total, done)] = counted
+    run = item.run
+    return (
+        done < total
+        and run.counted_by_shard
+        and run.state == ImportRun.State.RUNNING
+        and run.finished_at is None
+    )
 
 
 def settle_run(run_id: str) -> None:

@@ -576,7 +576,8 @@ class CompiledUpdatePks:
     each call's values go (what varies beyond them, such as how many rows a sliced subquery
     takes, is the shape). Each call's values are prepared as the field prepares a value it
     writes (``get_db_prep_save``) or compares (``get_db_prep_value``). ``by_key``: the rows
-    are found by a key whatever its value (``by_key_cursor``)."""
+    are found by a key whatever its value (``by_key_cursor``). ``returning``: fields of the
+    rows as written, returned after the key (``update_rows``)."""
 
     def __init__(
         self,
@@ -584,13 +585,19 @@ class CompiledUpdatePks:
         build: Callable[[Any], tuple[QuerySet, Mapping[str, Any]]],
         *,
         by_key: bool = False,
+        returning: tuple[str, ...] = (),
     ) -> None:
         self._model, self._build, self._by_key = model, build, by_key
+        self._returning = returning
         self._compiled: dict = {}
 
     def update(self, shape: Any, **values: Any) -> list:
         """Run the statement of ``shape`` with ``values`` (slot name → value); the primary
         keys of the rows it wrote."""
+        return [row[0] for row in self.update_rows(shape, **values)]
+
+    def update_rows(self, shape: Any, **values: Any) -> list[tuple]:
+        """``update``: each written row's key, then its ``returning`` fields as written."""
         db = router.db_for_write(self._model)
         connection = connections[db]
         compiled = _compiled_once(
@@ -603,7 +610,7 @@ class CompiledUpdatePks:
             )
             prepared["slot", name] = prepare(values[name], connection)
         params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-        return _written_pks(
+        return _written_rows(
             db,
             compiled.sql,
             params,
@@ -612,9 +619,11 @@ class CompiledUpdatePks:
             by_key=self._by_key,
         )
 
-    @staticmethod
-    def _compile(queryset: QuerySet, written: Mapping[str, Any], db: str) -> _CompiledPks:
-        compiler, sql, params, converters = _update_returning_pk(queryset, written, db)
+    def _compile(self, queryset: QuerySet, written: Mapping[str, Any], db: str) -> _CompiledPks:
+        returning = [queryset.model._meta.get_field(name) for name in self._returning]
+        compiler, sql, params, converters = _update_returning_pk(
+            queryset, written, db, returning=returning
+        )
         return _CompiledPks(
             connection=compiler.connection,
             sql=sql,
@@ -631,9 +640,12 @@ def _slot_fields(params: list) -> dict[str, Field]:
     return {p.key[1]: p.output_field for p in params if isinstance(p, _Slot)}
 
 
-def _update_returning_pk(queryset: QuerySet, values: Mapping[str, Any], db: str):
+def _update_returning_pk(
+    queryset: QuerySet, values: Mapping[str, Any], db: str, *, returning: list[Field] = ()
+):
     """``queryset.update(**values)`` as ``QuerySet.update`` compiles it, returning the primary
-    keys: the compiler, the SQL, its parameters and the keys' converters."""
+    keys (and the ``returning`` fields after them): the compiler, the SQL, its parameters and
+    the converters of the columns returned."""
     connection = connections[db]
     if not returns_rows_from_update(connection):
         raise NotImplementedError(f"{connection.vendor} returns no rows from an UPDATE")
@@ -641,12 +653,16 @@ def _update_returning_pk(queryset: QuerySet, values: Mapping[str, Any], db: str)
     query.add_update_values(values)
     query.clear_ordering(force=True)
     query.clear_select_clause()
-    return _returning(query, db, [queryset.model._meta.pk])
+    return _returning(query, db, [queryset.model._meta.pk, *returning])
 
 
-def _written_pks(
+def _written_pks(db: str, sql: str, params: list, apply_converters, converters) -> list:
+    return [row[0] for row in _written_rows(db, sql, params, apply_converters, converters)]
+
+
+def _written_rows(
     db: str, sql: str, params: list, apply_converters, converters, *, by_key: bool = False
-) -> list:
+) -> list[tuple]:
     connection = connections[db]
     with (
         transaction.mark_for_rollback_on_error(using=db),
@@ -656,7 +672,7 @@ def _written_pks(
         rows = cursor.fetchall()
     if converters:
         rows = apply_converters(rows, converters)
-    return [row[0] for row in rows]
+    return [tuple(row) for row in rows]
 
 
 def update_returning_pks(queryset: QuerySet, **values: Any) -> list:

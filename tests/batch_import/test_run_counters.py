@@ -18,15 +18,16 @@ from hypothesis import strategies as st
 
 from batch_import import tasks, transitions
 from batch_import.errors import InvalidTransition
-from batch_import.models import ImportRun, ImportRunCounterShard, ImportRunItem
+from batch_import.models import RUN_COUNT_COLUMN, ImportRun, ImportRunCounterShard, ImportRunItem
 from batch_import.run_requests import validate_run_request
 from batch_import.run_state import (
     ItemSnapshot,
+    RunCounts,
     count_items,
     derive_run_state_from_counts,
     item_counts,
 )
-from batch_import.selectors import run_counts
+from batch_import.selectors import run_counts, run_counts_by_shard
 from batch_import.services import item_retry, run_cancel, run_start
 from batch_import.transitions import (
     EventType,
@@ -125,6 +126,12 @@ def assert_counters_are_the_recount(run: ImportRun) -> None:
     run.refresh_from_db()
     counts = run_counts(run.run_id)
     assert stored_counts(run) == counts
+    # Each shard counts exactly its own items: whether they are all done is the shard's.
+    assert run.counted_by_shard
+    by_shard = run_counts_by_shard(run.run_id)
+    for shard in ImportRunCounterShard.objects.filter(run=run):
+        own = by_shard.get(shard.shard, RunCounts())
+        assert stored_shard(shard) == own, shard.shard
     derived = derive_run_state_from_counts(
         counts, mode=run.mode, cancelled=run.state == ImportRun.State.CANCELLED
     )
@@ -228,7 +235,10 @@ def _finish_one_item(run: ImportRun) -> list[str]:
 @pytest.mark.django_db
 def test_a_transition_costs_the_same_statements_in_a_run_of_10_and_of_2000_items():
     small, large = _finish_one_item(_run_of(10)), _finish_one_item(_run_of(2_000))
-    assert [len(s) for s in small] == [len(s) for s in large]
+    assert [len(s) for s in small[:-1]] == [len(s) for s in large[:-1]]
+    # Its finishing one too, but for the settle: in the big run the item's counter shard
+    # still counts unfinished items (in the small one it is its shard's only item).
+    assert len(large[-1]) == len(small[-1]) - 1, (small[-1], large[-1])
     # A stage move that changes no count writes the item and its event, nothing on the run:
     # it reads the run's row with the item's (for the worker's check between stages), and
     # neither locks nor writes it.
@@ -295,6 +305,63 @@ def test_an_item_that_finishes_adds_to_its_shard_and_only_reads_the_runs_row():
     run.refresh_from_db()
     assert run.state == "completed_with_warnings" and run.finished_at is not None
     assert_counters_are_the_recount(run)
+
+
+def stored_shard(shard: ImportRunCounterShard) -> RunCounts:
+    return RunCounts(**{name: getattr(shard, column) for name, column in RUN_COUNT_COLUMN.items()})
+
+
+@pytest.mark.django_db
+def test_an_item_that_leaves_its_shard_unfinished_reads_no_counts_of_the_run():
+    """While the item's shard still counts unfinished items, so does the run, whose counts
+    then derive ``running``: the transition adds its change and settles nothing. The one that
+    finishes the shard reads the run's counts, and ends the run with its last item."""
+    run = ImportRunFactory()
+    items = [
+        ImportRunItemFactory(
+            run=run, position=n * ImportRunCounterShard.SHARDS, current_stage=Stage.VALIDATE
+        )
+        for n in range(3)  # all of shard 0
+    ]
+    refresh_run_state(run_id=run.run_id)
+    assert counts_read(items[0].pk) == [] and counts_read(items[1].pk) == []
+    run.refresh_from_db()
+    assert (run.state, run.completed_items, run.active_items) == ("running", 2, 2)
+    assert counts_read(items[2].pk) != []
+    run.refresh_from_db()
+    assert (run.state, run.completed_items) == ("completed", 3) and run.finished_at is not None
+    assert_counters_are_the_recount(run)
+
+
+@pytest.mark.django_db
+def test_a_run_counted_before_its_shards_counted_their_own_items_settles_every_change():
+    """A run recounted before, its whole count in shard 0: a shard's counts say nothing of
+    its items, so every transition that changes a count settles the run, and its last ends
+    it whatever shard that item is in."""
+    run = ImportRunFactory()
+    items = [
+        ImportRunItemFactory(run=run, position=n, current_stage=Stage.VALIDATE) for n in (0, 1)
+    ]
+    refresh_run_state(run_id=run.run_id)
+    total = RUN_COUNT_COLUMN["total"]
+    ImportRunCounterShard.objects.filter(run=run, shard=1).update(**{total: 0})
+    ImportRunCounterShard.objects.filter(run=run, shard=0).update(**{total: 2})
+    ImportRun.objects.filter(pk=run.pk).update(counted_by_shard=False)
+    assert counts_read(items[1].pk) != []  # its shard says 1 done of 0: settled
+    assert counts_read(items[0].pk) != []  # 1 done of 2 in shard 0, yet the run's last
+    run.refresh_from_db()
+    assert (run.state, run.completed_items) == ("completed", 2)
+
+
+def counts_read(item_id: str) -> list[str]:
+    """The reads of the run's counter shards when the item finishes."""
+    with CaptureQueriesContext(connection) as captured:
+        _finish(item_id)
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].startswith("SELECT") and '"import_run_counters"' in q["sql"]
+    ]
 
 
 # --- concurrent workers ---------------------------------------------------------------------

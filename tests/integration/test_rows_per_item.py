@@ -190,8 +190,15 @@ def test_rows_and_statements_per_item_do_not_grow_with_the_run(
     }
     assert not grown, grown  # table: (rows per item at N=10, at N=100)
     # Statements per item: the same kinds of item (the first of the host, the first of each
-    # upstream, the others, the last one that ends the run) cost the same in both runs.
-    assert set(small_statements) == set(big_statements), (small_statements, big_statements)
-    assert small_statements.most_common(1)[0][0] == big_statements.most_common(1)[0][0]
+    # upstream, the others, the last one that ends the run) cost the same in both runs, or
+    # one fewer where the item's counter shard still counted another's unfinished item (the
+    # big run's items share the shards): such an item settles nothing.
+    kinds = set(small_statements)
+    assert set(big_statements) <= kinds | {n - 1 for n in kinds}, (
+        small_statements,
+        big_statements,
+    )
+    usual = small_statements.most_common(1)[0][0]
+    assert big_statements.most_common(1)[0][0] in (usual, usual - 1)
     # The hook's statements are per item and per upstream, plus a few per run.
     assert big_hook <= small_hook, (small_hook, big_hook)

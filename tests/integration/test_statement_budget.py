@@ -26,8 +26,10 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 # 35 before the UPDATE of the run's counters returned them (the row was read back); 34 until
 # the counts went to counter shards: the UPDATE of the item's shard returns nothing a settle
 # needs, so the settle reads the shards with the run's state after the commit (one statement
-# more, and no lock on the run's row, which every finishing item took before).
-BUDGET = 35
+# more, and no lock on the run's row, which every finishing item took before); 31 before each
+# stage's start was written with the transition into it (three statements); 28, and 27 for an
+# item whose counter shard still counts unfinished items, which settles nothing.
+BUDGET = 28
 # The last item also ends the run, in a transaction of its own after its commit (BEGIN, the
 # shards read again under the run's row lock, the run's end written, the V1 batch, COMMIT),
 # and its after-import task is enqueued.
@@ -67,9 +69,11 @@ def test_each_items_pipeline_stays_within_the_statement_budget(
     )
 
     *steady, last = small
-    assert len(set(steady)) == 1, small  # the same for every item of the run
-    assert set(big[:-1]) == {steady[0]}, (small, big)  # and of a run four times its size
-    assert steady[0] <= BUDGET and last <= BUDGET + RUN_END, small
+    settled = max(steady)  # an item whose shard another item left unfinished: one fewer
+    assert set(steady) <= {settled - 1, settled}, small  # the same for every item of the run
+    assert set(big[:-1]) <= {settled - 1, settled}, (small, big)  # and of a run 4 times its size
+    assert settled - 1 in big, big  # runs of more items than shards: items share a shard
+    assert settled <= BUDGET and last <= BUDGET + RUN_END, small
     assert big[-1] == last, (small, big)
     # The host row is the same for all of an item's stages: read with the first only.
     assert set(small_host_reads) == set(big_host_reads) == {1}

@@ -539,6 +539,23 @@ def test_compiled_update_pks_writes_as_update_returning_pks_and_compiles_once():
     assert sorted(both) == sorted(first_of(runs[0], 3) + first_of(runs[2], 3)) == leased_by("c")
 
 
+def test_compiled_update_rows_returns_each_written_rows_key_and_fields_as_written():
+    run = ImportRunFactory()
+    items = [ImportRunItemFactory(run=run, attempt=n) for n in (1, 2)]
+    field = ImportRunItem._meta.get_field
+
+    def build(shape):
+        queryset = ImportRunItem.objects.filter(run_id=Slot("run", field("run").target_field))
+        return queryset, {"attempt": F("attempt") + Slot("step", field("attempt"))}
+
+    statement = compiled_reads.CompiledUpdatePks(
+        ImportRunItem, build, returning=("attempt", "lease_owner")
+    )
+    rows = statement.update_rows(None, run=run.pk, step=10)
+    assert sorted(rows) == sorted((item.pk, item.attempt + 10, None) for item in items)
+    assert sorted(statement.update(None, run=run.pk, step=1)) == sorted(i.pk for i in items)
+
+
 def test_compiled_read_reads_what_the_queryset_reads_with_each_calls_values():
     """Rows with their related row (``select_related``) and deferred fields (``only``) as
     Django reads them; ``first`` as ``QuerySet.first`` (by primary key when unordered); the
