@@ -260,7 +260,7 @@ def _start_of_next_stage(
     if item.next_retry_at is not None and item.next_retry_at > timezone.now():
         return None  # not due yet: its start is written when it starts
     if item.run.state == ImportRun.State.CANCELLED:
-        return None  # the run's item read with the write: the worker stops here
+        return None  # as the run's state read with the write says: the worker stops here
     return _event_fields(item, EventType.STAGE_STARTED, stage, starting(item), {})
 
 
@@ -604,7 +604,7 @@ def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> bool:
         None,
         run_id=item.run_id,
         shard=item.position % ImportRunCounterShard.SHARDS,
-        **{column: getattr(delta, name) for name, column in RUN_COUNT_COLUMN.items()},
+        **_columns(delta),
     )
     if not counted:
         refresh_run_state(run_id=item.run_id)
