@@ -43,3 +43,13 @@ def test_each_connection_reads_the_file_through_a_memory_map() -> None:
         assert cursor.fetchone()[0] >= 256 * 1024 * 1024
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"
+
+
+def test_the_log_is_copied_into_the_file_every_20000_pages_and_trimmed_to_64_mib() -> None:
+    """A checkpoint copies every page the log holds, the hot ones (a run's counters, the
+    items' index pages) each time: fewer checkpoints, less copied for the same writes."""
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == 20_000
+        cursor.execute("PRAGMA journal_size_limit")
+        assert cursor.fetchone()[0] == 64 * 1024 * 1024
