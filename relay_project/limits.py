@@ -43,6 +43,7 @@ import random
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -199,89 +200,163 @@ class LocalBackend:
         pass
 
 
+# Every FileLockBackend of this process: a forked child drops the files its parent opened.
+_forked_children_forget: weakref.WeakSet[FileLockBackend] = weakref.WeakSet()
+os.register_at_fork(
+    after_in_child=lambda: [each.forget_inherited() for each in list(_forked_children_forget)]
+)
+
+
+class _KeyFiles:
+    """One key's files as this process keeps them open: the mutex and the places' lock files,
+    each opened once, where every decision opened the mutex and a place's file and closed them
+    again (four calls of each item's sixteen or so places, each one giving the interpreter's
+    lock to another of the worker's threads while it ran).
+
+    A ``flock`` belongs to the open file, which every thread of the process shares: the
+    threads of this process take decisions on the key one at a time (``lock``), and the places
+    this process's holders have are known here (``held``: index → run), never asked of the
+    file, where the process would find its own lock."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.lock = threading.Lock()
+        self.mutex = os.open(f"{folder}/mutex", os.O_RDWR | os.O_CREAT, 0o600)
+        self.places: dict[int, int] = {}  # index → its file, open
+        self.held: dict[int, str] = {}
+
+    def place(self, index: int) -> int:
+        fd = self.places.get(index)
+        if fd is None:
+            fd = self.places[index] = os.open(
+                f"{self.folder}/{index}.lock", os.O_RDWR | os.O_CREAT, 0o600
+            )
+        return fd
+
+    def close(self) -> None:
+        for fd in (self.mutex, *self.places.values()):
+            with suppress(OSError):
+                os.close(fd)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A place a holder of this process has: the token ``FileLockBackend`` hands out."""
+
+    files: _KeyFiles
+    index: int
+
+
 class FileLockBackend:
-    """``size`` lock files per key; one ``flock`` per holder, freed by the kernel on death.
+    """``size`` lock files per key; one ``flock`` per held place, freed by the kernel on death.
 
     A holder writes its run into the lock file it holds; a waiter holds a ``flock`` on a file
     of its own under ``waiting/r<run in hex>/``. Every decision is taken under one
     ``flock``'ed mutex file per key, so reading who holds and who waits and taking a place are
-    one step across processes (release needs no mutex: closing the descriptor frees the place).
+    one step across processes. The files stay open in the process (``_KeyFiles``); a forked
+    child opens its own.
     """
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._waiting: dict[str, tuple[int, str]] = {}  # waiter id → its registration
-        # key → its folder, made once per process. Paths are plain strings here: a place is
-        # taken about sixteen times per item, and joining ``Path``s cost more than the calls.
-        self._folders: dict[str, str] = {}
+        # key → its files. Paths are plain strings here: a place is taken about sixteen times
+        # per item, and joining ``Path``s cost more than the calls.
+        self._keys: dict[str, _KeyFiles] = {}
+        self._keys_lock = threading.Lock()
+        _forked_children_forget.add(self)
 
-    def _folder(self, key: str) -> str:
-        folder = self._folders.get(key)
-        if folder is None:
-            folder = str(self.directory / hashlib.sha256(key.encode()).hexdigest()[:32])
-            os.makedirs(f"{folder}/waiting", exist_ok=True)
-            self._folders[key] = folder
-        return folder
+    def _files(self, key: str) -> _KeyFiles:
+        files = self._keys.get(key)
+        if files is None:
+            with self._keys_lock:
+                files = self._keys.get(key)
+                if files is None:
+                    folder = str(self.directory / hashlib.sha256(key.encode()).hexdigest()[:32])
+                    os.makedirs(f"{folder}/waiting", exist_ok=True)
+                    files = self._keys[key] = _KeyFiles(folder)
+        return files
+
+    def forget_inherited(self) -> None:
+        """In a forked child: the parent's open files are the parent's (a ``flock`` on them
+        is the parent's too); this process opens its own. Its waiting registrations too."""
+        for files in self._keys.values():
+            files.close()  # the child's copies: the parent's locks stay with the parent
+        self._keys = {}
+        self._keys_lock = threading.Lock()
+        for fd, _path in self._waiting.values():
+            with suppress(OSError):
+                os.close(fd)
+        self._waiting = {}
 
     @contextmanager
-    def _decision(self, folder: str) -> Iterator[None]:
-        mutex = os.open(f"{folder}/mutex", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(mutex, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(mutex)
+    def _decision(self, files: _KeyFiles) -> Iterator[None]:
+        with files.lock:
+            fcntl.flock(files.mutex, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(files.mutex, fcntl.LOCK_UN)
 
     def try_acquire(self, key: str, size: int, claim: Claim | None = None) -> object | None:
         run = claim.run if claim else ""
-        folder = self._folder(key)
-        with self._decision(folder):
-            others = self._waiting_runs(folder, besides=run)
+        files = self._files(key)
+        with self._decision(files):
+            others = self._waiting_runs(files.folder, besides=run)
             # Who holds how many only matters when another run waits; else any free place.
-            free, holding = self._places(folder, size, census=bool(others))
+            free, holding = self._places(files, size, census=bool(others))
             if free is not None and fair_turn(run, holding, others):
-                _name_holder(free, run.encode())
+                _name_holder(files.place(free), run.encode())
+                files.held[free] = run
                 if claim:
                     self._unregister(claim)
-                return free
+                return _Place(files, free)
             if free is not None:
-                os.close(free)
+                fcntl.flock(files.place(free), fcntl.LOCK_UN)
             if claim and claim.waiter not in self._waiting:
-                self._register(folder, claim)
+                self._register(files.folder, claim)
             return None
 
     def release(self, key: str, token: object) -> None:
-        os.close(token)  # type: ignore[arg-type]  # closing the descriptor drops its flock
+        place: _Place = token  # type: ignore[assignment]
+        files = place.files
+        # Unlocked before it is forgotten: a thread of this process that took the index in
+        # between would take the open file's lock as its own, and lose it to this unlock.
+        fcntl.flock(files.place(place.index), fcntl.LOCK_UN)
+        with files.lock:
+            del files.held[place.index]
 
     def withdraw(self, key: str, claim: Claim) -> None:
         self._unregister(claim)
 
     def _places(
-        self, folder: str, size: int, *, census: bool = True
+        self, files: _KeyFiles, size: int, *, census: bool = True
     ) -> tuple[int | None, Counter[str]]:
         """One free place locked for us (or ``None``), and, with ``census``, how many places
         each run holds. Without it the search starts at a random place and stops at the first
-        free one: a few files opened instead of ``size``."""
+        free one: a few files tried instead of ``size``."""
         free: int | None = None
         holding: Counter[str] = Counter()
         start = 0 if census else random.randrange(size)  # noqa: S311 - spreads, not secret
         for index in (*range(start, size), *range(start)):
-            fd = os.open(f"{folder}/{index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            mine = files.held.get(index)
+            if mine is not None:
+                holding[mine] += 1
+                continue
+            fd = files.place(index)
             if free is None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     pass
                 else:
-                    free = fd
+                    free = index
                     if not census:
                         break
                     continue
             elif _is_free(fd):
-                os.close(fd)
                 continue
             holding[os.pread(fd, 4096, 0).decode(errors="replace")] += 1
-            os.close(fd)
         return free, holding
 
     def _waiting_runs(self, folder: str, besides: str) -> set[str]:

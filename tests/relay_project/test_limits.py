@@ -355,9 +355,7 @@ def test_a_caller_that_gives_up_stops_holding_other_runs_back(shared):
         drive.close()
 
 
-def _wait_until_killed(directory, key: str, inherited, ready) -> None:
-    for fd in inherited:
-        os.close(fd)  # the parent's places stay held by the parent alone
+def _wait_until_killed(directory, key: str, ready) -> None:
     FileLockBackend(directory).try_acquire(key, 2, Claim("gone"))  # refused: it stays waiting
     ready.set()
     time.sleep(60)
@@ -368,10 +366,10 @@ def test_a_killed_waiter_stops_holding_other_runs_back(tmp_path):
     places = [backend.try_acquire("host:x", 2, Claim("big")) for _ in range(2)]
     context = multiprocessing.get_context("fork")
     ready = context.Event()
-    waiter = context.Process(target=_wait_until_killed, args=(tmp_path, "host:x", places, ready))
-    waiter.start()
+    waiter = context.Process(target=_wait_until_killed, args=(tmp_path, "host:x", ready))
+    waiter.start()  # forked while the places are held: it has their files too
     assert ready.wait(30)
-    backend.release("host:x", places.pop())
+    backend.release("host:x", places.pop())  # freed all the same
     assert backend.try_acquire("host:x", 2, Claim("big")) is None  # the free place is "gone"'s
     waiter.kill()
     waiter.join(timeout=10)
@@ -525,3 +523,42 @@ def test_a_decision_lists_the_waiting_runs_only_when_a_run_waits(tmp_path, monke
     backend.release("host:x", places.pop())
     assert backend.try_acquire("host:x", 2, Claim("big")) is None  # the free place is small's
     assert listed
+
+
+def _hold_in_child(backend, key: str, held, done) -> None:
+    token = backend.try_acquire(key, 1)
+    held.put(token is not None)
+    done.wait(30)
+
+
+def test_a_forked_child_takes_places_through_files_of_its_own(tmp_path):
+    """The backend keeps its files open, and a ``flock`` belongs to the open file: a child
+    forked after the parent opened them must not share them, or the parent would take the
+    place its child holds as its own."""
+    backend = FileLockBackend(tmp_path)
+    backend.release("host:one", backend.try_acquire("host:one", 1))  # the files are open
+    context = multiprocessing.get_context("fork")
+    held, done = context.Queue(), context.Event()
+    child = context.Process(target=_hold_in_child, args=(backend, "host:one", held, done))
+    child.start()
+    try:
+        assert held.get(timeout=30) is True
+        assert backend.try_acquire("host:one", 1) is None  # the child's place
+    finally:
+        done.set()
+        child.join(timeout=10)
+    assert backend.try_acquire("host:one", 1) is not None
+
+
+def test_the_threads_of_one_process_never_share_a_place(tmp_path):
+    """A ``flock`` is the open file's, which the threads of a process share: the backend
+    keeps which places its holders have, so a second thread is refused the one place."""
+    backend = FileLockBackend(tmp_path)
+    token = backend.try_acquire("host:one", 1)
+    other = []
+    thread = threading.Thread(target=lambda: other.append(backend.try_acquire("host:one", 1)))
+    thread.start()
+    thread.join()
+    assert token is not None and other == [None]
+    backend.release("host:one", token)
+    assert backend.try_acquire("host:one", 1) is not None
