@@ -44,7 +44,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -61,6 +61,8 @@ DEFAULT_LEASE_SECONDS = 300.0
 # A waiting registration in Redis outlives many polls (at most POLL_MAX apart): it only lapses
 # when its waiter died, and until then it holds other runs back from places beyond their share.
 DEFAULT_WAIT_SECONDS = 2.0
+# Keys whose files a process keeps open beyond their use (``FileLockBackend._files``).
+KEPT_KEYS = 32
 POLL_FIRST = 0.005
 POLL_MAX = 0.1
 
@@ -224,6 +226,7 @@ class _KeyFiles:
         self.mutex = os.open(f"{folder}/mutex", os.O_RDWR | os.O_CREAT, 0o600)
         self.places: dict[int, int] = {}  # index → its file, open
         self.held: dict[int, str] = {}
+        self.closed = False  # put away (``FileLockBackend._files``): its caller asks again
 
     def place(self, index: int) -> int:
         fd = self.places.get(index)
@@ -234,9 +237,22 @@ class _KeyFiles:
         return fd
 
     def close(self) -> None:
+        self.closed = True
         for fd in (self.mutex, *self.places.values()):
             with suppress(OSError):
                 os.close(fd)
+
+    def close_if_idle(self) -> bool:
+        """Closed unless a decision is under way or a holder of this process has a place."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            if self.held:
+                return False
+            self.close()
+            return True
+        finally:
+            self.lock.release()
 
 
 @dataclass(frozen=True)
@@ -260,29 +276,35 @@ class FileLockBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._waiting: dict[str, tuple[int, str]] = {}  # waiter id → its registration
-        # key → its files. Paths are plain strings here: a place is taken about sixteen times
-        # per item, and joining ``Path``s cost more than the calls.
-        self._keys: dict[str, _KeyFiles] = {}
+        # key → its files, the most recently used last. Paths are plain strings here: a place
+        # is taken about sixteen times per item, and joining ``Path``s cost more than the calls.
+        self._keys: OrderedDict[str, _KeyFiles] = OrderedDict()
         self._keys_lock = threading.Lock()
         _forked_children_forget.add(self)
 
     def _files(self, key: str) -> _KeyFiles:
-        files = self._keys.get(key)
-        if files is None:
-            with self._keys_lock:
-                files = self._keys.get(key)
-                if files is None:
-                    folder = str(self.directory / hashlib.sha256(key.encode()).hexdigest()[:32])
-                    os.makedirs(f"{folder}/waiting", exist_ok=True)
-                    files = self._keys[key] = _KeyFiles(folder)
-        return files
+        """The key's files, opened on first use. Beyond ``KEPT_KEYS`` keys (a run's upstreams
+        can be thousands, and a process opens about a thousand files at most), the least
+        recently used ones that nobody of this process holds or decides on are closed."""
+        with self._keys_lock:
+            files = self._keys.get(key)
+            if files is not None:
+                self._keys.move_to_end(key)
+                return files
+            folder = str(self.directory / hashlib.sha256(key.encode()).hexdigest()[:32])
+            os.makedirs(f"{folder}/waiting", exist_ok=True)
+            files = self._keys[key] = _KeyFiles(folder)
+            for old in list(self._keys)[: max(0, len(self._keys) - KEPT_KEYS)]:
+                if self._keys[old].close_if_idle():
+                    del self._keys[old]
+            return files
 
     def forget_inherited(self) -> None:
         """In a forked child: the parent's open files are the parent's (a ``flock`` on them
         is the parent's too); this process opens its own. Its waiting registrations too."""
         for files in self._keys.values():
             files.close()  # the child's copies: the parent's locks stay with the parent
-        self._keys = {}
+        self._keys = OrderedDict()
         self._keys_lock = threading.Lock()
         for fd, _path in self._waiting.values():
             with suppress(OSError):
@@ -290,18 +312,22 @@ class FileLockBackend:
         self._waiting = {}
 
     @contextmanager
-    def _decision(self, files: _KeyFiles) -> Iterator[None]:
-        with files.lock:
-            fcntl.flock(files.mutex, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(files.mutex, fcntl.LOCK_UN)
+    def _decision(self, key: str) -> Iterator[_KeyFiles]:
+        while True:
+            files = self._files(key)
+            with files.lock:
+                if files.closed:  # put away meanwhile: open them again
+                    continue
+                fcntl.flock(files.mutex, fcntl.LOCK_EX)
+                try:
+                    yield files
+                finally:
+                    fcntl.flock(files.mutex, fcntl.LOCK_UN)
+                return
 
     def try_acquire(self, key: str, size: int, claim: Claim | None = None) -> object | None:
         run = claim.run if claim else ""
-        files = self._files(key)
-        with self._decision(files):
+        with self._decision(key) as files:
             others = self._waiting_runs(files.folder, besides=run)
             # Who holds how many only matters when another run waits; else any free place.
             free, holding = self._places(files, size, census=bool(others))

@@ -562,3 +562,31 @@ def test_the_threads_of_one_process_never_share_a_place(tmp_path):
     assert token is not None and other == [None]
     backend.release("host:one", token)
     assert backend.try_acquire("host:one", 1) is not None
+
+
+def test_a_process_keeps_the_files_of_a_few_keys_open(tmp_path, monkeypatch):
+    """A run's upstreams can be thousands, a process opens about a thousand files at most:
+    the files of keys beyond the last few used are closed, but never those of a place held."""
+    monkeypatch.setattr("relay_project.limits.KEPT_KEYS", 2)
+    backend = FileLockBackend(tmp_path)
+    held = backend.try_acquire("upstream:held", 1)
+    before = len(os.listdir("/proc/self/fd"))
+    for n in range(50):
+        key = f"upstream:{n}"
+        backend.release(key, backend.try_acquire(key, 3))
+    # The two kept keys' mutex and place files (one each), and the held key's.
+    assert len(os.listdir("/proc/self/fd")) - before <= 2 * 2
+    context = multiprocessing.get_context("fork")
+    held_elsewhere, done = context.Queue(), context.Event()
+    child = context.Process(
+        target=_hold_in_child,
+        args=(FileLockBackend(tmp_path), "upstream:held", held_elsewhere, done),
+    )
+    child.start()
+    try:
+        assert held_elsewhere.get(timeout=30) is False  # still ours
+    finally:
+        done.set()
+        child.join(timeout=10)
+    backend.release("upstream:held", held)
+    assert backend.try_acquire("upstream:held", 1) is not None
