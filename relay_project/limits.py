@@ -129,7 +129,7 @@ def current_run() -> str:
 class _UniqueIds:
     """32 hex digits no other holder or waiter of any process or machine has (the Redis script
     takes a member's last 33 characters for "|<id>"): 64 random bits of this process (drawn
-    again in a forked child) and a counter. A place is taken about sixteen times per item,
+    again in a forked child) and a counter. A place is taken about six times per item,
     each with a waiter id (and in Redis a token): ``uuid4`` read the kernel's random source
     for each."""
 
@@ -212,8 +212,8 @@ os.register_at_fork(
 class _KeyFiles:
     """One key's files as this process keeps them open: the mutex and the places' lock files,
     each opened once, where every decision opened the mutex and a place's file and closed them
-    again (four calls of each item's sixteen or so places, each one giving the interpreter's
-    lock to another of the worker's threads while it ran).
+    again: four calls for each of the six or so places an item takes, each one handing the
+    interpreter's lock to another of the worker's threads while it ran.
 
     A ``flock`` belongs to the open file, which every thread of the process shares: the
     threads of this process take decisions on the key one at a time (``lock``), and the places
@@ -277,7 +277,7 @@ class FileLockBackend:
         self.directory = directory
         self._waiting: dict[str, tuple[int, str]] = {}  # waiter id → its registration
         # key → its files, the most recently used last. Paths are plain strings here: a place
-        # is taken about sixteen times per item, and joining ``Path``s cost more than the calls.
+        # is taken about six times per item, and joining ``Path``s cost more than the calls.
         self._keys: OrderedDict[str, _KeyFiles] = OrderedDict()
         self._keys_lock = threading.Lock()
         _forked_children_forget.add(self)
