@@ -10,18 +10,30 @@ from dataclasses import replace
 from batch_import.models import ImportRunItem
 from model_packs.selectors import PackProfile, pack_profile_for
 from probe.aliases import AliasResult, canonical_model_family, canonical_model_id
+from relay_project.process_memo import ProcessMemo
+
+# The pack of each upstream of a run as this worker process read it for the run's first item
+# of that upstream (run, base_url, host version → the pack, or None: no pack applies): the
+# run's next items of the upstream take it from here instead of reading the packs again.
+RUN_PACKS: ProcessMemo[tuple[str, str, str], tuple[PackProfile | None]] = ProcessMemo(1024)
 
 
 def pack_profile(item: ImportRunItem, memo: dict | None = None) -> PackProfile | None:
     """The pack that applies to the item's upstream; ``memo`` (a ``StageContext``'s ``packs``)
-    keeps it for the item's next stage."""
+    keeps it for the item's next stage. The items of one upstream in one run share the pack
+    this process read for the first of them (``RUN_PACKS``): a pack installed meanwhile
+    applies to the runs whose first item of the upstream the process probes after it."""
     key = (item.base_url, item.run.host.version)
     if memo is not None and key in memo:
         return memo[key]
-    profile = pack_profile_for(item.base_url, host_version=item.run.host.version)
+    run_key = (item.run_id, *key)
+    kept = RUN_PACKS.get(run_key)
+    if kept is None:
+        kept = (pack_profile_for(item.base_url, host_version=item.run.host.version),)
+        RUN_PACKS.put(run_key, kept)
     if memo is not None:
-        memo[key] = profile
-    return profile
+        memo[key] = kept[0]
+    return kept[0]
 
 
 def apply_pack_aliases(

@@ -131,13 +131,15 @@ def _default_language_per_test():
 
 @pytest.fixture(autouse=True)
 def _nothing_a_worker_kept_between_tests():
-    """A model list one test's validation read, or a capability profile its probe saw, must
-    not stand for the next test's items."""
+    """A model list one test's validation read, or a capability profile or pack its probe
+    saw, must not stand for the next test's items."""
+    from batch_import.packs import RUN_PACKS
     from batch_import.stages.upstream_probe import RUN_PROFILES
     from batch_import.stages.validate import RECENT_LISTINGS
 
     RECENT_LISTINGS.clear()
     RUN_PROFILES.clear()
+    RUN_PACKS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from batch_import.models import ImportRun
+from batch_import.tasks import advance_item
 from model_packs.services import install_pack
 from tests.integration.pipeline import drive, entry, register, start
 from tests.model_packs.builders import pack_files, provider
@@ -62,3 +66,35 @@ def test_without_a_pack_pricing_entries_carry_no_price(host_simulator, upstream_
     item = drive(start(register(host_simulator), [entry(upstream)])).items.get()
     pricing = host_simulator.state.channels[item.channel_id].model_pricing
     assert all(e["input_price"] is None for e in pricing)
+
+
+def pack_reads(captured: CaptureQueriesContext) -> int:
+    return sum('FROM "pack_providers"' in q["sql"] for q in captured.captured_queries)
+
+
+def drive_as_workers(run: ImportRun) -> ImportRun:
+    """``drive``, each item in a context of its own, as a worker's places advance them."""
+    for _ in range(20):
+        for item_id in run.items.exclude(current_stage="done").values_list("item_id", flat=True):
+            advance_item(item_id, worker_id="test-worker")
+    run.refresh_from_db()
+    return run
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_runs_keys_of_one_upstream_read_the_packs_once_and_a_later_run_reads_again(
+    host_simulator, upstream_factory
+):
+    upstream = upstream_factory(models=MODELS, api_key=None)
+    host = register(host_simulator)
+    with CaptureQueriesContext(connection) as captured:
+        run = drive_as_workers(start(host, [entry(upstream, key=f"sk-key-{n}") for n in range(3)]))
+    assert run.state == "completed"
+    assert pack_reads(captured) == 1  # the first key's probe; the others took what it read
+    assert all(item.resolved_smoke_model != "glm-4.5" for item in run.items.all())
+
+    _install_loopback_pack()  # installed after that run: the next run's items take it
+    with CaptureQueriesContext(connection) as captured:
+        later = drive_as_workers(start(host, [entry(upstream, key="sk-later")]))
+    assert pack_reads(captured) == 1
+    assert later.items.get().resolved_smoke_model == "glm-4.5"  # the pack's smoke model
