@@ -36,6 +36,7 @@ import enum
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -216,9 +217,11 @@ def transition_item(
         writer=writer,
     )
 
-    with transaction.atomic(savepoint=savepoint):
-        item, plan = _written_as_held(held, item_id, request)
-        if plan is None:
+    # Decided on the held item before the transaction, whose first statement then writes.
+    plan = _held_plan(held, item_id, request)
+    with _locking_at_first_write(plan is not None), transaction.atomic(savepoint=savepoint):
+        item = None if plan is None else _written_as_held(held, plan)
+        if item is None:
             # The run comes along (unlocked) so the worker, between stages, sees whether it
             # was cancelled without reading both rows again (``tasks.advance_item``).
             item = LOCKED_ITEM_WITH_RUN.get(item_id)
@@ -334,24 +337,36 @@ def _apply(item: ImportRunItem, plan: _Plan) -> None:
         setattr(item, name, value)
 
 
-def _written_as_held(
+def _held_plan(
     held: ImportRunItem | None, item_id: str, request: Callable[[ImportRunItem], _Plan | None]
-) -> tuple[ImportRunItem | None, _Plan | None]:
-    """``held`` with the request written on its row while the row has not changed since it
-    was read (its version; the lease's owner too when the transition ends it), and the plan
-    written; (None, None) when the row must be read under its lock first: no held item, or
-    one the request cannot be decided on alone (a move it refuses or no change: the row as
-    it is now decides), or a row that has changed."""
+) -> _Plan | None:
+    """The request decided on ``held`` alone, to be written while its row has not changed
+    (``_written_as_held``); None when the row must be read under its lock first: no held
+    item, or one the request cannot be decided on alone (a move it refuses or no change: the
+    row as it is now decides)."""
     if held is None or held.item_id != item_id or not RUN.is_cached(held):
-        return None, None
+        return None
     if not returns_rows_from_update(transaction.get_connection()):
-        return None, None
+        return None
     try:
-        plan = request(held)
+        return request(held)
     except InvalidTransition:
-        return None, None
-    if plan is None:
-        return None, None
+        return None
+
+
+def _locking_at_first_write(enabled: bool) -> AbstractContextManager:
+    """On SQLite, a transaction whose first statement writes takes the write lock with it
+    (``lock_at_first_write``): the held item's transition, its guarded UPDATE first."""
+    connection = transaction.get_connection()
+    if enabled and connection.vendor == "sqlite":
+        return connection.lock_at_first_write()
+    return nullcontext()
+
+
+def _written_as_held(held: ImportRunItem, plan: _Plan) -> ImportRunItem | None:
+    """``held`` with ``plan`` written on its row while the row has not changed since it was
+    read (its version; the lease's owner too when the transition ends it); None when it has
+    changed: the row must then be read under its lock."""
     read = {name: getattr(held, name) for name in (*plan.changes, "updated_at", "version")}
     _apply(held, plan)
     expected = {"version": read["version"]}
@@ -367,9 +382,9 @@ def _written_as_held(
             for name, value in read.items():
                 setattr(held, name, value)
     if written is None:  # the locked read decides
-        return None, None
+        return None
     held.run.state = written["run_state"]
-    return held, plan
+    return held
 
 
 def record_event(

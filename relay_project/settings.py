@@ -138,7 +138,9 @@ RELAY_PG_PREPARED_STATEMENTS = env_bool("RELAY_PG_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["ENGINE"] = "relay_project.sqlite"  # Django's, placeholders cached
     # WAL lets readers work beside one writer; IMMEDIATE takes the write lock at BEGIN, so two
-    # workers queue on the busy timeout instead of failing later with "database is locked".
+    # workers queue on the busy timeout instead of failing later with "database is locked"
+    # (a transaction whose first statement writes may take it with that write instead:
+    # ``DatabaseWrapper.lock_at_first_write``, the worker's transitions).
     # mmap_size: a connection reads the file's pages in place, where the kernel keeps them,
     # instead of copying each into a cache of its own by a read call, again after each write
     # of another connection (a worker's item places hold one each, tens writing side by side).

@@ -375,3 +375,22 @@ def test_a_held_item_whose_write_failed_is_left_as_it_was_read(monkeypatch):
         transition_item(item_id=item.pk, held=item, stage="validate", event_type="x")
     assert (item.current_stage, item.version) == ("confirm", 0)
     assert ImportRunItem.objects.get(pk=item.pk).current_stage == "confirm"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's one write lock")
+def test_a_held_items_transition_takes_sqlites_write_lock_with_its_first_write():
+    """``BEGIN IMMEDIATE`` takes the database's one write lock before a transaction's first
+    statement, and every other writer waits while the thread waits for its turn to run. A
+    held item's transition writes first (its guarded UPDATE): it begins deferred and takes
+    the lock with that write. An item read under its lock first begins IMMEDIATE, as ever."""
+    item = held(ImportRunItemFactory(current_stage="confirm"))
+    with CaptureQueriesContext(connection) as queries:
+        transition_item(item_id=item.pk, held=item, stage="validate", event_type="x")
+    statements = [q["sql"] for q in queries]
+    assert statements[0] == "BEGIN"
+    assert statements[1].startswith('UPDATE "import_run_items"')
+    with CaptureQueriesContext(connection) as queries:
+        transition_item(item_id=item.pk, stage="done", event_type="x")
+    assert queries[0]["sql"] == "BEGIN IMMEDIATE"
+    assert connection.transaction_mode == "IMMEDIATE"

@@ -53,3 +53,23 @@ def test_the_log_is_copied_into_the_file_every_20000_pages_and_trimmed_to_64_mib
         assert cursor.fetchone()[0] == 20_000
         cursor.execute("PRAGMA journal_size_limit")
         assert cursor.fetchone()[0] == 64 * 1024 * 1024
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_may_take_the_write_lock_at_its_first_write() -> None:
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        with (
+            pytest.raises(ZeroDivisionError),
+            connection.lock_at_first_write(),
+            transaction.atomic(),
+        ):
+            connection.cursor().execute("CREATE TEMP TABLE t (n)")
+            1 / 0  # noqa: B018
+        with transaction.atomic():  # the next one begins as ever
+            connection.cursor().execute("SELECT 1")
+    begins = [q["sql"] for q in queries if q["sql"].startswith("BEGIN")]
+    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]
+    assert connection.transaction_mode == "IMMEDIATE"
