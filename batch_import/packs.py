@@ -18,21 +18,16 @@ from relay_project.process_memo import ProcessMemo
 RUN_PACKS: ProcessMemo[tuple[str, str, str], tuple[PackProfile | None]] = ProcessMemo(1024)
 
 
-def pack_profile(item: ImportRunItem, memo: dict | None = None) -> PackProfile | None:
-    """The pack that applies to the item's upstream; ``memo`` (a ``StageContext``'s ``packs``)
-    keeps it for the item's next stage. The items of one upstream in one run share the pack
-    this process read for the first of them (``RUN_PACKS``): a pack installed meanwhile
-    applies to the runs whose first item of the upstream the process probes after it."""
-    key = (item.base_url, item.run.host.version)
-    if memo is not None and key in memo:
-        return memo[key]
-    run_key = (item.run_id, *key)
-    kept = RUN_PACKS.get(run_key)
+def pack_profile(item: ImportRunItem) -> PackProfile | None:
+    """The pack that applies to the item's upstream. The items of one upstream in one run,
+    and the stages of each (probe and provision ask), share the pack this process read for
+    the first of them (``RUN_PACKS``): a pack installed meanwhile applies to the runs whose
+    first item of the upstream the process probes after it."""
+    key = (item.run_id, item.base_url, item.run.host.version)
+    kept = RUN_PACKS.get(key)
     if kept is None:
         kept = (pack_profile_for(item.base_url, host_version=item.run.host.version),)
-        RUN_PACKS.put(run_key, kept)
-    if memo is not None:
-        memo[key] = kept[0]
+        RUN_PACKS.put(key, kept)
     return kept[0]
 
 

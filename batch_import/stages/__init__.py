@@ -4,8 +4,7 @@ retry) through the transitions service; ``batch_import.tasks`` calls them under 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import httpx
 
@@ -20,9 +19,6 @@ class StageContext:
     worker_id: str
     upstream_transport: httpx.BaseTransport | None = None
     host_transport: httpx.BaseTransport | None = None
-    # The model pack that applies to an upstream, looked up once per context (one
-    # ``advance_item``: its probe and provision stages ask for the same): ``batch_import.packs``.
-    packs: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 # A step returns the item as its last transition left it (``transition_item``'s answer: read

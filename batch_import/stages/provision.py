@@ -67,7 +67,7 @@ def run_provision(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | Non
     run = item.run
     record_start(item)
     client = shared_client_for_host(run.host, transport=ctx.host_transport)
-    provisioner = Provisioner(item, item_resources(item, client), packs=ctx.packs)
+    provisioner = Provisioner(item, item_resources(item, client))
     provisioner.provision(on_host_error=lambda exc: handle_host_error(item, run, exc, ctx))
     return provisioner.finished
 
@@ -105,11 +105,9 @@ def still_provisioning(item: ImportRunItem) -> None:
 class Provisioner:
     """One item's provisioning: each step of ARCHITECTURE §4 is one method."""
 
-    def __init__(
-        self, item: ImportRunItem, resources: HostResources, packs: dict | None = None
-    ) -> None:
+    def __init__(self, item: ImportRunItem, resources: HostResources) -> None:
         self.item, self.run, self.resources = item, item.run, resources
-        self.pack = pack_profile(item, packs)
+        self.pack = pack_profile(item)
         self.aliases = apply_pack_aliases(build_alias_table(item.raw_models), self.pack)
         self.families = frozenset(item.canonical_model_families)
         self.advisories: list[str] = []

@@ -37,7 +37,7 @@ FailureClass = ImportRunItem.FailureClass
 def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     """GET /v1/models → alias table → capability profile → smoke model; then provision."""
     record_start(item)
-    pack = pack_profile(item, ctx.packs)
+    pack = pack_profile(item)
     client = UpstreamClient(item.base_url, item.api_key, transport=ctx.upstream_transport)
     try:
         check_upstream_url(item.base_url)
