@@ -2,8 +2,9 @@
 broker): ``python -m benchmarks.cluster --items 1000 --output result.json``.
 
 Real qclusters (``benchmarks.instrumented``, ``qcluster`` with a trace of what each item waited
-on) work a run of N entries spread over U upstream simulators while both simulators answer
-every request after ``L`` seconds. Measured in the one run:
+on: one item in five in runs of 500 entries or more, ``trace_one_in``) work a run of N entries
+spread over U upstream simulators while both simulators answer every request after ``L``
+seconds. Measured in the one run:
 
 - wall time against the latency floor ``ceil(N / C) × path × L`` (C = items in flight), for
   the issue's target path of 10 round trips and for the path measured per item;
@@ -41,6 +42,8 @@ from benchmarks.read_side import _own_database
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_PATH = 10  # round trips on an item's critical path the design aims for (issue #17)
+TRACE_ONE_IN = 5  # items traced in runs of TRACE_SAMPLED_FROM entries or more: trace_one_in
+TRACE_SAMPLED_FROM = 500
 
 
 def deployed_settings() -> dict[str, str]:
@@ -346,6 +349,14 @@ def stop_clusters(clusters: list[subprocess.Popen]) -> None:
                 os.kill(pid, signal.SIGKILL)
 
 
+def trace_one_in(items: int) -> int:
+    """The trace writes down one item in this many (``benchmarks.instrumented``): each item
+    traced costs the worker side about 1 ms of the CPU the scenario measures (README,
+    Benchmarks), so runs of ``TRACE_SAMPLED_FROM`` entries or more trace one in
+    ``TRACE_ONE_IN`` (200 of 1,000: enough for the path and split); smaller runs every item."""
+    return TRACE_ONE_IN if items >= TRACE_SAMPLED_FROM else 1
+
+
 def knobs_of(args: argparse.Namespace) -> dict[str, str]:
     """The bounds an operator running C items in flight over U upstreams would set; the web
     side (``run_start`` here) reads them too: it cuts the run into tasks of
@@ -369,7 +380,8 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
 
     in_flight = args.clusters * args.workers * args.items_per_worker
     knobs = knobs_of(args)
-    env = {**os.environ, "BENCH_TRACE_DIR": str(trace_dir)}
+    one_in = args.trace_one_in or trace_one_in(args.items)
+    env = {**os.environ, "BENCH_TRACE_DIR": str(trace_dir), "BENCH_TRACE_ONE_IN": str(one_in)}
     sims = Simulators(upstreams=args.upstreams, latency=args.latency)
     host = register(sims, "cluster")
     request = run_request(sims, host, args.items, "cluster")
@@ -412,8 +424,8 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         by_process.poll(descendants(roots))
         sims_cpu = time.process_time() - sims_cpu
         loop_cpu = time.thread_time() - loop_cpu
-        time.sleep(1.5)  # the processes' SQL counts are written every second; PostgreSQL's
-        sql = trace.read_sql_counts(trace_dir)  # statistics are flushed about as often
+        time.sleep(1.5)  # the processes' totals are written every second; PostgreSQL's
+        totals = trace.read_totals(trace_dir)  # statistics are flushed about as often
         rows_after = pg_rows_read()
     finally:
         stop_clusters(clusters)
@@ -423,6 +435,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
     sims.stop()
     traced = trace.analyse(
         trace.read_records(trace_dir),
+        totals,
         host_port=host_port,
         started=started_wall,
         wall=elapsed,
@@ -470,8 +483,8 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
             )
             if used
         },
-        "worker_sql_per_item": sql["item"] / n,
-        "worker_sql_other_per_item": sql["other"] / n,
+        "worker_sql_per_item": totals["sql_item"] / n,
+        "worker_sql_other_per_item": totals["sql_other"] / n,
         "web_sql_per_item": counter.count / n,
         "worker_peak_rss_sum_mib": peak_rss,
         "worker_peak_pss_sum_mib": peak_pss,
@@ -479,6 +492,7 @@ def bench_cluster(args: argparse.Namespace, trace_dir: Path) -> dict:
         "active": run.active_items,
         "not_active": not_active(run),
         "trace": traced,
+        "trace_one_in": one_in,
         "peer": peer,
         "peer_wall_for_n_s": n / peer["items_per_s"],
         "ours_over_peer": (n / elapsed) / peer["items_per_s"],
@@ -592,6 +606,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--peer-items", type=int, default=50)
     parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--trace-one-in", type=int, help="trace one item in this many (default: trace_one_in)"
+    )
     parser.add_argument("--keep-trace", help="copy the workers' trace records to this folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,8 +9,14 @@ Bench only: nothing here is imported by the product. Every worker process append
   for the worker's wait before a retry, the item's stage),
 - ``advance``: one ``advance_item`` of an item (start, end, outcome, and the start and end of
   each of its thread's SQL statements and commits: time in the database, lock waits included),
-- ``sql``: this process's SQL statement count so far, split into statements run for an item
-  and the rest (the broker's polling, the cluster's own bookkeeping), rewritten every second.
+
+for the items it traces: one in ``$BENCH_TRACE_ONE_IN`` (chosen by the item's id; default
+every item), since timing and writing down each of them costs the worker side CPU the bench
+measures (about 1 ms per item traced: README, Benchmarks). Every second it rewrites
+``<pid>.totals.json`` with what it counted of every item, traced or not: its SQL statements so
+far, split into statements run for an item and the rest (the broker's polling, the cluster's
+own bookkeeping), and its advances (how many, their seconds, the first start, the last end,
+their outcomes).
 
 The item an exchange belongs to comes from a context variable set around ``advance_item``;
 thread pools copy the submitting thread's context so probe threads keep it.
@@ -24,20 +30,41 @@ import os
 import sys
 import threading
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TRACE_DIR = Path(os.environ.get("BENCH_TRACE_DIR", "."))
+# The item being advanced in this context when it is traced (else None)...
 _item: contextvars.ContextVar[str | None] = contextvars.ContextVar("bench_item", default=None)
+# ... and whether an item, traced or not, is: its statements count as the items'.
+_advancing: contextvars.ContextVar[bool] = contextvars.ContextVar("bench_adv", default=False)
+ONE_IN = max(1, int(os.environ.get("BENCH_TRACE_ONE_IN", "1")))
 # (start, end) of each statement and commit of the item being advanced in this context.
 _database: contextvars.ContextVar[list | None] = contextvars.ContextVar("bench_db", default=None)
 _real_sleep = time.sleep
 _clock = time.time  # one clock across processes: wall time
 _files: dict[int, object] = {}
 _files_lock = threading.Lock()
-_sql = {"item": 0, "other": 0}
-_sql_lock = threading.Lock()
+_totals: dict = {}
+_totals_lock = threading.Lock()
+
+
+def _zero_totals() -> None:
+    _totals.clear()
+    _totals.update(
+        sql_item=0, sql_other=0, advances=0, advance_s=0.0, first=None, last=None, outcomes={}
+    )
+
+
+_zero_totals()
+
+
+def traced(item_id: str, one_in: int) -> bool:
+    """Whether the item ``item_id`` is one of the one in ``one_in`` the trace writes down: the
+    same answer in every process (its id's CRC-32), whichever worker advances it."""
+    return one_in <= 1 or zlib.crc32(item_id.encode()) % one_in == 0
 
 
 def _handle():
@@ -52,8 +79,9 @@ def _handle():
                 handle = open(TRACE_DIR / f"{pid}.jsonl", "a", buffering=1)  # noqa: SIM115
                 _files.clear()  # a fork's inherited handle belongs to its parent
                 _files[pid] = handle
-                _sql.update(item=0, other=0)
-                threading.Thread(target=_write_sql_counts, args=(pid,), daemon=True).start()
+                with _totals_lock:
+                    _zero_totals()
+                threading.Thread(target=_write_totals, args=(pid,), daemon=True).start()
     return handle
 
 
@@ -61,13 +89,22 @@ def _write(record: dict) -> None:
     _handle().write(json.dumps(record, separators=(",", ":")) + "\n")
 
 
-def _write_sql_counts(pid: int) -> None:
-    path = TRACE_DIR / f"{pid}.sql.json"
+def _write_totals(pid: int) -> None:
+    path = TRACE_DIR / f"{pid}.totals.json"
     while True:
         _real_sleep(1.0)
-        with _sql_lock:
-            counts = json.dumps(_sql)
-        path.write_text(counts)
+        with _totals_lock:
+            totals = json.dumps(_totals)
+        path.write_text(totals)
+
+
+def _count_advance(started: float, ended: float, outcome: str) -> None:
+    with _totals_lock:
+        _totals["advances"] += 1
+        _totals["advance_s"] += ended - started
+        _totals["first"] = started if _totals["first"] is None else min(_totals["first"], started)
+        _totals["last"] = ended if _totals["last"] is None else max(_totals["last"], ended)
+        _totals["outcomes"][outcome] = _totals["outcomes"].get(outcome, 0) + 1
 
 
 def _sleep(seconds: float) -> None:
@@ -157,8 +194,8 @@ def install_after_setup() -> None:
 
         def counted(self, *args, _original=original, **kwargs):
             _handle()
-            with _sql_lock:
-                _sql["item" if _item.get() is not None else "other"] += 1
+            with _totals_lock:
+                _totals["sql_item" if _advancing.get() else "sql_other"] += 1
             return _timed(_original, self, *args, **kwargs)
 
         setattr(utils.CursorWrapper, name, counted)
@@ -168,17 +205,26 @@ def install_after_setup() -> None:
     advance = tasks.advance_item
 
     def advance_item(item_id, *args, **kwargs):
-        token, database = _item.set(str(item_id)), _database.set([])
+        item = str(item_id)
+        _handle()  # this process's totals are written from its first advance on
+        counting = _advancing.set(True)
+        tracing = traced(item, ONE_IN)
+        if tracing:
+            token, database = _item.set(item), _database.set([])
         started = _clock()
         outcome = "error"
         try:
             outcome = advance(item_id, *args, **kwargs)
             return outcome
         finally:
-            record = {"k": "advance", "item": str(item_id), "t0": started, "t1": _clock()}
-            _write({**record, "o": outcome, "db": _database.get()})
-            _database.reset(database)
-            _item.reset(token)
+            ended = _clock()
+            _count_advance(started, ended, outcome)
+            if tracing:
+                record = {"k": "advance", "item": item, "t0": started, "t1": ended}
+                _write({**record, "o": outcome, "db": _database.get()})
+                _database.reset(database)
+                _item.reset(token)
+            _advancing.reset(counting)
 
     tasks.advance_item = advance_item
 

@@ -227,6 +227,14 @@ def scenario_head(result: dict) -> tuple[str, str]:
     )
 
 
+def traced_share(result: dict) -> str:
+    """Which items the per-item figures (path, calls, an item's time) come from."""
+    one_in, traced = result.get("trace_one_in", 1), result["trace"]["items_traced"]
+    if one_in <= 1:
+        return f"every item traced ({traced:,})"
+    return f"{traced:,} items traced (1 in {one_in})"
+
+
 def scenario_rows(result: dict) -> list[tuple[str, str]]:
     n, traced, peer = result["items"], result["trace"], result["peer"]
     head = scenario_head(result)
@@ -250,7 +258,7 @@ def scenario_rows(result: dict) -> list[tuple[str, str]]:
             f"p50 {traced['path_p50']:.0f} / max {traced['path_max']}; "
             f"calls per item {traced['calls_per_item']:.1f} "
             f"(host {traced['host_calls_per_item']:.1f}, "
-            f"upstream {traced['upstream_calls_per_item']:.1f})",
+            f"upstream {traced['upstream_calls_per_item']:.1f}); " + traced_share(result),
         ),
         (
             "  floor ceil(N/C) x measured p50 path x L",

@@ -23,15 +23,25 @@ def read_records(directory: Path) -> list[dict]:
     return records
 
 
-def read_sql_counts(directory: Path) -> dict[str, int]:
-    total = {"item": 0, "other": 0}
-    for path in directory.glob("*.sql.json"):
+def read_totals(directory: Path) -> dict:
+    """What the worker processes counted of every item, traced or not (``*.totals.json``):
+    SQL statements run for items and the rest, advances, their seconds, the first start and
+    the last end, the outcomes."""
+    total = {"sql_item": 0, "sql_other": 0, "advances": 0, "advance_s": 0.0, "outcomes": {}}
+    starts, ends = [], []
+    for path in directory.glob("*.totals.json"):
         try:
             counts = json.loads(path.read_text())
         except ValueError:
             continue
-        for key in total:
+        for key in ("sql_item", "sql_other", "advances", "advance_s"):
             total[key] += counts.get(key, 0)
+        for outcome, count in counts.get("outcomes", {}).items():
+            total["outcomes"][outcome] = total["outcomes"].get(outcome, 0) + count
+        starts += [counts["first"]] if counts.get("first") is not None else []
+        ends += [counts["last"]] if counts.get("last") is not None else []
+    total["first"] = min(starts, default=None)
+    total["last"] = max(ends, default=None)
     return total
 
 
@@ -81,10 +91,21 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(len(ordered) * fraction) - 1)] if ordered else 0.0
 
 
-def analyse(records: list[dict], *, host_port: int, started: float, wall: float, in_flight: int):
+def analyse(
+    records: list[dict],
+    totals: dict,
+    *,
+    host_port: int,
+    started: float,
+    wall: float,
+    in_flight: int,
+) -> dict:
+    """Per item, from the records of the items traced (``records``): calls, the round trips
+    on its path, its time in a worker and where it went. Of all items (``totals``, what
+    ``read_totals`` returns): the share of the item places busy, the first start and the last
+    end, the advances' outcomes."""
     calls, sleeps, spans = defaultdict(list), defaultdict(list), defaultdict(list)
     database = defaultdict(list)
-    outcomes: dict[str, int] = defaultdict(int)
     host_calls = upstream_calls = 0
     stage_calls: dict[str, int] = defaultdict(int)
     for record in records:
@@ -104,7 +125,6 @@ def analyse(records: list[dict], *, host_port: int, started: float, wall: float,
         elif record["k"] == "advance":
             spans[item].append((record["t0"], record["t1"]))
             database[item].extend(map(tuple, record.get("db", ())))
-            outcomes[record["o"]] += 1
     items = sorted(spans)
     if not items:
         return {"items_traced": 0}
@@ -117,7 +137,6 @@ def analyse(records: list[dict], *, host_port: int, started: float, wall: float,
         ).items():
             split[name] += seconds
     n = len(items)
-    first_start = min(a for item in items for a, _ in spans[item])
     return {
         "items_traced": n,
         "calls_per_item": (host_calls + upstream_calls) / n,
@@ -134,8 +153,8 @@ def analyse(records: list[dict], *, host_port: int, started: float, wall: float,
         "split_per_item_s": {k: v / n for k, v in sorted(split.items(), key=lambda kv: -kv[1])},
         # Share of the C item places busy over the wall time: below 1, places stood empty
         # (dispatch and polling, a task's batch waiting for its slowest item, the tail).
-        "occupancy": sum(in_worker) / (in_flight * wall) if wall else None,
-        "first_item_after_s": first_start - started,
-        "last_item_done_after_s": max(b for item in items for _, b in spans[item]) - started,
-        "advance_outcomes": dict(outcomes),
+        "occupancy": totals["advance_s"] / (in_flight * wall) if wall else None,
+        "first_item_after_s": totals["first"] - started,
+        "last_item_done_after_s": totals["last"] - started,
+        "advance_outcomes": dict(totals["outcomes"]),
     }

@@ -38,6 +38,7 @@ def _rows(extra: dict):
         "in_worker_p95_s": 2.0,
         "split_per_item_s": {"http": 0.6},
         "occupancy": 0.8,
+        "items_traced": 10,
     }
     result = {
         "label": "x",

@@ -3,9 +3,14 @@ another, and where an item's time in a worker went."""
 
 from __future__ import annotations
 
+import json
+import uuid
+
 import pytest
 
-from benchmarks.trace import analyse, longest_chain, split_time
+from benchmarks.instrumented import traced
+from benchmarks.run import traced_share
+from benchmarks.trace import analyse, longest_chain, read_totals, split_time
 
 
 def test_calls_side_by_side_are_one_round_trip():
@@ -54,7 +59,8 @@ def test_analyse_counts_per_item_and_occupancy():
         {"k": "call", "item": "a", "t0": 11, "t1": 12, "port": 2, "path": "/y", "st": "probe"},
         {"k": "call", "item": "b", "t0": 10, "t1": 11, "port": 1, "path": "/x", "st": "probe"},
     ]
-    result = analyse(records, host_port=1, started=9, wall=5, in_flight=2)
+    totals = _totals(advance_s=6, first=10, last=14, outcomes={"done": 2})
+    result = analyse(records, totals, host_port=1, started=9, wall=5, in_flight=2)
     assert result["items_traced"] == 2
     assert result["calls_per_item"] == 1.5
     assert result["host_calls_per_item"] == 1
@@ -69,5 +75,68 @@ def test_analyse_splits_out_the_statements_an_advance_noted():
         {"k": "advance", "item": "a", "t0": 10, "t1": 14, "o": "done", "db": [[12, 13.5]]},
         {"k": "call", "item": "a", "t0": 10, "t1": 11, "port": 1, "path": "/x", "st": "probe"},
     ]
-    result = analyse(records, host_port=1, started=9, wall=5, in_flight=1)
+    totals = _totals(advance_s=4, first=10, last=14, outcomes={"done": 1})
+    result = analyse(records, totals, host_port=1, started=9, wall=5, in_flight=1)
     assert result["split_per_item_s"] == pytest.approx({"http": 1, "database": 1.5, "other": 1.5})
+
+
+def test_analyse_takes_the_per_item_figures_from_the_traced_items_and_the_rest_from_all():
+    # One item of two traced: its calls and path are the items'; the places' occupancy, the
+    # first start, the last end and the outcomes are every item's, from the totals.
+    records = [
+        {"k": "advance", "item": "a", "t0": 10, "t1": 12, "o": "done"},
+        {"k": "call", "item": "a", "t0": 10, "t1": 11, "port": 1, "path": "/x", "st": "probe"},
+        {"k": "call", "item": "a", "t0": 11, "t1": 12, "port": 1, "path": "/y", "st": "probe"},
+    ]
+    totals = _totals(advance_s=7, first=9.5, last=16, outcomes={"done": 1, "scheduled": 2})
+    result = analyse(records, totals, host_port=1, started=9, wall=8, in_flight=2)
+    assert result["items_traced"] == 1
+    assert result["calls_per_item"] == 2 and result["path_max"] == 2
+    assert result["in_worker_mean_s"] == 2
+    assert result["occupancy"] == pytest.approx(7 / (2 * 8))
+    assert result["first_item_after_s"] == 0.5
+    assert result["last_item_done_after_s"] == 7
+    assert result["advance_outcomes"] == {"done": 1, "scheduled": 2}
+
+
+def test_read_totals_adds_up_the_processes(tmp_path):
+    (tmp_path / "1.totals.json").write_text(
+        json.dumps(_totals(sql_item=30, advance_s=2.5, first=5, last=9, outcomes={"done": 2}))
+    )
+    (tmp_path / "2.totals.json").write_text(
+        json.dumps(_totals(sql_other=4, advance_s=1.5, first=4, last=8, outcomes={"done": 1}))
+    )
+    (tmp_path / "3.totals.json").write_text('{"sql_it')  # cut short by a killed process
+    totals = read_totals(tmp_path)
+    assert totals["sql_item"] == 30 and totals["sql_other"] == 4
+    assert totals["advance_s"] == 4 and totals["outcomes"] == {"done": 3}
+    assert (totals["first"], totals["last"]) == (4, 9)
+
+
+def test_a_process_that_advanced_nothing_has_no_first_or_last(tmp_path):
+    (tmp_path / "1.totals.json").write_text(json.dumps(_totals(sql_other=3)))
+    totals = read_totals(tmp_path)
+    assert totals["first"] is None and totals["last"] is None
+
+
+def test_one_item_in_k_is_traced_the_same_in_every_process():
+    ids = [f"item_{uuid.uuid4().hex}" for _ in range(10_000)]
+    chosen = [item for item in ids if traced(item, 5)]
+    assert 0.17 < len(chosen) / len(ids) < 0.23
+    assert chosen == [item for item in ids if traced(item, 5)]
+    assert all(traced(item, 1) for item in ids[:100])
+
+
+def test_the_table_says_which_items_were_traced():
+    assert traced_share({"trace_one_in": 5, "trace": {"items_traced": 203}}) == (
+        "203 items traced (1 in 5)"
+    )
+    assert traced_share({"trace_one_in": 1, "trace": {"items_traced": 100}}) == (
+        "every item traced (100)"
+    )
+
+
+def _totals(**counts) -> dict:
+    """One process's ``<pid>.totals.json`` (``benchmarks.instrumented``)."""
+    base = {"sql_item": 0, "sql_other": 0, "advances": 0, "advance_s": 0.0}
+    return {**base, "first": None, "last": None, "outcomes": {}, **counts}
