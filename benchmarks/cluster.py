@@ -351,8 +351,8 @@ def stop_clusters(clusters: list[subprocess.Popen]) -> None:
 
 def trace_one_in(items: int) -> int:
     """The trace writes down one item in this many (``benchmarks.instrumented``): each item
-    traced costs the worker side about 1 ms of the CPU the scenario measures (README,
-    Benchmarks), so runs of ``TRACE_SAMPLED_FROM`` entries or more trace one in
+    traced costs the worker side about 1 ms of the CPU the scenario measures
+    (docs/performance.md), so runs of ``TRACE_SAMPLED_FROM`` entries or more trace one in
     ``TRACE_ONE_IN`` (200 of 1,000: enough for the path and split); smaller runs every item."""
     return TRACE_ONE_IN if items >= TRACE_SAMPLED_FROM else 1
 

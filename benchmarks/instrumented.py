@@ -12,7 +12,7 @@ Bench only: nothing here is imported by the product. Every worker process append
 
 for the items it traces: one in ``$BENCH_TRACE_ONE_IN`` (chosen by the item's id; default
 every item), since timing and writing down each of them costs the worker side CPU the bench
-measures (about 1 ms per item traced: README, Benchmarks). Every second it rewrites
+measures (about 1 ms per item traced: docs/performance.md). Every second it rewrites
 ``<pid>.totals.json`` with what it counted of every item, traced or not: its SQL statements so
 far, split into statements run for an item and the rest (the broker's polling, the cluster's
 own bookkeeping), and its advances (how many, their seconds, the first start, the last end,

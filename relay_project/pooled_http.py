@@ -5,8 +5,8 @@ read by ``httptools`` (the C parser, llhttp, that uvicorn reads requests with).
 Why: httpx's own transport (httpcore's pool over h11's state machine, both pure Python) cost
 ≈ 0.5 ms CPU per call on this machine, one over the standard library's ``http.client`` ≈ 0.25
 (its header checks per line, its answers' headers parsed by the ``email`` package), this one
-≈ 0.1; an item makes about ten calls and 32 items share a worker process's GIL (README,
-Benchmarks).
+≈ 0.1; an item makes about ten calls and 32 items share a worker process's GIL
+(docs/performance.md).
 
 What it keeps of httpx's transport: keep-alive connections per origin (scheme, host, port), at
 most ``max_keepalive`` idle per origin, dropped after ``keepalive_expiry`` seconds idle or once

@@ -147,8 +147,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # wal_autocheckpoint: the log is copied into the file every 20,000 pages written (about 80
     # MiB) rather than every 1,000: the pages every transition writes (the run's counters,
     # the items' index pages) are copied once per checkpoint, and a run writes about a hundred
-    # pages per item (README, "What each change measured"). journal_size_limit trims the log
-    # back to 64 MiB once a checkpoint has emptied it.
+    # pages per item (docs/performance.md). journal_size_limit trims the log back to 64 MiB
+    # once a checkpoint has emptied it.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA mmap_size=268435456;"
