@@ -696,6 +696,8 @@ class _CompiledInsert:
     # under, the default, whether ``pre_save`` makes it now (``auto_now``/``auto_now_add``).
     # None where a field's ``pre_save`` is its own: ``insert`` is ``create`` there.
     sources: tuple[_Source, ...] | None
+    # Every name ``insert`` takes a value under (the sources' names, known once).
+    names: frozenset[str] = frozenset()
     # Whether the INSERT returns the primary key the database made, and its converters.
     returns_pk: bool = False
     # Several rows' values go as one array per field (PostgreSQL's ``UNNEST`` of Django's
@@ -816,7 +818,7 @@ class CompiledInsert(Generic[M]):
     ) -> tuple[list, Any]:
         """One row's parameters, field by field, and its primary key."""
         sources = compiled.sources
-        unknown = values.keys() - {name for source in sources for name in source.names}
+        unknown = values.keys() - compiled.names
         if unknown:
             raise TypeError(f"{self._model.__name__} has no field named {sorted(unknown)}")
         params, pk = [], None
@@ -882,6 +884,7 @@ def _compile_insert(obj: Model, db: str, *, rows: int = 1) -> _CompiledInsert:
         sql=sql,
         fields=fields,
         sources=None if None in sources else sources,
+        names=frozenset(name for source in sources if source for name in source.names),
         returns_pk=returns_pk,
         by_column=by_column,
         converters=compiler.get_converters([opts.pk.get_col(opts.db_table)]) if returns_pk else {},
