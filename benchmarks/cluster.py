@@ -42,7 +42,8 @@ from benchmarks.read_side import _own_database
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_PATH = 10  # round trips on an item's critical path the design aims for (issue #17)
-TRACE_ONE_IN = 5  # items traced in runs of TRACE_SAMPLED_FROM entries or more: trace_one_in
+# Runs of TRACE_SAMPLED_FROM entries or more trace one item in TRACE_ONE_IN (trace_one_in).
+TRACE_ONE_IN = 5
 TRACE_SAMPLED_FROM = 500
 
 
