@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from itertools import islice
 
 from django.conf import settings
+from django.db import transaction
 from django_q.tasks import async_task
 
 ADVANCE_TASK = "batch_import.tasks.advance_items"
@@ -13,16 +14,23 @@ ADVANCE_TASK = "batch_import.tasks.advance_items"
 
 def enqueue_items(item_ids: Iterable[str]) -> None:
     """One task per RELAY_ITEMS_PER_WORKER items, which the worker advances side by side; each
-    item's lease makes a duplicate delivery harmless."""
+    item's lease makes a duplicate delivery harmless.
+
+    In one transaction: outside one, the ORM broker closes the connection before each task
+    it stores and opens another (``close_old_connections``), ≈ 3 ms a task on SQLite; a
+    run of 1,000 entries is 32 tasks at the bench's 32 items per worker."""
     pending = iter(item_ids)
-    while chunk := list(islice(pending, settings.RELAY_ITEMS_PER_WORKER)):
-        async_task(ADVANCE_TASK, chunk, group="batch_import")
+    with transaction.atomic():
+        while chunk := list(islice(pending, settings.RELAY_ITEMS_PER_WORKER)):
+            async_task(ADVANCE_TASK, chunk, group="batch_import")
 
 
 ROLLBACK_TASK = "batch_import.tasks.resume_rollback"
 
 
 def enqueue_rollbacks(run_ids: Iterable[str]) -> None:
-    """One task per due rollback; its claim makes a duplicate delivery harmless."""
-    for run_id in run_ids:
-        async_task(ROLLBACK_TASK, run_id, group="batch_import")
+    """One task per due rollback; its claim makes a duplicate delivery harmless. In one
+    transaction, as ``enqueue_items``."""
+    with transaction.atomic():
+        for run_id in run_ids:
+            async_task(ROLLBACK_TASK, run_id, group="batch_import")
