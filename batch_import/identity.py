@@ -35,6 +35,7 @@ def normalized_host(base_url: str) -> str:
     return name.replace(".", "-").replace(":", "-") or "unknown"
 
 
+@lru_cache(maxsize=1024)  # a run's entries share a few upstreams
 def normalize_provider_id(base_url: str) -> str:
     """``{normalized_host}-{url_hash_last8}`` (seed 001 §5.1): the hash covers the whole
     upstream root (``relay_project.base_urls``), so the same host with another path (or port)

@@ -26,6 +26,7 @@ from batch_import.transitions import (
     refresh_run_state,
     transition_item,
 )
+from relay_project.compiled_reads import CompiledInsert
 from relay_project.crypto import Secret, reveal
 from relay_project.inputs import key_problem
 from relay_project.messages import Msg
@@ -58,6 +59,10 @@ def request_digest(request: RunRequest) -> str:
         ],
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+# A run's items, written in batched INSERTs compiled once per process.
+NEW_ITEMS = CompiledInsert(ImportRunItem)
 
 
 def run_start(
@@ -133,7 +138,7 @@ def _create_run(
             requested_models=list(entry.requested_models),
             next_retry_at=now,
         )
-    ImportRunItem.objects.bulk_create(items.values())
+    NEW_ITEMS.create_many(list(items.values()))
     record_events(
         items=items.values(),
         event_type=EventType.CREATED,

@@ -403,12 +403,11 @@ def record_events(
 ) -> None:
     """``record_event`` for many items at once, in batched INSERTs: a run of 10,000 entries
     records each one's acceptance."""
-    ImportRunItemEvent.objects.bulk_create(
-        (
+    NEW_EVENT.create_many(
+        [
             ImportRunItemEvent(**_event_fields(item, event_type, item.current_stage, message, {}))
             for item in items
-        ),
-        batch_size=1_000,
+        ]
     )
 
 

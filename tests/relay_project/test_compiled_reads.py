@@ -464,6 +464,48 @@ def test_a_compiled_insert_is_create_where_the_database_cannot_return_the_key(mo
     assert ManagedResource.objects.get(pk=record.pk).host_resource_id == "7"
 
 
+def built_items(run: ImportRun, prefix: str, count: int) -> list[ImportRunItem]:
+    return [
+        ImportRunItem(
+            item_id=f"{prefix}{n:04d}",
+            run=run,
+            position=n,
+            base_url=f"https://u{n % 3}.example/v1",
+            provider_id=f"u{n % 3}-example",
+            api_key=f"sk-many-{n:04d}",
+            api_key_fingerprint="sha256:0000",
+            api_key_digest=f"digest-{n}",
+            requested_models=["kimi-k2.6"] if n % 2 else [],
+            next_retry_at=timezone.now(),
+        )
+        for n in range(count)
+    ]
+
+
+def stored_items(prefix: str) -> list[dict]:
+    rows = ImportRunItem.objects.filter(pk__startswith=prefix).order_by("pk").values()
+    skipped = ("item_id", "created_at", "updated_at", "next_retry_at", "api_key")
+    return [{k: v for k, v in row.items() if k not in skipped} for row in rows]
+
+
+def test_create_many_writes_the_rows_bulk_create_writes_in_batches_of_compiled_inserts():
+    run = ImportRun.objects.get(pk=ImportRunItemFactory().run_id)
+    count = CompiledInsert.MANY_BATCH + 7
+    ImportRunItem.objects.bulk_create(built_items(run, "item_bulk_", count))
+    ours = built_items(run, "item_many_", count)
+    many = CompiledInsert(ImportRunItem)
+    with CaptureQueriesContext(connection) as queries:
+        many.create_many(ours)
+
+    fields = ImportRunItem._meta.local_concrete_fields
+    batch = min(CompiledInsert.MANY_BATCH, connection.ops.bulk_batch_size(fields, ours))
+    assert [q["sql"][:6] for q in queries] == ["INSERT"] * -(-count // batch)
+    assert stored_items("item_many_") == stored_items("item_bulk_")
+    stored = ImportRunItem.objects.get(pk="item_many_0005")
+    assert reveal(stored.api_key) == "sk-many-0005"  # the secret sealed as save seals it
+    assert not ours[0]._state.adding
+
+
 SUMMED_RETRIES = CompiledValues(
     ImportRunItem,
     lambda: ImportRunItem.objects.filter(
