@@ -837,10 +837,15 @@ class CompiledInsert(Generic[M]):
             compiled = _compiled_once(
                 self._compiled, (db, rows), partial(_compile_insert, model(), db, rows=rows)
             )
+            # A text field's ``str`` goes as it is (``_Source.prepared``).
+            sources = compiled.sources or ()
+            plain = [source.plain for source in sources] or [None] * len(compiled.fields)
             prepared = [
                 [
-                    field.get_db_prep_save(field.pre_save(obj, True), connection)
-                    for field in compiled.fields
+                    value
+                    if type(value := field.pre_save(obj, True)) is kind
+                    else field.get_db_prep_save(value, connection)
+                    for field, kind in zip(compiled.fields, plain, strict=True)
                 ]
                 for obj in batch
             ]
