@@ -738,6 +738,10 @@ class CompiledInsert(Generic[M]):
     from the INSERT itself (``RETURNING``), where the database returns rows from one: elsewhere
     the call is ``objects.create`` too."""
 
+    # The most rows ``create_many`` writes in one statement (fewer where the database takes
+    # fewer parameters): statements are compiled per number of rows, so at most this many.
+    MANY_BATCH = 100
+
     def __init__(self, model: type[M]) -> None:
         if model._meta.parents:
             raise ValueError("CompiledInsert writes one table: no multi-table inheritance")
@@ -813,10 +817,6 @@ class CompiledInsert(Generic[M]):
             _executed(compiled, db, [list(column) for column in zip(*prepared, strict=True)])
         else:
             _executed(compiled, db, [param for row in prepared for param in row])
-
-    # The most rows ``create_many`` writes in one statement (fewer where the database takes
-    # fewer parameters): statements are compiled per number of rows, so at most this many.
-    MANY_BATCH = 100
 
     def create_many(self, objs: Sequence[M]) -> None:
         """``bulk_create(objs)`` of built instances whose primary keys are set, each batch's
