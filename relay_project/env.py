@@ -96,8 +96,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
 SUPPORTED_DB_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql"}
 
 
-def env_database(name: str, default_url: str) -> dict:
-    """Parse a database URL into Django's DATABASES entry, rejecting what Django cannot use."""
+def env_database(name: str, default_url: str, *, conn_max_age: int = 0) -> dict:
+    """Parse a database URL into Django's DATABASES entry, rejecting what Django cannot use.
+    Its connections live ``conn_max_age`` seconds (0: one request), each checked before its
+    first use in a request."""
     raw = env_raw(name) or default_url
     scheme = urlsplit(raw).scheme.split("+")[0].lower()
     if not scheme or scheme not in SUPPORTED_DB_SCHEMES:
@@ -106,7 +108,7 @@ def env_database(name: str, default_url: str) -> dict:
             f"got {_mask_url(raw)!r}"
         )
     try:
-        config = dj_database_url.parse(raw, conn_max_age=0)
+        config = dj_database_url.parse(raw, conn_max_age=conn_max_age, conn_health_checks=True)
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"{name}: cannot parse database URL ({exc})") from None
     if scheme != "sqlite" and not config.get("NAME"):

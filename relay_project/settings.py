@@ -132,13 +132,17 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------------
 DEFAULT_SQLITE_URL = f"sqlite:///{VAR_DIR / 'relay.sqlite3'}"
-DATABASES = {"default": env_database("DATABASE_URL", DEFAULT_SQLITE_URL)}
 # A request's connection serves the next requests of its thread (checked before its first use
-# in each) for this many seconds: a new one per request cost ≈ 4 ms of each request's time on
-# PostgreSQL, and a server process. The worker's item places keep and close theirs
-# themselves (``batch_import.places``).
-DATABASES["default"]["CONN_MAX_AGE"] = env_int("RELAY_DB_CONN_MAX_AGE", 60, minimum=0)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# in each) for RELAY_DB_CONN_MAX_AGE seconds: a new one per request cost ≈ 4 ms of each
+# request's time on PostgreSQL, and a server process. The worker's item places keep and close
+# theirs themselves (``batch_import.places``).
+DATABASES = {
+    "default": env_database(
+        "DATABASE_URL",
+        DEFAULT_SQLITE_URL,
+        conn_max_age=env_int("RELAY_DB_CONN_MAX_AGE", 60, minimum=0),
+    )
+}
 # Off behind a connection pooler in transaction mode that does not track prepared statements.
 RELAY_PG_PREPARED_STATEMENTS = env_bool("RELAY_PG_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
