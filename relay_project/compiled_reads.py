@@ -812,11 +812,7 @@ class CompiledInsert(Generic[M]):
                 self.insert(**values)
             return
         connection = connections[db]
-        prepared = [self._params(compiled, values, connection)[0] for values in rows]
-        if compiled.by_column:
-            _executed(compiled, db, [list(column) for column in zip(*prepared, strict=True)])
-        else:
-            _executed(compiled, db, [param for row in prepared for param in row])
+        _executed_rows(compiled, db, [self._params(compiled, v, connection)[0] for v in rows])
 
     def create_many(self, objs: Sequence[M]) -> None:
         """``bulk_create(objs)`` of built instances whose primary keys are set, each batch's
@@ -849,10 +845,7 @@ class CompiledInsert(Generic[M]):
                 ]
                 for obj in batch
             ]
-            if compiled.by_column:
-                _executed(compiled, db, [list(column) for column in zip(*prepared, strict=True)])
-            else:
-                _executed(compiled, db, [param for row in prepared for param in row])
+            _executed_rows(compiled, db, prepared)
             for obj in batch:
                 obj._state.adding = False
                 obj._state.db = db
@@ -934,6 +927,15 @@ def _compile_insert(obj: Model, db: str, *, rows: int = 1) -> _CompiledInsert:
         converters=compiler.get_converters([opts.pk.get_col(opts.db_table)]) if returns_pk else {},
         apply_converters=compiler.apply_converters,
     )
+
+
+def _executed_rows(compiled: _CompiledInsert, db: str, rows: list[list]) -> None:
+    """Run a several-row INSERT with each row's parameters: one array per field where the
+    statement takes them so (``by_column``), else row after row."""
+    if compiled.by_column:
+        _executed(compiled, db, [list(column) for column in zip(*rows, strict=True)])
+    else:
+        _executed(compiled, db, [param for row in rows for param in row])
 
 
 def _executed(compiled: _CompiledInsert, db: str, params: list) -> Any:
