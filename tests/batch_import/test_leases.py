@@ -239,3 +239,13 @@ def test_take_next_due_takes_the_earliest_due_items_of_the_runs_in_one_statement
         assert len(captured) == 1
     assert leases.take_next_due([run.pk], limit=5) != []  # the two left
     assert leases.take_next_due([run.pk], limit=5) == []  # none left due and free
+
+
+def test_any_due_is_whether_an_item_of_the_runs_is_due_and_free():
+    run = due_item(lease_owner="other", lease_until=timezone.now() + timedelta(minutes=1)).run
+    ImportRunItemFactory(run=run, next_retry_at=timezone.now() + timedelta(minutes=5))
+    due_item(current_stage=ImportRunItem.Stage.DONE, run=run)
+    elsewhere = due_item()
+
+    assert leases.any_due([run.pk]) is False
+    assert leases.any_due([run.pk, elsewhere.run_id]) is True
