@@ -144,7 +144,7 @@ def take_next_due(
 
 
 def any_due(run_ids: list[str], *, now: datetime | None = None) -> bool:
-    """Whether any item of these runs is due and not leased (``item_claimable_idx``)."""
+    """Whether any item of these runs is due and not leased (``item_run_due_idx``)."""
     return claimable_items(now or timezone.now()).filter(run_id__in=run_ids).exists()
 
 
