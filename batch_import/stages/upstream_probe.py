@@ -29,6 +29,7 @@ from probe.smoke_model import choose_smoke_model
 from relay_project.compiled_reads import CompiledRead, Slot
 from relay_project.messages import Msg
 from relay_project.process_memo import ProcessMemo
+from relay_project.single_flight import SingleFlight, Turn
 
 Stage = ImportRunItem.Stage
 FailureClass = ImportRunItem.FailureClass
@@ -61,8 +62,7 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
         ]
         if not preferred and pack is not None and pack.smoke_test_model in raw_models:
             preferred = [pack.smoke_test_model]
-        known = sibling_profile(item)
-        profile = probe_capabilities(client, raw_models, preferred=preferred, known=known)
+        profile = profiled(item, client, raw_models, preferred)
     except UnsafeUpstream as exc:  # refused before any call, or at connect time (rebinding)
         fail_item(
             item,
@@ -165,6 +165,28 @@ def run_probe(item: ImportRunItem, ctx: StageContext) -> ImportRunItem | None:
     return moved
 
 
+def profiled(
+    item: ImportRunItem, client: UpstreamClient, raw_models: list[str], preferred: list[str]
+) -> CapabilityProfile:
+    """The item's capability profile, taking over what a sibling's settled. With none yet but
+    one of this process probing the same upstream now (a run's first items start together),
+    wait for its profile rather than send the same probes beside it."""
+    known = sibling_profile(item)
+    if known is not None:
+        return probe_capabilities(client, raw_models, preferred=preferred, known=known)
+    upstream = _upstream_of(item)
+    with PROFILING.turn(upstream, timeout=settings.RELAY_HTTP_TIMEOUT) as place:
+        if place.turn is Turn.FOLLOW:
+            known = sibling_profile(item)
+        profile = probe_capabilities(client, raw_models, preferred=preferred, known=known)
+        RUN_PROFILES.remember(upstream, item.pk, profile.to_dict())
+        place.succeeded()
+    return profile
+
+
+PROFILING = SingleFlight()
+
+
 def sibling_profile(item: ImportRunItem) -> CapabilityProfile | None:
     """The capability profile another key of the same upstream got in this run, if any: its
     routes and model features are taken over, so a run of many keys probes them once. One
@@ -188,9 +210,11 @@ def _upstream_of(item: ImportRunItem) -> tuple[str, str, str]:
 class RunProfiles:
     """The capability profiles this worker process has seen its runs' items get, one per run
     and upstream (provider, base_url), with the item that got it: the next items of the
-    upstream in the run take it from here instead of reading it again. A run's profiles are
-    only ever added to, so the one kept is one the read would find; an item is never given
-    its own back (a retry probes again, as the read excludes it)."""
+    upstream in the run take it from here instead of reading it again. A profile is kept as
+    soon as its probes have ended (``profiled``: the siblings waiting for it take it at once),
+    even when its item goes no further; what a sibling takes over of it is only what it
+    settled (``probe_capabilities``). An item is never given its own back (a retry probes
+    again, as the read excludes it)."""
 
     MAX_UPSTREAMS = 1024
 

@@ -5,14 +5,18 @@ run's next keys of that upstream: the worker process keeps the one it saw
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from batch_import.models import ImportRunItem
-from batch_import.stages.upstream_probe import RUN_PROFILES, sibling_profile
+from batch_import.stages.upstream_probe import RUN_PROFILES, profiled, sibling_profile
+from probe.client import UpstreamClient
 from tests.integration.pipeline import drive, entry, register, start
+from tests.integration.shared_db import shared_database_url
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.integration]
 KEYS = 4
@@ -68,3 +72,39 @@ def test_what_it_keeps_is_bounded_and_never_an_items_own() -> None:
     newest = ("run-1028", "p", "https://u.example/v1")
     assert RUN_PROFILES.of(newest, besides="x") == {"n": 1028}
     assert RUN_PROFILES.of(newest, besides="item-1028") is None
+
+
+def test_keys_of_one_upstream_probed_side_by_side_in_a_process_send_its_probes_once(
+    host_simulator, upstream_factory
+):
+    """A run's first items start together, before any of them has a profile: those of one
+    upstream in one worker process wait for the one probing it and take its profile over,
+    sending only their own chat, instead of every one of them sending every probe."""
+    shared_database_url()  # each thread reads on a connection of its own
+    upstream = upstream_factory(models=("kimi-k2.6",), api_key=None, latency=0.2)
+    host = register(host_simulator)
+    run = start(host, [entry(upstream, key=f"sk-key-{n}") for n in range(KEYS)])
+    items = list(ImportRunItem.objects.select_related("run").filter(run=run))
+    together = threading.Barrier(len(items))
+    profiles = {}
+
+    def probe(item: ImportRunItem) -> None:
+        client = UpstreamClient(item.base_url, item.api_key)
+        try:
+            together.wait()
+            profiles[item.pk] = profiled(item, client, ["kimi-k2.6"], [])
+        finally:
+            client.close()
+            connections.close_all()
+
+    threads = [threading.Thread(target=probe, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    sent = Counter(request.path for request in upstream.requests)
+    assert sent["/v1/responses"] == sent["/v1/messages"] == 1  # the routes, probed once
+    assert sent["/v1/chat/completions"] == 3 + KEYS - 1  # its chat, stream, tools; theirs
+    assert len(profiles) == KEYS
+    assert len({json.dumps(p.to_dict(), sort_keys=True) for p in profiles.values()}) == 1
