@@ -144,8 +144,12 @@ def take_next_due(
 
 
 def any_due(run_ids: list[str], *, now: datetime | None = None) -> bool:
-    """Whether any item of these runs is due and not leased (``item_run_due_idx``)."""
-    return claimable_items(now or timezone.now()).filter(run_id__in=run_ids).exists()
+    """Whether any item of these runs is due and not leased: the first one as the take
+    orders them, so the read walks ``item_run_due_idx`` from the front as the take does (an
+    ``EXISTS`` without the order was planned as a scan of the table, through every finished
+    item of the run before the first due one)."""
+    due = claimable_items(now or timezone.now()).filter(run_id__in=run_ids)
+    return bool(due.order_by("next_retry_at", "position").values_list("pk", flat=True)[:1])
 
 
 def _next_due(claimable: QuerySet[ImportRunItem], runs: Q, limit: int):
