@@ -148,14 +148,18 @@ def any_due(run_ids: list[str], *, now: datetime | None = None) -> bool:
     orders them, so the read walks ``item_run_due_idx`` from the front as the take does (an
     ``EXISTS`` without the order was planned as a scan of the table, through every finished
     item of the run before the first due one)."""
-    due = claimable_items(now or timezone.now()).filter(run_id__in=run_ids)
-    return bool(due.order_by("next_retry_at", "position").values_list("pk", flat=True)[:1])
+    due = _in_take_order(claimable_items(now or timezone.now()), Q(run_id__in=run_ids))
+    return bool(due.values_list("pk", flat=True)[:1])
+
+
+def _in_take_order(claimable: QuerySet[ImportRunItem], runs: Q) -> QuerySet[ImportRunItem]:
+    """These runs' claimable items, earliest due first: the order ``item_run_due_idx`` keeps."""
+    return claimable.filter(runs).order_by("next_retry_at", "position")
 
 
 def _next_due(claimable: QuerySet[ImportRunItem], runs: Q, limit: int):
     """The claimable items among the first ``limit`` due ones of these runs."""
-    due = claimable.filter(runs).order_by("next_retry_at", "position")
-    return claimable.filter(pk__in=due.values("pk")[:limit])
+    return claimable.filter(pk__in=_in_take_order(claimable, runs).values("pk")[:limit])
 
 
 def _next_due_statement(shape: tuple[int, int]) -> tuple[QuerySet[ImportRunItem], dict]:
