@@ -9,8 +9,11 @@ class BatchImportConfig(AppConfig):
     verbose_name = _("Batch import")
 
     def ready(self) -> None:
-        from django_q.signals import post_spawn
+        from django_q.signals import post_execute_in_worker, post_spawn
 
-        from batch_import.worker_process import tune_worker_process
+        from batch_import.worker_process import give_kept_places_back, tune_worker_process
 
         post_spawn.connect(tune_worker_process, dispatch_uid="relay-tune-worker-process")
+        post_execute_in_worker.connect(
+            give_kept_places_back, dispatch_uid="relay-give-kept-places-back"
+        )

@@ -590,3 +590,158 @@ def test_a_process_keeps_the_files_of_a_few_keys_open(tmp_path, monkeypatch):
         child.join(timeout=10)
     backend.release("upstream:held", held)
     assert backend.try_acquire("upstream:held", 1) is not None
+
+
+# --- places kept for the process's next holder ------------------------------------------------
+
+
+class Counting:
+    """A shared backend whose grants and releases are counted."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.acquired = self.released = 0
+
+    def try_acquire(self, key, size, claim=None):
+        token = self.backend.try_acquire(key, size, claim)
+        self.acquired += token is not None
+        return token
+
+    def release(self, key, token):
+        self.released += 1
+        self.backend.release(key, token)
+
+    def withdraw(self, key, claim):
+        self.backend.withdraw(key, claim)
+
+
+def _settle_kept() -> None:
+    """Long enough for the keeper to give back every place nobody took."""
+    time.sleep(limits.KEEP_SECONDS * 5)
+
+
+def test_a_place_given_back_serves_the_next_holder_of_its_run_in_the_process(shared):
+    using = Counting(shared)
+    bound = Slot(f"host:{uuid.uuid4().hex}", 2, using=using)
+    with limits.run_scope("run-1"):
+        for _ in range(5):
+            with bound:
+                pass
+    assert (using.acquired, using.released) == (1, 0)  # kept between the holders
+    _settle_kept()
+    assert (using.acquired, using.released) == (1, 1)  # nobody took it: given back
+    assert len(limits._kept) == 0
+
+
+def test_a_kept_place_counts_as_held_until_it_is_given_back(tmp_path):
+    key = f"host:{uuid.uuid4().hex}"
+    with Slot(key, 1, using=FileLockBackend(tmp_path)):
+        pass
+    elsewhere = FileLockBackend(tmp_path)  # files of its own: another process's view
+    assert elsewhere.try_acquire(key, 1) is None
+    _settle_kept()
+    assert elsewhere.try_acquire(key, 1) is not None
+
+
+def test_a_place_is_kept_for_its_own_run_only(shared):
+    using = Counting(shared)
+    bound = Slot(f"host:{uuid.uuid4().hex}", 2, using=using)
+    with limits.run_scope("run-1"), bound:
+        pass
+    with limits.run_scope("run-2"), bound:
+        pass
+    assert using.acquired == 2
+    _settle_kept()
+    assert using.released == 2
+
+
+def test_a_place_granted_while_another_run_waited_goes_back_at_once(shared):
+    key = f"host:{uuid.uuid4().hex}"
+    first = shared.try_acquire(key, 1, Claim("run-1"))
+    waiter = Claim("run-2")
+    assert shared.try_acquire(key, 1, waiter) is None  # run-2 now waits for the key
+    shared.release(key, first)
+    using = Counting(shared)
+    with limits.run_scope("run-1"), Slot(key, 1, using=using):  # both hold none: run-1 may
+        pass
+    assert using.released == 1  # not kept: run-2's turn is next
+    token = shared.try_acquire(key, 1, waiter)
+    assert token is not None
+    shared.release(key, token)
+
+
+def test_redis_says_whether_another_run_waited_for_the_place_it_grants():
+    _redis_or_skip()
+    backend = RedisBackend(REDIS_URL)
+    key = f"host:{uuid.uuid4().hex}"
+    alone = backend.try_acquire(key, 1, Claim("run-1"))
+    assert alone.contended is False
+    assert backend.try_acquire(key, 1, Claim("run-2")) is None  # full: run-2 waits
+    backend.release(key, alone)
+    contended = backend.try_acquire(key, 1, Claim("run-1"))  # neither holds any: run-1 may
+    assert contended.contended is True
+    backend.release(key, contended)
+
+
+def test_a_place_older_than_keep_at_most_goes_back_through_the_backend(shared, monkeypatch):
+    monkeypatch.setattr(limits, "KEEP_AT_MOST", 0.0)
+    using = Counting(shared)
+    bound = Slot(f"host:{uuid.uuid4().hex}", 2, using=using)
+    with limits.run_scope("run-1"):
+        for _ in range(3):
+            with bound:
+                pass
+    assert (using.acquired, using.released) == (3, 3)
+
+
+def test_a_worker_gives_its_kept_places_back_after_each_task(shared):
+    from django_q.signals import post_execute_in_worker
+
+    using = Counting(shared)
+    with limits.run_scope("run-1"), Slot(f"host:{uuid.uuid4().hex}", 2, using=using):
+        pass
+    assert using.released == 0
+    post_execute_in_worker.send(sender="django_q", func=print, task={})
+    assert using.released == 1
+
+
+def _hold_once_and_end(key: str, done) -> None:
+    with limits.run_scope("run-1"), Slot(key, 1, using=RedisBackend(REDIS_URL)):
+        pass
+    done.set()  # then the process ends through os._exit, as multiprocessing's children do
+
+
+def test_a_process_that_ends_gives_its_kept_places_back():
+    """Else a place in Redis would stay taken until its lease lapsed (300 s by default)."""
+    _redis_or_skip()
+    key = f"host:{uuid.uuid4().hex}"
+    context = multiprocessing.get_context("fork")
+    done = context.Event()
+    child = context.Process(target=_hold_once_and_end, args=(key, done))
+    child.start()
+    assert done.wait(30)
+    child.join(timeout=10)
+    backend = RedisBackend(REDIS_URL)
+    token = backend.try_acquire(key, 1)
+    assert token is not None
+    backend.release(key, token)
+
+
+def _kept_places(queue) -> None:
+    queue.put(len(limits._kept))
+
+
+def test_a_forked_child_does_not_take_its_parents_kept_places(tmp_path):
+    with (
+        limits.run_scope("run-1"),
+        Slot(f"host:{uuid.uuid4().hex}", 2, using=FileLockBackend(tmp_path)),
+    ):
+        pass
+    assert len(limits._kept) == 1
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_kept_places, args=(queue,))
+    child.start()
+    assert queue.get(timeout=30) == 0
+    child.join(timeout=10)
+    _settle_kept()
