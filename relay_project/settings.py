@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # its widget templates, for FORM_RENDERER below
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -114,6 +115,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "relay_project.urls"
 WSGI_APPLICATION = "relay_project.wsgi.application"
 
+# Forms render through TEMPLATES, so templates/django/forms/ can override a widget's template
+# (select.html: its options inline, not an include each).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
