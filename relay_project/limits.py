@@ -627,6 +627,10 @@ class _Held:
     kept_until: float = 0.0
 
 
+# A key's places for one run through one backend: (backend, key, size, run).
+_Line = tuple[Backend, str, int, str]
+
+
 class _KeptPlaces:
     """The places this process's holders gave back, each kept ``KEEP_SECONDS`` for the next
     holder of its key and run here (module docstring); a thread of its own gives back to the
@@ -641,7 +645,7 @@ class _KeptPlaces:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         # (backend, key, size, run) → its places, the longest kept first
-        self._idle: dict[tuple[Backend, str, int, str], list[_Held]] = {}
+        self._idle: dict[_Line, list[_Held]] = {}
         self._keeper: threading.Thread | None = None
         self._keeper_sleeps = False  # until told: it keeps nothing
 
@@ -649,7 +653,7 @@ class _KeptPlaces:
         with self._lock:
             return sum(map(len, self._idle.values()))
 
-    def take(self, line: tuple[Backend, str, int, str]) -> _Held | None:
+    def take(self, line: _Line) -> _Held | None:
         """A kept place of ``line`` (the last given back), or None."""
         with self._lock:
             idle = self._idle.get(line)
@@ -660,9 +664,10 @@ class _KeptPlaces:
                 del self._idle[line]
             return held
 
-    def give_back(self, line: tuple[Backend, str, int, str], held: _Held) -> None:
+    def give_back(self, line: _Line, held: _Held) -> None:
         """Keep ``held`` for the next holder of ``line``, or give it back to the backend now:
-        when another run waited for it, it is older than ``KEEP_AT_MOST`` or nothing is kept."""
+        when another run waited for it as it was granted, when it is older than
+        ``KEEP_AT_MOST``, or when nothing is kept (``KEEP_SECONDS`` 0)."""
         now = time.monotonic()
         if (
             KEEP_SECONDS <= 0
@@ -703,7 +708,7 @@ class _KeptPlaces:
         while True:
             with self._lock:
                 now = time.monotonic()
-                due: list[tuple[tuple[Backend, str, int, str], _Held]] = []
+                due: list[tuple[_Line, _Held]] = []
                 soonest = None
                 for line, places in list(self._idle.items()):
                     while places and places[0].kept_until <= now:
@@ -721,7 +726,7 @@ class _KeptPlaces:
                 self._release(line, held)
 
     @staticmethod
-    def _release(line: tuple[Backend, str, int, str], held: _Held) -> None:
+    def _release(line: _Line, held: _Held) -> None:
         try:
             line[0].release(line[1], held.token)
         except Exception:  # a lease in Redis then lapses (RELAY_SLOT_LEASE_SECONDS)
@@ -762,7 +767,7 @@ class Slot:
         finally:
             _kept.give_back(line, held)
 
-    def _acquire(self, line: tuple[Backend, str, int, str]) -> _Held:
+    def _acquire(self, line: _Line) -> _Held:
         using, run = line[0], line[3]
         claim = Claim(run)
         with waiting():

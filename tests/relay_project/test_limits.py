@@ -620,13 +620,19 @@ def _settle_kept() -> None:
     time.sleep(limits.KEEP_SECONDS * 5)
 
 
-def test_a_place_given_back_serves_the_next_holder_of_its_run_in_the_process(shared):
-    using = Counting(shared)
+def _held_in_turn(backend, times: int) -> Counting:
+    """``times`` holders of run-1 in this process, one after another."""
+    using = Counting(backend)
     bound = Slot(f"host:{uuid.uuid4().hex}", 2, using=using)
     with limits.run_scope("run-1"):
-        for _ in range(5):
+        for _ in range(times):
             with bound:
                 pass
+    return using
+
+
+def test_a_place_given_back_serves_the_next_holder_of_its_run_in_the_process(shared):
+    using = _held_in_turn(shared, 5)
     assert (using.acquired, using.released) == (1, 0)  # kept between the holders
     _settle_kept()
     assert (using.acquired, using.released) == (1, 1)  # nobody took it: given back
@@ -685,12 +691,7 @@ def test_redis_says_whether_another_run_waited_for_the_place_it_grants():
 
 def test_a_place_older_than_keep_at_most_goes_back_through_the_backend(shared, monkeypatch):
     monkeypatch.setattr(limits, "KEEP_AT_MOST", 0.0)
-    using = Counting(shared)
-    bound = Slot(f"host:{uuid.uuid4().hex}", 2, using=using)
-    with limits.run_scope("run-1"):
-        for _ in range(3):
-            with bound:
-                pass
+    using = _held_in_turn(shared, 3)
     assert (using.acquired, using.released) == (3, 3)
 
 
