@@ -13,6 +13,8 @@ read is the row as it is, and the change is checked against it and written in on
 without reading and locking the row first. A row that has changed since (a cancel, a rollback,
 another worker after a lost lease) fails that condition and the transition goes the recipe's
 way, deciding on the row as it is.
+On PostgreSQL that UPDATE, the events and the counter step below are one statement
+(``transition_statement``): no transaction of five round trips around them.
 
 Run counts are kept incrementally, in counter shards (``models.ImportRunCounterShard``). An
 item's share of its run's counts is a pure function of its own fields (``run_state.item_counts``),
@@ -47,7 +49,7 @@ from django.db.models import Exists, F, JSONField, OuterRef, QuerySet, Subquery,
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from batch_import import leases
+from batch_import import leases, transition_statement
 from batch_import.errors import AccessStatusWriteForbidden, InvalidTransition
 from batch_import.models import (
     RUN_COUNT_COLUMN,
@@ -219,6 +221,11 @@ def transition_item(
 
     # Decided on the held item before the transaction, whose first statement then writes.
     plan = _held_plan(held, item_id, request)
+    if plan is not None and transition_statement.applies(savepoint=savepoint):
+        item = _written_in_one_statement(held, plan, event_type, message, payload, starting)
+        if item is not None:
+            return item
+        plan = None  # the row has changed since it was read: the locked read decides
     with _locking_at_first_write(plan is not None), transaction.atomic(savepoint=savepoint):
         item = None if plan is None else _written_as_held(held, plan)
         if item is None:
@@ -232,39 +239,54 @@ def transition_item(
             _write_item(item, plan.changes)
         if plan.ending is not None:
             plan.ending.ends_with_commit()
-        event = _event_fields(
-            item, event_type, plan.event_stage, message, _event_payload(plan.changes, payload)
-        )
-        started = _start_of_next_stage(item, plan, starting)
+        event, started = _events_of(item, plan, event_type, message, payload, starting)
+        if item.run.state == ImportRun.State.CANCELLED:
+            started = None  # as the run's state read with the write says: the worker stops
         if started is None:
             NEW_EVENT.insert(**event)
         else:
-            # Ids in the order written: the timeline orders events of one instant by id.
-            event["event_id"], started["event_id"] = sorted((new_event_id(), new_event_id()))
             NEW_EVENT.insert_many([event, started])
         delta = item_counts(_snapshot(item)) - plan.counted_before
         running_on = bool(delta) and add_to_run_counts(item, delta)
+    return _after_written(item, plan, delta, running_on, started=started is not None)
+
+
+def _after_written(
+    item: ImportRunItem, plan: _Plan, delta: RunCounts, running_on: bool, *, started: bool
+) -> ImportRunItem:
+    """``item`` once its transition is written: its run settled where the counts may have
+    ended it, and the item as a read would return it."""
     if delta and not running_on:
         _settle_after_transition(item.run_id)
     _as_read(item, plan.changes)
-    if started is not None:
+    if started:
         item._start_recorded = (item.current_stage, item.version)
     return item
 
 
-def _start_of_next_stage(
-    item: ImportRunItem, plan: _Plan, starting: Callable[[ImportRunItem], str | Msg] | None
-) -> dict[str, Any] | None:
-    """The fields of the ``stage_started`` event of the stage ``plan`` moved the item into
-    (``item`` as written), when the caller goes on into it (``starting``); None otherwise."""
+def _events_of(
+    item: ImportRunItem,
+    plan: _Plan,
+    event_type: str,
+    message: str | Msg,
+    payload: Mapping[str, Any] | None,
+    starting: Callable[[ImportRunItem], str | Msg] | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The fields of the transition's event, and of the ``stage_started`` event of the stage
+    ``plan`` moved the item into (``item`` as written) when the caller goes on into it
+    (``starting``) — to be written unless the run has been cancelled — else None."""
+    event = _event_fields(
+        item, event_type, plan.event_stage, message, _event_payload(plan.changes, payload)
+    )
     stage = plan.changes.get("current_stage")
     if starting is None or stage is None or stage == Stage.DONE:
-        return None
+        return event, None
     if item.next_retry_at is not None and item.next_retry_at > timezone.now():
-        return None  # not due yet: its start is written when it starts
-    if item.run.state == ImportRun.State.CANCELLED:
-        return None  # as the run's state read with the write says: the worker stops here
-    return _event_fields(item, EventType.STAGE_STARTED, stage, starting(item), {})
+        return event, None  # not due yet: its start is written when it starts
+    started = _event_fields(item, EventType.STAGE_STARTED, stage, starting(item), {})
+    # Ids in the order written: the timeline orders events of one instant by id.
+    event["event_id"], started["event_id"] = sorted((new_event_id(), new_event_id()))
+    return event, started
 
 
 def start_recorded(item: ImportRunItem) -> bool:
@@ -367,6 +389,65 @@ def _written_as_held(held: ImportRunItem, plan: _Plan) -> ImportRunItem | None:
     """``held`` with ``plan`` written on its row while the row has not changed since it was
     read (its version; the lease's owner too when the transition ends it); None when it has
     changed: the row must then be read under its lock."""
+    written = _held_write(
+        held,
+        plan,
+        lambda values, expected: HELD_ITEM_ROW.write(held.pk, values=values, expected=expected),
+    )
+    if written is None:  # the locked read decides
+        return None
+    held.run.state = written["run_state"]
+    return held
+
+
+def _written_in_one_statement(
+    held: ImportRunItem,
+    plan: _Plan,
+    event_type: str,
+    message: str | Msg,
+    payload: Mapping[str, Any] | None,
+    starting: Callable[[ImportRunItem], str | Msg] | None,
+) -> ImportRunItem | None:
+    """``transition_item`` of a held item as one statement (``transition_statement``): its
+    row, its events and its shard's counts. None when the row has changed since it was read:
+    nothing written, the locked read decides."""
+    started = delta = None
+
+    def write(values: dict[str, Any], expected: dict[str, Any]):
+        nonlocal started, delta
+        event, started = _events_of(held, plan, event_type, message, payload, starting)
+        delta = item_counts(_snapshot(held)) - plan.counted_before
+        return transition_statement.write(
+            held,
+            values=values,
+            expected=expected,
+            event=event,
+            started=started,
+            counts=_columns(delta) if delta else None,
+            events=NEW_EVENT,
+        )
+
+    written = _held_write(held, plan, write)
+    if written is None:
+        return None
+    run = held.run
+    run.state = written.run_state
+    if plan.ending is not None:
+        plan.ending.ends_with_commit()
+    running_on = False
+    if delta and written.shard_total is None:
+        refresh_run_state(run_id=held.run_id)  # never counted: counted from its items now
+    elif delta:
+        running_on = _goes_on(run, written.shard_total, written.shard_done)
+    started = started is not None and run.state != ImportRun.State.CANCELLED
+    return _after_written(held, plan, delta, running_on, started=started)
+
+
+def _held_write(held: ImportRunItem, plan: _Plan, write: Callable[[dict, dict], Any]) -> Any:
+    """What ``write(values, expected)`` returns: it writes ``held`` with ``plan`` applied
+    (the row's values, with the next version) while the row still holds ``expected`` (the
+    version read; the lease's owner when the transition ends it), None when it does not.
+    ``held`` is left as it was read unless written."""
     read = {name: getattr(held, name) for name in (*plan.changes, "updated_at", "version")}
     _apply(held, plan)
     expected = {"version": read["version"]}
@@ -374,17 +455,12 @@ def _written_as_held(held: ImportRunItem, plan: _Plan) -> ImportRunItem | None:
         expected["lease_owner"] = plan.ending.worker_id
     written = None
     try:
-        written = HELD_ITEM_ROW.write(
-            held.pk, values=_row_values(held, plan.changes), expected=expected
-        )
+        written = write(_row_values(held, plan.changes), expected)
     finally:
         if written is None:  # not written: ``held`` as it was read
             for name, value in read.items():
                 setattr(held, name, value)
-    if written is None:  # the locked read decides
-        return None
-    held.run.state = written["run_state"]
-    return held
+    return written
 
 
 def record_event(
@@ -624,9 +700,14 @@ def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> bool:
         refresh_run_state(run_id=item.run_id)
         return False
     [(_, total, done)] = counted
-    run = item.run
+    return _goes_on(item.run, total, done)
+
+
+def _goes_on(run: ImportRun, shard_total: int, shard_done: int) -> bool:
+    """Whether settling ``run`` would change nothing, as its item's shard was written with
+    these counts (``add_to_run_counts``)."""
     return (
-        done < total
+        shard_done < shard_total
         and run.counted_by_shard
         and run.state == ImportRun.State.RUNNING
         and run.finished_at is None

@@ -795,6 +795,17 @@ class CompiledInsert(Generic[M]):
         made_pk = _executed(compiled, db, params)
         return made_pk if compiled.returns_pk else pk
 
+    def prepared_row(self, **values: Any) -> tuple[tuple[Field, ...], list]:
+        """The fields ``insert`` writes, in order, and the row it would write for ``values``
+        (its parameters, prepared), for a statement of the caller's own that writes the row
+        (``INSERT … SELECT``). ``NotImplementedError`` where ``insert`` is ``create``."""
+        model = self._model
+        db = router.db_for_write(model)
+        compiled = _compiled_once(self._compiled, db, lambda: _compile_insert(model(), db))
+        if compiled.sql is None or compiled.sources is None or self._needs_save(values):
+            raise NotImplementedError(f"{model.__name__}: only objects.create writes this row")
+        return tuple(compiled.fields), self._params(compiled, values, connections[db])[0]
+
     def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """``insert`` of each of ``rows``, in one statement: a transition's event and the
         start of the stage it moves to are written together. Where one statement cannot
