@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.db import transaction
@@ -251,8 +252,11 @@ class Provisioner:
         """``settled``: a sibling of the same provider settled before lists the provider in the
         run's V1 batch already (providers are never taken off it), so the batch is not read."""
         provider_id = self.item.provider_id
-        with transaction.atomic():
-            if settled is not None and settled.legacy_provider_id == provider_id:
+        listed = settled is not None and settled.legacy_provider_id == provider_id
+        # The batch link and the move stand or fall together; with nothing to link, the move
+        # is a write of its own (on PostgreSQL one statement, no transaction around it).
+        with nullcontext() if listed else transaction.atomic():
+            if listed:
                 batch_id = settled.legacy_batch_id
             else:
                 batch_id = link_legacy_batch(self.run.run_id, provider_id).pk
