@@ -67,12 +67,14 @@ def write(
     event: Mapping[str, Any],
     started: Mapping[str, Any] | None,
     counts: Mapping[str, int] | None,
+    shard: int,
     events: CompiledInsert,
 ) -> Written | None:
     """Write ``values`` on the item's row while it holds ``expected`` (its version; the
     lease's owner), ``event`` and, unless the run is cancelled, ``started`` (rows as
     ``events.insert`` takes them), and add ``counts`` (shard column → step) to the item's
-    shard. None when the row no longer holds ``expected``: nothing written."""
+    ``shard`` of its run's counts. None when the row no longer holds ``expected``: nothing
+    written."""
     connection = transaction.get_connection()
     field = ImportRunItem._meta.get_field
     params: list[Any] = [field(name).get_db_prep_save(v, connection) for name, v in values.items()]
@@ -85,10 +87,17 @@ def write(
         params.append(ImportRun.State.CANCELLED)
     if counts is not None:
         params.extend(counts[column] for column in RUN_COUNT_COLUMNS)
-        params.extend((item.run_id, item.position % ImportRunCounterShard.SHARDS))
-    shape = (connection.alias, tuple(values), tuple(expected), started is not None)
-    key = (*shape, counts is not None)
-    text = _TEXTS.get(key) or _TEXTS.setdefault(key, _text(connection, *shape[1:], key[-1], fields))
+        params.extend((item.run_id, shard))
+    key = (
+        connection.alias,
+        tuple(values),
+        tuple(expected),
+        started is not None,
+        counts is not None,
+    )
+    text = _TEXTS.get(key)
+    if text is None:
+        text = _TEXTS.setdefault(key, _text(connection, *key[1:], fields))
     with transaction.mark_for_rollback_on_error(), by_key_cursor(connection) as cursor:
         cursor.execute(text, params)
         row = cursor.fetchone()

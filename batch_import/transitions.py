@@ -219,10 +219,11 @@ def transition_item(
         writer=writer,
     )
 
+    told = _Told(event_type, message, payload, starting)
     # Decided on the held item before the transaction, whose first statement then writes.
     plan = _held_plan(held, item_id, request)
     if plan is not None and transition_statement.applies(savepoint=savepoint):
-        item = _written_in_one_statement(held, plan, event_type, message, payload, starting)
+        item = _written_in_one_statement(held, plan, told)
         if item is not None:
             return item
         plan = None  # the row has changed since it was read: the locked read decides
@@ -239,7 +240,7 @@ def transition_item(
             _write_item(item, plan.changes)
         if plan.ending is not None:
             plan.ending.ends_with_commit()
-        event, started = _events_of(item, plan, event_type, message, payload, starting)
+        event, started = told.events(item, plan)
         if item.run.state == ImportRun.State.CANCELLED:
             started = None  # as the run's state read with the write says: the worker stops
         if started is None:
@@ -264,29 +265,39 @@ def _after_written(
     return item
 
 
-def _events_of(
-    item: ImportRunItem,
-    plan: _Plan,
-    event_type: str,
-    message: str | Msg,
-    payload: Mapping[str, Any] | None,
-    starting: Callable[[ImportRunItem], str | Msg] | None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The fields of the transition's event, and of the ``stage_started`` event of the stage
-    ``plan`` moved the item into (``item`` as written) when the caller goes on into it
-    (``starting``) — to be written unless the run has been cancelled — else None."""
-    event = _event_fields(
-        item, event_type, plan.event_stage, message, _event_payload(plan.changes, payload)
-    )
-    stage = plan.changes.get("current_stage")
-    if starting is None or stage is None or stage == Stage.DONE:
-        return event, None
-    if item.next_retry_at is not None and item.next_retry_at > timezone.now():
-        return event, None  # not due yet: its start is written when it starts
-    started = _event_fields(item, EventType.STAGE_STARTED, stage, starting(item), {})
-    # Ids in the order written: the timeline orders events of one instant by id.
-    event["event_id"], started["event_id"] = sorted((new_event_id(), new_event_id()))
-    return event, started
+@dataclass(frozen=True)
+class _Told:
+    """What a transition's events say: its type, message and payload, and what the start of
+    the stage it moves to says when the caller goes on into it (``starting``)."""
+
+    event_type: str
+    message: str | Msg
+    payload: Mapping[str, Any] | None
+    starting: Callable[[ImportRunItem], str | Msg] | None
+
+    def events(
+        self, item: ImportRunItem, plan: _Plan
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """The fields of the transition's event, and of the ``stage_started`` event of the
+        stage ``plan`` moved the item into (``item`` as written) when the caller goes on into
+        it — to be written unless the run has been cancelled — else None."""
+        changes = plan.changes
+        event = _event_fields(
+            item,
+            self.event_type,
+            plan.event_stage,
+            self.message,
+            _event_payload(changes, self.payload),
+        )
+        stage = changes.get("current_stage")
+        if self.starting is None or stage is None or stage == Stage.DONE:
+            return event, None
+        if item.next_retry_at is not None and item.next_retry_at > timezone.now():
+            return event, None  # not due yet: its start is written when it starts
+        started = _event_fields(item, EventType.STAGE_STARTED, stage, self.starting(item), {})
+        # Ids in the order written: the timeline orders events of one instant by id.
+        event["event_id"], started["event_id"] = sorted((new_event_id(), new_event_id()))
+        return event, started
 
 
 def start_recorded(item: ImportRunItem) -> bool:
@@ -401,12 +412,7 @@ def _written_as_held(held: ImportRunItem, plan: _Plan) -> ImportRunItem | None:
 
 
 def _written_in_one_statement(
-    held: ImportRunItem,
-    plan: _Plan,
-    event_type: str,
-    message: str | Msg,
-    payload: Mapping[str, Any] | None,
-    starting: Callable[[ImportRunItem], str | Msg] | None,
+    held: ImportRunItem, plan: _Plan, told: _Told
 ) -> ImportRunItem | None:
     """``transition_item`` of a held item as one statement (``transition_statement``): its
     row, its events and its shard's counts. None when the row has changed since it was read:
@@ -415,7 +421,7 @@ def _written_in_one_statement(
 
     def write(values: dict[str, Any], expected: dict[str, Any]):
         nonlocal started, delta
-        event, started = _events_of(held, plan, event_type, message, payload, starting)
+        event, started = told.events(held, plan)
         delta = item_counts(_snapshot(held)) - plan.counted_before
         return transition_statement.write(
             held,
@@ -424,6 +430,7 @@ def _written_in_one_statement(
             event=event,
             started=started,
             counts=_columns(delta) if delta else None,
+            shard=_shard_of(held),
             events=NEW_EVENT,
         )
 
@@ -693,7 +700,7 @@ def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> bool:
     counted = ADD_TO_SHARD.update_rows(
         None,
         run_id=item.run_id,
-        shard=item.position % ImportRunCounterShard.SHARDS,
+        shard=_shard_of(item),
         **_columns(delta),
     )
     if not counted:
@@ -701,6 +708,11 @@ def add_to_run_counts(item: ImportRunItem, delta: RunCounts) -> bool:
         return False
     [(_, total, done)] = counted
     return _goes_on(item.run, total, done)
+
+
+def _shard_of(item: ImportRunItem) -> int:
+    """The counter shard of the item's run that counts it."""
+    return item.position % ImportRunCounterShard.SHARDS
 
 
 def _goes_on(run: ImportRun, shard_total: int, shard_done: int) -> bool:

@@ -179,14 +179,7 @@ def test_a_lease_ends_with_the_statement_only_while_its_worker_owns_it():
     ImportRunItem.objects.filter(pk=lost.pk).update(lease_owner="w-2")  # taken over meanwhile
     lease = leases.HeldLease(item_id=lost.pk, worker_id="w-1", until=until)
     with leases.holding(lease):
-        transition_item(
-            item_id=lost.pk,
-            held=stale,
-            stage="done",
-            access_status="active",
-            event_type="validated",
-            writer=Writer.VALIDATION,
-        )
+        validated(lost, stale=stale)
     assert not lease.released
     stored = ImportRunItem.objects.get(pk=lost.pk)
     assert (stored.current_stage, stored.lease_owner) == ("done", "w-2")
