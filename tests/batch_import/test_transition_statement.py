@@ -211,3 +211,28 @@ def test_a_run_never_counted_is_counted_from_its_items_with_the_change():
     assert ImportRunCounterShard.objects.filter(run=run).exists()
     assert shard_counts(run) == run_counts(run.pk)
     assert shard_counts(run).done == 1
+
+
+def test_behind_a_pooler_without_prepared_statements_it_writes_the_same(settings):
+    """``RELAY_PG_PREPARED_STATEMENTS=0``: the statement's values bound on the client, each
+    cast to its column's type in the text as on the server."""
+    settings.RELAY_PG_PREPARED_STATEMENTS = False
+    run = ImportRunFactory()
+    item = held(ImportRunItemFactory(run=run, current_stage="confirm"))
+    counted(run)
+    with CaptureQueriesContext(connection) as queries:
+        moved = transition_item(
+            item_id=item.pk,
+            held=item,
+            stage="validate",
+            event_type="x",
+            payload={"detail": ["a", 1]},
+            starting=lambda i: "go",
+        )
+    assert item_writes(queries) == ["WITH"]
+    assert start_recorded(moved)
+    events = ImportRunItemEvent.objects.filter(item=item).order_by("event_id")
+    assert [(e.event_type, e.payload) for e in events] == [
+        ("x", {"current_stage": "validate", "detail": ["a", 1]}),
+        ("stage_started", {}),
+    ]
