@@ -30,6 +30,8 @@ class Server(ThreadingHTTPServer):
         self.connections: set[tuple[str, int]] = set()
         self.seen: list[dict] = []
         self.release = threading.Event()
+        # Ten calls at once (``/together``): each answer waits for all ten to have arrived.
+        self.together = threading.Barrier(10)
 
     @property
     def url(self) -> str:
@@ -76,6 +78,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def route_slow(self) -> None:
         time.sleep(0.05)  # calls overlap
+        self.answer(200, b"{}")
+
+    def route_together(self) -> None:
+        self.server.together.wait(timeout=10)  # all ten in flight, however loaded the machine
         self.answer(200, b"{}")
 
     def route_closing(self) -> None:
@@ -294,14 +300,16 @@ def test_calls_one_after_another_share_one_connection(server: Server) -> None:
 
 def test_calls_at_once_keep_a_connection_each_up_to_the_bound(server: Server) -> None:
     transport = PooledTransport(max_keepalive=10)
+    together = server.url + "/together"
     with httpx.Client(transport=transport) as http, ThreadPoolExecutor(10) as pool:
         for _ in range(2):
-            list(pool.map(lambda _: http.get(server.url + "/slow").raise_for_status(), range(10)))
+            list(pool.map(lambda _: http.get(together).raise_for_status(), range(10)))
     assert len(server.connections) == 10  # the second burst found the first one's ten
+    assert transport.connections_opened == 10
 
     small = PooledTransport(max_keepalive=2)
     with httpx.Client(transport=small) as http, ThreadPoolExecutor(10) as pool:
-        list(pool.map(lambda _: http.get(server.url + "/slow").raise_for_status(), range(10)))
+        list(pool.map(lambda _: http.get(together).raise_for_status(), range(10)))
         assert sum(len(kept) for kept in small._idle.values()) == 2
 
 
