@@ -115,14 +115,16 @@ def _text(
     """The statement: the item's row, then its events and its shard from the row written."""
     quote = connection.ops.quote_name
     items, runs = quote(ImportRunItem._meta.db_table), quote(ImportRun._meta.db_table)
-    column = ImportRunItem._meta.get_field
 
-    sets = ", ".join(f"{quote(column(name).column)} = %s" for name in written)
-    conditions = " AND ".join(
-        f"{quote(column(name).column)} = %s" for name in (ImportRunItem._meta.pk.name, *expected)
-    )
-    run_id = quote(ImportRunItem._meta.get_field("run").column)
-    run_state = f"(SELECT {quote('state')} FROM {runs} WHERE {runs}.{run_id} = {items}.{run_id})"
+    def item_column(name: str) -> str:
+        return quote(ImportRunItem._meta.get_field(name).column)
+
+    sets = ", ".join(f"{item_column(name)} = %s" for name in written)
+    key = (ImportRunItem._meta.pk.name, *expected)
+    conditions = " AND ".join(f"{item_column(name)} = %s" for name in key)
+    state = quote(ImportRun._meta.get_field("state").column)
+    run_key, run_id = quote(ImportRun._meta.pk.column), item_column("run")
+    run_state = f"(SELECT {state} FROM {runs} WHERE {runs}.{run_key} = {items}.{run_id})"
     update = f"UPDATE {items} SET {sets} WHERE {conditions} RETURNING {run_state}"
     parts = [f"written (run_state) AS ({update})"]
 
