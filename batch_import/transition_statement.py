@@ -73,17 +73,22 @@ def write(
     """Write ``values`` on the item's row while it holds ``expected`` (its version; the
     lease's owner), ``event`` and, unless the run is cancelled, ``started`` (rows as
     ``events.insert`` takes them), and add ``counts`` (shard column → step) to the item's
-    ``shard`` of its run's counts. None when the row no longer holds ``expected``: nothing
-    written."""
+    ``shard`` of its run's counts. None when the row no longer holds ``expected``, or only
+    ``objects.create`` writes the events as they must be written (a receiver of their save
+    signals): nothing written, the caller's transaction decides."""
+    try:
+        fields, row = events.prepared_row(**event)
+        started_row = None if started is None else events.prepared_row(**started)[1]
+    except NotImplementedError:
+        return None
     connection = transaction.get_connection()
     field = ImportRunItem._meta.get_field
     params: list[Any] = [field(name).get_db_prep_save(v, connection) for name, v in values.items()]
     params.append(ImportRunItem._meta.pk.get_db_prep_value(item.pk, connection))
     params.extend(field(name).get_db_prep_value(v, connection) for name, v in expected.items())
-    fields, row = events.prepared_row(**event)
     params.extend(row)
-    if started is not None:
-        params.extend(events.prepared_row(**started)[1])
+    if started_row is not None:
+        params.extend(started_row)
         params.append(ImportRun.State.CANCELLED)
     if counts is not None:
         params.extend(counts[column] for column in RUN_COUNT_COLUMNS)

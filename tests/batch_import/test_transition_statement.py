@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
+from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -236,3 +237,25 @@ def test_behind_a_pooler_without_prepared_statements_it_writes_the_same(settings
         ("x", {"current_stage": "validate", "detail": ["a", 1]}),
         ("stage_started", {}),
     ]
+
+
+def test_events_someone_listens_for_go_the_transactions_way():
+    """A receiver of the events' save signals: only ``objects.create`` writes them as it
+    expects, so the transition is not one statement (``CompiledInsert.insert`` is ``create``)."""
+    heard = []
+
+    def receiver(sender, instance, **kwargs):
+        heard.append(instance.event_type)
+
+    run = ImportRunFactory()
+    item = held(ImportRunItemFactory(run=run, current_stage="confirm"))
+    counted(run)
+    post_save.connect(receiver, sender=ImportRunItemEvent)
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            transition_item(item_id=item.pk, held=item, stage="validate", event_type="x")
+    finally:
+        post_save.disconnect(receiver, sender=ImportRunItemEvent)
+    assert "WITH" not in item_writes(queries)
+    assert heard == ["x"]
+    assert ImportRunItem.objects.get(pk=item.pk).current_stage == "validate"
