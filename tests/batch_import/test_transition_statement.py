@@ -71,6 +71,18 @@ def row(item: ImportRunItem) -> dict:
     return ImportRunItem.objects.values().get(pk=item.pk)
 
 
+def confirmed(item: ImportRunItem, **kwargs) -> ImportRunItem:
+    """``item`` (held, in the confirm stage) moved on to validation, its start told "go"."""
+    return transition_item(
+        item_id=item.pk,
+        held=item,
+        stage="validate",
+        event_type="x",
+        starting=lambda i: "go",
+        **kwargs,
+    )
+
+
 def written(item: ImportRunItem, before: dict) -> tuple:
     """What a transition wrote of ``item`` (``before``: its row before): the fields it changed
     (but the time) and its events, without their keys and times."""
@@ -113,9 +125,7 @@ def test_the_start_of_the_next_stage_is_written_with_it_unless_the_run_is_cancel
         held(ImportRunItemFactory(run=run, current_stage="confirm")) for _ in range(2)
     )
     counted(run)
-    moved = transition_item(
-        item_id=item.pk, held=item, stage="validate", event_type="x", starting=lambda i: "go"
-    )
+    moved = confirmed(item)
     assert start_recorded(moved)
     events = ImportRunItemEvent.objects.filter(item=item).order_by("event_id")
     assert [(e.event_type, e.stage, e.message) for e in events] == [
@@ -124,13 +134,7 @@ def test_the_start_of_the_next_stage_is_written_with_it_unless_the_run_is_cancel
     ]
 
     ImportRun.objects.filter(pk=run.pk).update(state=ImportRun.State.CANCELLED)
-    moved = transition_item(
-        item_id=cancelled_meanwhile.pk,
-        held=cancelled_meanwhile,
-        stage="validate",
-        event_type="x",
-        starting=lambda i: "go",
-    )
+    moved = confirmed(cancelled_meanwhile)
     assert moved.run.state == ImportRun.State.CANCELLED  # as the statement read it
     assert not start_recorded(moved)
     events = ImportRunItemEvent.objects.filter(item=cancelled_meanwhile)
@@ -222,14 +226,7 @@ def test_behind_a_pooler_without_prepared_statements_it_writes_the_same(settings
     item = held(ImportRunItemFactory(run=run, current_stage="confirm"))
     counted(run)
     with CaptureQueriesContext(connection) as queries:
-        moved = transition_item(
-            item_id=item.pk,
-            held=item,
-            stage="validate",
-            event_type="x",
-            payload={"detail": ["a", 1]},
-            starting=lambda i: "go",
-        )
+        moved = confirmed(item, payload={"detail": ["a", 1]})
     assert item_writes(queries) == ["WITH"]
     assert start_recorded(moved)
     events = ImportRunItemEvent.objects.filter(item=item).order_by("event_id")
@@ -253,9 +250,9 @@ def test_events_someone_listens_for_go_the_transactions_way():
     post_save.connect(receiver, sender=ImportRunItemEvent)
     try:
         with CaptureQueriesContext(connection) as queries:
-            transition_item(item_id=item.pk, held=item, stage="validate", event_type="x")
+            confirmed(item)
     finally:
         post_save.disconnect(receiver, sender=ImportRunItemEvent)
     assert "WITH" not in item_writes(queries)
-    assert heard == ["x"]
+    assert heard == ["x", "stage_started"]
     assert ImportRunItem.objects.get(pk=item.pk).current_stage == "validate"
