@@ -11,9 +11,10 @@ written only from the item's row the ``UPDATE`` returned, so a row that has chan
 was read writes nothing, and the transition goes the locked way as before. The start of the
 next stage is written unless the run's state, read by the same statement, is cancelled.
 
-Its text is made per shape (the changed fields, the compared ones, whether a stage starts and
-whether the counts change) and prepared on the server like the worker's other statements by
-key (``by_key_cursor``). SQLite has no data-modifying ``WITH``: the transaction there, as it was.
+The item's ``UPDATE`` is the one the transaction runs (``transitions.HELD_ITEM_ROW``, a
+``GuardedUpdate``), held in the ``WITH``. The statement's text is made once per shape (that
+``UPDATE``'s, whether a stage starts, whether the counts change) and prepared on the server
+like the worker's other statements by key (``by_key_cursor``). SQLite has no data-modifying ``WITH``: the transaction there, as it was.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from batch_import.models import (
     ImportRunItem,
     ImportRunItemEvent,
 )
-from relay_project.compiled_reads import CompiledInsert, by_key_cursor
+from relay_project.compiled_reads import CompiledInsert, GuardedUpdate, by_key_cursor
 
 
 def applies(*, savepoint: bool) -> bool:
@@ -68,24 +69,22 @@ def write(
     started: Mapping[str, Any] | None,
     counts: Mapping[str, int] | None,
     shard: int,
+    row_update: GuardedUpdate,
     events: CompiledInsert,
 ) -> Written | None:
     """Write ``values`` on the item's row while it holds ``expected`` (its version; the
-    lease's owner), ``event`` and, unless the run is cancelled, ``started`` (rows as
-    ``events.insert`` takes them), and add ``counts`` (shard column → step) to the item's
-    ``shard`` of its run's counts. None when the row no longer holds ``expected``, or only
-    ``objects.create`` writes the events as they must be written (a receiver of their save
-    signals): nothing written, the caller's transaction decides."""
+    lease's owner: ``row_update``, whose one value returned is the run's state), ``event``
+    and, unless the run is cancelled, ``started`` (rows as ``events.insert`` takes them), and
+    add ``counts`` (shard column → step) to the item's ``shard`` of its run's counts. None
+    when the row no longer holds ``expected``, or only ``objects.create`` writes the events
+    as they must be written (a receiver of their save signals): nothing written, the
+    caller's transaction decides."""
     try:
         fields, row = events.prepared_row(**event)
         started_row = None if started is None else events.prepared_row(**started)[1]
     except NotImplementedError:
         return None
-    connection = transaction.get_connection()
-    field = ImportRunItem._meta.get_field
-    params: list[Any] = [field(name).get_db_prep_save(v, connection) for name, v in values.items()]
-    params.append(ImportRunItem._meta.pk.get_db_prep_value(item.pk, connection))
-    params.extend(field(name).get_db_prep_value(v, connection) for name, v in expected.items())
+    update, params = row_update.statement(item.pk, values=values, expected=expected)
     params.extend(row)
     if started_row is not None:
         params.extend(started_row)
@@ -93,13 +92,8 @@ def write(
     if counts is not None:
         params.extend(counts[column] for column in RUN_COUNT_COLUMNS)
         params.extend((item.run_id, shard))
-    key = (
-        connection.alias,
-        tuple(values),
-        tuple(expected),
-        started is not None,
-        counts is not None,
-    )
+    connection = transaction.get_connection()
+    key = (connection.alias, update, started is not None, counts is not None)
     text = _TEXTS.get(key)
     if text is None:
         text = _TEXTS.setdefault(key, _text(connection, *key[1:], fields))
@@ -111,26 +105,14 @@ def write(
 
 def _text(
     connection: BaseDatabaseWrapper,
-    written: tuple[str, ...],
-    expected: tuple[str, ...],
+    update: str,
     started: bool,
     counted: bool,
     event_fields: tuple[Field, ...],
 ) -> str:
-    """The statement: the item's row, then its events and its shard from the row written."""
+    """The statement: the item's row (``update``), then its events and its shard from the
+    row written."""
     quote = connection.ops.quote_name
-    items, runs = quote(ImportRunItem._meta.db_table), quote(ImportRun._meta.db_table)
-
-    def item_column(name: str) -> str:
-        return quote(ImportRunItem._meta.get_field(name).column)
-
-    sets = ", ".join(f"{item_column(name)} = %s" for name in written)
-    key = (ImportRunItem._meta.pk.name, *expected)
-    conditions = " AND ".join(f"{item_column(name)} = %s" for name in key)
-    state = quote(ImportRun._meta.get_field("state").column)
-    run_key, run_id = quote(ImportRun._meta.pk.column), item_column("run")
-    run_state = f"(SELECT {state} FROM {runs} WHERE {runs}.{run_key} = {items}.{run_id})"
-    update = f"UPDATE {items} SET {sets} WHERE {conditions} RETURNING {run_state}"
     parts = [f"written (run_state) AS ({update})"]
 
     # Each value cast to its column's type: a SELECT's parameters have none of their own.

@@ -431,6 +431,7 @@ def _written_in_one_statement(
             started=started,
             counts=_columns(delta) if delta else None,
             shard=_shard_of(held),
+            row_update=HELD_ITEM_ROW,
             events=NEW_EVENT,
         )
 

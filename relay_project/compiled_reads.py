@@ -379,19 +379,31 @@ class GuardedUpdate(Generic[M]):
     def write(
         self, pk: Any, *, values: Mapping[str, Any], expected: Mapping[str, Any]
     ) -> dict[str, Any] | None:
-        model = self._model
-        db = router.db_for_write(model)
-        connection = connections[db]
+        db = router.db_for_write(self._model)
+        compiled, params = self._bound(db, pk, values, expected)
+        row = _written_row(compiled, db, params)
+        if row is None:
+            return None
+        return dict(zip(compiled.names, row, strict=True))
+
+    def statement(
+        self, pk: Any, *, values: Mapping[str, Any], expected: Mapping[str, Any]
+    ) -> tuple[str, list]:
+        """The ``UPDATE … RETURNING`` that ``write`` runs, as its SQL and parameters, for a
+        statement of the caller's own around it (a data-modifying ``WITH``)."""
+        compiled, params = self._bound(router.db_for_write(self._model), pk, values, expected)
+        return compiled.sql, params
+
+    def _bound(
+        self, db: str, pk: Any, values: Mapping[str, Any], expected: Mapping[str, Any]
+    ) -> tuple[_CompiledGuarded, list]:
         compiled = _compiled_once(
             self._compiled,
             (db, tuple(values), tuple(expected)),
             lambda: self._compile(db, values, expected),
         )
-        params = _by_key_params(model, compiled, connection, pk, values, expected)
-        row = _written_row(compiled, db, params)
-        if row is None:
-            return None
-        return dict(zip(compiled.names, row, strict=True))
+        params = _by_key_params(self._model, compiled, connections[db], pk, values, expected)
+        return compiled, params
 
     def _compile(self, db: str, values: Mapping, expected: Mapping) -> _CompiledGuarded:
         # Django's own UPDATE (``QuerySet.update``'s query and compiler), the expressions
