@@ -14,7 +14,8 @@ next stage is written unless the run's state, read by the same statement, is can
 The item's ``UPDATE`` is the one the transaction runs (``transitions.HELD_ITEM_ROW``, a
 ``GuardedUpdate``), held in the ``WITH``. The statement's text is made once per shape (that
 ``UPDATE``'s, whether a stage starts, whether the counts change) and prepared on the server
-like the worker's other statements by key (``by_key_cursor``). SQLite has no data-modifying ``WITH``: the transaction there, as it was.
+like the worker's other statements by key (``by_key_cursor``). SQLite has no data-modifying
+``WITH``: the transaction there, as it was.
 """
 
 from __future__ import annotations
