@@ -15,17 +15,24 @@ at once. Stdlib only, so the ground floor can hold it; no pipeline module import
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import html
 import logging
+import os
+import queue
 import re
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from email.utils import formatdate
+from functools import partial
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -93,6 +100,9 @@ class Response:
     content_type: str = "application/json; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
     stream: Iterator[bytes] | None = None  # streamed bodies (SSE) are sent close-delimited
+    # Whether the stream may wait between its pieces (another call, a pause): iterated on a
+    # pool thread. A stream that never waits is written on the loop (``on_loop`` apps).
+    stream_waits: bool = True
     close: bool = False  # close the connection after this answer
     silent: bool = False  # answer nothing and hang up (a dropped connection)
     # Called once the answer is out (or given up) with the status the client got (0: none).
@@ -167,180 +177,455 @@ def match(
     return None
 
 
-App = Callable[[Request], Response]
+@dataclass(frozen=True)
+class After:
+    """An answer ``seconds`` from now: whatever ``then()`` answers then. On a server whose app
+    runs on its loop (``on_loop``), a wait that holds no thread: a simulator's latency."""
+
+    seconds: float
+    then: Callable[[], Answer]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    # Headers and body leave in separate writes; without this, Nagle + delayed ACK add ~40 ms
-    # to every answer.
-    disable_nagle_algorithm = True
-    server: _Server
+@dataclass(frozen=True)
+class OffLoop:
+    """An answer from ``then()``, run on a thread of the server's pool: work that may block
+    (a call to another server, a wait on an event), which the loop must never run."""
 
-    def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # read by StreamRequestHandler.setup
-        if self.server.software:
-            self.server_version = self.server.software  # the Server header's first word
-        super().setup()
+    then: Callable[[], Answer]
 
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s: " + format, self.server.name, *args)
 
-    # The Date header's text for the current second (as Go's net/http keeps it), shared by
-    # every answer of the process: formatting it took ~3 % of the simulators' CPU.
-    _date: tuple[int, str] = (0, "")
+Answer = Response | After | OffLoop
+App = Callable[[Request], Answer]
 
-    def date_time_string(self, timestamp: float | None = None) -> str:
-        if timestamp is not None:
-            return super().date_time_string(timestamp)
+# The stdlib's request handler's texts: the reason phrases, the Server header's second word.
+_REASONS = {code: phrase for code, (phrase, _) in BaseHTTPRequestHandler.responses.items()}
+_PYTHON = "Python/" + sys.version.split()[0]
+
+
+class _Date:
+    """The Date header's text for the current second (as Go's net/http keeps it), shared by
+    every answer of the process: formatting it took ~3 % of the simulators' CPU."""
+
+    second, text = 0, ""
+
+    @classmethod
+    def now(cls) -> str:
         now = int(time.time())
-        second, text = _Handler._date
-        if second != now:
-            text = super().date_time_string(now)
-            _Handler._date = (now, text)
-        return text
+        if cls.second != now:
+            cls.second, cls.text = now, formatdate(now, usegmt=True)
+        return cls.text
 
-    def parse_request(self) -> bool:
-        """The stdlib's for a plain ``METHOD TARGET HTTP/1.x`` line, with the header fields
-        read into ``Headers`` rather than through the ``email`` parser; any other request line
-        goes to the stdlib as it is (its errors and HTTP/0.9 handling)."""
-        words = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n").split()
-        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0"):
-            return super().parse_request()
-        self.requestline = " ".join(words)
-        self.command, self.path, self.request_version = words
-        self.close_connection = words[2] != "HTTP/1.1"
-        if self.path.startswith("//"):  # as the stdlib does (gh-87389): no open redirect
-            self.path = "/" + self.path.lstrip("/")
-        fields: list[tuple[str, str]] = []
-        while True:
-            line = self.rfile.readline(_MAX_LINE + 1)
-            if len(line) > _MAX_LINE:
-                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
-                return False
-            if line in (b"\r\n", b"\n", b""):
-                break
-            if len(fields) >= _MAX_HEADERS:
-                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
-                return False
-            text = line.decode("iso-8859-1")
-            if text[0] in " \t" and fields:  # a folded continuation of the field before
-                name, value = fields[-1]
-                fields[-1] = (name, value + text.rstrip("\r\n"))
-                continue
-            name, colon, value = text.partition(":")
-            if colon:
-                fields.append((name, value.lstrip(" \t").rstrip("\r\n")))
-        self.headers = Headers(fields)  # type: ignore[assignment]
-        connection = (self.headers.get("Connection") or "").lower()
-        if connection == "close":
-            self.close_connection = True
-        elif connection == "keep-alive":
-            self.close_connection = False
-        expect = (self.headers.get("Expect") or "").lower()
-        if expect == "100-continue" and self.request_version == "HTTP/1.1":
-            return self.handle_expect_100()
-        return True
 
-    def do_GET(self) -> None:
-        target = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        request = Request(
-            method=self.command,
-            path=target.path,
-            query=dict(parse_qsl(target.query, keep_blank_values=True)),
-            headers=self.headers,
-            body=self.rfile.read(length) if length > 0 else b"",
-        )
+class _BadRequest(Exception):
+    """A request the server answers with ``status`` and then hangs up, as the stdlib's
+    handler does."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: its requests read one after another, each answered before the
+    next is read (HTTP/1.1 keep-alive, no pipelining of answers)."""
+
+    def __init__(self, server: LoopbackServer) -> None:
+        self.server = server
+        self.loop = server._loop
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.busy = False  # a request of this connection is being answered
+        self.closing = False
+        self.idle: asyncio.TimerHandle | None = None
+        # Of the request being read or answered: its version, whether the connection ends
+        # after its answer, whether a 100 Continue went out for it.
+        self.version = "HTTP/1.1"
+        self.close_after = False
+        self.continue_sent = False
+
+    # --- asyncio's calls ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.server._connections.add(self)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # head and body leave in one write; no Nagle delay either way
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._wait_idle()
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.busy:
+            self._next_request()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self._stop_idle()
+        self.server._connections.discard(self)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def _next_request(self) -> None:
         try:
-            response = self.server.app(request)
+            request = self._parse()
+        except _BadRequest as bad:
+            self._refuse(bad)
+            return
+        if request is None:
+            return
+        self._stop_idle()
+        self.busy = True
+        if self.server.on_loop:
+            self._settle(partial(self.server.app, request))
+        else:
+            self._answer(OffLoop(partial(self.server.app, request)))
+
+    def _parse(self) -> Request | None:
+        """The request at the buffer's start once it is whole (None until then), taken out of
+        the buffer; its close and continue wishes noted."""
+        buffer = self.buffer
+        end = buffer.find(b"\r\n\r\n")
+        if end >= 0:
+            body_at = end + 4
+        else:
+            end = buffer.find(b"\n\n")
+            if end < 0:
+                self._check_unfinished_head()
+                return None
+            body_at = end + 2
+        lines = bytes(buffer[:end]).decode("iso-8859-1").split("\n")
+        while lines and not lines[0].strip():  # blank lines before a request are skipped
+            lines.pop(0)
+        if not lines:
+            del buffer[:body_at]
+            return None
+        words = lines[0].rstrip("\r").split()
+        if len(lines[0]) > _MAX_LINE:
+            raise _BadRequest(HTTPStatus.REQUEST_URI_TOO_LONG, "Request-URI Too Long")
+        if len(words) != 3 or not words[2].startswith("HTTP/"):
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({lines[0]!r})")
+        method, target, version = words
+        if version not in ("HTTP/1.1", "HTTP/1.0"):
+            raise _BadRequest(
+                HTTPStatus.HTTP_VERSION_NOT_SUPPORTED, f"Invalid HTTP version ({version})"
+            )
+        headers = Headers(_header_fields(lines[1:]))
+        length_text = (headers.get("Content-Length") or "0").strip()
+        try:
+            length = int(length_text)
+        except ValueError:
+            raise _BadRequest(HTTPStatus.BAD_REQUEST, "Bad Content-Length") from None
+        if len(buffer) < body_at + max(length, 0):
+            expect = (headers.get("Expect") or "").lower()
+            if expect == "100-continue" and version == "HTTP/1.1" and not self.continue_sent:
+                self.continue_sent = True
+                self._send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            return None
+        body = bytes(buffer[body_at : body_at + max(length, 0)])
+        del buffer[: body_at + max(length, 0)]
+        self.continue_sent = False
+        self.close_after = version != "HTTP/1.1"
+        connection = (headers.get("Connection") or "").lower()
+        if connection == "close":
+            self.close_after = True
+        elif connection == "keep-alive":
+            self.close_after = False
+        self.version = version
+        if target.startswith("//"):  # as the stdlib does (gh-87389): no open redirect
+            target = "/" + target.lstrip("/")
+        parts = urlsplit(target)
+        return Request(
+            method=method,
+            path=parts.path,
+            query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+            headers=headers,
+            body=body,
+        )
+
+    def _check_unfinished_head(self) -> None:
+        """A head still coming in that is already longer than the stdlib takes."""
+        buffer = self.buffer
+        first = buffer.find(b"\n")
+        if (first < 0 and len(buffer) > _MAX_LINE) or first > _MAX_LINE + 1:
+            raise _BadRequest(HTTPStatus.REQUEST_URI_TOO_LONG, "Request-URI Too Long")
+        if len(buffer) > _MAX_LINE * (_MAX_HEADERS + 2):
+            raise _BadRequest(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
+
+    # --- answering ----------------------------------------------------------------------------
+
+    def _settle(self, produce: Callable[[], Answer]) -> None:
+        """Run ``produce`` here on the loop and answer with what it answers."""
+        try:
+            answer = produce()
         except Abort as abort:
-            response = abort.response
-        self._write(response)
+            answer = abort.response
+        except Exception:
+            logger.exception("%s: the app failed", self.server.name)
+            self._close()
+            return
+        self._answer(answer)
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+    def _answer(self, answer: Answer) -> None:
+        if isinstance(answer, After):
+            self.server._later(self, answer)
+        elif isinstance(answer, OffLoop):
+            self.server._pool_submit(self._off_loop, answer.then)
+        elif answer.stream is not None and not answer.silent:
+            if answer.stream_waits or not self.server.on_loop:
+                self.server._pool_submit(self._stream, answer)
+            else:
+                self._stream(answer)
+        else:
+            self._respond(answer)
 
-    def _write(self, response: Response) -> None:
+    def _off_loop(self, produce: Callable[[], Answer]) -> None:
+        """On a pool thread: ``produce`` may block; its answer goes back to the loop."""
+        try:
+            answer = produce()
+        except Abort as abort:
+            answer = abort.response
+        except Exception:
+            logger.exception("%s: the app failed", self.server.name)
+            self._from_thread(self._close)
+            return
+        if isinstance(answer, Response) and answer.stream is not None and not answer.silent:
+            self._stream(answer)
+        else:
+            self._from_thread(self._answer, answer)
+
+    def _respond(self, response: Response) -> None:
+        """A whole answer (head and body in one write), or a hang-up."""
         sent = 0
         try:
-            if response.close:
-                self.close_connection = True
-            if response.silent:
+            if response.silent or self.closing:
+                self.close_after = True
                 return
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            if response.stream is None:
-                self.send_header("Content-Length", str(len(response.body)))
-                # Head and body in one write (one system call, one segment), where
-                # end_headers() and a write of the body took two.
-                self._headers_buffer.append(b"\r\n" + response.body)
-                self.flush_headers()
-                sent = response.status
-                return
-            if self.server.chunked_streams and self.request_version == "HTTP/1.1":
-                self._write_chunked(response.stream)
-                sent = response.status
-                return
-            # No length and no chunking: the stream ends when the connection closes, as many
-            # providers do; HTTP/1.1 clients read until EOF.
-            self.send_header("Connection", "close")
-            self.close_connection = True
-            self.end_headers()
+            head = self._head(response, [("Content-Length", str(len(response.body)))])
+            self._send(head + response.body)
             sent = response.status
-            for chunk in response.stream:
-                self.wfile.write(chunk)
-                self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout fired)
-            self.close_connection = True
         finally:
             if response.on_sent is not None:
                 response.on_sent(sent)
+            self._done(close=response.close or response.silent)
 
-    def _write_chunked(self, stream: Iterator[bytes]) -> None:
-        """A stream in chunks, as Go's net/http sends one (the sub2api host): the connection
-        stays open for the next request. A stream that fails midway ends without the last
-        chunk, so the client sees the answer cut short."""
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+    def _stream(self, response: Response) -> None:
+        """A streamed answer, each piece written as the stream gives it, in chunks over a
+        connection that stays open when the server sends them so, else ended by closing the
+        connection. On a pool thread (the stream may wait), or on the loop for a stream that
+        never waits."""
+        assert response.stream is not None
+        chunked = self.server.chunked_streams and self.version == "HTTP/1.1"
+        sent, close = 0, response.close
         try:
-            for chunk in stream:
-                if chunk:  # an empty chunk would end the answer
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        except BaseException:
-            self.close_connection = True
-            raise
-        self.wfile.write(b"0\r\n\r\n")
+            if chunked:
+                self._from_thread(
+                    self._send, self._head(response, [("Transfer-Encoding", "chunked")])
+                )
+                try:
+                    for chunk in response.stream:
+                        if chunk:  # an empty chunk would end the answer
+                            self._from_thread(self._send, b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                except Exception:
+                    # Ends without the last chunk: the client sees the answer cut short.
+                    logger.exception("%s: a stream failed midway", self.server.name)
+                    close = True
+                else:
+                    self._from_thread(self._send, b"0\r\n\r\n")
+                    sent = response.status
+                return
+            close = True  # no length and no chunks: the stream ends when the connection does
+            self._from_thread(self._send, self._head(response, [("Connection", "close")]))
+            sent = response.status
+            for chunk in response.stream:
+                self._from_thread(self._send, chunk)
+        except Exception:
+            logger.exception("%s: a stream failed midway", self.server.name)
+        finally:
+            self._from_thread(self._streamed, response, sent, close)
 
+    def _streamed(self, response: Response, sent: int, close: bool) -> None:
+        if response.on_sent is not None:
+            response.on_sent(sent)
+        self._done(close=close)
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # Connections the kernel queues for the accept loop, as Go's net.Listen asks (the system's
-    # maximum): socketserver's 5 made the kernel drop the connects beyond them while the loop
-    # waited for the GIL, and each dropped client waited a second before trying again.
-    request_queue_size = socket.SOMAXCONN
-    app: App
-    name: str
-    software: str | None
-    idle_timeout: float | None
-    chunked_streams: bool
+    def _head(self, response: Response, framing: list[tuple[str, str]]) -> bytes:
+        status = response.status
+        lines = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, '')}",
+            f"Server: {self.server.software or 'BaseHTTP/0.6'} {_PYTHON}",
+            f"Date: {_Date.now()}",
+            f"Content-Type: {response.content_type}",
+        ]
+        lines += [f"{name}: {value}" for name, value in response.headers.items()]
+        lines += [f"{name}: {value}" for name, value in framing]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
 
-    def handle_error(self, request, client_address) -> None:
-        """A client that went away (a killed worker resets the connections it kept open) is
-        dropped quietly, as Go's net/http drops it; anything else is printed as before."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
+    def _done(self, *, close: bool) -> None:
+        """The answer is out: hang up, or read the next request."""
+        self.busy = False
+        if close or self.close_after or self.closing:
+            self._close()
             return
-        super().handle_error(request, client_address)
+        self._wait_idle()
+        if self.buffer:
+            self._next_request()
+
+    def _refuse(self, bad: _BadRequest) -> None:
+        body = (
+            f"<!DOCTYPE HTML>\n<html><body><h1>Error response</h1><p>Error code: "
+            f"{int(bad.status)}</p><p>Message: {html.escape(bad.message)}.</p></body></html>\n"
+        ).encode()
+        refusal = Response(
+            status=int(bad.status), body=body, content_type="text/html;charset=utf-8"
+        )
+        framing = [("Connection", "close"), ("Content-Length", str(len(body)))]
+        self._send(self._head(refusal, framing) + body)
+        self._close()
+
+    # --- the wire -----------------------------------------------------------------------------
+
+    def _send(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        self.closing = True
+        self._stop_idle()
+        if self.transport is not None:
+            self.transport.close()
+
+    def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
+        """``callback(*args)`` on the loop: at once when this is the loop's thread."""
+        if self.server.in_loop():
+            callback(*args)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has stopped: the server is gone
+            self.loop.call_soon_threadsafe(callback, *args)
+
+    def _wait_idle(self) -> None:
+        self._stop_idle()
+        if self.server.idle_timeout is not None and not self.closing:
+            self.idle = self.loop.call_later(self.server.idle_timeout, self._idle_out)
+
+    def _stop_idle(self) -> None:
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
+
+    def _idle_out(self) -> None:
+        if not self.busy:
+            self._close()
+
+
+def _header_fields(lines: list[str]) -> list[tuple[str, str]]:
+    """The head's fields in order, a folded line joined to the field before it."""
+    if len(lines) > _MAX_HEADERS:
+        raise _BadRequest(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers")
+    fields: list[tuple[str, str]] = []
+    for raw in lines:
+        if len(raw) > _MAX_LINE:
+            raise _BadRequest(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long")
+        text = raw.rstrip("\r")
+        if not text:
+            continue
+        if text[0] in " \t" and fields:  # a folded continuation of the field before
+            name, value = fields[-1]
+            fields[-1] = (name, value + text)
+            continue
+        name, colon, value = text.partition(":")
+        if colon:
+            fields.append((name, value.lstrip(" \t")))
+    return fields
+
+
+class _Pool:
+    """Threads for the apps' blocking answers and streams: a task goes to an idle thread, or
+    to a new one when none is idle (a hang holds one for its time). ``ThreadPoolExecutor``
+    made a future and its conditions per task that nobody here reads."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._tasks: queue.SimpleQueue[tuple[Callable[..., None], tuple]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # that thread takes this task
+        if start:
+            threading.Thread(target=self._work, name=self._name, daemon=True).start()
+        self._tasks.put((fn, args))
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._tasks.get()
+            try:
+                fn(*args)
+            except Exception:
+                logger.exception("%s: a task failed", self._name)
+            with self._lock:
+                self._idle += 1
+
+
+class _Loop:
+    """The process's one loop for every loopback server, on a daemon thread, and the pool of
+    threads their blocking answers and streams run on. One loop for all: a bench's 21
+    simulators, each on a loop of its own, woke a thread per request where one loop takes
+    the requests of all of them that are ready at one wake-up. Made again in a forked child
+    (the thread does not cross a fork)."""
+
+    _lock = threading.Lock()
+    _current: _Loop | None = None
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.pool = _Pool("loopback-http-pool")
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="loopback-http", daemon=True
+        )
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> _Loop:
+        with cls._lock:
+            if cls._current is None or cls._current.pid != os.getpid():
+                cls._current = cls()
+            return cls._current
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` run on the loop, from another thread; what it returns."""
+        done: Future = Future()
+
+        def call() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:  # handed to the caller
+                done.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(call)
+        return done.result(timeout=10)
 
 
 class LoopbackServer:
-    """``app`` served by a ``ThreadingHTTPServer`` (one thread per connection) on a daemon
-    thread; ``start()`` binds (port 0 = an ephemeral port), ``stop()`` shuts down.
+    """``app`` served over HTTP/1.1 on ``host:port`` (port 0 = an ephemeral port) by the
+    process's ``asyncio`` loop (``_Loop``, on a daemon thread); ``start()`` binds, ``stop()``
+    shuts down.
 
-    Streamed answers end when the connection closes, as many providers send them, or with
-    ``chunked_streams`` go in chunks over a connection that stays open."""
+    The loop reads every connection's requests and writes the answers; the app runs on a
+    thread of the loop's pool (it may block), or, with ``on_loop``, on the loop itself: it
+    must then never block, and answers ``After`` for a wait and ``OffLoop`` for work that
+    blocks. A simulator that answers every request after its latency holds no thread for
+    it: a thread per connection, each woken once for the request and once for the latency,
+    cost the simulators about twice the CPU per request (docs/performance.md).
+
+    Streamed answers are written from a pool thread as the stream gives them: they end when
+    the connection closes, as many providers send them, or with ``chunked_streams`` go in
+    chunks over a connection that stays open."""
 
     def __init__(
         self,
@@ -352,59 +637,76 @@ class LoopbackServer:
         software: str | None = None,
         idle_timeout: float | None = None,
         chunked_streams: bool = False,
+        on_loop: bool = False,
     ) -> None:
-        self._app, self._bind, self.name = app, (host, port), name
-        self._software, self._idle_timeout = software, idle_timeout
-        self._chunked_streams = chunked_streams
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self.app, self._bind, self.name = app, (host, port), name
+        self.software, self.idle_timeout = software, idle_timeout
+        self.chunked_streams, self.on_loop = chunked_streams, on_loop
+        self._shared: _Loop | None = None
+        self._listener: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._waiting: dict[asyncio.TimerHandle, tuple[_Connection, After]] = {}
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._listener is not None
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        assert self._shared is not None, f"{self.name} is not running"
+        return self._shared.loop
 
     def start(self) -> LoopbackServer:
-        server = _Server(self._bind, _Handler)
-        server.app, server.name = self._app, self.name
-        server.software, server.idle_timeout = self._software, self._idle_timeout
-        server.chunked_streams = self._chunked_streams
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            # Each wake-up is Python work: a bench runs 21 servers at once. stop() wakes the
-            # loop itself, so this only bounds a stop whose wake-up connection failed.
-            kwargs={"poll_interval": 0.5},
-            name=self.name,
-            daemon=True,
+        self._shared = shared = _Loop.get()
+        # Connections the kernel queues for the loop, as Go's net.Listen asks (the system's
+        # maximum): a queue of 5 made the kernel drop the connects beyond them while the loop
+        # waited for the GIL, and each dropped client waited a second before trying again.
+        listening = shared.loop.create_server(
+            lambda: _Connection(self), *self._bind, backlog=socket.SOMAXCONN, reuse_address=True
         )
-        self._thread.start()
+        self._listener = asyncio.run_coroutine_threadsafe(listening, shared.loop).result(10)
         return self
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
+        """Stop listening, answer the requests waiting for their time at once (as a stopping
+        simulator wakes its waits), hang up every connection."""
+        listener, self._listener = self._listener, None
+        if listener is None or self._shared is None:
             return
-        # shutdown() waits for the serving loop to see its flag, which it checks only when its
-        # select() returns: a connection makes it return now rather than at the poll interval.
-        stopping = threading.Thread(target=server.shutdown, name=f"{self.name}-stop")
-        stopping.start()
-        while stopping.is_alive():
-            _wake(server.server_address[:2])
-            stopping.join(0.05)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+
+        def shut_down() -> None:
+            listener.close()
+            for handle, (connection, after) in list(self._waiting.items()):
+                handle.cancel()
+                self._waiting.pop(handle, None)
+                connection._settle(after.then)
+            for connection in list(self._connections):
+                connection._close()
+
+        self._shared.run(shut_down)
+
+    def in_loop(self) -> bool:
+        """Whether this thread is the loop the server runs on."""
+        return self._shared is not None and threading.get_ident() == self._shared.thread.ident
 
     @property
     def address(self) -> tuple[str, int]:
         """The bound ``(host, port)``."""
-        if self._server is None:
+        if self._listener is None:
             raise RuntimeError(f"{self.name} is not running")
-        host, port = self._server.server_address[:2]
+        host, port = self._listener.sockets[0].getsockname()[:2]
         return str(host), int(port)
 
+    # --- for the connections ------------------------------------------------------------------
 
-def _wake(address: tuple[str, int]) -> None:
-    """Connect to a listening server and hang up (its handler reads EOF and ends)."""
-    with contextlib.suppress(OSError):
-        socket.create_connection(address, timeout=0.2).close()
+    def _later(self, connection: _Connection, after: After) -> None:
+        def due() -> None:
+            self._waiting.pop(handle, None)
+            connection._settle(after.then)
+
+        handle = self._loop.call_later(max(after.seconds, 0.0), due)
+        self._waiting[handle] = (connection, after)
+
+    def _pool_submit(self, fn: Callable[..., None], *args: Any) -> None:
+        if self._shared is not None:
+            self._shared.pool.submit(fn, *args)

@@ -185,14 +185,12 @@ def schema_at(latest_schema_after):
 @pytest.fixture
 def socket_writes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Every write the loopback servers of this process make to a client socket, in order."""
-    import socketserver
+    from relay_project.loopback_http import _Connection
 
     writes: list[bytes] = []
-    write = socketserver._SocketWriter.write
+    send = _Connection._send
     monkeypatch.setattr(
-        socketserver._SocketWriter,
-        "write",
-        lambda self, b: writes.append(bytes(b)) or write(self, b),
+        _Connection, "_send", lambda self, data: writes.append(bytes(data)) or send(self, data)
     )
     return writes
 

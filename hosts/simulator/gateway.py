@@ -277,8 +277,10 @@ def _route(ctx: Ctx, requested: str) -> tuple[Iterator[SimAccount], str]:
     return itertools.chain([first], candidates), model
 
 
-@router.route("POST", "/v1/chat/completions", auth="gateway", new_only=True)
-@router.route("POST", "/chat/completions", auth="gateway", new_only=True)  # root alias (§13)
+@router.route("POST", "/v1/chat/completions", auth="gateway", new_only=True, blocks=True)
+@router.route(
+    "POST", "/chat/completions", auth="gateway", new_only=True, blocks=True
+)  # root alias (§13)
 def chat_completions(ctx: Ctx) -> Response:
     body = _read_body(ctx)
     candidates, model = _route(ctx, body["model"])
@@ -323,8 +325,8 @@ def _forward_each(ctx: Ctx, candidates: Iterable[SimAccount], send) -> Forwarded
     raise _exhausted(last_status)
 
 
-@router.route("POST", "/v1/responses", auth="gateway", new_only=True)
-@router.route("POST", "/responses", auth="gateway", new_only=True)  # root alias (§13)
+@router.route("POST", "/v1/responses", auth="gateway", new_only=True, blocks=True)
+@router.route("POST", "/responses", auth="gateway", new_only=True, blocks=True)  # root alias (§13)
 def responses(ctx: Ctx) -> Response:
     """The Responses API for openai groups: relayed to the account's upstream as it is."""
     body = _read_body(ctx)
@@ -344,7 +346,7 @@ def responses(ctx: Ctx) -> Response:
     )
 
 
-@router.route("POST", "/v1/messages", auth="gateway", new_only=True)
+@router.route("POST", "/v1/messages", auth="gateway", new_only=True, blocks=True)
 def messages(ctx: Ctx) -> Response:
     """Anthropic Messages on an openai group: converted to chat, answered as a message."""
     body = _read_body(ctx)

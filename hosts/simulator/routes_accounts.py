@@ -53,6 +53,13 @@ def _snapshot(account: SimAccount) -> SimAccount:
     return replace(account, credentials=dict(account.credentials), extra=dict(account.extra))
 
 
+def _probes_at_once(ctx: Ctx) -> bool:
+    """Whether a create or update with credentials probes the upstream before it answers (no
+    probe delay): the call blocks, so the request is answered off the server's loop."""
+    quirks = ctx.state.quirks
+    return not quirks.old and quirks.responses_probe and quirks.responses_probe_seconds <= 0
+
+
 def _probe_if_new(ctx: Ctx, account_id: int) -> None:
     """[NEW] probes the upstream's /v1/responses after answering a create/update with
     credentials (§4.10, §13), in the background: until it settles, the account has no
@@ -132,7 +139,7 @@ def accounts_get(ctx: Ctx) -> Response:
         return ok(_account(ctx, ctx.params["id"]).dto(old=ctx.old))
 
 
-@router.route("POST", PREFIX, auth="admin")
+@router.route("POST", PREFIX, auth="admin", blocks=_probes_at_once)
 def accounts_create(ctx: Ctx) -> Response:
     """[NEW] runs account create through its idempotency coordinator (§1.6): a completed key
     replays its answer, a key still being served is 409 IDEMPOTENCY_IN_PROGRESS."""
@@ -209,7 +216,7 @@ def _create_account(ctx: Ctx) -> Response:
     return _reply(ctx, account.id)
 
 
-@router.route("PUT", PREFIX + "/{id}", auth="admin")
+@router.route("PUT", PREFIX + "/{id}", auth="admin", blocks=_probes_at_once)
 def accounts_update(ctx: Ctx) -> Response:
     body = ctx.json_object()
     credentials = body.get("credentials")

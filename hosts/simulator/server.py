@@ -1,6 +1,6 @@
-"""The host simulator: the route modules served by ``relay_project.loopback_http`` (a loopback
-``ThreadingHTTPServer``), behaving like a sub2api host (sub2api-host-api.md §11 checklist,
-gateway of §9).
+"""The host simulator: the route modules served by ``relay_project.loopback_http`` (on its
+``asyncio`` loop; the routes that call the upstream, marked ``blocks``, on a thread of its
+pool), behaving like a sub2api host (sub2api-host-api.md §11 checklist, gateway of §9).
 
     with HostSimulator(quirks=Quirks(old=True)) as sim:
         httpx.get(sim.url + "/api/v1/admin/groups", headers={"x-api-key": sim.admin_key})
@@ -18,7 +18,9 @@ import secrets
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 
 import httpx
 
@@ -35,7 +37,17 @@ from hosts.simulator.scheduler import Scheduler
 from hosts.simulator.state import FailRule, Quirks, SimState
 from hosts.simulator.upstream import probe_responses
 from hosts.simulator.wire import Ctx, flat, json_response, not_found_route
-from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, match
+from relay_project.loopback_http import (
+    Abort,
+    After,
+    Answer,
+    LoopbackServer,
+    OffLoop,
+    Request,
+    Response,
+    Route,
+    match,
+)
 from relay_project.pooled_http import PooledTransport, without_cookies
 
 logger = logging.getLogger(__name__)
@@ -147,6 +159,7 @@ class HostSimulator:
                 or PooledTransport(max_keepalive=120, keepalive_expiry=90),
                 timeout=upstream_timeout,
                 follow_redirects=False,
+                event_hooks={"request": [self._never_on_the_loop]},
             )
         )
         self.stopping = threading.Event()
@@ -155,7 +168,12 @@ class HostSimulator:
         # The host (Go's net/http) streams the account test in chunks and keeps the
         # connection: a close-delimited stream cost a new connection and thread per test.
         self._server = LoopbackServer(
-            self.handle, host=host, port=port, name="host-simulator", chunked_streams=True
+            self.handle,
+            host=host,
+            port=port,
+            name="host-simulator",
+            chunked_streams=True,
+            on_loop=True,
         )
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -243,11 +261,62 @@ class HostSimulator:
 
     # --- dispatch ------------------------------------------------------------------------------
 
-    def handle(self, req: Request) -> Response:
-        """Answer one request and log it (the server's app)."""
+    def handle(self, req: Request) -> Answer:
+        """Answer one request and log it (the server's app, on its loop). A failure rule's
+        delay is a wait of the loop (``After``); a route that calls the upstream (its option
+        ``blocks``) answers from a thread of the server's pool (``OffLoop``)."""
         ctx = Ctx(sim=self, req=req, params={})
+        if req.path.startswith(CONTROL_PREFIX):
+            return self._recorded(ctx, partial(self._control, ctx))
+        rule = self.state.take_fail_rule(req.method, req.path)
+        if rule is not None and rule.delay:
+            return After(self._waited(rule.delay), partial(self._after_rule, ctx, rule))
+        return self._after_rule(ctx, rule)
+
+    def _after_rule(self, ctx: Ctx, rule: FailRule | None) -> Answer:
+        if rule is not None:
+            if rule.delay and self.stopping.is_set():  # the wait ended by the stop
+                return self._recorded(ctx, not_found_route)
+            if rule.status is not None:
+                return self._recorded(ctx, partial(_injected, ctx.req.path, rule.status))
+        found = self._route(ctx)
+        if found is None:
+            return self._recorded(ctx, not_found_route)
+        answer = partial(self._routed, ctx, found)
+        blocks = found.options.get("blocks", False)
+        if blocks is True or (callable(blocks) and blocks(ctx)):
+            return OffLoop(partial(self._recorded, ctx, answer))
+        return self._recorded(ctx, answer)
+
+    def _route(self, ctx: Ctx) -> Route[Ctx] | None:
+        old = self.state.quirks.old
+        found = match(
+            ROUTES,
+            ctx.req.method,
+            ctx.req.path,
+            accept=lambda route: not (old and route.options.get("new_only")),
+        )
+        if found is None:
+            return None
+        route, ctx.params = found
+        return route
+
+    def _routed(self, ctx: Ctx, route: Route[Ctx]) -> Response:
+        auth = route.options["auth"]
+        if auth == "admin":
+            ctx.user, ctx.auth = admin_auth(ctx)
+        elif auth == "user":
+            ctx.user, ctx.auth = jwt_auth(ctx), "user-jwt"
+        elif auth == "gateway":
+            ctx.api_key, ctx.user = gateway.authenticate(ctx)
+            ctx.auth = "api-key"
+        return route.handler(ctx)
+
+    def _recorded(self, ctx: Ctx, answer: Callable[[], Response]) -> Response:
+        """``answer()``, logged with its status."""
+        req = ctx.req
         try:
-            response = self.dispatch(ctx)
+            response = answer()
         except Abort as abort:
             response = abort.response
         except Exception:  # a simulator bug: answer like the host would, but say it loudly
@@ -258,35 +327,15 @@ class HostSimulator:
         self.record(req, response.status, ctx.auth)
         return response
 
-    def dispatch(self, ctx: Ctx) -> Response:
-        req = ctx.req
-        if req.path.startswith(CONTROL_PREFIX):
-            return self._control(ctx)
-        rule = self.state.take_fail_rule(req.method, req.path)
-        if rule is not None:
-            if rule.delay and self.stopping.wait(rule.delay):
-                return not_found_route()
-            if rule.status is not None:
-                return _injected(req.path, rule.status)
-        old = self.state.quirks.old
-        found = match(
-            ROUTES,
-            req.method,
-            req.path,
-            accept=lambda route: not (old and route.options.get("new_only")),
-        )
-        if found is None:
-            return not_found_route()
-        route, ctx.params = found
-        auth = route.options["auth"]
-        if auth == "admin":
-            ctx.user, ctx.auth = admin_auth(ctx)
-        elif auth == "user":
-            ctx.user, ctx.auth = jwt_auth(ctx), "user-jwt"
-        elif auth == "gateway":
-            ctx.api_key, ctx.user = gateway.authenticate(ctx)
-            ctx.auth = "api-key"
-        return route.handler(ctx)
+    def _never_on_the_loop(self, request: httpx.Request) -> None:
+        """A call to the upstream from the server's loop would hold every other request of
+        the host for its time: a route that makes one must say it ``blocks``."""
+        if self._server.in_loop():
+            raise RuntimeError(f"{request.url} called on the host simulator's loop")
+
+    def _waited(self, seconds: float) -> float:
+        """How long a wait of ``seconds`` lasts: none once the simulator stops."""
+        return 0.0 if self.stopping.is_set() else seconds
 
     def _control(self, ctx: Ctx) -> Response:
         req = ctx.req

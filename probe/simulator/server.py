@@ -1,5 +1,6 @@
 """An OpenAI-compatible upstream for tests and the demo (ARCHITECTURE §12), route functions on
-``relay_project.loopback_http`` (a loopback ``ThreadingHTTPServer``) like the host simulator.
+``relay_project.loopback_http`` like the host simulator: every route answers on its ``asyncio``
+loop, the latency and a hang are waits of the loop, never a held thread.
 
 It behaves like the providers the probe meets: ``GET /v1/models``, ``POST /v1/chat/completions``
 (JSON or SSE ``data: {chunk}`` lines ending with ``data: [DONE]``), ``POST /v1/responses``
@@ -20,13 +21,24 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import unquote
 
 from probe.simulator.config import Fault, SimModel, UpstreamConfig
-from relay_project.loopback_http import Abort, LoopbackServer, Request, Response, Router, match
+from relay_project.loopback_http import (
+    Abort,
+    After,
+    Answer,
+    LoopbackServer,
+    OffLoop,
+    Request,
+    Response,
+    Router,
+    match,
+)
 
 CONTROL_PREFIX = "/__sim/"
 MIN_RESPONSES_OUTPUT_TOKENS = 16
@@ -72,7 +84,8 @@ class UpstreamSimulator:
             port=self._port,
             name=f"upstream-sim-{self.config.name}",
             software="upstream-simulator/1.0",
-            idle_timeout=10,  # idle keep-alive connections do not pin a thread for ever
+            idle_timeout=10,  # idle keep-alive connections are closed, as providers close them
+            on_loop=True,
         ).start()
         return self
 
@@ -168,9 +181,10 @@ class UpstreamSimulator:
 
     # --- serving ------------------------------------------------------------------------------
 
-    def handle(self, req: Request) -> Response:
-        """Answer one request (the server's app). An upstream request is recorded and counted
-        in flight until its answer is out; control requests are neither."""
+    def handle(self, req: Request) -> Answer:
+        """Answer one request (the server's app, on its loop). An upstream request is
+        recorded and counted in flight until its answer is out; control requests are
+        neither. The latency and a hang are waits on the loop (``After``): no route blocks."""
         call = Call(self, req, req.path.rstrip("/") or "/", _json_or_none(req.body))
         if call.path.startswith(CONTROL_PREFIX):
             return _control(call)
@@ -189,15 +203,9 @@ class UpstreamSimulator:
             record.status = status
             self._leave()
 
-        try:
-            response = _upstream(call, record)
-        except Abort as abort:
-            response = abort.response
-        except BaseException:
-            sent(0)
-            raise
-        response.on_sent = sent
-        return response
+        return _told(
+            After(self._waited(self.config.latency), partial(_upstream, call, record)), sent
+        )
 
     def _enter(self, request: RecordedRequest) -> None:
         with self._lock:
@@ -224,9 +232,9 @@ class UpstreamSimulator:
             self._counter += 1
             return self._counter
 
-    def _wait(self, seconds: float) -> None:
-        if seconds > 0:
-            self._stopping.wait(seconds)
+    def _waited(self, seconds: float) -> float:
+        """How long a wait of ``seconds`` lasts: none once the simulator stops."""
+        return 0.0 if self._stopping.is_set() else max(seconds, 0.0)
 
 
 @dataclass
@@ -304,6 +312,7 @@ def _event_stream(frames: Iterator[bytes]) -> Response:
         content_type="text/event-stream; charset=utf-8",
         headers={"Cache-Control": "no-cache"},
         stream=_together(frames),
+        stream_waits=False,
     )
 
 
@@ -381,9 +390,9 @@ def _control(call: Call) -> Response:
 upstream: Router[Call] = Router()
 
 
-def _upstream(call: Call, record: RecordedRequest) -> Response:
-    """Latency, then an injected fault, the key check and the route, as a provider would."""
-    call.sim._wait(call.config.latency)
+def _upstream(call: Call, record: RecordedRequest) -> Answer:
+    """After the latency: an injected fault, the key check and the route, as a provider
+    would."""
     fault = call.sim._take_fault(call.path, record.model)
     if fault is not None:
         return _injected(call, fault)
@@ -394,6 +403,34 @@ def _upstream(call: Call, record: RecordedRequest) -> Response:
         raise invalid_url(call)
     route, call.params = found
     return route.handler(call)
+
+
+def _timed_out() -> Response:
+    response = json_response(_error_body("Gateway timeout.", "server_error", None), 504)
+    response.close = True
+    return response
+
+
+def _told(answer: Answer, sent: Callable[[int], None]) -> Answer:
+    """``answer`` with ``sent`` told the status its response went out with (0: none),
+    whenever that response comes; told 0 at once when making it fails."""
+    if isinstance(answer, Response):
+        answer.on_sent = sent
+        return answer
+
+    def then() -> Answer:
+        try:
+            produced = answer.then()
+        except Abort as abort:
+            produced = abort.response
+        except BaseException:
+            sent(0)
+            raise
+        return _told(produced, sent)
+
+    if isinstance(answer, After):
+        return After(answer.seconds, then)
+    return OffLoop(then)
 
 
 def _authorized(req: Request, api_key: str | None) -> bool:
@@ -411,12 +448,9 @@ def _unauthorized(path: str) -> Abort:
     )
 
 
-def _injected(call: Call, fault: Fault) -> Response:
+def _injected(call: Call, fault: Fault) -> Answer:
     if fault.mode == "timeout":
-        call.sim._wait(call.config.hang_seconds)
-        response = json_response(_error_body("Gateway timeout.", "server_error", None), 504)
-        response.close = True
-        return response
+        return After(call.sim._waited(call.config.hang_seconds), _timed_out)
     if fault.mode == "disconnect":
         return Response.hang_up()
     if fault.mode == "garbage":

@@ -420,3 +420,12 @@ def test_simulator_account_test_streams_in_chunks_over_a_kept_connection(
     assert [a.headers["transfer-encoding"] for a in answers] == ["chunked", "chunked"]
     assert [a.text.count('"test_complete"') for a in answers] == [1, 1]
     assert len(ports) == 1
+
+
+def test_the_host_simulator_never_calls_its_upstream_from_its_loop(host_simulator) -> None:
+    """A route that calls the upstream must say it ``blocks`` (it then answers from a pool
+    thread): made on the loop, the call would hold every other request of the host."""
+    from relay_project.loopback_http import _Loop
+
+    with pytest.raises(RuntimeError, match="called on the host simulator's loop"):
+        _Loop.get().run(lambda: host_simulator.upstream.get("http://127.0.0.1:9/v1/models"))

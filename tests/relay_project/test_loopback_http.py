@@ -4,10 +4,10 @@ loopback server."""
 from __future__ import annotations
 
 import http.client
-import http.server
 import json
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
@@ -17,11 +17,13 @@ import pytest
 
 from relay_project.loopback_http import (
     Abort,
+    After,
+    Answer,
     LoopbackServer,
+    OffLoop,
     Request,
     Response,
     Router,
-    _Server,
     match,
 )
 
@@ -187,17 +189,113 @@ def test_a_client_that_resets_its_kept_connection_leaves_no_traceback(
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_connections_wait_in_the_listen_queue_while_the_accept_loop_is_busy() -> None:
-    """Many clients connecting at once while the server's accept loop cannot run (it waits
-    for the GIL): the kernel queues them, as it does for the real host (Go listens with the
+def test_connections_wait_in_the_listen_queue_while_the_loop_is_busy() -> None:
+    """Many clients connecting at once while the server's loop cannot accept them (here its
+    app holds it): the kernel queues them, as it does for the real host (Go listens with the
     system's maximum), where a queue of 5 dropped the rest for a second."""
-    server = _Server(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)  # never accepts
+
+    def holding(req: Request) -> Response:
+        time.sleep(1.0)  # on the loop: nothing is accepted meanwhile
+        return Response(body=b"held")
+
+    server = LoopbackServer(holding, host="127.0.0.1", port=0, name="t", on_loop=True).start()
+    first = socket.create_connection(server.address)
     clients = []
     try:
+        first.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.1)  # the loop is in the app now
         for _ in range(64):
-            clients.append(socket.create_connection(server.server_address, timeout=0.5))
+            clients.append(socket.create_connection(server.address, timeout=0.5))
+        assert first.recv(4096).startswith(b"HTTP/1.1 200")
     finally:
-        for client in clients:
+        for client in [first, *clients]:
             client.close()
-        server.server_close()
+        server.stop()
     assert len(clients) == 64
+
+
+def _on_loop(app, **options) -> LoopbackServer:
+    return LoopbackServer(app, host="127.0.0.1", port=0, name="t", on_loop=True, **options)
+
+
+def test_an_app_on_the_loop_waits_without_holding_a_thread() -> None:
+    """A simulator's latency: every request waits on the loop (``After``), none on a thread."""
+    server = _on_loop(lambda req: After(0.3, lambda: Response(body=req.path.encode()))).start()
+    host, port = server.address
+    threads_before = threading.active_count()
+    answers: list[str] = []
+
+    def ask(n: int) -> None:
+        answers.append(httpx.get(f"http://{host}:{port}/{n}").text)
+
+    askers = [threading.Thread(target=ask, args=(n,)) for n in range(16)]
+    try:
+        for asker in askers:
+            asker.start()
+        time.sleep(0.15)  # every request is waiting now
+        waiting_threads = threading.active_count() - threads_before - len(askers)
+        for asker in askers:
+            asker.join()
+    finally:
+        server.stop()
+    assert sorted(answers) == sorted(f"/{n}" for n in range(16))
+    assert waiting_threads <= 1  # the loop's own thread, when it started for this server
+
+
+def test_work_off_the_loop_may_block_while_the_loop_answers_others() -> None:
+    def app(req: Request) -> Answer:
+        if req.path == "/slow":
+            return OffLoop(lambda: time.sleep(0.6) or Response(body=b"slow"))
+        return Response(body=b"quick")
+
+    server = _on_loop(app).start()
+    url = "http://{}:{}".format(*server.address)
+    slow: list[str] = []
+    try:
+        asker = threading.Thread(target=lambda: slow.append(httpx.get(url + "/slow").text))
+        asker.start()
+        time.sleep(0.1)
+        started = time.monotonic()
+        assert httpx.get(url + "/quick").text == "quick"
+        quick_took = time.monotonic() - started
+        asker.join()
+    finally:
+        server.stop()
+    assert slow == ["slow"] and quick_took < 0.4
+
+
+def test_stop_answers_the_requests_still_waiting_at_once() -> None:
+    """As a stopping simulator wakes its waits: the answer goes out now, not in 30 s."""
+    server = _on_loop(lambda req: After(30, lambda: Response(body=b"woken"))).start()
+    answers: list[bytes] = []
+    with socket.create_connection(server.address, timeout=5) as raw:
+        raw.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.1)
+        started = time.monotonic()
+        server.stop()
+        answers.append(b"".join(iter(lambda: raw.recv(65536), b"")))
+        took = time.monotonic() - started
+    assert answers[0].startswith(b"HTTP/1.1 200 ") and answers[0].endswith(b"woken")
+    assert took < 2
+
+
+def test_a_request_line_that_is_not_http_is_refused_and_hung_up(server: LoopbackServer) -> None:
+    with socket.create_connection(server.address, timeout=5) as raw:
+        raw.sendall(b"HELLO THERE\r\n\r\n")
+        answer = b"".join(iter(lambda: raw.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert b"Connection: close" in answer
+
+
+def test_a_kept_connection_left_idle_is_closed_after_the_idle_timeout() -> None:
+    server = LoopbackServer(app, host="127.0.0.1", port=0, name="t", idle_timeout=0.2).start()
+    try:
+        with socket.create_connection(server.address, timeout=5) as raw:
+            raw.sendall(b"GET /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            assert raw.recv(65536).startswith(b"HTTP/1.1 200 ")
+            started = time.monotonic()
+            assert raw.recv(65536) == b""  # the server hung up
+            idle = time.monotonic() - started
+    finally:
+        server.stop()
+    assert 0.1 < idle < 2
