@@ -236,7 +236,13 @@ class _Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.busy = False  # a request of this connection is being answered
         self.closing = False
+        # One timer per connection for its idle timeout, moved on lazily: a request only
+        # notes when the connection was last busy (a timer made and cancelled per request
+        # filled the loop's heap with cancelled ones).
         self.idle: asyncio.TimerHandle | None = None
+        self.idle_since: float | None = None  # None: busy
+        # The request's wait for its answer (``After``): its timer and what answers then.
+        self.waiting: tuple[asyncio.TimerHandle, Callable[[], Answer]] | None = None
         # Of the request being read or answered: its version, whether the connection ends
         # after its answer, whether a 100 Continue went out for it.
         self.version = "HTTP/1.1"
@@ -263,6 +269,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self._stop_idle()
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
         self.server._connections.discard(self)
 
     # --- reading ------------------------------------------------------------------------------
@@ -335,6 +344,8 @@ class _Connection(asyncio.Protocol):
         self.version = version
         if target.startswith("//"):  # as the stdlib does (gh-87389): no open redirect
             target = "/" + target.lstrip("/")
+        if "?" not in target and "#" not in target and "://" not in target:
+            return Request(method=method, path=target, query={}, headers=headers, body=body)
         parts = urlsplit(target)
         return Request(
             method=method,
@@ -369,7 +380,7 @@ class _Connection(asyncio.Protocol):
 
     def _answer(self, answer: Answer) -> None:
         if isinstance(answer, After):
-            self.server._later(self, answer)
+            self._wait(answer)
         elif isinstance(answer, OffLoop):
             self.server._pool_submit(self._off_loop, answer.then)
         elif answer.stream is not None and not answer.silent:
@@ -493,6 +504,9 @@ class _Connection(asyncio.Protocol):
     def _close(self) -> None:
         self.closing = True
         self._stop_idle()
+        if self.idle is not None:
+            self.idle.cancel()
+            self.idle = None
         if self.transport is not None:
             self.transport.close()
 
@@ -505,18 +519,41 @@ class _Connection(asyncio.Protocol):
             self.loop.call_soon_threadsafe(callback, *args)
 
     def _wait_idle(self) -> None:
-        self._stop_idle()
-        if self.server.idle_timeout is not None and not self.closing:
-            self.idle = self.loop.call_later(self.server.idle_timeout, self._idle_out)
+        timeout = self.server.idle_timeout
+        if timeout is None or self.closing:
+            return
+        self.idle_since = self.loop.time()
+        if self.idle is None:
+            self.idle = self.loop.call_later(timeout, self._idle_out)
 
     def _stop_idle(self) -> None:
-        if self.idle is not None:
-            self.idle.cancel()
-            self.idle = None
+        self.idle_since = None
 
     def _idle_out(self) -> None:
-        if not self.busy:
-            self._close()
+        self.idle = None
+        timeout = self.server.idle_timeout
+        if self.closing or timeout is None:
+            return
+        if self.idle_since is None or self.busy:  # busy now: look again a timeout later
+            self.idle = self.loop.call_later(timeout, self._idle_out)
+            return
+        left = self.idle_since + timeout - self.loop.time()
+        if left > 0:
+            self.idle = self.loop.call_later(left, self._idle_out)
+            return
+        self._close()
+
+    def _wait(self, after: After) -> None:
+        handle = self.loop.call_later(max(after.seconds, 0.0), self._waited)
+        self.waiting = (handle, after.then)
+
+    def _waited(self) -> None:
+        """The wait is over (its time came, or the server stops): answer now."""
+        if self.waiting is not None:
+            handle, then = self.waiting
+            self.waiting = None
+            handle.cancel()
+            self._settle(then)
 
 
 def _header_fields(lines: list[str]) -> list[tuple[str, str]]:
@@ -645,7 +682,6 @@ class LoopbackServer:
         self._shared: _Loop | None = None
         self._listener: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
-        self._waiting: dict[asyncio.TimerHandle, tuple[_Connection, After]] = {}
 
     @property
     def running(self) -> bool:
@@ -676,10 +712,8 @@ class LoopbackServer:
 
         def shut_down() -> None:
             listener.close()
-            for handle, (connection, after) in list(self._waiting.items()):
-                handle.cancel()
-                self._waiting.pop(handle, None)
-                connection._settle(after.then)
+            for connection in list(self._connections):
+                connection._waited()
             for connection in list(self._connections):
                 connection._close()
 
@@ -698,14 +732,6 @@ class LoopbackServer:
         return str(host), int(port)
 
     # --- for the connections ------------------------------------------------------------------
-
-    def _later(self, connection: _Connection, after: After) -> None:
-        def due() -> None:
-            self._waiting.pop(handle, None)
-            connection._settle(after.then)
-
-        handle = self._loop.call_later(max(after.seconds, 0.0), due)
-        self._waiting[handle] = (connection, after)
 
     def _pool_submit(self, fn: Callable[..., None], *args: Any) -> None:
         if self._shared is not None:
