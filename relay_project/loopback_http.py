@@ -544,7 +544,10 @@ class _Connection(asyncio.Protocol):
         self._close()
 
     def _wait(self, after: After) -> None:
-        handle = self.loop.call_later(max(after.seconds, 0.0), self._waited)
+        if after.seconds <= 0:
+            self._settle(after.then)
+            return
+        handle = self.loop.call_later(after.seconds, self._waited)
         self.waiting = (handle, after.then)
 
     def _waited(self) -> None:
@@ -635,7 +638,9 @@ class _Loop:
             return cls._current
 
     def run(self, fn: Callable[[], Any]) -> Any:
-        """``fn()`` run on the loop, from another thread; what it returns."""
+        """``fn()`` run on the loop; what it returns."""
+        if threading.get_ident() == self.thread.ident:
+            return fn()
         done: Future = Future()
 
         def call() -> None:
