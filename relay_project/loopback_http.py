@@ -366,14 +366,21 @@ class _Connection(asyncio.Protocol):
 
     # --- answering ----------------------------------------------------------------------------
 
-    def _settle(self, produce: Callable[[], Answer]) -> None:
-        """Run ``produce`` here on the loop and answer with what it answers."""
+    def _produced(self, produce: Callable[[], Answer]) -> Answer | None:
+        """What ``produce()`` answers (an ``Abort``'s response too); None when it failed, said
+        loudly: the connection then hangs up, as the stdlib's server did."""
         try:
-            answer = produce()
+            return produce()
         except Abort as abort:
-            answer = abort.response
+            return abort.response
         except Exception:
             logger.exception("%s: the app failed", self.server.name)
+            return None
+
+    def _settle(self, produce: Callable[[], Answer]) -> None:
+        """Run ``produce`` here on the loop and answer with what it answers."""
+        answer = self._produced(produce)
+        if answer is None:
             self._close()
             return
         self._answer(answer)
@@ -393,12 +400,8 @@ class _Connection(asyncio.Protocol):
 
     def _off_loop(self, produce: Callable[[], Answer]) -> None:
         """On a pool thread: ``produce`` may block; its answer goes back to the loop."""
-        try:
-            answer = produce()
-        except Abort as abort:
-            answer = abort.response
-        except Exception:
-            logger.exception("%s: the app failed", self.server.name)
+        answer = self._produced(produce)
+        if answer is None:
             self._from_thread(self._close)
             return
         if isinstance(answer, Response) and answer.stream is not None and not answer.silent:

@@ -299,3 +299,20 @@ def test_a_kept_connection_left_idle_is_closed_after_the_idle_timeout() -> None:
     finally:
         server.stop()
     assert 0.1 < idle < 2
+
+
+@pytest.mark.parametrize("on_loop", [True, False], ids=["on-loop", "off-loop"])
+def test_an_app_that_fails_hangs_up_and_the_server_goes_on(on_loop: bool) -> None:
+    def failing(req: Request) -> Response:
+        if req.path == "/bug":
+            raise RuntimeError("a simulator bug")
+        return Response(body=b"fine")
+
+    server = LoopbackServer(failing, host="127.0.0.1", port=0, name="t", on_loop=on_loop)
+    url = "http://{}:{}".format(*server.start().address)
+    try:
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(url + "/bug")
+        assert httpx.get(url + "/after").text == "fine"
+    finally:
+        server.stop()
