@@ -277,10 +277,10 @@ def _route(ctx: Ctx, requested: str) -> tuple[Iterator[SimAccount], str]:
     return itertools.chain([first], candidates), model
 
 
+# Each forwards to the account's upstream: ``blocks``, so answered off the server's loop.
 @router.route("POST", "/v1/chat/completions", auth="gateway", new_only=True, blocks=True)
-@router.route(
-    "POST", "/chat/completions", auth="gateway", new_only=True, blocks=True
-)  # root alias (§13)
+# The root alias (§13).
+@router.route("POST", "/chat/completions", auth="gateway", new_only=True, blocks=True)
 def chat_completions(ctx: Ctx) -> Response:
     body = _read_body(ctx)
     candidates, model = _route(ctx, body["model"])
@@ -326,7 +326,8 @@ def _forward_each(ctx: Ctx, candidates: Iterable[SimAccount], send) -> Forwarded
 
 
 @router.route("POST", "/v1/responses", auth="gateway", new_only=True, blocks=True)
-@router.route("POST", "/responses", auth="gateway", new_only=True, blocks=True)  # root alias (§13)
+# The root alias (§13).
+@router.route("POST", "/responses", auth="gateway", new_only=True, blocks=True)
 def responses(ctx: Ctx) -> Response:
     """The Responses API for openai groups: relayed to the account's upstream as it is."""
     body = _read_body(ctx)
