@@ -11,7 +11,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
@@ -90,6 +90,15 @@ class HeldLease:
     # Set once the transition that finished the item and cleared the lease in its UPDATE has
     # been committed (``ends_with_commit``).
     released: bool = False
+    # The item as the take wrote it, with its run and the run's host, where the take read
+    # them in its statement (``take_next_due`` on PostgreSQL): the worker's first read of the
+    # item, taken once (``first_read``).
+    taken: ImportRunItem | None = field(default=None, repr=False)
+
+    def first_read(self) -> ImportRunItem | None:
+        """The item as the take read it, once; None after (and where it read none)."""
+        taken, self.taken = self.taken, None
+        return taken
 
     def keep(self, now: datetime | None = None) -> bool:
         """Renew when due; False means another worker took the item over (ours expired)."""
@@ -135,11 +144,19 @@ def take_next_due(
     place cost two statements per item and lost the races another task's places won. The
     statement is compiled once per process, number of runs and places (``NEXT_DUE``)."""
     now = now or timezone.now()
-    if not returns_rows_from_update(connections[ImportRunItem.objects.db]):
+    connection = connections[ImportRunItem.objects.db]
+    if not returns_rows_from_update(connection):
         return _take_all(_next_due(claimable_items(now), Q(run_id__in=run_ids), limit), now)
     worker_id, until = new_worker_id(), now + lease_ttl()
     runs = {f"run_{n}": run_id for n, run_id in enumerate(run_ids)}
-    won = NEXT_DUE.update((len(run_ids), limit), now=now, owner=worker_id, until=until, **runs)
+    shape = (len(run_ids), limit)
+    if connection.vendor == "postgresql":  # the items read with their runs and hosts too
+        taken = NEXT_DUE.update_objects(shape, now=now, owner=worker_id, until=until, **runs)
+        return [
+            HeldLease(item_id=item.pk, worker_id=worker_id, until=until, taken=item)
+            for item in taken
+        ]
+    won = NEXT_DUE.update(shape, now=now, owner=worker_id, until=until, **runs)
     return [HeldLease(item_id=pk, worker_id=worker_id, until=until) for pk in won]
 
 
@@ -184,7 +201,7 @@ def _next_due_statement(shape: tuple[int, int]) -> tuple[QuerySet[ImportRunItem]
 
 # ``take_next_due``'s UPDATE … RETURNING: built as ``claimable_items`` and ``_next_due`` build
 # it, with slots for each call's values. Building it was most of a claim's CPU.
-NEXT_DUE = CompiledUpdatePks(ImportRunItem, _next_due_statement)
+NEXT_DUE = CompiledUpdatePks(ImportRunItem, _next_due_statement, related=("run__host",))
 
 
 def _take_all(items: QuerySet[ImportRunItem], now: datetime) -> list[HeldLease]:

@@ -63,10 +63,12 @@ def advance_item(
     worker_id = lease.worker_id
     context = context or StageContext(worker_id=worker_id)
     host, left = None, None
+    taken = lease.first_read()  # the item as its take read it, if it did
     ended = False
     try:
         while True:
-            item = _read_item(item_id, host, left)
+            item = taken or _read_item(item_id, host, left)
+            taken = None
             host, left = item.run.host, None
             if item.lease_owner != worker_id:
                 return "lost"

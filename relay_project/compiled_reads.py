@@ -591,7 +591,8 @@ class CompiledUpdatePks:
     takes, is the shape). Each call's values are prepared as the field prepares a value it
     writes (``get_db_prep_save``) or compares (``get_db_prep_value``). ``by_key``: the rows
     are found by a key whatever its value (``by_key_cursor``). ``returning``: fields of the
-    rows as written, returned after the key (``update_rows``)."""
+    rows as written, returned after the key (``update_rows``). ``related``: the relations
+    ``update_objects`` reads with the rows written (``select_related``)."""
 
     def __init__(
         self,
@@ -600,10 +601,12 @@ class CompiledUpdatePks:
         *,
         by_key: bool = False,
         returning: tuple[str, ...] = (),
+        related: tuple[str, ...] = (),
     ) -> None:
         self._model, self._build, self._by_key = model, build, by_key
-        self._returning = returning
+        self._returning, self._related = returning, related
         self._compiled: dict = {}
+        self._compiled_objects: dict = {}
 
     def update(self, shape: Any, **values: Any) -> list:
         """Run the statement of ``shape`` with ``values`` (slot name → value); the primary
@@ -617,20 +620,55 @@ class CompiledUpdatePks:
         compiled = _compiled_once(
             self._compiled, (db, shape), lambda: self._compile(*self._build(shape), db)
         )
-        prepared = {}
-        for name, field in compiled.fields.items():
-            prepare = (
-                field.get_db_prep_save if name in compiled.written else field.get_db_prep_value
-            )
-            prepared["slot", name] = prepare(values[name], connection)
-        params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
         return _written_rows(
             db,
             compiled.sql,
-            params,
+            _slotted(compiled, values, connection),
             compiled.apply_converters,
             compiled.converters,
             by_key=self._by_key,
+        )
+
+    def update_objects(self, shape: Any, **values: Any) -> list:
+        """``update``, answered with the rows as written, as objects with their ``related``
+        rows (``select_related``): one statement, on PostgreSQL only (a data-modifying
+        ``WITH``). The ``UPDATE`` returns every column of the rows it wrote under a ``WITH``
+        query named as the table itself, which the model's ``SELECT`` then reads in the
+        table's stead (inside its own definition the name is still the table). So the rows
+        read are the versions written: read through the statement's snapshot, a row another
+        transaction changed after it was taken would show its older version, though the
+        ``UPDATE`` re-checked and wrote the newest."""
+        db = router.db_for_write(self._model)
+        connection = connections[db]
+        if connection.vendor != "postgresql":
+            raise NotImplementedError(f"{connection.vendor} has no data-modifying WITH")
+        compiled = _compiled_once(
+            self._compiled_objects, (db, shape), lambda: self._compile_objects(shape, db)
+        )
+        with (
+            transaction.mark_for_rollback_on_error(using=db),
+            _cursor(connection, by_key=self._by_key) as cursor,
+        ):
+            cursor.execute(compiled.sql, _slotted(compiled, values, connection))
+            rows = cursor.fetchall()
+        return compiled.reader.objects(rows)
+
+    def _compile_objects(self, shape: Any, db: str) -> _CompiledObjects:
+        queryset, written = self._build(shape)
+        meta = queryset.model._meta
+        columns = [field for field in meta.concrete_fields if not field.primary_key]
+        _, update, params, _ = _update_returning_pk(queryset, written, db, returning=columns)
+        read = queryset.model._base_manager.using(db).select_related(*self._related)
+        compiler = read.order_by().query.get_compiler(using=db)
+        select, select_params = compiler.as_sql()
+        table = compiler.connection.ops.quote_name(meta.db_table)
+        params = [*params, *select_params]
+        return _CompiledObjects(
+            sql=f"WITH {table} AS ({update}) {select}",
+            params=tuple(params),
+            fields=_slot_fields(params),
+            written=frozenset(v.key[1] for v in written.values() if isinstance(v, _Slot)),
+            reader=_RowReader.of(compiler, db),
         )
 
     def _compile(self, queryset: QuerySet, written: Mapping[str, Any], db: str) -> _CompiledPks:
@@ -647,6 +685,27 @@ class CompiledUpdatePks:
             converters=converters,
             apply_converters=compiler.apply_converters,
         )
+
+
+@dataclass(frozen=True)
+class _CompiledObjects:
+    sql: str
+    params: tuple  # with a ``Slot`` where each call's values go
+    fields: dict  # slot name → its field
+    written: frozenset  # the names of the slots written (the rest are compared)
+    reader: _RowReader
+
+
+def _slotted(
+    compiled: _CompiledPks | _CompiledObjects, values: Mapping[str, Any], connection
+) -> list:
+    """The statement's parameters with each call's ``values`` in their slots, prepared as the
+    field prepares a value it writes or compares."""
+    prepared = {}
+    for name, field in compiled.fields.items():
+        prepare = field.get_db_prep_save if name in compiled.written else field.get_db_prep_value
+        prepared["slot", name] = prepare(values[name], connection)
+    return [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
 
 
 def _slot_fields(params: list) -> dict[str, Field]:

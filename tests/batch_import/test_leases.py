@@ -249,3 +249,49 @@ def test_any_due_is_whether_an_item_of_the_runs_is_due_and_free():
 
     assert leases.any_due([run.pk]) is False
     assert leases.any_due([run.pk, elsewhere.run_id]) is True
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a data-modifying WITH")
+def test_take_next_due_reads_the_items_it_took_as_written_with_their_runs_and_hosts():
+    """PostgreSQL: the take's one statement also reads each item with its run and host, as it
+    wrote them (the worker's first read of the item)."""
+    first = due_item()
+    ImportRunItemFactory(run=first.run, next_retry_at=timezone.now() - timedelta(seconds=3))
+
+    with CaptureQueriesContext(connection) as captured:
+        taken = leases.take_next_due([first.run_id], limit=5)
+        items = [lease.first_read() for lease in taken]
+        hosts = {item.run.host.pk for item in items}  # read with them: no query
+    assert len(captured) == 1
+    assert hosts == {first.run.host_id}
+    for lease, item in zip(taken, items, strict=True):
+        fresh = ImportRunItem.objects.get(pk=lease.item_id)
+        assert (item.pk, item.lease_owner, item.lease_until) == (
+            lease.item_id,
+            lease.worker_id,
+            lease.until,
+        )
+        assert (item.version, item.current_stage, item.api_key) == (
+            fresh.version,
+            fresh.current_stage,
+            fresh.api_key,
+        )
+    assert [lease.first_read() for lease in taken] == [None] * len(taken)  # once
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a data-modifying WITH")
+def test_the_worker_starts_from_the_item_its_take_read(monkeypatch):
+    item = due_item()
+    [lease] = leases.take_next_due([item.run_id], limit=1)
+
+    def read_again(pk):
+        raise AssertionError("read again what the take read")
+
+    monkeypatch.setattr(tasks.ITEM_WITH_RUN_AND_HOST, "get", read_again)
+    stopped_at = []
+    monkeypatch.setitem(
+        stages.STAGE_STEPS, item.current_stage, lambda i, ctx: stopped_at.append(i) or None
+    )
+    monkeypatch.setattr(leases.HeldLease, "keep", lambda self, now=None: False)
+    assert tasks.advance_item(item.pk, lease=lease) == "lost"
+    assert [i.pk for i in stopped_at] == [item.pk]
