@@ -11,7 +11,8 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from functools import reduce
 from operator import or_
@@ -93,7 +94,7 @@ class HeldLease:
     # The item as the take wrote it, with its run and the run's host, where the take read
     # them in its statement (``take_next_due`` on PostgreSQL): the worker's first read of the
     # item, taken once (``first_read``).
-    taken: ImportRunItem | None = field(default=None, repr=False)
+    taken: ImportRunItem | None = dataclass_field(default=None, repr=False)
 
     def first_read(self) -> ImportRunItem | None:
         """The item as the take read it, once; None after (and where it read none)."""
