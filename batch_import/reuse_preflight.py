@@ -84,8 +84,10 @@ def _earlier_provisioning() -> QuerySet[ImportRunItem]:
     return ImportRunItem.objects.filter(pk=item).values_list(Exists(others), Subquery(own_starts))
 
 
-# ``provisioned_before``'s read (every item provisioning asks), compiled once per process.
-EARLIER_PROVISIONING = CompiledValues(ImportRunItem, _earlier_provisioning)
+# ``provisioned_before``'s read (every item provisioning asks), compiled once per process; a
+# fixed plan: the key's items by ``item_provider_key_idx``, the item's events by
+# ``event_item_timeline_idx``.
+EARLIER_PROVISIONING = CompiledValues(ImportRunItem, _earlier_provisioning, fixed_plan=True)
 
 
 def last_verdicts(item: ImportRunItem, account_ids: list[int]) -> dict[int, str]:
@@ -171,12 +173,13 @@ def _settled_siblings(*, of_provider: bool) -> QuerySet[ImportRunItem]:
     )
 
 
-# ``settled_sibling``'s reads (every item provisioning asks), compiled once per process.
+# ``settled_sibling``'s reads (every item provisioning asks), compiled once per process; a
+# fixed plan: the run's (and provider's) settled items by ``item_run_settled_idx``.
 SETTLED_IN_RUN = CompiledRead(
-    ImportRunItem, lambda: _settled_siblings(of_provider=False), first=True
+    ImportRunItem, lambda: _settled_siblings(of_provider=False), first=True, fixed_plan=True
 )
 SETTLED_OF_PROVIDER = CompiledRead(
-    ImportRunItem, lambda: _settled_siblings(of_provider=True), first=True
+    ImportRunItem, lambda: _settled_siblings(of_provider=True), first=True, fixed_plan=True
 )
 
 

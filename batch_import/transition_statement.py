@@ -14,8 +14,8 @@ next stage is written unless the run's state, read by the same statement, is can
 The item's ``UPDATE`` is the one the transaction runs (``transitions.HELD_ITEM_ROW``, a
 ``GuardedUpdate``), held in the ``WITH``. The statement's text is made once per shape (that
 ``UPDATE``'s, whether a stage starts, whether the counts change) and prepared on the server
-like the worker's other statements by key (``by_key_cursor``). SQLite has no data-modifying
-``WITH``: the transaction there, as it was.
+like the worker's other statements of a fixed plan (``fixed_plan_cursor``). SQLite has no
+data-modifying ``WITH``: the transaction there, as it was.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from batch_import.models import (
     ImportRunItem,
     ImportRunItemEvent,
 )
-from relay_project.compiled_reads import CompiledInsert, GuardedUpdate, by_key_cursor
+from relay_project.compiled_reads import CompiledInsert, GuardedUpdate, fixed_plan_cursor
 
 
 def applies(*, savepoint: bool) -> bool:
@@ -98,7 +98,7 @@ def write(
     text = _TEXTS.get(key)
     if text is None:
         text = _TEXTS.setdefault(key, _text(connection, *key[1:], fields))
-    with transaction.mark_for_rollback_on_error(), by_key_cursor(connection) as cursor:
+    with transaction.mark_for_rollback_on_error(), fixed_plan_cursor(connection) as cursor:
         cursor.execute(text, params)
         row = cursor.fetchone()
     return None if row is None else Written(*row)

@@ -580,10 +580,10 @@ def _locked_shards_with_run() -> QuerySet[ImportRunCounterShard]:
 
 
 # What settling a run reads, after every transition that changes a count, compiled once per
-# process (the sums by the run's key: prepared on PostgreSQL, ``by_key_cursor``): the run's
+# process (the sums by the run's key: prepared on PostgreSQL, ``fixed_plan_cursor``): the run's
 # state with the sums of its counter shards (one row); when the state
 # changes, the shards' rows with the run's, locking the run's row (no lock is taken on a sum).
-RUN_SUMS = CompiledValues(ImportRunCounterShard, _summed_shards, by_key=True)
+RUN_SUMS = CompiledValues(ImportRunCounterShard, _summed_shards, fixed_plan=True)
 RUN_SHARDS_LOCKED = CompiledRead(ImportRunCounterShard, _locked_shards_with_run)
 # The run's fields in the model's order, as ``Model.from_db`` takes a subset of them.
 SETTLE_INIT = [
@@ -677,12 +677,12 @@ def _add_to_shard_statement(shape: None) -> tuple[QuerySet, dict]:
 
 
 # A transition's change added to its shard's row (1-2 per item), compiled once per process.
-# By the shard's key: prepared on PostgreSQL (``by_key_cursor``). It returns the shard's
+# By the shard's key: prepared on PostgreSQL (``fixed_plan_cursor``). It returns the shard's
 # counts of items and of finished ones as written.
 ADD_TO_SHARD = CompiledUpdatePks(
     ImportRunCounterShard,
     _add_to_shard_statement,
-    by_key=True,
+    fixed_plan=True,
     returning=(RUN_COUNT_COLUMN["total"], RUN_COUNT_COLUMN["done"]),
 )
 

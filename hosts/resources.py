@@ -479,8 +479,9 @@ def _account_records_of_slots() -> QuerySet[ManagedResource]:
     )
 
 
-# ``tracked_accounts``'s read (every item provisioning asks), compiled once per process.
-ACCOUNT_RECORDS = CompiledRead(ManagedResource, _account_records_of_slots)
+# ``tracked_accounts``'s read (every item provisioning asks), compiled once per process; a
+# fixed plan: the key's records by ``managedres_provider_key_idx``.
+ACCOUNT_RECORDS = CompiledRead(ManagedResource, _account_records_of_slots, fixed_plan=True)
 
 
 def user_key(host: Host, email: str, group_id: int) -> Secret | None:
@@ -507,7 +508,8 @@ def _user_keys() -> QuerySet[ManagedResource]:
 
 
 # ``user_key``'s read (every item validating in subscription mode asks), compiled once per
-# connection.
+# connection. Not a fixed plan: made without the values, the plan found the user's keys by
+# the user's record and read every one of them (planned for its values, one by its group).
 USER_KEY = CompiledRead(ManagedResource, _user_keys, first=True)
 
 

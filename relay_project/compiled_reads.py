@@ -27,11 +27,15 @@ per-item lookups of a sibling, an account's records, a user's key, a pack's prov
 writes a row by primary key only while it still holds what its writer read (a version) and
 returns values computed from the written row: a worker's transition without the read before it.
 
-On PostgreSQL the statements by primary key (``CompiledGet``, ``UpdateReturning``,
-``CompiledInsert``) are prepared on the server (``by_key_cursor``): the server parses and
-plans each text once per connection instead of at every run. The filtered reads and claims
-are not: a generic plan, made without their values, read ever more rows per item as a run
-grew (``tests/integration/test_rows_per_item.py``).
+On PostgreSQL a statement whose plan does not depend on its values is prepared on the server
+(``fixed_plan_cursor``): the server parses and plans its text once per connection instead of
+at every run. So are the statements by primary key (``CompiledGet``, ``UpdateReturning``,
+``CompiledInsert``) and the reads said to have a fixed plan (``fixed_plan=True``): each finds
+its rows by equality on the leading columns of one index, whose generic plan, made without
+the values, is the plan made for any of them (``tests/batch_import/test_fixed_plans.py``).
+The claims and the reads that filter on ranges are not: their generic plans scanned the
+run's items (read ever more rows per item as a run grew:
+``tests/integration/test_rows_per_item.py``).
 """
 
 from __future__ import annotations
@@ -68,19 +72,21 @@ M = TypeVar("M", bound=Model)
 _PLACEHOLDER = "__compiled_get_pk__"
 
 
-def by_key_cursor(connection: BaseDatabaseWrapper):
+def fixed_plan_cursor(connection: BaseDatabaseWrapper):
     """The cursor of a statement whose plan does not depend on its values (by primary key, an
-    INSERT): on PostgreSQL one that prepares its statements on the server
-    (``relay_project.postgresql``), elsewhere the connection's ``cursor()``. A statement that
-    filters on other values stays on ``cursor()``: planned for its values at every run, it
-    keeps the index those values call for."""
+    INSERT, equality on an index's leading columns): on PostgreSQL one that prepares its
+    statements on the server (``relay_project.postgresql``), elsewhere the connection's
+    ``cursor()``. A statement whose best plan depends on its values (a range, a claim's order)
+    stays on ``cursor()``: planned for its values at every run, it keeps the index those
+    values call for."""
     prepared = getattr(connection, "prepared_cursor", None)
     return prepared() if prepared is not None else connection.cursor()
 
 
-def _cursor(connection: BaseDatabaseWrapper, *, by_key: bool):
-    """``by_key_cursor`` for a statement said to be by a key, else the connection's own."""
-    return by_key_cursor(connection) if by_key else connection.cursor()
+def _cursor(connection: BaseDatabaseWrapper, *, fixed_plan: bool):
+    """``fixed_plan_cursor`` for a statement said to have a fixed plan, else the connection's
+    own."""
+    return fixed_plan_cursor(connection) if fixed_plan else connection.cursor()
 
 
 def _compiled_once(cache: dict, key: Any, build: Callable[[], Any]):
@@ -169,7 +175,7 @@ class CompiledGet(Generic[M]):
             )
         params = list(compiled.params)
         params[compiled.pk_at] = compiled.reader.model._meta.pk.get_db_prep_value(pk, connection)
-        with by_key_cursor(connection) as cursor:
+        with fixed_plan_cursor(connection) as cursor:
             cursor.execute(compiled.sql, params)
             row = cursor.fetchone()
         if row is None:
@@ -338,7 +344,7 @@ def _written_row(compiled: _CompiledUpdate | _CompiledGuarded, db: str, params: 
     (None when it wrote none)."""
     with (
         transaction.mark_for_rollback_on_error(using=db),
-        by_key_cursor(connections[db]) as cursor,
+        fixed_plan_cursor(connections[db]) as cursor,
     ):
         cursor.execute(compiled.sql, params)
         row = cursor.fetchone()
@@ -450,18 +456,26 @@ class CompiledRead(Generic[M]):
     """``list(build())``, or ``build().first()`` (``first=True``), with the SQL compiled once
     per process: ``build`` returns a plain model queryset (``select_related`` and ``only``
     welcome, no annotations, not from a related manager) whose varying values are ``Slot``s,
-    each call's values prepared as the field prepares a value it compares."""
+    each call's values prepared as the field prepares a value it compares. ``fixed_plan``: the
+    plan does not depend on the values (``fixed_plan_cursor``)."""
 
     def __init__(
-        self, model: type[M], build: Callable[[], QuerySet[M]], *, first: bool = False
+        self,
+        model: type[M],
+        build: Callable[[], QuerySet[M]],
+        *,
+        first: bool = False,
+        fixed_plan: bool = False,
     ) -> None:
         self._model, self._build, self._first = model, build, first
+        self._fixed_plan = fixed_plan
         self._compiled: dict = {}
 
     def rows(self, **values: Any) -> list[M]:
         db = router.db_for_read(self._model)
         compiled = _compiled_once(self._compiled, db, lambda: self._compile(db))
-        return compiled.reader.objects(_fetched(compiled, db, values))
+        rows = _fetched(compiled, db, values, fixed_plan=self._fixed_plan)
+        return compiled.reader.objects(rows)
 
     def first(self, **values: Any) -> M | None:
         found = self.rows(**values)
@@ -496,19 +510,19 @@ class _CompiledValues:
 class CompiledValues:
     """``list(build())`` of a ``values_list`` queryset (aggregates welcome), its SQL compiled
     once per process: the rows as tuples, their values converted as the queryset converts
-    them. ``Slot``s stand for each call's values, as in ``CompiledRead``. ``by_key``: the
-    rows are found by a key whatever its value (``by_key_cursor``)."""
+    them. ``Slot``s stand for each call's values, as in ``CompiledRead``. ``fixed_plan``: the
+    plan does not depend on the values (``fixed_plan_cursor``)."""
 
     def __init__(
-        self, model: type[Model], build: Callable[[], QuerySet], *, by_key: bool = False
+        self, model: type[Model], build: Callable[[], QuerySet], *, fixed_plan: bool = False
     ) -> None:
-        self._model, self._build, self._by_key = model, build, by_key
+        self._model, self._build, self._fixed_plan = model, build, fixed_plan
         self._compiled: dict = {}
 
     def rows(self, **values: Any) -> list[tuple]:
         db = router.db_for_read(self._model)
         compiled = _compiled_once(self._compiled, db, lambda: self._compile(db))
-        rows = _fetched(compiled, db, values, by_key=self._by_key)
+        rows = _fetched(compiled, db, values, fixed_plan=self._fixed_plan)
         if compiled.converters:
             rows = [tuple(row) for row in compiled.apply_converters(rows, compiled.converters)]
         return rows
@@ -527,7 +541,7 @@ class CompiledValues:
 
 
 def _fetched(
-    compiled: _CompiledRead | _CompiledValues, db: str, values: Mapping, *, by_key: bool = False
+    compiled: _CompiledRead | _CompiledValues, db: str, values: Mapping, *, fixed_plan: bool = False
 ) -> list:
     """The rows of a compiled read, each ``Slot`` given its value as its field prepares a
     value it compares."""
@@ -537,7 +551,7 @@ def _fetched(
         for name, field in compiled.fields.items()
     }
     params = [prepared[p.key] if isinstance(p, _Slot) else p for p in compiled.params]
-    with _cursor(connection, by_key=by_key) as cursor:
+    with _cursor(connection, fixed_plan=fixed_plan) as cursor:
         cursor.execute(compiled.sql, params)
         return cursor.fetchall()
 
@@ -589,8 +603,8 @@ class CompiledUpdatePks:
     shape: ``build(shape)`` returns the queryset and the values to write, with ``Slot``s where
     each call's values go (what varies beyond them, such as how many rows a sliced subquery
     takes, is the shape). Each call's values are prepared as the field prepares a value it
-    writes (``get_db_prep_save``) or compares (``get_db_prep_value``). ``by_key``: the rows
-    are found by a key whatever its value (``by_key_cursor``). ``returning``: fields of the
+    writes (``get_db_prep_save``) or compares (``get_db_prep_value``). ``fixed_plan``: the plan
+    does not depend on the values (``fixed_plan_cursor``). ``returning``: fields of the
     rows as written, returned after the key (``update_rows``). ``related``: the relations
     ``update_objects`` reads with the rows written (``select_related``)."""
 
@@ -599,11 +613,11 @@ class CompiledUpdatePks:
         model: type[Model],
         build: Callable[[Any], tuple[QuerySet, Mapping[str, Any]]],
         *,
-        by_key: bool = False,
+        fixed_plan: bool = False,
         returning: tuple[str, ...] = (),
         related: tuple[str, ...] = (),
     ) -> None:
-        self._model, self._build, self._by_key = model, build, by_key
+        self._model, self._build, self._fixed_plan = model, build, fixed_plan
         self._returning, self._related = returning, related
         self._compiled: dict = {}
         self._compiled_objects: dict = {}
@@ -626,7 +640,7 @@ class CompiledUpdatePks:
             _slotted(compiled, values, connection),
             compiled.apply_converters,
             compiled.converters,
-            by_key=self._by_key,
+            fixed_plan=self._fixed_plan,
         )
 
     def update_objects(self, shape: Any, **values: Any) -> list:
@@ -647,7 +661,7 @@ class CompiledUpdatePks:
         )
         with (
             transaction.mark_for_rollback_on_error(using=db),
-            _cursor(connection, by_key=self._by_key) as cursor,
+            _cursor(connection, fixed_plan=self._fixed_plan) as cursor,
         ):
             cursor.execute(compiled.sql, _slotted(compiled, values, connection))
             rows = cursor.fetchall()
@@ -734,12 +748,12 @@ def _written_pks(db: str, sql: str, params: list, apply_converters, converters) 
 
 
 def _written_rows(
-    db: str, sql: str, params: list, apply_converters, converters, *, by_key: bool = False
+    db: str, sql: str, params: list, apply_converters, converters, *, fixed_plan: bool = False
 ) -> list[tuple]:
     connection = connections[db]
     with (
         transaction.mark_for_rollback_on_error(using=db),
-        _cursor(connection, by_key=by_key) as cursor,
+        _cursor(connection, fixed_plan=fixed_plan) as cursor,
     ):
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -1036,7 +1050,7 @@ def _executed(compiled: _CompiledInsert, db: str, params: list) -> Any:
     connection = connections[db]
     with (
         transaction.mark_for_rollback_on_error(using=db),
-        by_key_cursor(connection) as cursor,
+        fixed_plan_cursor(connection) as cursor,
     ):
         cursor.execute(compiled.sql, params)
         if not compiled.returns_pk:

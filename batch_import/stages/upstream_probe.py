@@ -252,8 +252,9 @@ def _profiled_siblings() -> QuerySet[ImportRunItem]:
     )
 
 
-# ``sibling_profile``'s read (every item probing asks), compiled once per process.
-PROFILED_SIBLING = CompiledRead(ImportRunItem, _profiled_siblings, first=True)
+# ``sibling_profile``'s read (every item probing asks), compiled once per process; a fixed
+# plan: the run's profiled items of the upstream by ``item_run_profile_idx``.
+PROFILED_SIBLING = CompiledRead(ImportRunItem, _profiled_siblings, first=True, fixed_plan=True)
 
 
 REFUSED_URL = gettext_noop("the upstream address is not allowed: %(error)s")
