@@ -201,8 +201,12 @@ def _next_due_statement(shape: tuple[int, int]) -> tuple[QuerySet[ImportRunItem]
 
 
 # ``take_next_due``'s UPDATE … RETURNING: built as ``claimable_items`` and ``_next_due`` build
-# it, with slots for each call's values. Building it was most of a claim's CPU.
-NEXT_DUE = CompiledUpdatePks(ImportRunItem, _next_due_statement, related=("run__host",))
+# it, with slots for each call's values. Building it was most of a claim's CPU. A fixed plan:
+# the run's due items by ``item_run_due_idx`` in its order (its condition matched by the stage
+# written in; given as a parameter, the plan read every item of the run).
+NEXT_DUE = CompiledUpdatePks(
+    ImportRunItem, _next_due_statement, related=("run__host",), fixed_plan=True
+)
 
 
 def _take_all(items: QuerySet[ImportRunItem], now: datetime) -> list[HeldLease]:

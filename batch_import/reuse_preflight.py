@@ -84,10 +84,11 @@ def _earlier_provisioning() -> QuerySet[ImportRunItem]:
     return ImportRunItem.objects.filter(pk=item).values_list(Exists(others), Subquery(own_starts))
 
 
-# ``provisioned_before``'s read (every item provisioning asks), compiled once per process; a
-# fixed plan: the key's items by ``item_provider_key_idx``, the item's events by
-# ``event_item_timeline_idx``.
-EARLIER_PROVISIONING = CompiledValues(ImportRunItem, _earlier_provisioning, fixed_plan=True)
+# ``provisioned_before``'s read (every item provisioning asks), compiled once per process. Not
+# a fixed plan: it reads the item's events, which a run writes as it goes, and a plan made
+# once while there were few of them scanned them all at every run after
+# (``tests/integration/test_rows_per_item.py``).
+EARLIER_PROVISIONING = CompiledValues(ImportRunItem, _earlier_provisioning)
 
 
 def last_verdicts(item: ImportRunItem, account_ids: list[int]) -> dict[int, str]:

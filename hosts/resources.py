@@ -479,9 +479,10 @@ def _account_records_of_slots() -> QuerySet[ManagedResource]:
     )
 
 
-# ``tracked_accounts``'s read (every item provisioning asks), compiled once per process; a
-# fixed plan: the key's records by ``managedres_provider_key_idx``.
-ACCOUNT_RECORDS = CompiledRead(ManagedResource, _account_records_of_slots, fixed_plan=True)
+# ``tracked_accounts``'s read (every item provisioning asks), compiled once per process. Not
+# a fixed plan: a run records an account per item as it goes, and a plan made once while
+# there were few records could scan them all at every run after.
+ACCOUNT_RECORDS = CompiledRead(ManagedResource, _account_records_of_slots)
 
 
 def user_key(host: Host, email: str, group_id: int) -> Secret | None:
@@ -508,8 +509,8 @@ def _user_keys() -> QuerySet[ManagedResource]:
 
 
 # ``user_key``'s read (every item validating in subscription mode asks), compiled once per
-# connection. Not a fixed plan: made without the values, the plan found the user's keys by
-# the user's record and read every one of them (planned for its values, one by its group).
+# process. Not a fixed plan: the records' table grows by an account per item as a run goes,
+# and a plan made once while it held few rows could scan it all at every run after.
 USER_KEY = CompiledRead(ManagedResource, _user_keys, first=True)
 
 

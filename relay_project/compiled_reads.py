@@ -30,16 +30,18 @@ returns values computed from the written row: a worker's transition without the 
 On PostgreSQL a statement whose plan does not depend on its values is prepared on the server
 (``fixed_plan_cursor``): the server parses and plans its text once per connection instead of
 at every run. So are the statements by primary key (``CompiledGet``, ``UpdateReturning``,
-``CompiledInsert``) and the reads said to have a fixed plan (``fixed_plan=True``): each finds
-its rows by equality on the leading columns of one index, whose generic plan, made without
-the values, is the plan made for any of them (``tests/batch_import/test_fixed_plans.py``).
-The claims and the reads that filter on ranges are not: their generic plans scanned the
-run's items (read ever more rows per item as a run grew:
-``tests/integration/test_rows_per_item.py``).
+``CompiledInsert``) and those said to have a fixed plan (``fixed_plan=True``), their constants
+written into their text (``_constants_written``): each finds its rows by equality on the
+leading columns of one index, or walks one in its order, so that its generic plan, made
+without the values of its slots, is the plan made for any of them
+(``tests/batch_import/test_fixed_plans.py``). The reads that filter on ranges of their values
+are not: their generic plans scanned the run's items (read ever more rows per item as a run
+grew: ``tests/integration/test_rows_per_item.py``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -488,11 +490,13 @@ class CompiledRead(Generic[M]):
         if queryset.query.annotation_select or queryset._known_related_objects:
             raise ValueError("CompiledRead reads plain model rows only")
         compiler = queryset.query.get_compiler(using=db)
-        sql, params = compiler.as_sql()
+        sql, params = _constants_written(
+            *compiler.as_sql(), compiler.connection, fixed_plan=self._fixed_plan
+        )
         return _CompiledRead(
             connection=compiler.connection,
             sql=sql,
-            params=tuple(params),
+            params=params,
             fields=_slot_fields(params),
             reader=_RowReader.of(compiler, db),
         )
@@ -529,11 +533,13 @@ class CompiledValues:
 
     def _compile(self, db: str) -> _CompiledValues:
         compiler = self._build().query.get_compiler(using=db)
-        sql, params = compiler.as_sql()
+        sql, params = _constants_written(
+            *compiler.as_sql(), compiler.connection, fixed_plan=self._fixed_plan
+        )
         columns = [column[0] for column in compiler.select[: compiler.col_count]]
         return _CompiledValues(
             sql=sql,
-            params=tuple(params),
+            params=params,
             fields=_slot_fields(params),
             converters=compiler.get_converters(columns),
             apply_converters=compiler.apply_converters,
@@ -676,10 +682,15 @@ class CompiledUpdatePks:
         compiler = read.order_by().query.get_compiler(using=db)
         select, select_params = compiler.as_sql()
         table = compiler.connection.ops.quote_name(meta.db_table)
-        params = [*params, *select_params]
+        sql, params = _constants_written(
+            f"WITH {table} AS ({update}) {select}",
+            [*params, *select_params],
+            compiler.connection,
+            fixed_plan=self._fixed_plan,
+        )
         return _CompiledObjects(
-            sql=f"WITH {table} AS ({update}) {select}",
-            params=tuple(params),
+            sql=sql,
+            params=params,
             fields=_slot_fields(params),
             written=frozenset(v.key[1] for v in written.values() if isinstance(v, _Slot)),
             reader=_RowReader.of(compiler, db),
@@ -690,10 +701,13 @@ class CompiledUpdatePks:
         compiler, sql, params, converters = _update_returning_pk(
             queryset, written, db, returning=returning
         )
+        sql, params = _constants_written(
+            sql, params, compiler.connection, fixed_plan=self._fixed_plan
+        )
         return _CompiledPks(
             connection=compiler.connection,
             sql=sql,
-            params=tuple(params),
+            params=params,
             fields=_slot_fields(params),
             written=frozenset(v.key[1] for v in written.values() if isinstance(v, _Slot)),
             converters=converters,
@@ -725,6 +739,39 @@ def _slotted(
 def _slot_fields(params: list) -> dict[str, Field]:
     """Slot name → its field, of the ``Slot``s among a compiled statement's parameters."""
     return {p.key[1]: p.output_field for p in params if isinstance(p, _Slot)}
+
+
+# A placeholder or an escaped percent sign, as the compiler writes them.
+_PLACEHOLDER_OR_PERCENT = re.compile(r"(%%|%s)")
+# Constants written into a statement's text: what a literal renders unambiguously.
+_WRITTEN_CONSTANTS = (str, bool, int)
+
+
+def _constants_written(
+    sql: str, params: Sequence, connection: BaseDatabaseWrapper, *, fixed_plan: bool
+) -> tuple[str, tuple]:
+    """A statement of a fixed plan with each constant parameter (a string, a boolean, a whole
+    number: what the queryset itself says, not a ``Slot``) written into its text as a
+    literal; its slots stay parameters. A generic plan is made without the parameters'
+    values: a stage compared as ``$3`` matched no partial index's condition (``current_stage
+    <> 'done'``) and no column statistics, and the plan for any value of it read otherwise
+    than the plan for the value the statement always has."""
+    if not fixed_plan or connection.vendor != "postgresql":
+        return sql, tuple(params)
+    given = iter(params)
+    kept: list = []
+    pieces = []
+    for piece in _PLACEHOLDER_OR_PERCENT.split(sql):
+        if piece != "%s":
+            pieces.append(piece)
+            continue
+        param = next(given)
+        if isinstance(param, _Slot) or not isinstance(param, _WRITTEN_CONSTANTS):
+            pieces.append(piece)
+            kept.append(param)
+        else:
+            pieces.append(connection.ops.compose_sql("%s", [param]).replace("%", "%%"))
+    return "".join(pieces), tuple(kept)
 
 
 def _update_returning_pk(

@@ -657,3 +657,47 @@ def test_threads_share_what_was_compiled_and_each_reads_on_its_own_connection(co
     assert [(pk, run) for pk, run, _ in found] == [(i.pk, i.run_id) for i in items]
     assert id(connections["default"]) not in {used for _, _, used in found}
     assert compiles == ["import_run_items"]
+
+
+def test_a_fixed_plan_statement_has_its_constants_written_in_and_its_slots_as_parameters():
+    """On PostgreSQL a generic plan sees a constant only in the statement's text: strings,
+    booleans and whole numbers are written in as literals (quotes doubled, a percent sign
+    escaped as the placeholders need); slots and other values stay parameters."""
+    slot = compiled_reads.Slot("run", ImportRunItem._meta.get_field("run").target_field)
+    sql = 'SELECT %s, "a" LIKE %s, 100%% FROM t WHERE x = %s AND y = %s AND z = %s'
+    params = ["it's", "50%", slot, 1.5, True]
+
+    written = compiled_reads._constants_written(sql, params, connection, fixed_plan=True)
+    not_fixed = compiled_reads._constants_written(sql, params, connection, fixed_plan=False)
+
+    assert not_fixed == (sql, tuple(params))
+    if connection.vendor == "postgresql":
+        assert written == (
+            "SELECT 'it''s', \"a\" LIKE '50%%', 100%% FROM t WHERE x = %s AND y = %s AND z = true",
+            (slot, 1.5),
+        )
+    else:  # nothing is prepared: nothing to write in
+        assert written == (sql, tuple(params))
+
+
+def test_a_fixed_plan_read_reads_what_the_queryset_reads_whatever_its_constants():
+    run = ImportRunFactory()
+    for n, base_url in enumerate(["https://50%.example/v1", "https://o'neil.example/v1", "x"]):
+        ImportRunItemFactory(run=run, position=n, base_url=base_url, attempt=n)
+    field = ImportRunItem._meta.get_field
+
+    def matching(**filters):
+        run_slot = compiled_reads.Slot("run", field("run").target_field)
+        return ImportRunItem.objects.filter(run_id=run_slot, **filters).order_by("position")
+
+    for filters in (
+        {"base_url__contains": "50%"},
+        {"base_url__startswith": "https://o'neil"},
+        {"attempt__gte": 1, "base_url__endswith": "/v1"},
+    ):
+        read = compiled_reads.CompiledRead(
+            ImportRunItem, lambda filters=filters: matching(**filters), fixed_plan=True
+        )
+        expected = list(ImportRunItem.objects.filter(run=run, **filters).order_by("position"))
+        assert [i.pk for i in read.rows(run=run.pk)] == [i.pk for i in expected], filters
+        assert expected
