@@ -35,7 +35,9 @@ written into their text (``_constants_written``): each finds its rows by equalit
 leading columns of one index, or walks one in its order, so that its generic plan, made
 without the values of its slots, is the plan made for any of them
 (``tests/batch_import/test_fixed_plans.py``). The reads that filter on ranges of their values
-are not: their generic plans scanned the run's items (read ever more rows per item as a run
+are not, nor those of the tables a run grows as it goes (its events, the host's records): a
+generic plan is made once per connection for the tables as they are then, and one made while
+a table held a page scanned it at every run after (read ever more rows per item as a run
 grew: ``tests/integration/test_rows_per_item.py``).
 """
 
@@ -78,9 +80,9 @@ def fixed_plan_cursor(connection: BaseDatabaseWrapper):
     """The cursor of a statement whose plan does not depend on its values (by primary key, an
     INSERT, equality on an index's leading columns): on PostgreSQL one that prepares its
     statements on the server (``relay_project.postgresql``), elsewhere the connection's
-    ``cursor()``. A statement whose best plan depends on its values (a range, a claim's order)
-    stays on ``cursor()``: planned for its values at every run, it keeps the index those
-    values call for."""
+    ``cursor()``. A statement whose best plan depends on its values (a range of times) or on
+    the size of a table that grows while the connection lives stays on ``cursor()``: planned
+    for its values at every run, it keeps the index they call for."""
     prepared = getattr(connection, "prepared_cursor", None)
     return prepared() if prepared is not None else connection.cursor()
 
