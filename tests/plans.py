@@ -36,6 +36,16 @@ def the_query_on(captured, table: str) -> str:
     return sql
 
 
+def scans(plan: dict) -> list[tuple[str, str | None]]:
+    """Each table a plan reads, in the plan's order, with the index it reads it by (None: not
+    by an index)."""
+    return [
+        (node["Relation Name"], node.get("Index Name"))
+        for node in nodes(plan)
+        if "Relation Name" in node
+    ]
+
+
 def scans_of(plan: dict, table: str) -> list[dict]:
     return [node for node in nodes(plan) if node.get("Relation Name") == table]
 

@@ -34,7 +34,7 @@ from batch_import.reuse_preflight import SETTLED_IN_RUN, SETTLED_OF_PROVIDER
 from batch_import.stages.upstream_probe import PROFILED_SIBLING
 from hosts.models import Host
 from tests.factories import HostFactory, ImportRunFactory
-from tests.plans import explain, nodes, postgresql_only
+from tests.plans import explain, nodes, postgresql_only, scans
 
 pytestmark = [pytest.mark.django_db, postgresql_only]
 
@@ -129,15 +129,6 @@ def plans_of(read: Callable[[], object], *, runs: int = 2) -> Plans:
         generic=[json.loads(plan)["Plan"] for plan in heard],
         for_values=explain(statement["sql"]),
     )
-
-
-def scans(plan: dict) -> list[tuple[str, str | None]]:
-    """Each table a plan reads, with the index it reads it by (None: not by an index)."""
-    return [
-        (node["Relation Name"], node.get("Index Name"))
-        for node in nodes(plan)
-        if "Relation Name" in node
-    ]
 
 
 def prepared_runs(statement_start: str) -> tuple[int, int]:
