@@ -189,15 +189,36 @@ def provisioning_elsewhere(item: ImportRunItem, before: tuple[datetime, str]) ->
     live lease, not waiting for a retry) that entered the provision stage (its last
     transition: ``updated_at``, then ``item_id``) before ``before``. Waiting only ever for an
     earlier one, no two wait for each other."""
-    now = timezone.now()
-    siblings = item.run.items.filter(
+    at, item_id = before
+    values = {"run": item.run_id, "now": timezone.now(), "at": at, "item": item_id}
+    values["process"] = this_process()
+    if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
+        return bool(PROVISIONING_IN_RUN.rows(**values))
+    return bool(PROVISIONING_OF_PROVIDER.rows(**values, provider=item.provider_id))
+
+
+def _provisioning_siblings(*, of_provider: bool) -> QuerySet:
+    field = ImportRunItem._meta.get_field
+    now, at = Slot("now", field("lease_until")), Slot("at", field("updated_at"))
+    siblings = ImportRunItem.objects.filter(
+        run_id=Slot("run", field("run").target_field),
         current_stage=ImportRunItem.Stage.PROVISION,
         group_id__isnull=True,
         lease_until__gt=now,
     )
-    if item.run.access_mode != ImportRun.AccessMode.SELF_SERVICE:
-        siblings = siblings.filter(provider_id=item.provider_id)
-    at, item_id = before
-    earlier = Q(updated_at__lt=at) | Q(updated_at=at, item_id__lt=item_id)
+    if of_provider:
+        siblings = siblings.filter(provider_id=Slot("provider", field("provider_id")))
+    earlier = Q(updated_at__lt=at) | Q(updated_at=at, item_id__lt=Slot("item", field("item_id")))
     due = Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=now)
-    return siblings.filter(earlier, due).exclude(lease_owner__startswith=this_process()).exists()
+    ours = Q(lease_owner__startswith=Slot("process", field("lease_owner")))
+    return siblings.filter(earlier, due).exclude(ours).order_by().values_list("pk")[:1]
+
+
+# ``provisioning_elsewhere``'s reads (a leader asks, then polls while it waits), compiled once
+# per process: the query built anew at every poll cost more than the read.
+PROVISIONING_IN_RUN = CompiledValues(
+    ImportRunItem, lambda: _provisioning_siblings(of_provider=False)
+)
+PROVISIONING_OF_PROVIDER = CompiledValues(
+    ImportRunItem, lambda: _provisioning_siblings(of_provider=True)
+)

@@ -27,6 +27,10 @@ from relay_project.logging import log_context
 from relay_project.messages import Msg
 
 logger = logging.getLogger(__name__)
+# The stage modules with this one: the cluster imports it before it forks its workers
+# (``providers.cluster.preload_and_freeze``), so they share these pages rather than each
+# import the stages at its first items, 32 places at once behind the import lock.
+STAGE_STEPS.load()
 # Retries of a stage that raised an exception nobody expected, before the item ends with it.
 UNEXPECTED_ERROR_RETRIES = 2
 # A task takes in more items while it has free places only within this share of

@@ -47,12 +47,17 @@ def _steps() -> dict[str, StageStep]:
 
 
 class _LazySteps(dict):
-    """Stage modules import the adapters; load them on first use, not at app start."""
+    """Stage modules import the adapters; load them on first use or with ``load`` (the
+    worker's task module does, so the cluster imports them before it forks), not at app
+    start."""
 
     def __missing__(self, key: str) -> StageStep:
+        self.load()
+        return dict.__getitem__(self, key)
+
+    def load(self) -> None:
         for stage, step in _steps().items():
             self.setdefault(stage, step)  # never over a step someone set on purpose
-        return dict.__getitem__(self, key)
 
 
 STAGE_STEPS: dict[str, StageStep] = _LazySteps()
