@@ -190,8 +190,13 @@ def provisioning_elsewhere(item: ImportRunItem, before: tuple[datetime, str]) ->
     transition: ``updated_at``, then ``item_id``) before ``before``. Waiting only ever for an
     earlier one, no two wait for each other."""
     at, item_id = before
-    values = {"run": item.run_id, "now": timezone.now(), "at": at, "item": item_id}
-    values["process"] = this_process()
+    values = {
+        "run": item.run_id,
+        "now": timezone.now(),
+        "at": at,
+        "item": item_id,
+        "process": this_process(),  # how the lease owners of this process start
+    }
     if item.run.access_mode == ImportRun.AccessMode.SELF_SERVICE:
         return bool(PROVISIONING_IN_RUN.rows(**values))
     return bool(PROVISIONING_OF_PROVIDER.rows(**values, provider=item.provider_id))

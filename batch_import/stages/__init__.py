@@ -46,7 +46,7 @@ def _steps() -> dict[str, StageStep]:
     }
 
 
-class _LazySteps(dict):
+class _LazySteps(dict[str, StageStep]):
     """Stage modules import the adapters; load them on first use or with ``load`` (the
     worker's task module does, so the cluster imports them before it forks), not at app
     start."""
@@ -60,4 +60,4 @@ class _LazySteps(dict):
             self.setdefault(stage, step)  # never over a step someone set on purpose
 
 
-STAGE_STEPS: dict[str, StageStep] = _LazySteps()
+STAGE_STEPS = _LazySteps()
