@@ -763,7 +763,8 @@ class Slot:
         line = (self.backend, self.key, self.size, current_run())
         held = _kept.take(line) or self._acquire(line)
         try:
-            yield
+            with waiting():  # the exchange: the group's other branches run meanwhile
+                yield
         finally:
             _kept.give_back(line, held)
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.db import transaction
 
 from relay_project import limits
 from relay_project.branches import together, waiting
+from relay_project.limits import LocalBackend, Slot
 
 
 @pytest.mark.django_db
@@ -47,3 +50,25 @@ def test_an_exception_nobody_took_ends_the_block_an_abandoned_one_does_not():
         start(fails)
     with together() as start:
         start(fails).abandon()
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["place taken", "place kept"])
+def test_branches_exchange_under_a_bound_at_once(kept):
+    """A bounded exchange (``Slot``: every host and upstream call) lets the group's other
+    branches run while it waits, whether its place was taken from the backend or kept from
+    the process's last exchange: each branch here waits inside its exchange for the other
+    to be inside its own."""
+    bound = Slot("host:branches", 4, using=LocalBackend())
+    if kept:
+        with bound:  # given back, the place is kept for the process's next holder
+            pass
+    both_inside = threading.Barrier(2, timeout=5)
+
+    def exchange() -> None:
+        with bound:
+            both_inside.wait()
+
+    with together() as start:
+        branches = [start(exchange), start(exchange)]
+    for branch in branches:
+        branch.result()  # a barrier broken by the timeout raises here
